@@ -1,0 +1,1 @@
+"""Every side effect the workflows need: persistence, billing, and the activities themselves."""

@@ -1,0 +1,232 @@
+"""The relational model of the CSMS (SQLAlchemy 2.0 typed declarative mapping).
+
+Identifiers chosen by chargers or operators (station ids, id tokens, site ids)
+are natural string keys; records the system creates get integer keys.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+from activities.persistence.types import ExactDecimal, UTCDateTime
+
+# Deterministic constraint names keep Alembic migrations identical on both engines.
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+# SQLite only autoincrements INTEGER PRIMARY KEY; PostgreSQL gets a 64-bit id.
+BigId = BigInteger().with_variant(Integer(), "sqlite")
+
+
+def utcnow() -> datetime:
+    """Current time, timezone-aware UTC."""
+    return datetime.now(UTC)
+
+
+class Base(DeclarativeBase):
+    """Declarative base with the shared naming convention."""
+
+    metadata = MetaData(naming_convention=NAMING)
+
+
+class Site(Base):
+    """A location with chargers, and (for now) its flat energy price."""
+
+    __tablename__ = "sites"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    price_per_kwh: Mapped[Decimal] = mapped_column(ExactDecimal())
+    currency: Mapped[str] = mapped_column(String(3))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+    stations: Mapped[list[Station]] = relationship(back_populates="site")
+
+
+class Station(Base):
+    """A charging station (charge point), identified by its OCPP identity."""
+
+    __tablename__ = "stations"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    site_id: Mapped[str | None] = mapped_column(ForeignKey("sites.id"), index=True)
+    vendor: Mapped[str | None] = mapped_column(String(50))
+    model: Mapped[str | None] = mapped_column(String(50))
+    serial_number: Mapped[str | None] = mapped_column(String(50))
+    firmware_version: Mapped[str | None] = mapped_column(String(50))
+    ocpp_version: Mapped[str | None] = mapped_column(String(10))
+    # "accepted" stations boot normally; "pending" await an operator's approval.
+    registration_status: Mapped[str] = mapped_column(String(16), default="accepted")
+    security_profile: Mapped[int] = mapped_column(Integer, default=0)
+    password_hash: Mapped[str | None] = mapped_column(String(200))
+    last_boot_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    last_seen_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+    site: Mapped[Site | None] = relationship(back_populates="stations")
+    connectors: Mapped[list[Connector]] = relationship(
+        back_populates="station", order_by="Connector.connector_id"
+    )
+
+
+class Connector(Base):
+    """Status of one connector; connector 0 stands for the whole station."""
+
+    __tablename__ = "connectors"
+
+    station_id: Mapped[str] = mapped_column(ForeignKey("stations.id"), primary_key=True)
+    connector_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    status: Mapped[str] = mapped_column(String(32))
+    error_code: Mapped[str | None] = mapped_column(String(50))
+    info: Mapped[str | None] = mapped_column(String(50))
+    vendor_error_code: Mapped[str | None] = mapped_column(String(50))
+    status_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+    station: Mapped[Station] = relationship(back_populates="connectors")
+
+
+class IdToken(Base):
+    """An authorization token (RFID card, app account) and its standing."""
+
+    __tablename__ = "id_tokens"
+
+    id_token: Mapped[str] = mapped_column(String(36), primary_key=True)
+    token_type: Mapped[str] = mapped_column(String(20), default="rfid")
+    # accepted | blocked | invalid; expiry is computed from expires_at.
+    status: Mapped[str] = mapped_column(String(16), default="accepted")
+    expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    group_id: Mapped[str | None] = mapped_column(String(36))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class Transaction(Base):
+    """A charging transaction as reported by the charger.
+
+    ``id`` is the integer transaction id handed to OCPP 1.6 chargers;
+    ``transaction_ref`` is the version-neutral string id (the charger's own in 2.x).
+    """
+
+    __tablename__ = "transactions"
+    __table_args__ = (UniqueConstraint("station_id", "transaction_ref"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    transaction_ref: Mapped[str | None] = mapped_column(String(64))
+    station_id: Mapped[str] = mapped_column(ForeignKey("stations.id"), index=True)
+    site_id: Mapped[str | None] = mapped_column(String(64), index=True)
+    connector_id: Mapped[int] = mapped_column(Integer)
+    id_token: Mapped[str] = mapped_column(String(36))
+    # Identical retried StartTransaction messages share this key and get the same id.
+    start_key: Mapped[str | None] = mapped_column(String(300), unique=True)
+    meter_start_wh: Mapped[int] = mapped_column(BigInteger)
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
+    meter_stop_wh: Mapped[int | None] = mapped_column(BigInteger)
+    stopped_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    stop_reason: Mapped[str | None] = mapped_column(String(40))
+    status: Mapped[str] = mapped_column(String(16), default="active", index=True)
+    ocpp_version: Mapped[str] = mapped_column(String(10), default="1.6")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class MeterSample(Base):
+    """One sampled value, normalised to Wh, W, A or V (see ``unit``)."""
+
+    __tablename__ = "meter_samples"
+    __table_args__ = (Index("ix_meter_samples_tx_time", "transaction_pk", "sampled_at"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    transaction_pk: Mapped[int | None] = mapped_column(ForeignKey("transactions.id"))
+    station_id: Mapped[str] = mapped_column(String(64))
+    connector_id: Mapped[int] = mapped_column(Integer)
+    sampled_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    measurand: Mapped[str] = mapped_column(String(60))
+    phase: Mapped[str | None] = mapped_column(String(8))
+    location: Mapped[str | None] = mapped_column(String(10))
+    context: Mapped[str | None] = mapped_column(String(30))
+    unit: Mapped[str] = mapped_column(String(16))
+    value: Mapped[float]
+
+
+class ChargeDetailRecordRow(Base):
+    """The priced record of a finished session; one per transaction."""
+
+    __tablename__ = "charge_detail_records"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    transaction_pk: Mapped[int] = mapped_column(ForeignKey("transactions.id"), unique=True)
+    transaction_ref: Mapped[str] = mapped_column(String(64))
+    station_id: Mapped[str] = mapped_column(String(64), index=True)
+    site_id: Mapped[str | None] = mapped_column(String(64), index=True)
+    connector_id: Mapped[int] = mapped_column(Integer)
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    stopped_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
+    energy_wh: Mapped[float]
+    price_per_kwh: Mapped[Decimal] = mapped_column(ExactDecimal())
+    currency: Mapped[str] = mapped_column(String(3))
+    total_cost: Mapped[Decimal] = mapped_column(ExactDecimal())
+    stop_reason: Mapped[str | None] = mapped_column(String(40))
+    notes: Mapped[list[str]] = mapped_column(JSON, default=list)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class StationConnection(Base):
+    """Connection registry: which gateway node holds a station's socket now."""
+
+    __tablename__ = "station_connections"
+
+    station_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    node_id: Mapped[str] = mapped_column(String(64), index=True)
+    connection_id: Mapped[str] = mapped_column(String(36))
+    ocpp_version: Mapped[str] = mapped_column(String(10))
+    remote_address: Mapped[str | None] = mapped_column(String(100))
+    connected_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class ReconciliationItem(Base):
+    """A message that could not be matched (e.g. StopTransaction for an unknown id)."""
+
+    __tablename__ = "reconciliation_inbox"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    station_id: Mapped[str] = mapped_column(String(64), index=True)
+    kind: Mapped[str] = mapped_column(String(40))
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON)
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    note: Mapped[str | None] = mapped_column(Text)
+
+
+class OutboxEvent(Base):
+    """A lifecycle event committed with its cause, delivered to Temporal afterwards."""
+
+    __tablename__ = "outbox"
+    __table_args__ = (Index("ix_outbox_pending", "delivered_at", "id"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    node_id: Mapped[str] = mapped_column(String(64))
+    kind: Mapped[str] = mapped_column(String(40))
+    workflow_id: Mapped[str] = mapped_column(String(200))
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    last_error: Mapped[str | None] = mapped_column(Text)

@@ -1,0 +1,78 @@
+"""Meter samples: written in batches, read per transaction."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from sqlalchemy import func, insert, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from activities.persistence.models import MeterSample, Transaction
+
+ENERGY_REGISTER = "Energy.Active.Import.Register"
+
+
+async def add_samples(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> int:
+    """Insert many samples in one statement.
+
+    A row naming a transaction that does not exist is kept with no link rather
+    than failing the whole batch.
+    """
+    if not rows:
+        return 0
+    wanted = {r["transaction_pk"] for r in rows if r.get("transaction_pk") is not None}
+    if wanted:
+        known = set(
+            (await session.scalars(select(Transaction.id).where(Transaction.id.in_(wanted)))).all()
+        )
+        rows = [
+            r
+            if r.get("transaction_pk") in known or r.get("transaction_pk") is None
+            else {**r, "transaction_pk": None}
+            for r in rows
+        ]
+    await session.execute(insert(MeterSample), list(rows))
+    return len(rows)
+
+
+async def samples_for(
+    session: AsyncSession, transaction_pk: int, *, limit: int = 10_000
+) -> Sequence[MeterSample]:
+    """Samples of one transaction in time order."""
+    query = (
+        select(MeterSample)
+        .where(MeterSample.transaction_pk == transaction_pk)
+        .order_by(MeterSample.sampled_at, MeterSample.id)
+        .limit(limit)
+    )
+    return (await session.scalars(query)).all()
+
+
+async def energy_register_range(
+    session: AsyncSession, transaction_pk: int
+) -> tuple[float | None, float | None]:
+    """Lowest and highest whole-meter energy register reading (Wh) of a transaction."""
+    query = select(func.min(MeterSample.value), func.max(MeterSample.value)).where(
+        MeterSample.transaction_pk == transaction_pk,
+        MeterSample.measurand == ENERGY_REGISTER,
+        MeterSample.phase.is_(None),
+    )
+    low, high = (await session.execute(query)).one()
+    return low, high
+
+
+def as_rows(samples: Iterable[MeterSample]) -> list[dict[str, Any]]:
+    """Samples as plain dictionaries (for API responses and tests)."""
+    return [
+        {
+            "sampled_at": s.sampled_at,
+            "measurand": s.measurand,
+            "phase": s.phase,
+            "location": s.location,
+            "context": s.context,
+            "unit": s.unit,
+            "value": s.value,
+        }
+        for s in samples
+    ]

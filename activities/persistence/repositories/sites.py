@@ -1,0 +1,31 @@
+"""Sites and their energy price."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from decimal import Decimal
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from activities.persistence.models import Site
+
+
+async def create_site(
+    session: AsyncSession, site_id: str, name: str, price_per_kwh: Decimal, currency: str
+) -> Site:
+    """Add a site; the caller commits (a duplicate id fails on commit)."""
+    site = Site(id=site_id, name=name, price_per_kwh=price_per_kwh, currency=currency.upper())
+    session.add(site)
+    await session.flush()
+    return site
+
+
+async def get_site(session: AsyncSession, site_id: str) -> Site | None:
+    """The site with ``site_id``, or None."""
+    return await session.get(Site, site_id)
+
+
+async def list_sites(session: AsyncSession) -> Sequence[Site]:
+    """All sites ordered by id."""
+    return (await session.scalars(select(Site).order_by(Site.id))).all()

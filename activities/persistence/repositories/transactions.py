@@ -1,0 +1,123 @@
+"""Charging transactions: idempotent start, stop, lookups and listing."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from activities.persistence.models import Transaction
+
+
+def start_key(
+    station_id: str, connector_id: int, id_token: str, started_at: datetime, meter_start_wh: int
+) -> str:
+    """Identity of a StartTransaction message: a retry carries the same five facts."""
+    return f"{station_id}|{connector_id}|{id_token}|{started_at.isoformat()}|{meter_start_wh}"
+
+
+@dataclass(frozen=True)
+class StartOutcome:
+    """The transaction a start resolved to, and whether this call created it."""
+
+    transaction: Transaction
+    created: bool
+
+
+async def start_transaction(
+    session: AsyncSession,
+    *,
+    station_id: str,
+    site_id: str | None,
+    connector_id: int,
+    id_token: str,
+    meter_start_wh: int,
+    started_at: datetime,
+    ocpp_version: str,
+    transaction_ref: str | None = None,
+) -> StartOutcome:
+    """Create a transaction, or return the one an identical earlier start created.
+
+    With no ``transaction_ref`` (OCPP 1.6) the CSMS allocates the id: the
+    integer primary key, also used as the string reference.
+    """
+    key = start_key(station_id, connector_id, id_token, started_at, meter_start_wh)
+    existing = await session.scalar(select(Transaction).where(Transaction.start_key == key))
+    if existing is not None:
+        return StartOutcome(existing, created=False)
+    tx = Transaction(
+        station_id=station_id,
+        site_id=site_id,
+        connector_id=connector_id,
+        id_token=id_token,
+        start_key=key,
+        meter_start_wh=meter_start_wh,
+        started_at=started_at,
+        ocpp_version=ocpp_version,
+        transaction_ref=transaction_ref,
+        status="active",
+    )
+    session.add(tx)
+    await session.flush()
+    if tx.transaction_ref is None:
+        tx.transaction_ref = str(tx.id)
+        await session.flush()
+    return StartOutcome(tx, created=True)
+
+
+async def get_transaction(session: AsyncSession, pk: int) -> Transaction | None:
+    """The transaction with primary key ``pk``, or None."""
+    return await session.get(Transaction, pk)
+
+
+async def get_by_ref(
+    session: AsyncSession, station_id: str, transaction_ref: str
+) -> Transaction | None:
+    """The transaction a station knows as ``transaction_ref``, or None."""
+    return await session.scalar(
+        select(Transaction).where(
+            Transaction.station_id == station_id, Transaction.transaction_ref == transaction_ref
+        )
+    )
+
+
+async def record_stop(
+    tx: Transaction, *, meter_stop_wh: int, stopped_at: datetime, reason: str | None
+) -> bool:
+    """Mark ``tx`` stopped; False (and no change) if it was already stopped."""
+    if tx.status != "active":
+        return False
+    tx.meter_stop_wh = meter_stop_wh
+    tx.stopped_at = stopped_at
+    tx.stop_reason = reason
+    tx.status = "stopped"
+    return True
+
+
+async def list_transactions(
+    session: AsyncSession,
+    *,
+    station_id: str | None = None,
+    site_id: str | None = None,
+    status: str | None = None,
+    started_after: datetime | None = None,
+    started_before: datetime | None = None,
+    limit: int = 100,
+    offset: int = 0,
+) -> Sequence[Transaction]:
+    """Transactions, newest first, filtered by any of the given fields."""
+    query = select(Transaction).order_by(Transaction.started_at.desc(), Transaction.id.desc())
+    if station_id is not None:
+        query = query.where(Transaction.station_id == station_id)
+    if site_id is not None:
+        query = query.where(Transaction.site_id == site_id)
+    if status is not None:
+        query = query.where(Transaction.status == status)
+    if started_after is not None:
+        query = query.where(Transaction.started_at >= started_after)
+    if started_before is not None:
+        query = query.where(Transaction.started_at < started_before)
+    return (await session.scalars(query.limit(limit).offset(offset))).all()

@@ -1,0 +1,120 @@
+"""Activities of the charging-session workflow: settle a finished session into a CDR."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from activities.billing import price_energy
+from activities.persistence.database import Database
+from activities.persistence.models import ChargeDetailRecordRow, Transaction
+from activities.persistence.repositories import cdrs, meter_samples, sites, transactions
+from workflows.domain import ChargeDetailRecord, SessionStarted, SessionStopped
+
+
+@dataclass(frozen=True)
+class SettleRequest:
+    """Input of :meth:`SessionActivities.settle_session`."""
+
+    start: SessionStarted
+    stop: SessionStopped
+
+
+def _energy_wh(tx_start: int, tx_stop: int, register_high: float | None) -> tuple[float, list[str]]:
+    """Energy of a session from its meter readings, cross-checked with the samples."""
+    notes: list[str] = []
+    if tx_stop >= tx_start:
+        energy = float(tx_stop - tx_start)
+        if register_high is not None and register_high > tx_stop:
+            notes.append(f"samples reached {register_high:.0f} Wh, above meterStop {tx_stop} Wh")
+        return energy, notes
+    # A meter that went backwards is a charger fault: fall back to the samples.
+    notes.append(f"meterStop {tx_stop} Wh below meterStart {tx_start} Wh")
+    if register_high is not None and register_high >= tx_start:
+        notes.append("energy taken from the highest sampled register")
+        return register_high - tx_start, notes
+    notes.append("no usable samples: energy set to 0")
+    return 0.0, notes
+
+
+def _to_domain(row: ChargeDetailRecordRow) -> ChargeDetailRecord:
+    return ChargeDetailRecord(
+        transaction_id=row.transaction_ref,
+        station_id=row.station_id,
+        site_id=row.site_id,
+        connector_id=row.connector_id,
+        started_at=row.started_at,
+        stopped_at=row.stopped_at,
+        energy_wh=row.energy_wh,
+        price_per_kwh=str(row.price_per_kwh),
+        currency=row.currency,
+        total_cost=str(row.total_cost),
+        stop_reason=row.stop_reason,
+        notes=list(row.notes or []),
+    )
+
+
+class SessionActivities:
+    """Session activities bound to a database."""
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    @activity.defn(name="settle_session")
+    async def settle_session(self, request: SettleRequest) -> ChargeDetailRecord:
+        """Compute energy, price it with the site's tariff and write the CDR.
+
+        Idempotent: a retry after a crash returns the CDR already written.
+        """
+        start, stop = request.start, request.stop
+        async with self._db.sessions.begin() as session:
+            tx: Transaction | None = await transactions.get_by_ref(
+                session, start.station_id, start.transaction_id
+            )
+            if tx is None:
+                raise ApplicationError(
+                    f"transaction {start.transaction_id} of {start.station_id} is not stored",
+                    type="UnknownTransaction",
+                    non_retryable=True,
+                )
+            existing = await cdrs.get_for_transaction(session, tx.id)
+            if existing is not None:
+                return _to_domain(existing)
+            # The workflow's stop is authoritative (it may come from a timeout).
+            await transactions.record_stop(
+                tx,
+                meter_stop_wh=stop.meter_stop_wh,
+                stopped_at=stop.stopped_at,
+                reason=stop.reason,
+            )
+            _, high = await meter_samples.energy_register_range(session, tx.id)
+            energy, notes = _energy_wh(tx.meter_start_wh, tx.meter_stop_wh or 0, high)
+            site = await sites.get_site(session, tx.site_id) if tx.site_id else None
+            if site is None:
+                price, currency = Decimal("0"), "EUR"
+                notes.append("no site tariff: priced at 0")
+            else:
+                price, currency = site.price_per_kwh, site.currency
+            row = ChargeDetailRecordRow(
+                transaction_pk=tx.id,
+                transaction_ref=tx.transaction_ref or str(tx.id),
+                station_id=tx.station_id,
+                site_id=tx.site_id,
+                connector_id=tx.connector_id,
+                started_at=tx.started_at,
+                stopped_at=tx.stopped_at or stop.stopped_at,
+                energy_wh=energy,
+                price_per_kwh=price,
+                currency=currency,
+                total_cost=price_energy(energy, price),
+                stop_reason=tx.stop_reason,
+                notes=notes,
+            )
+            session.add(row)
+            tx.status = "completed"
+            await session.flush()
+            activity.logger.info("settled %s: %.0f Wh", start.transaction_id, energy)
+            return _to_domain(row)

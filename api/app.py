@@ -1,0 +1,51 @@
+"""The FastAPI application factory."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from fastapi import FastAPI
+from fastapi.responses import JSONResponse
+from sqlalchemy import text
+
+from activities.persistence.database import Database
+from api.auth import Role
+from api.routers import cdrs, id_tokens, sessions, sites, stations
+from workflows.client import TemporalLink
+
+DESCRIPTION = """
+Charging station management: sites, stations, id tokens, charging sessions and
+charge detail records. Authenticate with an API key in the `X-API-Key` header.
+Units are in the field names (Wh, W, price per kWh); times are UTC.
+"""
+
+
+def create_app(db: Database, temporal: TemporalLink, api_keys: Mapping[str, str]) -> FastAPI:
+    """Build the API over a database and a (lazily connected) Temporal link."""
+    app = FastAPI(title="CSMS API", version="0.1.0", description=DESCRIPTION)
+    app.state.db = db
+    app.state.temporal = temporal
+    app.state.api_keys = {key: Role(role) for key, role in api_keys.items()}
+    for module in (sites, stations, id_tokens, sessions, cdrs):
+        app.include_router(module.router)
+
+    @app.get("/health", tags=["health"])
+    async def health() -> JSONResponse:
+        """Liveness of the API and reachability of the database and Temporal."""
+        checks: dict[str, str] = {}
+        try:
+            async with db.sessions() as session:
+                await session.execute(text("SELECT 1"))
+            checks["database"] = "ok"
+        except Exception as exc:
+            checks["database"] = f"error: {type(exc).__name__}"
+        try:
+            client = await temporal.client()
+            await client.service_client.check_health()
+            checks["temporal"] = "ok"
+        except Exception as exc:
+            checks["temporal"] = f"error: {type(exc).__name__}"
+        healthy = all(v == "ok" for v in checks.values())
+        return JSONResponse(checks, status_code=200 if healthy else 503)
+
+    return app

@@ -1,0 +1,26 @@
+"""Request-scoped dependencies: database sessions and the Temporal link."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Annotated
+
+from fastapi import Depends, Request
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from activities.persistence.database import Database
+from workflows.client import TemporalLink
+
+
+async def _session(request: Request) -> AsyncIterator[AsyncSession]:
+    db: Database = request.app.state.db
+    async with db.sessions() as session:
+        yield session
+
+
+def _temporal(request: Request) -> TemporalLink:
+    return request.app.state.temporal  # type: ignore[no-any-return]
+
+
+Session = Annotated[AsyncSession, Depends(_session)]
+Temporal = Annotated[TemporalLink, Depends(_temporal)]

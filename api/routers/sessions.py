@@ -1,0 +1,98 @@
+"""Charging sessions: listing from the database, live state from the session workflow."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import datetime, timedelta
+from typing import Literal, TypeVar
+
+from fastapi import APIRouter, Query
+
+from activities.persistence.models import Transaction
+from activities.persistence.repositories import cdrs, meter_samples, transactions
+from api.auth import Viewer
+from api.deps import Session, Temporal
+from api.errors import not_found
+from api.schemas import CdrOut, LiveSession, MeterSampleOut, SessionDetail, SessionOut
+from workflows.charging_session import ChargingSessionWorkflow, SessionView
+from workflows.client import TemporalLink
+from workflows.domain import session_workflow_id
+
+router = APIRouter(prefix="/sessions", tags=["sessions"])
+S = TypeVar("S", bound=SessionOut)
+
+QUERY_TIMEOUT = timedelta(seconds=3)
+
+
+def _out(tx: Transaction, model: type[S]) -> S:
+    out = model.model_validate(tx)
+    out.workflow_id = session_workflow_id(tx.station_id, tx.transaction_ref or str(tx.id))
+    return out
+
+
+@router.get("")
+async def list_sessions(
+    session: Session,
+    _: Viewer,
+    station_id: str | None = None,
+    site_id: str | None = None,
+    status_: Literal["active", "stopped", "completed"] | None = Query(None, alias="status"),
+    started_after: datetime | None = None,
+    started_before: datetime | None = None,
+    limit: int = Query(100, ge=1, le=1000),
+    offset: int = Query(0, ge=0),
+) -> list[SessionOut]:
+    """Sessions, newest first, filtered by station, site, status or start time."""
+    rows = await transactions.list_transactions(
+        session,
+        station_id=station_id,
+        site_id=site_id,
+        status=status_,
+        started_after=started_after,
+        started_before=started_before,
+        limit=limit,
+        offset=offset,
+    )
+    return [_out(tx, SessionOut) for tx in rows]
+
+
+async def _live(temporal: TemporalLink, workflow_id: str) -> tuple[LiveSession | None, str | None]:
+    try:
+        client = await temporal.client()
+        view: SessionView = await asyncio.wait_for(
+            client.get_workflow_handle(workflow_id).query(ChargingSessionWorkflow.state),
+            QUERY_TIMEOUT.total_seconds(),
+        )
+    except Exception as exc:  # the database view still answers without Temporal
+        return None, f"live state unavailable: {type(exc).__name__}: {exc}"[:300]
+    return (
+        LiveSession(
+            state=view.state.value,
+            energy_so_far_wh=view.energy_so_far_wh,
+            power_w=view.power_w,
+            stopped_at=view.stopped_at,
+            stop_reason=view.stop_reason,
+        ),
+        None,
+    )
+
+
+@router.get("/{session_id}")
+async def get_session(
+    session_id: int,
+    session: Session,
+    temporal: Temporal,
+    _: Viewer,
+    samples_limit: int = Query(1000, ge=0, le=10_000),
+) -> SessionDetail:
+    """A session with its workflow's live state, its meter samples and its CDR."""
+    tx = await transactions.get_transaction(session, session_id)
+    if tx is None:
+        raise not_found("session", session_id)
+    detail = _out(tx, SessionDetail)
+    detail.live, detail.live_error = await _live(temporal, detail.workflow_id)
+    samples = await meter_samples.samples_for(session, tx.id, limit=samples_limit)
+    detail.samples = [MeterSampleOut.model_validate(s) for s in samples]
+    cdr = await cdrs.get_for_transaction(session, tx.id)
+    detail.cdr = CdrOut.model_validate(cdr) if cdr else None
+    return detail

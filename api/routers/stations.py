@@ -1,0 +1,90 @@
+"""Stations: registration, live status and approval of pending chargers."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Query, status
+from sqlalchemy.exc import IntegrityError
+
+from activities.credentials import hash_password
+from activities.persistence.models import Station, StationConnection
+from activities.persistence.repositories import registry, sites, stations
+from api.auth import Operator, Viewer
+from api.deps import Session
+from api.errors import conflict, not_found, unprocessable
+from api.schemas import StationIn, StationOut
+
+router = APIRouter(prefix="/stations", tags=["stations"])
+
+
+def _out(station: Station, live: StationConnection | None) -> StationOut:
+    out = StationOut.model_validate(station)
+    if live is not None:
+        out.online = True
+        out.gateway_node = live.node_id
+        out.connected_at = live.connected_at
+    return out
+
+
+@router.get("")
+async def list_stations(
+    session: Session,
+    _: Viewer,
+    site_id: str | None = None,
+    limit: int = Query(100, ge=1, le=1000),
+    offset: int = Query(0, ge=0),
+) -> list[StationOut]:
+    """Stations with their online state, optionally of one site."""
+    rows = await stations.list_stations(session, site_id=site_id, limit=limit, offset=offset)
+    live = await registry.connections(session, [s.id for s in rows])
+    return [_out(s, live.get(s.id)) for s in rows]
+
+
+@router.post("", status_code=status.HTTP_201_CREATED)
+async def register_station(body: StationIn, session: Session, _: Operator) -> StationOut:
+    """Register a station so it may connect; with a password it must use HTTP Basic auth."""
+    if body.site_id is not None and await sites.get_site(session, body.site_id) is None:
+        raise unprocessable(f"site {body.site_id!r} does not exist")
+    if await stations.get_station(session, body.id) is not None:
+        raise conflict("station", body.id)
+    station = Station(
+        id=body.id,
+        site_id=body.site_id,
+        registration_status="accepted",
+        security_profile=1 if body.password else 0,
+        password_hash=hash_password(body.password) if body.password else None,
+    )
+    session.add(station)
+    try:
+        await session.commit()
+    except IntegrityError:
+        raise conflict("station", body.id) from None
+    await session.refresh(station, ["connectors"])
+    return _out(station, None)
+
+
+@router.get("/{station_id}")
+async def get_station(station_id: str, session: Session, _: Viewer) -> StationOut:
+    """A station with connector statuses and whether a gateway holds its socket."""
+    station = await stations.get_station(session, station_id)
+    if station is None:
+        raise not_found("station", station_id)
+    live = await registry.connections(session, [station_id])
+    return _out(station, live.get(station_id))
+
+
+@router.post("/{station_id}/approve")
+async def approve_station(
+    station_id: str, session: Session, _: Operator, site_id: str | None = None
+) -> StationOut:
+    """Accept a pending station (it is told Accepted at its next BootNotification)."""
+    station = await stations.get_station(session, station_id)
+    if station is None:
+        raise not_found("station", station_id)
+    if site_id is not None:
+        if await sites.get_site(session, site_id) is None:
+            raise unprocessable(f"site {site_id!r} does not exist")
+        station.site_id = site_id
+    station.registration_status = "accepted"
+    await session.commit()
+    live = await registry.connections(session, [station_id])
+    return _out(station, live.get(station_id))

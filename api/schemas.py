@@ -1,0 +1,179 @@
+"""Request and response bodies of the API (units in field names: Wh, W, per kWh)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+Identifier = Annotated[
+    str, StringConstraints(min_length=1, max_length=48, pattern=r"^[A-Za-z0-9._:\-]+$")
+]
+Currency = Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")]
+
+
+class ORM(BaseModel):
+    """Response models read straight from ORM objects."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+
+class SiteIn(BaseModel):
+    """A new site."""
+
+    id: Identifier
+    name: Annotated[str, StringConstraints(min_length=1, max_length=200)]
+    price_per_kwh: Decimal = Field(ge=0, max_digits=12, decimal_places=6)
+    currency: Currency = "EUR"
+
+
+class SiteOut(ORM):
+    """A site."""
+
+    id: str
+    name: str
+    price_per_kwh: Decimal
+    currency: str
+    created_at: datetime
+
+
+class StationIn(BaseModel):
+    """Registration of a station before it first connects."""
+
+    id: Identifier
+    site_id: str | None = None
+    password: Annotated[str, StringConstraints(min_length=16, max_length=40)] | None = Field(
+        default=None,
+        description="HTTP Basic password (security profile 1); 16-40 characters as OCPP requires",
+    )
+
+
+class ConnectorOut(ORM):
+    """A connector's last reported status."""
+
+    connector_id: int
+    status: str
+    error_code: str | None
+    info: str | None
+    status_at: datetime
+
+
+class StationOut(ORM):
+    """A station with its live state."""
+
+    id: str
+    site_id: str | None
+    vendor: str | None
+    model: str | None
+    serial_number: str | None
+    firmware_version: str | None
+    ocpp_version: str | None
+    registration_status: str
+    security_profile: int
+    last_boot_at: datetime | None
+    online: bool = False
+    gateway_node: str | None = None
+    connected_at: datetime | None = None
+    connectors: list[ConnectorOut] = []
+
+
+TokenStatus = Literal["accepted", "blocked", "invalid"]
+
+
+class IdTokenIn(BaseModel):
+    """A new id token."""
+
+    id_token: Annotated[str, StringConstraints(min_length=1, max_length=20)]
+    token_type: Literal["rfid", "app", "central"] = "rfid"
+    status: TokenStatus = "accepted"
+    expires_at: datetime | None = None
+    group_id: Annotated[str, StringConstraints(max_length=20)] | None = None
+
+
+class IdTokenPatch(BaseModel):
+    """A change to an id token; omitted fields stay as they are."""
+
+    status: TokenStatus | None = None
+    expires_at: datetime | None = None
+    group_id: Annotated[str, StringConstraints(max_length=20)] | None = None
+
+
+class IdTokenOut(ORM):
+    """An id token."""
+
+    id_token: str
+    token_type: str
+    status: str
+    expires_at: datetime | None
+    group_id: str | None
+    created_at: datetime
+
+
+class CdrOut(ORM):
+    """A charge detail record."""
+
+    id: int
+    transaction_id: str = Field(validation_alias="transaction_ref")
+    session_id: int = Field(validation_alias="transaction_pk")
+    station_id: str
+    site_id: str | None
+    connector_id: int
+    started_at: datetime
+    stopped_at: datetime
+    energy_wh: float
+    price_per_kwh: Decimal
+    currency: str
+    total_cost: Decimal
+    stop_reason: str | None
+    notes: list[str]
+
+
+class SessionOut(ORM):
+    """A charging session (one transaction)."""
+
+    id: int
+    transaction_id: str | None = Field(validation_alias="transaction_ref")
+    station_id: str
+    site_id: str | None
+    connector_id: int
+    status: str
+    ocpp_version: str
+    meter_start_wh: int
+    started_at: datetime
+    meter_stop_wh: int | None
+    stopped_at: datetime | None
+    stop_reason: str | None
+    workflow_id: str = ""
+
+
+class MeterSampleOut(ORM):
+    """One meter sample, normalised (energy Wh, power W)."""
+
+    sampled_at: datetime
+    measurand: str
+    phase: str | None
+    location: str | None
+    context: str | None
+    unit: str
+    value: float
+
+
+class LiveSession(BaseModel):
+    """What the session's workflow reports right now."""
+
+    state: str
+    energy_so_far_wh: float
+    power_w: float | None
+    stopped_at: datetime | None
+    stop_reason: str | None
+
+
+class SessionDetail(SessionOut):
+    """A session with its live workflow state, samples and CDR."""
+
+    live: LiveSession | None = None
+    live_error: str | None = None
+    samples: list[MeterSampleOut] = []
+    cdr: CdrOut | None = None

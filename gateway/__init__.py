@@ -1,0 +1,1 @@
+"""The OCPP-J edge: sockets, authentication, validation and translation to domain events."""

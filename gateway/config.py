@@ -1,0 +1,29 @@
+"""Settings of one gateway node, passed in by ``deploy`` (the gateway never reads env vars)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from workflows.domain import TASK_QUEUE
+
+
+@dataclass(frozen=True)
+class GatewayConfig:
+    """How one gateway node listens and behaves."""
+
+    node_id: str = "gw-1"
+    host: str = "0.0.0.0"
+    port: int = 9000
+    # "reject": unknown identities get HTTP 404 at the handshake;
+    # "pending": they are admitted, created as pending and answered Pending until approved.
+    unknown_stations: Literal["reject", "pending"] = "reject"
+    heartbeat_interval_s: int = 300
+    max_frame_bytes: int = 65_536
+    # At most one progress signal per transaction per this many seconds.
+    progress_interval_s: float = 60.0
+    meter_flush_interval_s: float = 0.25
+    auth_cache_ttl_s: float = 30.0
+    temporal_address: str = "localhost:7233"
+    temporal_namespace: str = "default"
+    task_queue: str = TASK_QUEUE

@@ -1,0 +1,132 @@
+"""One charger's WebSocket: the receive loop, request dispatch and outgoing calls."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from websockets.asyncio.server import ServerConnection
+from websockets.exceptions import ConnectionClosed
+
+from gateway import rpc, schemas
+from gateway.rpc import ErrorKind, OcppError
+
+log = logging.getLogger(__name__)
+
+Handler = Callable[["OcppConnection", dict[str, Any]], Awaitable[dict[str, Any]]]
+
+
+class ProtocolHandlers(Protocol):
+    """The per-version table of charger-initiated actions the CSMS answers."""
+
+    version: str
+
+    def handler(self, action: str) -> Handler | None:
+        """The coroutine answering ``action``, or None if the CSMS does not take it."""
+
+
+@dataclass
+class StationContext:
+    """What the gateway knows about the station behind a connection."""
+
+    station_id: str
+    site_id: str | None
+    registration_status: str
+    connection_id: str = field(default_factory=lambda: str(uuid.uuid4()))
+    # Per-transaction monotonic time of the last progress signal (throttling).
+    last_progress: dict[str, float] = field(default_factory=dict)
+
+
+class OcppConnection:
+    """Serves the CALLs of one charger in order and correlates the CSMS's own CALLs."""
+
+    def __init__(
+        self, websocket: ServerConnection, context: StationContext, handlers: ProtocolHandlers
+    ) -> None:
+        self.websocket = websocket
+        self.context = context
+        self.handlers = handlers
+        self.version = handlers.version
+        self._pending: dict[str, asyncio.Future[dict[str, Any]]] = {}
+
+    @property
+    def station_id(self) -> str:
+        """The charger's identity (from the URL path)."""
+        return self.context.station_id
+
+    async def serve(self) -> None:
+        """Answer frames until the socket closes."""
+        try:
+            async for raw in self.websocket:
+                reply = await self.handle_frame(raw)
+                if reply is not None:
+                    await self.websocket.send(reply)
+        except ConnectionClosed:
+            pass
+        finally:
+            for future in self._pending.values():
+                if not future.done():
+                    future.set_exception(ConnectionError(f"{self.station_id} disconnected"))
+
+    async def handle_frame(self, raw: str | bytes) -> str | None:
+        """The serialised answer to one incoming frame (None for responses to our calls)."""
+        try:
+            frame = rpc.parse(raw)
+        except OcppError as error:
+            log.info("%s sent a malformed frame: %s", self.station_id, error)
+            return rpc.call_error(error, self.version)
+        if isinstance(frame, rpc.Call):
+            return await self._answer(frame)
+        future = self._pending.pop(frame.message_id, None)
+        if future is None or future.done():
+            log.info("%s answered unknown message %s", self.station_id, frame.message_id)
+        elif isinstance(frame, rpc.CallResult):
+            future.set_result(frame.payload)
+        else:
+            future.set_exception(
+                OcppError(ErrorKind.GENERIC, f"{frame.code}: {frame.description}", frame.details)
+            )
+        return None
+
+    async def _answer(self, call: rpc.Call) -> str:
+        try:
+            handler = self.handlers.handler(call.action)
+            if handler is None:
+                kind = (
+                    ErrorKind.NOT_SUPPORTED
+                    if call.action in schemas.known_actions(self.version)
+                    else ErrorKind.NOT_IMPLEMENTED
+                )
+                raise OcppError(kind, f"action {call.action!r} is not accepted from a charger")
+            schemas.validate(
+                self.version, call.action, call.payload, response=False, message_id=call.message_id
+            )
+            result = await handler(self, call.payload)
+            # A response that breaks the schema is our bug: never send it.
+            schemas.validate(
+                self.version, call.action, result, response=True, message_id=call.message_id
+            )
+            return rpc.call_result(call.message_id, result)
+        except OcppError as error:
+            error.message_id = call.message_id
+            log.info("%s %s rejected: %s", self.station_id, call.action, error)
+            return rpc.call_error(error, self.version)
+        except Exception:
+            log.exception("%s %s failed", self.station_id, call.action)
+            error = OcppError(ErrorKind.INTERNAL, "internal error", message_id=call.message_id)
+            return rpc.call_error(error, self.version)
+
+    async def call(self, action: str, payload: dict[str, Any], *, timeout: float = 30.0) -> Any:
+        """Send a CALL to the charger and wait for its result."""
+        message_id = str(uuid.uuid4())
+        future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
+        self._pending[message_id] = future
+        try:
+            await self.websocket.send(rpc.call(message_id, action, payload))
+            return await asyncio.wait_for(future, timeout)
+        finally:
+            self._pending.pop(message_id, None)

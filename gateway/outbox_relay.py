@@ -1,0 +1,159 @@
+"""Delivers lifecycle events from the database outbox to Temporal.
+
+Events are written in the same database transaction as the change that caused
+them, so a gateway crash or a Temporal outage loses none: the relay retries
+until Temporal accepts. Delivery is at-least-once; the workflows make
+duplicates harmless (signal-with-start on a business-key id).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from datetime import timedelta
+from typing import Any
+
+from temporalio.client import Client
+from temporalio.common import WorkflowIDReusePolicy
+from temporalio.converter import AdvancedJSONEncoder, value_to_type
+from temporalio.exceptions import WorkflowAlreadyStartedError
+
+from activities.persistence.database import Database
+from activities.persistence.models import OutboxEvent
+from activities.persistence.repositories import outbox
+from gateway.timestamps import utcnow
+from workflows.charging_session import ChargingSessionWorkflow
+from workflows.client import TemporalLink
+from workflows.domain import SessionProgress, SessionStarted, SessionStopped
+
+log = logging.getLogger(__name__)
+
+SESSION_STARTED = "session.started"
+SESSION_STOPPED = "session.stopped"
+ORPHAN_AGE = timedelta(seconds=30)
+"""Events of another node older than this are taken over (that node may be gone)."""
+
+
+def to_json(value: Any) -> dict[str, Any]:
+    """A dataclass as a JSON-ready dict (datetimes as ISO strings)."""
+    return json.loads(json.dumps(value, cls=AdvancedJSONEncoder))  # type: ignore[no-any-return]
+
+
+class OutboxRelay:
+    """Background delivery of outbox rows; :meth:`kick` asks for a prompt pass."""
+
+    def __init__(
+        self,
+        db: Database,
+        link: TemporalLink,
+        *,
+        node_id: str,
+        task_queue: str,
+        batch: int = 200,
+        concurrency: int = 32,
+    ) -> None:
+        self._db = db
+        self._link = link
+        self._node_id = node_id
+        self._task_queue = task_queue
+        self._batch = batch
+        self._concurrency = asyncio.Semaphore(concurrency)
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self.delivered = 0
+
+    def kick(self) -> None:
+        """Deliver soon (after a new event was committed)."""
+        self._wake.set()
+
+    def start(self) -> None:
+        """Start the delivery loop."""
+        self._task = asyncio.create_task(self._run(), name="outbox-relay")
+
+    async def stop(self) -> None:
+        """Stop the delivery loop; undelivered events stay in the outbox."""
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+
+    async def _run(self) -> None:
+        backoff = 0.5
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), 1.0)
+            self._wake.clear()
+            try:
+                while await self.deliver_pending():
+                    pass
+                backoff = 0.5
+            except Exception as exc:
+                log.warning("outbox delivery paused: %s", exc)
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 15.0)
+
+    async def deliver_pending(self) -> int:
+        """One pass over pending events; returns how many were delivered."""
+        async with self._db.sessions() as session:
+            rows = await outbox.pending(session, limit=self._batch)
+        cutoff = utcnow() - ORPHAN_AGE
+        mine = [r for r in rows if r.node_id == self._node_id or r.created_at < cutoff]
+        if not mine:
+            return 0
+        client = await self._link.client()
+        results = await asyncio.gather(*(self._deliver(client, r) for r in mine))
+        done = [row.id for row, error in zip(mine, results, strict=True) if error is None]
+        async with self._db.sessions.begin() as session:
+            await outbox.mark_delivered(session, done, utcnow())
+            for row, error in zip(mine, results, strict=True):
+                if error is not None:
+                    await outbox.mark_failed(session, row.id, error)
+        self.delivered += len(done)
+        if len(done) < len(mine):
+            raise RuntimeError(f"{len(mine) - len(done)} events not delivered")
+        return len(done)
+
+    async def _deliver(self, client: Client, row: OutboxEvent) -> str | None:
+        async with self._concurrency:
+            try:
+                await self._send(client, row)
+            except WorkflowAlreadyStartedError:
+                pass  # the session already finished: the event has nothing left to do
+            except Exception as exc:
+                return f"{type(exc).__name__}: {exc}"
+            return None
+
+    async def _send(self, client: Client, row: OutboxEvent) -> None:
+        start = value_to_type(SessionStarted, row.payload["start"])
+        if row.kind == SESSION_STARTED:
+            signal, arg = "started", start
+        elif row.kind == SESSION_STOPPED:
+            signal, arg = "stopped", value_to_type(SessionStopped, row.payload["stop"])
+        else:
+            log.error("unknown outbox event kind %s (id %s) skipped", row.kind, row.id)
+            return
+        await client.start_workflow(
+            ChargingSessionWorkflow.run,
+            start,
+            id=row.workflow_id,
+            task_queue=self._task_queue,
+            start_signal=signal,
+            start_signal_args=[arg],
+            id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+            static_summary=(
+                f"Charging session {start.transaction_id} on {start.station_id} "
+                f"connector {start.connector_id}"
+            ),
+        )
+
+
+async def send_progress(link: TemporalLink, workflow_id: str, progress: SessionProgress) -> None:
+    """Best-effort progress signal: losing one is harmless, so it skips the outbox."""
+    try:
+        client = await link.client()
+        await client.get_workflow_handle(workflow_id).signal(
+            ChargingSessionWorkflow.progress, progress
+        )
+    except Exception as exc:
+        log.debug("progress for %s not delivered: %s", workflow_id, exc)

@@ -1,0 +1,186 @@
+"""The gateway node: WebSocket server, station authentication and the connection registry."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import logging
+from http import HTTPStatus
+from urllib.parse import unquote
+
+from websockets.asyncio.server import Server, ServerConnection, serve
+from websockets.datastructures import Headers
+from websockets.http11 import Request, Response
+
+from activities.credentials import verify_password
+from activities.persistence.database import Database
+from activities.persistence.models import Station
+from activities.persistence.repositories import registry, stations
+from gateway.authorizer import TokenAuthorizer
+from gateway.config import GatewayConfig
+from gateway.connection import OcppConnection, ProtocolHandlers, StationContext
+from gateway.meter_writer import MeterSampleWriter
+from gateway.ocpp16 import Ocpp16Handlers
+from gateway.outbox_relay import OutboxRelay
+from gateway.services import GatewayServices
+from gateway.timestamps import utcnow
+from workflows.client import TemporalLink
+
+log = logging.getLogger(__name__)
+
+SUBPROTOCOLS = ("ocpp1.6",)
+
+
+def station_identity(path: str) -> str:
+    """The charger identity: the last segment of the URL path, percent-decoded."""
+    return unquote(path.split("?", 1)[0].rstrip("/").rsplit("/", 1)[-1])
+
+
+def basic_credentials(headers: Headers) -> tuple[str, str] | None:
+    """``(user, password)`` from an HTTP Basic ``Authorization`` header, if any."""
+    value = headers.get("Authorization", "")
+    scheme, _, encoded = value.partition(" ")
+    if scheme.lower() != "basic" or not encoded:
+        return None
+    try:
+        user, sep, password = base64.b64decode(encoded, validate=True).decode().partition(":")
+    except (binascii.Error, UnicodeDecodeError):
+        return None
+    return (user, password) if sep else None
+
+
+class Gateway:
+    """One gateway node: serves OCPP-J, owns its outbox relay and meter writer."""
+
+    def __init__(self, config: GatewayConfig, db: Database) -> None:
+        self.config = config
+        self.db = db
+        link = TemporalLink(config.temporal_address, config.temporal_namespace)
+        self.services = GatewayServices(
+            config=config,
+            db=db,
+            authorizer=TokenAuthorizer(db, ttl_s=config.auth_cache_ttl_s),
+            meter_writer=MeterSampleWriter(db, interval_s=config.meter_flush_interval_s),
+            relay=OutboxRelay(db, link, node_id=config.node_id, task_queue=config.task_queue),
+            temporal=link,
+        )
+        self.handlers: dict[str, ProtocolHandlers] = {"ocpp1.6": Ocpp16Handlers(self.services)}
+        self.connections: dict[str, OcppConnection] = {}
+        self.failed_authentications = 0
+        self._server: Server | None = None
+
+    @property
+    def port(self) -> int:
+        """The bound port (useful when configured as 0)."""
+        assert self._server is not None
+        return int(self._server.sockets[0].getsockname()[1])
+
+    async def start(self) -> None:
+        """Clear this node's stale registry rows, start background work and listen."""
+        async with self.db.sessions.begin() as session:
+            await registry.clear_node(session, self.config.node_id)
+        self.services.meter_writer.start()
+        self.services.relay.start()
+        self._server = await serve(
+            self._serve_connection,
+            self.config.host,
+            self.config.port,
+            subprotocols=list(SUBPROTOCOLS),  # type: ignore[arg-type]
+            process_request=self._authenticate,
+            max_size=self.config.max_frame_bytes,
+            ping_interval=60,
+            ping_timeout=60,
+        )
+        log.info("gateway %s listening on %s:%s", self.config.node_id, self.config.host, self.port)
+
+    async def stop(self) -> None:
+        """Close every socket, flush telemetry, and leave the registry clean."""
+        if self._server is not None:
+            self._server.close()
+            await self._server.wait_closed()
+        await self.services.relay.stop()
+        await self.services.meter_writer.stop()
+        async with self.db.sessions.begin() as session:
+            await registry.clear_node(session, self.config.node_id)
+
+    async def _authenticate(
+        self, connection: ServerConnection, request: Request
+    ) -> Response | None:
+        offered = [p.strip() for p in request.headers.get("Sec-WebSocket-Protocol", "").split(",")]
+        if not any(p in SUBPROTOCOLS for p in offered):
+            return connection.respond(
+                HTTPStatus.BAD_REQUEST, f"supported subprotocols: {', '.join(SUBPROTOCOLS)}\n"
+            )
+        station_id = station_identity(request.path)
+        if not station_id or len(station_id) > 48:
+            return connection.respond(HTTPStatus.BAD_REQUEST, "station identity missing\n")
+        async with self.db.sessions.begin() as session:
+            station = await stations.get_station(session, station_id)
+            if station is None:
+                if self.config.unknown_stations == "reject":
+                    log.warning("refused unknown station %s", station_id)
+                    return connection.respond(HTTPStatus.NOT_FOUND, "unknown station\n")
+                station = Station(id=station_id, registration_status="pending")
+                session.add(station)
+                log.info("admitted unknown station %s as pending", station_id)
+        if station.password_hash is not None and not self._password_ok(station, request.headers):
+            self.failed_authentications += 1
+            log.warning("authentication failed for station %s", station_id)
+            return connection.respond(HTTPStatus.UNAUTHORIZED, "authentication failed\n")
+        connection.station_context = StationContext(  # type: ignore[attr-defined]
+            station_id=station_id,
+            site_id=station.site_id,
+            registration_status=station.registration_status,
+        )
+        return None
+
+    @staticmethod
+    def _password_ok(station: Station, headers: Headers) -> bool:
+        credentials = basic_credentials(headers)
+        if credentials is None or credentials[0] != station.id:
+            return False
+        assert station.password_hash is not None
+        return verify_password(credentials[1], station.password_hash)
+
+    async def _serve_connection(self, websocket: ServerConnection) -> None:
+        context: StationContext = websocket.station_context  # type: ignore[attr-defined]
+        version_handlers = self.handlers[websocket.subprotocol or "ocpp1.6"]
+        conn = OcppConnection(websocket, context, version_handlers)
+        previous = self.connections.get(context.station_id)
+        self.connections[context.station_id] = conn
+        if previous is not None:
+            # The charger reconnected (e.g. after a network change): the new socket wins.
+            log.info("%s reconnected; closing its previous socket", context.station_id)
+            await previous.websocket.close(1000, "replaced by a new connection")
+        remote = websocket.remote_address
+        async with self.db.sessions.begin() as session:
+            await registry.register(
+                session,
+                station_id=context.station_id,
+                node_id=self.config.node_id,
+                connection_id=context.connection_id,
+                ocpp_version=version_handlers.version,
+                remote_address=f"{remote[0]}:{remote[1]}" if remote else None,
+                at=utcnow(),
+            )
+        try:
+            await conn.serve()
+        finally:
+            if self.connections.get(context.station_id) is conn:
+                del self.connections[context.station_id]
+            try:
+                async with self.db.sessions.begin() as session:
+                    await registry.unregister(session, context.station_id, context.connection_id)
+            except Exception:
+                log.exception("could not unregister %s", context.station_id)
+
+
+async def run_gateway(config: GatewayConfig, db: Database, stop: asyncio.Event) -> None:
+    """Run a gateway node until ``stop`` is set."""
+    gateway = Gateway(config, db)
+    await gateway.start()
+    try:
+        await stop.wait()
+    finally:
+        await gateway.stop()

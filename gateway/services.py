@@ -1,0 +1,24 @@
+"""What every protocol handler of a gateway node shares."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from activities.persistence.database import Database
+from gateway.authorizer import TokenAuthorizer
+from gateway.config import GatewayConfig
+from gateway.meter_writer import MeterSampleWriter
+from gateway.outbox_relay import OutboxRelay
+from workflows.client import TemporalLink
+
+
+@dataclass
+class GatewayServices:
+    """Database, caches and the Temporal link of one gateway node."""
+
+    config: GatewayConfig
+    db: Database
+    authorizer: TokenAuthorizer
+    meter_writer: MeterSampleWriter
+    relay: OutboxRelay
+    temporal: TemporalLink

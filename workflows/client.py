@@ -1,0 +1,37 @@
+"""A lazily connected Temporal client, shared by the gateway and the API.
+
+Components start even while Temporal is unreachable (the gateway's outbox keeps
+events); the connection is made on first use and retried on the next call.
+Not imported by workflow code.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from temporalio.client import Client
+
+
+class TemporalLink:
+    """Connects on first use and then hands out the same client."""
+
+    def __init__(self, address: str, namespace: str = "default") -> None:
+        self.address = address
+        self.namespace = namespace
+        self._client: Client | None = None
+        self._lock = asyncio.Lock()
+
+    @classmethod
+    def of(cls, client: Client) -> TemporalLink:
+        """A link around an already connected client."""
+        link = cls(client.service_client.config.target_host, client.namespace)
+        link._client = client
+        return link
+
+    async def client(self) -> Client:
+        """The client (raises while Temporal is unreachable)."""
+        if self._client is None:
+            async with self._lock:
+                if self._client is None:
+                    self._client = await Client.connect(self.address, namespace=self.namespace)
+        return self._client
