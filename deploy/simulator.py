@@ -49,9 +49,9 @@ class SessionPlan:
     meter_samples: int = 4
     meter_interval_s: float = 5.0
     power_w: float = 11_000.0
-    # Energy per sample is power x interval x this factor, so short demo sessions
+    # Energy added between samples: 5 minutes at 11 kW, so short demo sessions
     # still show realistic kWh.
-    time_factor: float = 60.0
+    sample_energy_wh: int = 917
     pause_s: float = 5.0
 
 
@@ -91,55 +91,69 @@ class SimulatedCharger(ChargePoint):  # type: ignore[misc]
             )
         )
 
-    async def charge(self, id_tag: str, plan: SessionPlan) -> int:
-        """One complete session; returns the transaction id."""
-        await self.status("Preparing")
+    async def start_transaction(self, id_tag: str) -> int:
+        """Authorize and StartTransaction on connector 1; returns the transaction id."""
         await self.timed(call.Authorize(id_tag=id_tag))
         started = await self.timed(
             call.StartTransaction(
                 connector_id=1, id_tag=id_tag, meter_start=self.register_wh, timestamp=ocpp_now()
             )
         )
-        tx_id: int = started.transaction_id
         self.stats.sessions_started += 1
-        await self.status("Charging")
-        step_wh = round(plan.power_w * plan.meter_interval_s * plan.time_factor / 3600)
-        for _ in range(plan.meter_samples):
-            if plan.meter_interval_s:
-                await asyncio.sleep(plan.meter_interval_s)
-            self.register_wh += step_wh
-            await self.timed(
-                call.MeterValues(
-                    connector_id=1,
-                    transaction_id=tx_id,
-                    meter_value=[
-                        {
-                            "timestamp": ocpp_now(),
-                            "sampledValue": [
-                                {
-                                    "value": str(self.register_wh),
-                                    "unit": "Wh",
-                                    "measurand": "Energy.Active.Import.Register",
-                                },
-                                {
-                                    "value": str(plan.power_w),
-                                    "unit": "W",
-                                    "measurand": "Power.Active.Import",
-                                },
-                            ],
-                        }
-                    ],
-                )
+        return int(started.transaction_id)
+
+    async def send_meter(self, tx_id: int, register_wh: int, power_w: float = 11_000.0) -> None:
+        """One MeterValues with the energy register and the active power."""
+        self.register_wh = register_wh
+        await self.timed(
+            call.MeterValues(
+                connector_id=1,
+                transaction_id=tx_id,
+                meter_value=[
+                    {
+                        "timestamp": ocpp_now(),
+                        "sampledValue": [
+                            {
+                                "value": str(register_wh),
+                                "unit": "Wh",
+                                "measurand": "Energy.Active.Import.Register",
+                            },
+                            {
+                                "value": str(power_w),
+                                "unit": "W",
+                                "measurand": "Power.Active.Import",
+                            },
+                        ],
+                    }
+                ],
             )
+        )
+
+    async def stop_transaction(
+        self, tx_id: int, register_wh: int, id_tag: str | None = None
+    ) -> None:
+        """StopTransaction with the final register."""
+        self.register_wh = register_wh
         await self.timed(
             call.StopTransaction(
                 transaction_id=tx_id,
-                meter_stop=self.register_wh,
+                meter_stop=register_wh,
                 timestamp=ocpp_now(),
                 id_tag=id_tag,
                 reason="EVDisconnected",
             )
         )
+
+    async def charge(self, id_tag: str, plan: SessionPlan) -> int:
+        """One complete session with status changes; returns the transaction id."""
+        await self.status("Preparing")
+        tx_id = await self.start_transaction(id_tag)
+        await self.status("Charging")
+        for _ in range(plan.meter_samples):
+            if plan.meter_interval_s:
+                await asyncio.sleep(plan.meter_interval_s)
+            await self.send_meter(tx_id, self.register_wh + plan.sample_energy_wh, plan.power_w)
+        await self.stop_transaction(tx_id, self.register_wh, id_tag)
         await self.status("Finishing")
         await self.status("Available")
         self.stats.sessions_completed += 1

@@ -13,7 +13,13 @@ import time
 from typing import Any
 
 from activities.persistence.models import Transaction
-from activities.persistence.repositories import outbox, reconciliation, stations, transactions
+from activities.persistence.repositories import (
+    meter_samples,
+    outbox,
+    reconciliation,
+    stations,
+    transactions,
+)
 from gateway import metering
 from gateway.connection import Handler, OcppConnection
 from gateway.outbox_relay import SESSION_STARTED, SESSION_STOPPED, send_progress, to_json
@@ -195,9 +201,7 @@ class Ocpp16Handlers:
         """Record the stop and queue it for the session workflow; never reject."""
         tx_id: int = p["transactionId"]
         stopped_at = parse_timestamp(p["timestamp"])
-        rows = metering.normalise_v16(conn.station_id, 0, tx_id, p.get("transactionData", []))
         # Samples still buffered must be in the database before the workflow settles.
-        self.services.meter_writer.add(rows)
         await self.services.meter_writer.flush()
         async with self.services.db.sessions.begin() as session:
             tx = await transactions.get_transaction(session, tx_id)
@@ -215,6 +219,13 @@ class Ocpp16Handlers:
             elif await transactions.record_stop(
                 tx, meter_stop_wh=p["meterStop"], stopped_at=stopped_at, reason=p.get("reason")
             ):
+                # Only the first stop stores its samples: a retried stop adds nothing.
+                await meter_samples.add_samples(
+                    session,
+                    metering.normalise_v16(
+                        conn.station_id, tx.connector_id, tx.id, p.get("transactionData", [])
+                    ),
+                )
                 stop = SessionStopped(
                     transaction_id=str(tx.id),
                     meter_stop_wh=p["meterStop"],

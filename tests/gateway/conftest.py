@@ -1,0 +1,74 @@
+"""A real gateway node on a free port, over the test database.
+
+Its Temporal address points at a closed port: these tests are about the
+gateway alone, and lifecycle events must then wait, safe, in the outbox.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+import websockets
+from websockets.asyncio.client import ClientConnection
+
+from activities.persistence.database import Database
+from gateway.config import GatewayConfig
+from gateway.server import Gateway
+
+
+@pytest.fixture
+async def gateway(sqlite_db: Database) -> AsyncIterator[Gateway]:
+    """A started gateway that admits unknown stations as pending."""
+    node = Gateway(
+        GatewayConfig(
+            node_id="gw-test",
+            host="127.0.0.1",
+            port=0,
+            unknown_stations="pending",
+            temporal_address="127.0.0.1:1",
+            heartbeat_interval_s=120,
+            max_frame_bytes=16_384,
+            meter_flush_interval_s=0.05,
+        ),
+        sqlite_db,
+    )
+    await node.start()
+    yield node
+    await node.stop()
+
+
+class RawCharger:
+    """A WebSocket charger that sends exact frames and reads the replies."""
+
+    def __init__(self, ws: ClientConnection) -> None:
+        self.ws = ws
+        self._ids = itertools.count(1)
+
+    async def send_raw(self, frame: str) -> list[Any]:
+        """Send one frame as-is and return the decoded reply."""
+        await self.ws.send(frame)
+        return json.loads(await self.ws.recv())  # type: ignore[no-any-return]
+
+    async def call(self, action: str, payload: dict[str, Any]) -> list[Any]:
+        """Send a CALL and return the whole reply frame."""
+        return await self.send_raw(json.dumps([2, str(next(self._ids)), action, payload]))
+
+    async def ok(self, action: str, payload: dict[str, Any]) -> dict[str, Any]:
+        """Send a CALL that must succeed; return its payload."""
+        reply = await self.call(action, payload)
+        assert reply[0] == 3, reply
+        return reply[2]  # type: ignore[no-any-return]
+
+
+def url(gateway: Gateway, station_id: str) -> str:
+    """The gateway URL of ``station_id``."""
+    return f"ws://127.0.0.1:{gateway.port}/ocpp/{station_id}"
+
+
+async def connect(gateway: Gateway, station_id: str, **kwargs: Any) -> ClientConnection:
+    """Open an ocpp1.6 socket for ``station_id``."""
+    return await websockets.connect(url(gateway, station_id), subprotocols=["ocpp1.6"], **kwargs)  # type: ignore[list-item]

@@ -1,0 +1,65 @@
+"""Small builders shared by tests (no fakes of real components)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from decimal import Decimal
+
+from activities.persistence.database import Database
+from activities.persistence.models import IdToken, Site, Station
+from activities.persistence.repositories import transactions
+from gateway.ocpp16 import session_started
+from workflows.domain import SessionStarted
+
+
+async def seed_station(
+    db: Database,
+    station_id: str,
+    *,
+    site_id: str | None = None,
+    price: str = "0.40",
+    password_hash: str | None = None,
+    tokens: dict[str, str] | None = None,
+) -> None:
+    """A site (if named), an accepted station and id tokens ``{token: status}``."""
+    async with db.sessions.begin() as session:
+        if site_id is not None and await session.get(Site, site_id) is None:
+            session.add(
+                Site(id=site_id, name=site_id, price_per_kwh=Decimal(price), currency="EUR")
+            )
+            await session.flush()
+        session.add(
+            Station(
+                id=station_id,
+                site_id=site_id,
+                registration_status="accepted",
+                password_hash=password_hash,
+                security_profile=1 if password_hash else 0,
+            )
+        )
+        for token, status in (tokens or {}).items():
+            if await session.get(IdToken, token) is None:
+                session.add(IdToken(id_token=token, status=status))
+
+
+async def seed_transaction(
+    db: Database,
+    station_id: str,
+    *,
+    site_id: str | None,
+    meter_start_wh: int = 1000,
+    started_at: datetime | None = None,
+) -> SessionStarted:
+    """A stored transaction (as the gateway would write it) and its start event."""
+    async with db.sessions.begin() as session:
+        outcome = await transactions.start_transaction(
+            session,
+            station_id=station_id,
+            site_id=site_id,
+            connector_id=1,
+            id_token="TAG-1",
+            meter_start_wh=meter_start_wh,
+            started_at=started_at or datetime(2026, 1, 5, 18, 0, tzinfo=UTC),
+            ocpp_version="1.6",
+        )
+        return session_started(outcome.transaction)
