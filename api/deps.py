@@ -19,7 +19,7 @@ async def _session(request: Request) -> AsyncIterator[AsyncSession]:
 
 
 def _temporal(request: Request) -> TemporalLink:
-    return request.app.state.temporal  # type: ignore[no-any-return]
+    return request.app.state.temporal
 
 
 Session = Annotated[AsyncSession, Depends(_session)]

@@ -128,6 +128,7 @@ class CdrOut(ORM):
     total_cost: Decimal
     stop_reason: str | None
     notes: list[str]
+    created_at: datetime
 
 
 class SessionOut(ORM):

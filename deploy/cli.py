@@ -6,16 +6,18 @@ import asyncio
 import contextlib
 import logging
 import signal
+import sys
 import time
-from collections.abc import Awaitable, Callable
-from typing import Annotated
+from collections.abc import Callable, Coroutine
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
 from rich.logging import RichHandler
 from rich.table import Table
 
-from activities.persistence.migrate import upgrade
+from activities.persistence.migrate import upgrade, upgrade_async
+from deploy.processes import spawn, terminate
 from deploy.settings import Settings
 from deploy.simulator import (
     SessionPlan,
@@ -51,7 +53,7 @@ async def _until_signalled() -> None:
     console.print("[yellow]stopping…[/yellow]")
 
 
-def _run(main: Callable[[], Awaitable[None]]) -> None:
+def _run(main: Callable[[], Coroutine[Any, Any, None]]) -> None:
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(main())
 
@@ -82,13 +84,20 @@ def up(
             )
             console.print("starting the Temporal dev server…")
             client = await temporal.start()
-        stack = Stack(settings)
+        await upgrade_async(settings.db_url)
+        # The worker gets its own process (and so its own core): workflow
+        # activations then never delay the gateway's answers to chargers.
+        worker_process = await spawn(
+            [sys.executable, "-m", "deploy.cli", "worker"], env=settings.as_env()
+        )
+        stack = Stack(settings, worker=False)
         try:
             await stack.start(client)
             _print_endpoints(settings, ui=temporal is not None)
             await _until_signalled()
         finally:
             await stack.stop()
+            await terminate(worker_process)
             if temporal is not None:
                 await temporal.stop()
             console.print("[green]stopped cleanly[/green]")

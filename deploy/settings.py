@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Literal
 
@@ -40,6 +41,16 @@ class Settings(BaseSettings):
     def db_url(self) -> str:
         """The database URL, defaulting to ``<data_dir>/csms.db``."""
         return self.database_url or f"sqlite:///{(self.data_dir / 'csms.db').resolve()}"
+
+    def as_env(self) -> dict[str, str]:
+        """These settings as ``CSMS_*`` variables, for a child process."""
+        env = {
+            f"CSMS_{name.upper()}": str(value)
+            for name, value in self.model_dump(exclude={"api_keys", "database_url"}).items()
+        }
+        env["CSMS_DATABASE_URL"] = self.db_url
+        env["CSMS_API_KEYS"] = json.dumps(self.api_keys)
+        return env
 
     def gateway_config(self) -> GatewayConfig:
         """The gateway node's configuration."""

@@ -55,7 +55,7 @@ class SessionPlan:
     pause_s: float = 5.0
 
 
-class SimulatedCharger(ChargePoint):  # type: ignore[misc]
+class SimulatedCharger(ChargePoint):
     """One OCPP 1.6 charge point with a single connector and an energy register."""
 
     def __init__(self, station_id: str, websocket: Any, stats: SimulationStats) -> None:

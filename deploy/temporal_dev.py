@@ -9,6 +9,7 @@ from pathlib import Path
 
 from temporalio.client import Client
 
+from deploy.processes import spawn, terminate
 from workflows import search_attributes
 
 
@@ -85,26 +86,17 @@ class TemporalDevServer:
     async def start(self) -> Client:
         """Start the server and return a connected client."""
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        log = (self.data_dir / "temporal.log").open("ab")
-        self.process = await asyncio.create_subprocess_exec(
-            temporal_binary(),
-            *dev_server_args(
-                self.data_dir / "temporal.db", self.port, self.ui_port, self.namespace
-            ),
-            stdout=log,
-            stderr=log,
-            stdin=asyncio.subprocess.DEVNULL,
-            start_new_session=True,  # Ctrl-C reaches us, and we stop it in order
+        self.process = await spawn(
+            [
+                temporal_binary(),
+                *dev_server_args(
+                    self.data_dir / "temporal.db", self.port, self.ui_port, self.namespace
+                ),
+            ],
+            log_file=self.data_dir / "temporal.log",
         )
         return await wait_for_temporal(self.address, self.namespace)
 
     async def stop(self) -> None:
         """Terminate the server (its state stays in the data folder)."""
-        if self.process is None or self.process.returncode is not None:
-            return
-        self.process.terminate()
-        try:
-            await asyncio.wait_for(self.process.wait(), 15)
-        except TimeoutError:
-            self.process.kill()
-            await self.process.wait()
+        await terminate(self.process)

@@ -117,8 +117,8 @@ class OcppConnection:
             return rpc.call_error(error, self.version)
         except Exception:
             log.exception("%s %s failed", self.station_id, call.action)
-            error = OcppError(ErrorKind.INTERNAL, "internal error", message_id=call.message_id)
-            return rpc.call_error(error, self.version)
+            internal = OcppError(ErrorKind.INTERNAL, "internal error", message_id=call.message_id)
+            return rpc.call_error(internal, self.version)
 
     async def call(self, action: str, payload: dict[str, Any], *, timeout: float = 30.0) -> Any:
         """Send a CALL to the charger and wait for its result."""

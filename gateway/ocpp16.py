@@ -183,8 +183,12 @@ class Ocpp16Handlers:
         if energy is None:
             return
         now = time.monotonic()
-        last = conn.context.last_progress.get(tx_ref)
-        if last is not None and now - last < self.services.config.progress_interval_s:
+        # The first reading of a transaction starts its interval: the workflow
+        # already knows the meter start, and short sessions then cost no signal.
+        interval = self.services.config.progress_interval_s
+        first = tx_ref not in conn.context.last_progress
+        last = conn.context.last_progress.setdefault(tx_ref, now)
+        if (first and interval > 0) or now - last < interval:
             return
         conn.context.last_progress[tx_ref] = now
         progress = SessionProgress(

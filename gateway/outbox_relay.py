@@ -24,7 +24,7 @@ from activities.persistence.database import Database
 from activities.persistence.models import OutboxEvent
 from activities.persistence.repositories import outbox
 from gateway.timestamps import utcnow
-from workflows.charging_session import ChargingSessionWorkflow
+from workflows.charging_session import ChargingSessionWorkflow, initial_search_attributes
 from workflows.client import TemporalLink
 from workflows.domain import SessionProgress, SessionStarted, SessionStopped
 
@@ -38,7 +38,7 @@ ORPHAN_AGE = timedelta(seconds=30)
 
 def to_json(value: Any) -> dict[str, Any]:
     """A dataclass as a JSON-ready dict (datetimes as ISO strings)."""
-    return json.loads(json.dumps(value, cls=AdvancedJSONEncoder))  # type: ignore[no-any-return]
+    return json.loads(json.dumps(value, cls=AdvancedJSONEncoder))
 
 
 class OutboxRelay:
@@ -110,8 +110,9 @@ class OutboxRelay:
                 if error is not None:
                     await outbox.mark_failed(session, row.id, error)
         self.delivered += len(done)
-        if len(done) < len(mine):
-            raise RuntimeError(f"{len(mine) - len(done)} events not delivered")
+        errors = [e for e in results if e is not None]
+        if errors:
+            raise RuntimeError(f"{len(errors)} events not delivered, e.g. {errors[0]}")
         return len(done)
 
     async def _deliver(self, client: Client, row: OutboxEvent) -> str | None:
@@ -141,6 +142,7 @@ class OutboxRelay:
             start_signal=signal,
             start_signal_args=[arg],
             id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+            search_attributes=initial_search_attributes(start),
             static_summary=(
                 f"Charging session {start.transaction_id} on {start.station_id} "
                 f"connector {start.connector_id}"

@@ -64,7 +64,7 @@ def validator(version: str, action: str, response: bool) -> Validator | None:
         return None
     schema = json.loads(path.read_text(encoding="utf-8"))
     schema.pop("$id", None)
-    return fastjsonschema.compile(  # type: ignore[no-any-return]
+    return fastjsonschema.compile(
         schema, formats={"date-time": _DATE_TIME.pattern}, use_default=False
     )
 

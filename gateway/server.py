@@ -89,6 +89,9 @@ class Gateway:
             subprotocols=list(SUBPROTOCOLS),  # type: ignore[arg-type]
             process_request=self._authenticate,
             max_size=self.config.max_frame_bytes,
+            # OCPP frames are small; per-connection deflate state costs more memory
+            # and CPU than it saves bandwidth.
+            compression=None,
             ping_interval=60,
             ping_timeout=60,
         )

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy
+from temporalio.common import RetryPolicy, SearchAttributePair, TypedSearchAttributes
 
 from workflows import search_attributes as sa
 
@@ -43,6 +43,17 @@ class SessionView:
     cdr: ChargeDetailRecord | None
 
 
+def initial_search_attributes(start: SessionStarted) -> TypedSearchAttributes:
+    """Search attributes a session workflow is started with."""
+    pairs = [
+        SearchAttributePair(sa.STATION_ID, start.station_id),
+        SearchAttributePair(sa.STATE, SessionState.ACTIVE.value),
+    ]
+    if start.site_id:
+        pairs.append(SearchAttributePair(sa.SITE_ID, start.site_id))
+    return TypedSearchAttributes(pairs)
+
+
 @workflow.defn(name="ChargingSession")
 class ChargingSessionWorkflow:
     """Follows one transaction: waits for its stop, then settles it into a CDR.
@@ -63,20 +74,21 @@ class ChargingSessionWorkflow:
 
     @workflow.run
     async def run(self, start: SessionStarted) -> ChargeDetailRecord:
-        """Wait for the stop (at most :data:`MAX_SESSION`), then write the CDR."""
-        workflow.upsert_search_attributes(
-            [
-                sa.STATION_ID.value_set(start.station_id),
-                sa.STATE.value_set(SessionState.ACTIVE.value),
-                *([sa.SITE_ID.value_set(start.site_id)] if start.site_id else []),
-            ]
-        )
+        """Wait for the stop (at most :data:`MAX_SESSION`), then write the CDR.
+
+        The search attributes arrive with the start (:func:`initial_search_attributes`);
+        the state changes once more, to completed: each upsert is a history event
+        and a visibility write, and the current details already say "stopped".
+        """
         self._details()
         if not await self._wait_for_stop():
             self._stop = self._abandoned_stop(start)
-        self._set_state(SessionState.STOPPED)
+        self._state = SessionState.STOPPED
+        self._details()
         assert self._stop is not None
-        self._cdr = await workflow.execute_activity_method(
+        # A local activity: settling is a few short queries, and running it inside
+        # the workflow task saves the server a task round trip per session.
+        self._cdr = await workflow.execute_local_activity_method(
             SessionActivities.settle_session,
             SettleRequest(start=start, stop=self._stop),
             start_to_close_timeout=timedelta(seconds=30),

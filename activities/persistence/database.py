@@ -51,6 +51,11 @@ def create_engine(url: str, *, echo: bool = False) -> AsyncEngine:
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+        # One connection per process: SQLite has a single writer, and writers on
+        # several connections wait in its busy handler (sleeps of up to 100 ms)
+        # instead of an orderly queue. Statements take well under a millisecond,
+        # so callers must not hold a session across slow awaits.
+        kwargs.update(pool_size=1, max_overflow=0, pool_timeout=60)
     else:
         kwargs.update(pool_size=10, max_overflow=20, pool_pre_ping=True)
     engine = create_async_engine(url, **kwargs)

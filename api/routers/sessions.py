@@ -90,9 +90,11 @@ async def get_session(
     if tx is None:
         raise not_found("session", session_id)
     detail = _out(tx, SessionDetail)
-    detail.live, detail.live_error = await _live(temporal, detail.workflow_id)
     samples = await meter_samples.samples_for(session, tx.id, limit=samples_limit)
     detail.samples = [MeterSampleOut.model_validate(s) for s in samples]
     cdr = await cdrs.get_for_transaction(session, tx.id)
     detail.cdr = CdrOut.model_validate(cdr) if cdr else None
+    # Give the connection back before waiting on Temporal.
+    await session.close()
+    detail.live, detail.live_error = await _live(temporal, detail.workflow_id)
     return detail

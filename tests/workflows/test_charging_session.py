@@ -168,4 +168,8 @@ async def test_unknown_transaction_fails_the_workflow_clearly(
         )
         with pytest.raises(Exception) as failure:
             await handle.result()
-    assert "is not stored" in str(failure.value.__cause__.__cause__)  # type: ignore[union-attr]
+    chain, error = [], failure.value
+    while error is not None:
+        chain.append(str(error))
+        error = error.__cause__  # type: ignore[assignment]
+    assert any("is not stored" in text for text in chain), chain

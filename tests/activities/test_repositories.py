@@ -1,0 +1,228 @@
+"""Repositories on SQLite, and on PostgreSQL when CSMS_TEST_DATABASE_URL is set."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+import pytest
+from sqlalchemy.exc import IntegrityError
+
+from activities.persistence.database import Database, async_url
+from activities.persistence.models import IdToken, Site
+from activities.persistence.repositories import (
+    id_tokens,
+    meter_samples,
+    outbox,
+    reconciliation,
+    registry,
+    sites,
+    stations,
+    transactions,
+)
+from tests.conftest import unique
+from tests.helpers import seed_station
+from workflows.domain import AuthorizationStatus
+
+T0 = datetime(2026, 3, 1, 8, 0, tzinfo=UTC)
+
+
+def test_database_urls_get_async_drivers() -> None:
+    assert async_url("sqlite:///x.db") == "sqlite+aiosqlite:///x.db"
+    assert async_url("postgresql://u:p@h/db") == "postgresql+psycopg://u:p@h/db"
+    assert async_url("postgresql+psycopg://u@h/db") == "postgresql+psycopg://u@h/db"
+    with pytest.raises(ValueError, match="unsupported"):
+        async_url("mysql://u@h/db")
+
+
+async def test_sites_keep_exact_decimal_prices(db: Database) -> None:
+    site_id = unique("site")
+    async with db.sessions.begin() as session:
+        await sites.create_site(session, site_id, "Depot", Decimal("0.123456"), "eur")
+    async with db.sessions() as session:
+        site = await sites.get_site(session, site_id)
+    assert site is not None and site.price_per_kwh == Decimal("0.123456")
+    assert site.currency == "EUR"
+    with pytest.raises(IntegrityError):
+        async with db.sessions.begin() as session:
+            session.add(Site(id=site_id, name="dup", price_per_kwh=Decimal(1), currency="EUR"))
+
+
+async def test_timestamps_come_back_timezone_aware_utc(db: Database) -> None:
+    station = unique("CP")
+    await seed_station(db, station)
+    local = datetime(2026, 3, 1, 9, 30, tzinfo=UTC).astimezone(
+        __import__("zoneinfo").ZoneInfo("Europe/Berlin")
+    )
+    async with db.sessions.begin() as session:
+        await stations.set_connector_status(
+            session,
+            station,
+            1,
+            status="Available",
+            error_code="NoError",
+            info=None,
+            vendor_error_code=None,
+            at=local,
+        )
+    async with db.sessions() as session:
+        row = await stations.get_station(session, station)
+    assert row is not None
+    assert row.connectors[0].status_at == datetime(2026, 3, 1, 9, 30, tzinfo=UTC)
+    assert row.connectors[0].status_at.tzinfo is not None
+
+
+async def test_start_transaction_is_idempotent_and_ids_are_unique(db: Database) -> None:
+    station = unique("CP")
+    await seed_station(db, station)
+    args = dict(
+        station_id=station,
+        site_id=None,
+        connector_id=1,
+        id_token="TAG",
+        meter_start_wh=100,
+        started_at=T0,
+        ocpp_version="1.6",
+    )
+    async with db.sessions.begin() as session:
+        first = await transactions.start_transaction(session, **args)  # type: ignore[arg-type]
+    async with db.sessions.begin() as session:
+        again = await transactions.start_transaction(session, **args)  # type: ignore[arg-type]
+        other = await transactions.start_transaction(
+            session, **{**args, "started_at": T0 + timedelta(seconds=1)}
+        )  # type: ignore[arg-type]
+    assert first.created and not again.created and other.created
+    assert again.transaction.id == first.transaction.id
+    assert other.transaction.id != first.transaction.id
+    assert first.transaction.transaction_ref == str(first.transaction.id)
+    async with db.sessions.begin() as session:
+        tx = await transactions.get_by_ref(session, station, str(first.transaction.id))
+        assert tx is not None
+        assert await transactions.record_stop(tx, meter_stop_wh=500, stopped_at=T0, reason=None)
+        assert not await transactions.record_stop(tx, meter_stop_wh=900, stopped_at=T0, reason=None)
+        assert tx.meter_stop_wh == 500
+    async with db.sessions() as session:
+        listed = await transactions.list_transactions(session, station_id=station, status="active")
+    assert [t.id for t in listed] == [other.transaction.id]
+
+
+async def test_token_standing(db: Database) -> None:
+    now = datetime.now(UTC)
+    tag = unique("T")[:20]
+    async with db.sessions.begin() as session:
+        session.add(IdToken(id_token=tag, status="accepted", expires_at=now + timedelta(days=1)))
+    async with db.sessions() as session:
+        row = await id_tokens.get_token(session, tag)
+        missing = await id_tokens.get_token(session, "nobody")
+    assert id_tokens.status_of(row, now) is AuthorizationStatus.ACCEPTED
+    assert id_tokens.status_of(row, now + timedelta(days=2)) is AuthorizationStatus.EXPIRED
+    assert id_tokens.status_of(missing, now) is AuthorizationStatus.INVALID
+    assert row is not None
+    row.status = "blocked"
+    assert id_tokens.status_of(row, now) is AuthorizationStatus.BLOCKED
+
+
+async def test_samples_batch_and_energy_range(db: Database) -> None:
+    station = unique("CP")
+    await seed_station(db, station)
+    async with db.sessions.begin() as session:
+        tx = (
+            await transactions.start_transaction(
+                session,
+                station_id=station,
+                site_id=None,
+                connector_id=1,
+                id_token="T",
+                meter_start_wh=0,
+                started_at=T0,
+                ocpp_version="1.6",
+            )
+        ).transaction
+    rows = [
+        {
+            "transaction_pk": tx.id,
+            "station_id": station,
+            "connector_id": 1,
+            "sampled_at": T0 + timedelta(minutes=i),
+            "measurand": m,
+            "phase": phase,
+            "location": None,
+            "context": None,
+            "unit": "Wh",
+            "value": v,
+        }
+        for i, (m, phase, v) in enumerate(
+            [
+                ("Energy.Active.Import.Register", None, 100.0),
+                ("Energy.Active.Import.Register", "L1", 99_999.0),  # per phase: ignored
+                ("Energy.Active.Import.Register", None, 700.0),
+                ("Power.Active.Import", None, 11_000.0),
+            ]
+        )
+    ]
+    async with db.sessions.begin() as session:
+        assert await meter_samples.add_samples(session, rows) == 4
+    async with db.sessions() as session:
+        assert await meter_samples.energy_register_range(session, tx.id) == (100.0, 700.0)
+        assert len(await meter_samples.samples_for(session, tx.id)) == 4
+
+
+async def test_registry_forgets_only_the_connection_it_was_told(db: Database) -> None:
+    station = unique("CP")
+    async with db.sessions.begin() as session:
+        await registry.register(
+            session,
+            station_id=station,
+            node_id="a",
+            connection_id="c1",
+            ocpp_version="1.6",
+            remote_address=None,
+            at=T0,
+        )
+        await registry.register(
+            session,
+            station_id=station,
+            node_id="b",
+            connection_id="c2",
+            ocpp_version="1.6",
+            remote_address=None,
+            at=T0,
+        )
+        await registry.unregister(session, station, "c1")  # the replaced socket closing late
+    async with db.sessions() as session:
+        live = await registry.connections(session, [station])
+    assert live[station].node_id == "b"
+    async with db.sessions.begin() as session:
+        await registry.clear_node(session, "b")
+    async with db.sessions() as session:
+        assert await registry.connections(session, [station]) == {}
+
+
+async def test_outbox_pending_and_delivery(db: Database) -> None:
+    wf = unique("session:x")
+    async with db.sessions.begin() as session:
+        a = outbox.enqueue(session, node_id="n", kind="k", workflow_id=wf, payload={"a": 1})
+        b = outbox.enqueue(session, node_id="n", kind="k", workflow_id=wf, payload={"b": 2})
+    async with db.sessions.begin() as session:
+        await outbox.mark_delivered(session, [a.id], T0)
+        await outbox.mark_failed(session, b.id, "boom")
+    async with db.sessions() as session:
+        pending = [e for e in await outbox.pending(session, limit=10_000) if e.workflow_id == wf]
+    assert [(e.id, e.attempts, e.last_error, e.payload) for e in pending] == [
+        (b.id, 1, "boom", {"b": 2})
+    ]
+
+
+async def test_reconciliation_inbox(db: Database) -> None:
+    station = unique("CP")
+    async with db.sessions.begin() as session:
+        reconciliation.add_item(
+            session,
+            station_id=station,
+            kind="StopTransaction",
+            payload={"transactionId": 5},
+            note="unknown",
+        )
+    async with db.sessions() as session:
+        items = await reconciliation.open_items(session, station_id=station)
+    assert [(i.kind, i.payload) for i in items] == [("StopTransaction", {"transactionId": 5})]

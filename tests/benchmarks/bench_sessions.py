@@ -1,0 +1,202 @@
+"""Benchmark: complete charging sessions per second, end to end, and OCPP round trips.
+
+Starts ``csms up`` in a separate process (embedded defaults: SQLite, Temporal dev
+server) unless ``--api-url`` points at a running stack, then N simulated OCPP 1.6
+chargers run back-to-back sessions (Authorize, StartTransaction, MeterValues x k,
+StopTransaction) for a fixed time. A session counts when its CDR is visible
+through the API.
+
+    python tests/benchmarks/bench_sessions.py --stations 50 --seconds 30
+
+Not part of the test run: it prints a table, it asserts nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import os
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from datetime import datetime
+from pathlib import Path
+
+import httpx
+import websockets
+from rich.console import Console
+from rich.table import Table
+
+from deploy.simulator import SimulatedCharger, SimulationStats, id_tag_for, provision, station_ids
+
+console = Console()
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@contextlib.contextmanager
+def embedded_stack() -> Iterator[tuple[str, str, str]]:
+    """``csms up`` in a temporary folder; yields (gateway url, api url, api key)."""
+    folder = Path(tempfile.mkdtemp(prefix="csms-bench-"))
+    ports = {n: free_port() for n in ("temporal", "ui", "gateway", "api")}
+    env = {
+        **os.environ,
+        "CSMS_DATA_DIR": str(folder / ".csms"),
+        "CSMS_TEMPORAL_ADDRESS": f"127.0.0.1:{ports['temporal']}",
+        "CSMS_TEMPORAL_UI_PORT": str(ports["ui"]),
+        "CSMS_GATEWAY_PORT": str(ports["gateway"]),
+        "CSMS_API_PORT": str(ports["api"]),
+        "CSMS_LOG_LEVEL": "WARNING",
+        "COLUMNS": "200",
+    }
+    log = folder / "up.log"
+    proc = subprocess.Popen(
+        [str(Path(sys.executable).parent / "csms"), "up"],
+        cwd=folder,
+        env=env,
+        stdout=log.open("w"),
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while "CSMS is up" not in log.read_text():
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(log.read_text())
+            time.sleep(0.3)
+        key = (folder / ".csms" / "dev-api-key").read_text().strip()
+        yield (f"ws://127.0.0.1:{ports['gateway']}", f"http://127.0.0.1:{ports['api']}", key)
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.wait(timeout=60)
+
+
+async def charger_loop(
+    gateway: str, station: str, stats: SimulationStats, meter_values: int, until: float
+) -> None:
+    async with websockets.connect(
+        f"{gateway}/{station}",
+        subprotocols=["ocpp1.6"],  # type: ignore[list-item]
+        open_timeout=60,
+    ) as ws:
+        cp = SimulatedCharger(station, ws, stats)
+        reader = asyncio.create_task(cp.start())
+        try:
+            await cp.boot()
+            tag = id_tag_for(station)
+            while time.monotonic() < until:
+                tx = await cp.start_transaction(tag)
+                for _ in range(meter_values):
+                    await cp.send_meter(tx, cp.register_wh + 250)
+                await cp.stop_transaction(tx, cp.register_wh, tag)
+                stats.sessions_completed += 1
+        finally:
+            reader.cancel()
+
+
+async def count_cdrs(http: httpx.AsyncClient, site: str) -> list[dict[str, object]]:
+    rows: list[dict[str, object]] = []
+    while True:
+        page = (
+            await http.get("/cdrs", params={"site_id": site, "limit": 1000, "offset": len(rows)})
+        ).json()
+        rows += page
+        if len(page) < 1000:
+            return rows
+
+
+def pct(values: list[float], q: float) -> float:
+    if not values:
+        return float("nan")
+    return (
+        statistics.quantiles(values, n=100, method="inclusive")[q - 1]
+        if len(values) > 1
+        else values[0]
+    )
+
+
+async def run(
+    gateway: str, api: str, key: str, stations: int, seconds: float, meter_values: int
+) -> None:
+    site = f"bench-{int(time.time())}"
+    ids = station_ids(stations, prefix=f"B{int(time.time()) % 100000}")
+    await provision(api, key, ids, site_id=site)
+    stats = SimulationStats()
+    began = time.monotonic()
+    await asyncio.gather(
+        *(charger_loop(gateway, s, stats, meter_values, began + seconds) for s in ids)
+    )
+    sent = time.monotonic()
+    async with httpx.AsyncClient(base_url=api, headers={"X-API-Key": key}, timeout=30) as http:
+        cdrs = await count_cdrs(http, site)
+        while len(cdrs) < stats.sessions_completed and time.monotonic() - sent < 120:
+            await asyncio.sleep(0.5)
+            cdrs = await count_cdrs(http, site)
+    settled = time.monotonic()
+    lag = [
+        (
+            datetime.fromisoformat(str(c["created_at"]))
+            - datetime.fromisoformat(str(c["stopped_at"]))
+        ).total_seconds()
+        * 1000
+        for c in cdrs
+    ]
+    table = Table(
+        title=f"Sessions end to end: {stations} chargers, {seconds:.0f} s, "
+        f"{meter_values} MeterValues per session"
+    )
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+    table.add_row("sessions completed (CDR visible)", f"{len(cdrs)} / {stats.sessions_completed}")
+    table.add_row("sessions/s end to end", f"{len(cdrs) / (settled - began):.1f}")
+    table.add_row("sessions/s at the chargers", f"{stats.sessions_completed / (sent - began):.1f}")
+    for action in ("StartTransaction", "MeterValues", "StopTransaction"):
+        samples = stats.rtt_ms.get(action, [])
+        table.add_row(
+            f"{action} RTT p50 / p99 (ms)", f"{pct(samples, 50):.1f} / {pct(samples, 99):.1f}"
+        )
+    table.add_row(
+        "StopTransaction -> CDR written p50 / p99 (ms)", f"{pct(lag, 50):.0f} / {pct(lag, 99):.0f}"
+    )
+    table.add_row("errors", str(stats.errors))
+    console.print(table)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--stations", type=int, default=50)
+    parser.add_argument("--seconds", type=float, default=30)
+    parser.add_argument("--meter-values", type=int, default=3)
+    parser.add_argument("--gateway-url")
+    parser.add_argument("--api-url")
+    parser.add_argument("--api-key")
+    args = parser.parse_args()
+    if args.api_url:
+        asyncio.run(
+            run(
+                args.gateway_url,
+                args.api_url,
+                args.api_key,
+                args.stations,
+                args.seconds,
+                args.meter_values,
+            )
+        )
+        return
+    with embedded_stack() as (gateway, api, key):
+        asyncio.run(run(gateway, api, key, args.stations, args.seconds, args.meter_values))
+
+
+if __name__ == "__main__":
+    main()

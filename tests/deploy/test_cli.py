@@ -1,0 +1,92 @@
+"""The README's first command for real: ``csms up`` as a process, ``csms simulate`` against it,
+Ctrl-C stops everything cleanly."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+CSMS = str(Path(sys.executable).parent / "csms")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def test_csms_up_then_simulate_then_ctrl_c(tmp_path: Path) -> None:
+    ports = {name: free_port() for name in ("temporal", "ui", "gateway", "api")}
+    env = {
+        **os.environ,
+        "CSMS_DATA_DIR": str(tmp_path / ".csms"),
+        "CSMS_TEMPORAL_ADDRESS": f"127.0.0.1:{ports['temporal']}",
+        "CSMS_TEMPORAL_UI_PORT": str(ports["ui"]),
+        "CSMS_GATEWAY_PORT": str(ports["gateway"]),
+        "CSMS_API_PORT": str(ports["api"]),
+        "COLUMNS": "200",
+    }
+    env.pop("CSMS_DATABASE_URL", None)
+    env.pop("CSMS_API_KEYS", None)
+    log = (tmp_path / "up.log").open("w+")
+    up = subprocess.Popen([CSMS, "up"], cwd=tmp_path, env=env, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 90
+        while "CSMS is up" not in (tmp_path / "up.log").read_text():
+            assert up.poll() is None, (tmp_path / "up.log").read_text()
+            assert time.monotonic() < deadline, (tmp_path / "up.log").read_text()
+            time.sleep(0.3)
+        key = (tmp_path / ".csms" / "dev-api-key").read_text().strip()
+        assert key in (tmp_path / "up.log").read_text(), "the dev key is printed"
+        simulate = subprocess.run(
+            [
+                CSMS,
+                "simulate",
+                "--stations",
+                "2",
+                "--sessions",
+                "1",
+                "--meter-interval",
+                "0.1",
+                "--gateway-url",
+                f"ws://127.0.0.1:{ports['gateway']}",
+                "--api-url",
+                f"http://127.0.0.1:{ports['api']}",
+            ],
+            cwd=tmp_path,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert simulate.returncode == 0, simulate.stdout + simulate.stderr
+        assert "completed 2" in simulate.stdout
+        api = httpx.Client(base_url=f"http://127.0.0.1:{ports['api']}", headers={"X-API-Key": key})
+        deadline = time.monotonic() + 30
+        while len(cdrs := api.get("/cdrs").json()) < 2:
+            assert time.monotonic() < deadline, cdrs
+            time.sleep(0.3)
+        assert {c["station_id"] for c in cdrs} == {"SIM-0001", "SIM-0002"}
+        assert all(c["energy_wh"] == 4 * 917 for c in cdrs)
+        assert api.get("/health").json() == {"database": "ok", "temporal": "ok"}
+        assert httpx.get(f"http://127.0.0.1:{ports['ui']}/", timeout=10).status_code == 200
+        assert (tmp_path / ".csms" / "temporal.db").exists()
+    finally:
+        up.send_signal(signal.SIGINT)
+        try:
+            code = up.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            up.kill()
+            raise
+    output = (tmp_path / "up.log").read_text()
+    assert code == 0, output
+    assert "stopped cleanly" in output
+    with socket.socket() as s:  # the dev server went down with it
+        assert s.connect_ex(("127.0.0.1", ports["temporal"])) != 0
