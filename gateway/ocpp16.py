@@ -156,15 +156,17 @@ class Ocpp16Handlers:
                 ocpp_version=VERSION,
             )
             tx = outcome.transaction
+            event = None
             if outcome.created:
-                outbox.enqueue(
+                event = outbox.enqueue(
                     session,
                     node_id=self.services.config.node_id,
                     kind=SESSION_STARTED,
                     workflow_id=session_workflow_id(conn.station_id, str(tx.id)),
                     payload={"start": to_json(session_started(tx))},
                 )
-        self.services.relay.kick()
+        if event is not None:
+            self.services.relay.submit(event)
         return {"transactionId": tx.id, "idTagInfo": {"status": status.value}}
 
     async def meter_values(self, conn: OcppConnection, p: dict[str, Any]) -> dict[str, Any]:
@@ -207,6 +209,7 @@ class Ocpp16Handlers:
         stopped_at = parse_timestamp(p["timestamp"])
         # Samples still buffered must be in the database before the workflow settles.
         await self.services.meter_writer.flush()
+        event = None
         async with self.services.db.sessions.begin() as session:
             tx = await transactions.get_transaction(session, tx_id)
             if tx is None or tx.station_id != conn.station_id:
@@ -236,7 +239,7 @@ class Ocpp16Handlers:
                     stopped_at=stopped_at,
                     reason=p.get("reason", "Local"),
                 )
-                outbox.enqueue(
+                event = outbox.enqueue(
                     session,
                     node_id=self.services.config.node_id,
                     kind=SESSION_STOPPED,
@@ -244,7 +247,8 @@ class Ocpp16Handlers:
                     payload={"start": to_json(session_started(tx)), "stop": to_json(stop)},
                 )
         conn.context.last_progress.pop(str(tx_id), None)
-        self.services.relay.kick()
+        if event is not None:
+            self.services.relay.submit(event)
         if "idTag" in p:
             status = await self.services.authorizer.status(p["idTag"])
             return {"idTagInfo": {"status": status.value}}

@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import json
 import logging
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
@@ -41,8 +42,28 @@ def to_json(value: Any) -> dict[str, Any]:
     return json.loads(json.dumps(value, cls=AdvancedJSONEncoder))
 
 
+@dataclass(frozen=True)
+class PendingEvent:
+    """An outbox row's content, handed to the relay once its transaction committed."""
+
+    id: int
+    kind: str
+    workflow_id: str
+    payload: dict[str, Any]
+
+    @classmethod
+    def of(cls, row: OutboxEvent) -> PendingEvent:
+        """The event of a committed outbox row."""
+        return cls(row.id, row.kind, row.workflow_id, row.payload)
+
+
 class OutboxRelay:
-    """Background delivery of outbox rows; :meth:`kick` asks for a prompt pass."""
+    """Delivers committed events at once, and sweeps the table for any left behind.
+
+    The fast path takes events from memory (no query); the sweep finds what the
+    fast path could not deliver (Temporal down, a crash between commit and
+    delivery, another node that died) and retries it.
+    """
 
     def __init__(
         self,
@@ -52,7 +73,8 @@ class OutboxRelay:
         node_id: str,
         task_queue: str,
         batch: int = 200,
-        concurrency: int = 32,
+        concurrency: int = 64,
+        sweep_interval_s: float = 5.0,
     ) -> None:
         self._db = db
         self._link = link
@@ -60,13 +82,15 @@ class OutboxRelay:
         self._task_queue = task_queue
         self._batch = batch
         self._concurrency = asyncio.Semaphore(concurrency)
-        self._wake = asyncio.Event()
+        self._sweep_interval = sweep_interval_s
+        self._queue: asyncio.Queue[PendingEvent] = asyncio.Queue(maxsize=50_000)
         self._task: asyncio.Task[None] | None = None
         self.delivered = 0
 
-    def kick(self) -> None:
-        """Deliver soon (after a new event was committed)."""
-        self._wake.set()
+    def submit(self, row: OutboxEvent) -> None:
+        """Deliver a committed event soon; if memory is short, the sweep will find it."""
+        with contextlib.suppress(asyncio.QueueFull):
+            self._queue.put_nowait(PendingEvent.of(row))
 
     def start(self) -> None:
         """Start the delivery loop."""
@@ -79,43 +103,71 @@ class OutboxRelay:
             await asyncio.gather(self._task, return_exceptions=True)
 
     async def _run(self) -> None:
+        next_sweep = 0.0
         backoff = 0.5
+        loop = asyncio.get_running_loop()
         while True:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), 1.0)
-            self._wake.clear()
             try:
-                while await self.deliver_pending():
-                    pass
+                if loop.time() >= next_sweep:
+                    await self.sweep()
+                    next_sweep = loop.time() + self._sweep_interval
+                batch = await self._take(timeout=max(0.0, next_sweep - loop.time()))
+                if batch:
+                    await self._deliver_batch(batch)
                 backoff = 0.5
             except Exception as exc:
                 log.warning("outbox delivery paused: %s", exc)
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 15.0)
 
-    async def deliver_pending(self) -> int:
-        """One pass over pending events; returns how many were delivered."""
-        async with self._db.sessions() as session:
-            rows = await outbox.pending(session, limit=self._batch)
-        cutoff = utcnow() - ORPHAN_AGE
-        mine = [r for r in rows if r.node_id == self._node_id or r.created_at < cutoff]
-        if not mine:
-            return 0
+    async def _take(self, timeout: float) -> list[PendingEvent]:
+        with contextlib.suppress(TimeoutError):
+            first = await asyncio.wait_for(self._queue.get(), timeout)
+            batch = [first]
+            while len(batch) < self._batch and not self._queue.empty():
+                batch.append(self._queue.get_nowait())
+            return batch
+        return []
+
+    async def sweep(self) -> int:
+        """Deliver stored events the fast path missed; returns how many were delivered.
+
+        Only events older than the sweep interval are taken (younger ones are
+        still on the fast path), this node's and those of nodes that may be gone.
+        """
+        cutoff = utcnow() - timedelta(seconds=self._sweep_interval)
+        delivered = 0
+        while True:
+            async with self._db.sessions() as session:
+                rows = await outbox.pending(session, created_before=cutoff, limit=self._batch)
+            orphan = utcnow() - ORPHAN_AGE
+            mine = [
+                PendingEvent.of(r)
+                for r in rows
+                if r.node_id == self._node_id or r.created_at < orphan
+            ]
+            if not mine:
+                return delivered
+            delivered += await self._deliver_batch(mine)
+            if len(rows) < self._batch:
+                return delivered
+
+    async def _deliver_batch(self, batch: list[PendingEvent]) -> int:
         client = await self._link.client()
-        results = await asyncio.gather(*(self._deliver(client, r) for r in mine))
-        done = [row.id for row, error in zip(mine, results, strict=True) if error is None]
+        results = await asyncio.gather(*(self._deliver(client, e) for e in batch))
+        done = [e.id for e, error in zip(batch, results, strict=True) if error is None]
         async with self._db.sessions.begin() as session:
-            await outbox.mark_delivered(session, done, utcnow())
-            for row, error in zip(mine, results, strict=True):
+            await outbox.remove_delivered(session, done)
+            for event, error in zip(batch, results, strict=True):
                 if error is not None:
-                    await outbox.mark_failed(session, row.id, error)
+                    await outbox.mark_failed(session, event.id, error)
         self.delivered += len(done)
         errors = [e for e in results if e is not None]
         if errors:
             raise RuntimeError(f"{len(errors)} events not delivered, e.g. {errors[0]}")
         return len(done)
 
-    async def _deliver(self, client: Client, row: OutboxEvent) -> str | None:
+    async def _deliver(self, client: Client, row: PendingEvent) -> str | None:
         async with self._concurrency:
             try:
                 await self._send(client, row)
@@ -125,7 +177,7 @@ class OutboxRelay:
                 return f"{type(exc).__name__}: {exc}"
             return None
 
-    async def _send(self, client: Client, row: OutboxEvent) -> None:
+    async def _send(self, client: Client, row: PendingEvent) -> None:
         start = value_to_type(SessionStarted, row.payload["start"])
         if row.kind == SESSION_STARTED:
             signal, arg = "started", start

@@ -54,7 +54,11 @@ def initial_search_attributes(start: SessionStarted) -> TypedSearchAttributes:
     return TypedSearchAttributes(pairs)
 
 
-@workflow.defn(name="ChargingSession")
+# Unsandboxed: a network runs thousands of short sessions an hour, and the
+# sandbox re-imports this module for every run (a quarter of the worker's CPU,
+# measured with py-spy). The code below uses only workflow.now() and Temporal
+# timers; tests/workflows replays recorded histories to guard determinism.
+@workflow.defn(name="ChargingSession", sandboxed=False)
 class ChargingSessionWorkflow:
     """Follows one transaction: waits for its stop, then settles it into a CDR.
 

@@ -219,14 +219,12 @@ class OutboxEvent(Base):
     """A lifecycle event committed with its cause, delivered to Temporal afterwards."""
 
     __tablename__ = "outbox"
-    __table_args__ = (Index("ix_outbox_pending", "delivered_at", "id"),)
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     node_id: Mapped[str] = mapped_column(String(64))
     kind: Mapped[str] = mapped_column(String(40))
     workflow_id: Mapped[str] = mapped_column(String(200))
     payload: Mapped[dict[str, Any]] = mapped_column(JSON)
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, index=True)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
-    delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     last_error: Mapped[str | None] = mapped_column(Text)

@@ -204,13 +204,15 @@ async def test_outbox_pending_and_delivery(db: Database) -> None:
         a = outbox.enqueue(session, node_id="n", kind="k", workflow_id=wf, payload={"a": 1})
         b = outbox.enqueue(session, node_id="n", kind="k", workflow_id=wf, payload={"b": 2})
     async with db.sessions.begin() as session:
-        await outbox.mark_delivered(session, [a.id], T0)
+        await outbox.remove_delivered(session, [a.id])
         await outbox.mark_failed(session, b.id, "boom")
     async with db.sessions() as session:
         pending = [e for e in await outbox.pending(session, limit=10_000) if e.workflow_id == wf]
+        older = await outbox.pending(session, created_before=b.created_at, limit=10_000)
     assert [(e.id, e.attempts, e.last_error, e.payload) for e in pending] == [
         (b.id, 1, "boom", {"b": 2})
     ]
+    assert b.id not in [e.id for e in older]
 
 
 async def test_reconciliation_inbox(db: Database) -> None:

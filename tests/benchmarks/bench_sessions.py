@@ -1,14 +1,15 @@
-"""Benchmark: complete charging sessions per second, end to end, and OCPP round trips.
+"""Benchmark: charging sessions per second end to end, and OCPP round trips.
 
 Starts ``csms up`` in a separate process (embedded defaults: SQLite, Temporal dev
-server) unless ``--api-url`` points at a running stack, then N simulated OCPP 1.6
-chargers run back-to-back sessions (Authorize, StartTransaction, MeterValues x k,
-StopTransaction) for a fixed time. A session counts when its CDR is visible
-through the API.
+server) unless ``--api-url`` points at a running stack. N simulated OCPP 1.6
+chargers then run sessions (Authorize, StartTransaction, MeterValues x k,
+StopTransaction) at an offered rate for a fixed time. A session counts when its
+CDR is visible through the API; the rate is sustained when the
+StopTransaction -> CDR lag stays flat instead of growing.
 
-    python tests/benchmarks/bench_sessions.py --stations 50 --seconds 30
+    python tests/benchmarks/bench_sessions.py --stations 100 --rate 20 --seconds 30
 
-Not part of the test run: it prints a table, it asserts nothing.
+Not part of the test run: it prints a table and asserts nothing.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ import time
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import httpx
 import websockets
@@ -39,6 +41,7 @@ console = Console()
 
 
 def free_port() -> int:
+    """A TCP port nobody listens on right now."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
@@ -81,84 +84,115 @@ def embedded_stack() -> Iterator[tuple[str, str, str]]:
 
 
 async def charger_loop(
-    gateway: str, station: str, stats: SimulationStats, meter_values: int, until: float
+    gateway: str,
+    station: str,
+    stats: SimulationStats,
+    meter_values: int,
+    first_start: float,
+    period: float,
+    until: float,
 ) -> None:
+    """Sessions every ``period`` seconds from ``first_start`` (back to back if 0)."""
     async with websockets.connect(
         f"{gateway}/{station}",
         subprotocols=["ocpp1.6"],  # type: ignore[list-item]
         open_timeout=60,
+        compression=None,
     ) as ws:
-        cp = SimulatedCharger(station, ws, stats)
+        cp = SimulatedCharger(station, ws, stats, validate=False)
         reader = asyncio.create_task(cp.start())
         try:
             await cp.boot()
             tag = id_tag_for(station)
-            while time.monotonic() < until:
+            next_start = first_start
+            while next_start < until:
+                await asyncio.sleep(max(0.0, next_start - time.monotonic()))
                 tx = await cp.start_transaction(tag)
                 for _ in range(meter_values):
                     await cp.send_meter(tx, cp.register_wh + 250)
                 await cp.stop_transaction(tx, cp.register_wh, tag)
                 stats.sessions_completed += 1
+                now = time.monotonic()
+                next_start = max(next_start + period, now) if period else now
         finally:
             reader.cancel()
 
 
-async def count_cdrs(http: httpx.AsyncClient, site: str) -> list[dict[str, object]]:
-    rows: list[dict[str, object]] = []
+async def all_cdrs(http: httpx.AsyncClient, site: str) -> list[dict[str, Any]]:
+    """Every CDR of ``site`` through the API, page by page."""
+    rows: list[dict[str, Any]] = []
     while True:
-        page = (
-            await http.get("/cdrs", params={"site_id": site, "limit": 1000, "offset": len(rows)})
-        ).json()
+        params = {"site_id": site, "limit": 1000, "offset": len(rows)}
+        page = (await http.get("/cdrs", params=params)).json()
         rows += page
         if len(page) < 1000:
             return rows
 
 
-def pct(values: list[float], q: float) -> float:
-    if not values:
-        return float("nan")
-    return (
-        statistics.quantiles(values, n=100, method="inclusive")[q - 1]
-        if len(values) > 1
-        else values[0]
-    )
+def pct(values: list[float], q: int) -> float:
+    """The q-th percentile (nan when empty)."""
+    if len(values) < 2:
+        return values[0] if values else float("nan")
+    return statistics.quantiles(values, n=100, method="inclusive")[q - 1]
 
 
 async def run(
-    gateway: str, api: str, key: str, stations: int, seconds: float, meter_values: int
+    gateway: str,
+    api: str,
+    key: str,
+    stations: int,
+    seconds: float,
+    meter_values: int,
+    rate: float,
 ) -> None:
-    site = f"bench-{int(time.time())}"
-    ids = station_ids(stations, prefix=f"B{int(time.time()) % 100000}")
+    """Drive the load, wait for every CDR, print the table."""
+    stamp = int(time.time())
+    site = f"bench-{stamp}"
+    ids = station_ids(stations, prefix=f"B{stamp % 100000}")
     await provision(api, key, ids, site_id=site)
     stats = SimulationStats()
-    began = time.monotonic()
+    began = time.monotonic() + 2.0  # every charger connected and booted by then
+    period = stations / rate if rate else 0.0
     await asyncio.gather(
-        *(charger_loop(gateway, s, stats, meter_values, began + seconds) for s in ids)
+        *(
+            charger_loop(
+                gateway,
+                station,
+                stats,
+                meter_values,
+                began + (i * period / stations),
+                period,
+                began + seconds,
+            )
+            for i, station in enumerate(ids)
+        )
     )
     sent = time.monotonic()
     async with httpx.AsyncClient(base_url=api, headers={"X-API-Key": key}, timeout=30) as http:
-        cdrs = await count_cdrs(http, site)
-        while len(cdrs) < stats.sessions_completed and time.monotonic() - sent < 120:
+        cdrs = await all_cdrs(http, site)
+        while len(cdrs) < stats.sessions_completed and time.monotonic() - sent < 300:
             await asyncio.sleep(0.5)
-            cdrs = await count_cdrs(http, site)
+            cdrs = await all_cdrs(http, site)
     settled = time.monotonic()
     lag = [
         (
-            datetime.fromisoformat(str(c["created_at"]))
-            - datetime.fromisoformat(str(c["stopped_at"]))
+            datetime.fromisoformat(c["created_at"]) - datetime.fromisoformat(c["stopped_at"])
         ).total_seconds()
         * 1000
         for c in cdrs
     ]
+    offered = f"{rate:g} sessions/s offered" if rate else "back to back"
     table = Table(
-        title=f"Sessions end to end: {stations} chargers, {seconds:.0f} s, "
+        title=f"Sessions end to end: {stations} chargers, {offered}, {seconds:.0f} s, "
         f"{meter_values} MeterValues per session"
     )
     table.add_column("metric")
     table.add_column("value", justify="right")
     table.add_row("sessions completed (CDR visible)", f"{len(cdrs)} / {stats.sessions_completed}")
-    table.add_row("sessions/s end to end", f"{len(cdrs) / (settled - began):.1f}")
     table.add_row("sessions/s at the chargers", f"{stats.sessions_completed / (sent - began):.1f}")
+    table.add_row(
+        "sessions/s end to end (first start to last CDR)", f"{len(cdrs) / (settled - began):.1f}"
+    )
     for action in ("StartTransaction", "MeterValues", "StopTransaction"):
         samples = stats.rtt_ms.get(action, [])
         table.add_row(
@@ -172,30 +206,29 @@ async def run(
 
 
 def main() -> None:
+    """Parse arguments and run against an embedded or a given stack."""
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--stations", type=int, default=50)
+    parser.add_argument("--stations", type=int, default=100)
+    parser.add_argument(
+        "--rate",
+        type=float,
+        default=20.0,
+        help="sessions per second offered by all chargers (0: back to back)",
+    )
     parser.add_argument("--seconds", type=float, default=30)
     parser.add_argument("--meter-values", type=int, default=3)
     parser.add_argument("--gateway-url")
     parser.add_argument("--api-url")
     parser.add_argument("--api-key")
     args = parser.parse_args()
+    load = (args.stations, args.seconds, args.meter_values, args.rate)
     if args.api_url:
-        asyncio.run(
-            run(
-                args.gateway_url,
-                args.api_url,
-                args.api_key,
-                args.stations,
-                args.seconds,
-                args.meter_values,
-            )
-        )
+        asyncio.run(run(args.gateway_url, args.api_url, args.api_key, *load))
         return
     with embedded_stack() as (gateway, api, key):
-        asyncio.run(run(gateway, api, key, args.stations, args.seconds, args.meter_values))
+        asyncio.run(run(gateway, api, key, *load))
 
 
 if __name__ == "__main__":

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import os
 import uuid
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
-from temporalio.client import WorkflowHandle
+from temporalio.client import WorkflowHandle, WorkflowHistory
 from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import Replayer
 
 from activities.persistence.database import Database
 from activities.persistence.repositories import cdrs, meter_samples, transactions
@@ -23,6 +26,8 @@ from workflows.domain import (
     SessionStopped,
     session_workflow_id,
 )
+
+HISTORIES = Path(__file__).parent / "histories"
 
 
 async def _start(
@@ -173,3 +178,35 @@ async def test_unknown_transaction_fails_the_workflow_clearly(
         chain.append(str(error))
         error = error.__cause__  # type: ignore[assignment]
     assert any("is not stored" in text for text in chain), chain
+
+
+async def test_recorded_histories_replay_deterministically(
+    time_skipping: WorkflowEnvironment, sqlite_db: Database
+) -> None:
+    """The workflow runs unsandboxed; replaying its own histories catches non-determinism."""
+    station, queue = unique("CP"), unique("q")
+    await seed_station(sqlite_db, station, site_id="site-ws")
+    start = await seed_transaction(sqlite_db, station, site_id="site-ws")
+    async with build_worker(time_skipping.client, sqlite_db, queue):
+        handle = await _start(time_skipping, start, queue)
+        await handle.signal(
+            ChargingSessionWorkflow.progress,
+            SessionProgress(
+                start.transaction_id, 1500.0, 7000.0, start.started_at + timedelta(minutes=5)
+            ),
+        )
+        await handle.signal(
+            ChargingSessionWorkflow.stopped,
+            SessionStopped(start.transaction_id, 3000, start.started_at + timedelta(hours=1)),
+        )
+        await handle.result()
+    history = await handle.fetch_history()
+    replayer = Replayer(workflows=[ChargingSessionWorkflow])
+    await replayer.replay_workflow(history)
+    if os.environ.get("CSMS_RECORD_HISTORY"):
+        (HISTORIES / "charging_session.json").write_text(history.to_json())
+    # Histories recorded by earlier versions must replay on this code too.
+    for recorded in sorted(HISTORIES.glob("*.json")):
+        await replayer.replay_workflow(
+            WorkflowHistory.from_json(recorded.stem, recorded.read_text())
+        )

@@ -1,4 +1,7 @@
-"""Transactional outbox: lifecycle events committed with their cause, delivered later."""
+"""Transactional outbox: lifecycle events committed with their cause, delivered later.
+
+A row lives only until Temporal has accepted its event; then it is deleted.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +9,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from activities.persistence.models import OutboxEvent
@@ -21,25 +24,20 @@ def enqueue(
     return event
 
 
-async def pending(session: AsyncSession, *, limit: int = 200) -> Sequence[OutboxEvent]:
-    """Undelivered events, oldest first."""
-    query = (
-        select(OutboxEvent)
-        .where(OutboxEvent.delivered_at.is_(None))
-        .order_by(OutboxEvent.id)
-        .limit(limit)
-    )
+async def pending(
+    session: AsyncSession, *, created_before: datetime | None = None, limit: int = 200
+) -> Sequence[OutboxEvent]:
+    """Undelivered events, oldest first (optionally only those older than a moment)."""
+    query = select(OutboxEvent).order_by(OutboxEvent.id).limit(limit)
+    if created_before is not None:
+        query = query.where(OutboxEvent.created_at < created_before)
     return (await session.scalars(query)).all()
 
 
-async def mark_delivered(session: AsyncSession, ids: Sequence[int], at: datetime) -> None:
-    """Mark events delivered."""
+async def remove_delivered(session: AsyncSession, ids: Sequence[int]) -> None:
+    """Forget events Temporal has accepted."""
     if ids:
-        await session.execute(
-            update(OutboxEvent)
-            .where(OutboxEvent.id.in_(ids))
-            .values(delivered_at=at, attempts=OutboxEvent.attempts + 1)
-        )
+        await session.execute(delete(OutboxEvent).where(OutboxEvent.id.in_(ids)))
 
 
 async def mark_failed(session: AsyncSession, event_id: int, error: str) -> None:

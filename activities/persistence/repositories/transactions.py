@@ -5,11 +5,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from activities.persistence.models import Transaction
+from activities.persistence.models import Transaction, utcnow
 
 
 def start_key(
@@ -45,27 +47,42 @@ async def start_transaction(
     integer primary key, also used as the string reference.
     """
     key = start_key(station_id, connector_id, id_token, started_at, meter_start_wh)
-    existing = await session.scalar(select(Transaction).where(Transaction.start_key == key))
-    if existing is not None:
-        return StartOutcome(existing, created=False)
-    tx = Transaction(
-        station_id=station_id,
-        site_id=site_id,
-        connector_id=connector_id,
-        id_token=id_token,
-        start_key=key,
-        meter_start_wh=meter_start_wh,
-        started_at=started_at,
-        ocpp_version=ocpp_version,
-        transaction_ref=transaction_ref,
-        status="active",
+    values = {
+        "station_id": station_id,
+        "site_id": site_id,
+        "connector_id": connector_id,
+        "id_token": id_token,
+        "start_key": key,
+        "meter_start_wh": meter_start_wh,
+        "started_at": started_at,
+        "ocpp_version": ocpp_version,
+        "transaction_ref": transaction_ref,
+        "status": "active",
+        "created_at": utcnow(),
+    }
+    # Core statements on the hot path: one INSERT that skips a retried start,
+    # instead of a SELECT and an ORM flush.
+    insert = _dialect_insert(session)(Transaction).values(**values)
+    new_id = await session.scalar(
+        insert.on_conflict_do_nothing(index_elements=["start_key"]).returning(Transaction.id)
     )
-    session.add(tx)
-    await session.flush()
-    if tx.transaction_ref is None:
-        tx.transaction_ref = str(tx.id)
-        await session.flush()
-    return StartOutcome(tx, created=True)
+    if new_id is None:
+        existing = await session.scalar(select(Transaction).where(Transaction.start_key == key))
+        assert existing is not None, "a conflicting start must exist"
+        return StartOutcome(existing, created=False)
+    if transaction_ref is None:
+        values["transaction_ref"] = str(new_id)
+        await session.execute(
+            update(Transaction).where(Transaction.id == new_id).values(transaction_ref=str(new_id))
+        )
+    # A plain object carrying what was stored (not attached to the session).
+    return StartOutcome(Transaction(id=new_id, **values), created=True)
+
+
+def _dialect_insert(session: AsyncSession) -> Any:
+    if session.get_bind().dialect.name == "postgresql":
+        return postgresql.insert
+    return sqlite.insert
 
 
 async def get_transaction(session: AsyncSession, pk: int) -> Transaction | None:

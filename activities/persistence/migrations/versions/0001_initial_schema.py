@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: (none)
-Create Date: 2026-11-21 23:24:27.552943
+Create Date: 2026-11-22 00:00:23.405388
 """
 
 import sqlalchemy as sa
@@ -42,12 +42,11 @@ def upgrade() -> None:
         sa.Column("payload", sa.JSON(), nullable=False),
         sa.Column("created_at", UTCDateTime(), nullable=False),
         sa.Column("attempts", sa.Integer(), nullable=False),
-        sa.Column("delivered_at", UTCDateTime(), nullable=True),
         sa.Column("last_error", sa.Text(), nullable=True),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_outbox")),
     )
     with op.batch_alter_table("outbox", schema=None) as batch_op:
-        batch_op.create_index("ix_outbox_pending", ["delivered_at", "id"], unique=False)
+        batch_op.create_index(batch_op.f("ix_outbox_created_at"), ["created_at"], unique=False)
 
     op.create_table(
         "reconciliation_inbox",
@@ -280,7 +279,7 @@ def downgrade() -> None:
 
     op.drop_table("reconciliation_inbox")
     with op.batch_alter_table("outbox", schema=None) as batch_op:
-        batch_op.drop_index("ix_outbox_pending")
+        batch_op.drop_index(batch_op.f("ix_outbox_created_at"))
 
     op.drop_table("outbox")
     op.drop_table("id_tokens")
