@@ -18,6 +18,7 @@ from typing import Any
 import httpx
 import websockets
 from ocpp.v16 import ChargePoint, call
+from websockets.typing import Subprotocol
 
 log = logging.getLogger(__name__)
 
@@ -215,7 +216,7 @@ async def run_charger(
         try:
             async with websockets.connect(
                 f"{gateway_url.rstrip('/')}/{station_id}",
-                subprotocols=["ocpp1.6"],  # type: ignore[list-item]
+                subprotocols=[Subprotocol("ocpp1.6")],
                 open_timeout=30,
             ) as ws:
                 charger = SimulatedCharger(station_id, ws, stats)

@@ -88,9 +88,8 @@ async def test_start_transaction_is_idempotent_and_ids_are_unique(db: Database) 
         first = await transactions.start_transaction(session, **args)  # type: ignore[arg-type]
     async with db.sessions.begin() as session:
         again = await transactions.start_transaction(session, **args)  # type: ignore[arg-type]
-        other = await transactions.start_transaction(
-            session, **{**args, "started_at": T0 + timedelta(seconds=1)}
-        )  # type: ignore[arg-type]
+        later = {**args, "started_at": T0 + timedelta(seconds=1)}
+        other = await transactions.start_transaction(session, **later)  # type: ignore[arg-type]
     assert first.created and not again.created and other.created
     assert again.transaction.id == first.transaction.id
     assert other.transaction.id != first.transaction.id

@@ -34,6 +34,7 @@ import httpx
 import websockets
 from rich.console import Console
 from rich.table import Table
+from websockets.typing import Subprotocol
 
 from deploy.simulator import SimulatedCharger, SimulationStats, id_tag_for, provision, station_ids
 
@@ -95,7 +96,7 @@ async def charger_loop(
     """Sessions every ``period`` seconds from ``first_start`` (back to back if 0)."""
     async with websockets.connect(
         f"{gateway}/{station}",
-        subprotocols=["ocpp1.6"],  # type: ignore[list-item]
+        subprotocols=[Subprotocol("ocpp1.6")],
         open_timeout=60,
         compression=None,
     ) as ws:
@@ -122,7 +123,7 @@ async def all_cdrs(http: httpx.AsyncClient, site: str) -> list[dict[str, Any]]:
     """Every CDR of ``site`` through the API, page by page."""
     rows: list[dict[str, Any]] = []
     while True:
-        params = {"site_id": site, "limit": 1000, "offset": len(rows)}
+        params: dict[str, str | int] = {"site_id": site, "limit": 1000, "offset": len(rows)}
         page = (await http.get("/cdrs", params=params)).json()
         rows += page
         if len(page) < 1000:

@@ -12,6 +12,7 @@ from typing import Any
 
 import websockets
 from temporalio.testing import WorkflowEnvironment
+from websockets.typing import Subprotocol
 
 from deploy.simulator import SessionPlan, SimulatedCharger, SimulationStats, id_tag_for, provision
 from deploy.stack import Stack
@@ -28,7 +29,7 @@ async def charger(port: int, station_id: str) -> AsyncIterator[SimulatedCharger]
     """A connected, booted ocpp-library charge point."""
     async with websockets.connect(
         f"ws://127.0.0.1:{port}/{station_id}",
-        subprotocols=["ocpp1.6"],  # type: ignore[list-item]
+        subprotocols=[Subprotocol("ocpp1.6")],
     ) as ws:
         cp = SimulatedCharger(station_id, ws, SimulationStats())
         reader = asyncio.create_task(cp.start())
@@ -43,7 +44,7 @@ async def cdrs_of(stack: Stack, station_id: str) -> list[dict[str, Any]]:
     async with api_client(stack) as http:
         response = await http.get("/cdrs", params={"station_id": station_id})
         response.raise_for_status()
-        return response.json()  # type: ignore[no-any-return]
+        return response.json()
 
 
 async def test_session_flows_from_charger_to_cdr_in_the_api(

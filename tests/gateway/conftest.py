@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 import websockets
 from websockets.asyncio.client import ClientConnection
+from websockets.typing import Subprotocol
 
 from activities.persistence.database import Database
 from gateway.config import GatewayConfig
@@ -51,7 +52,7 @@ class RawCharger:
     async def send_raw(self, frame: str) -> list[Any]:
         """Send one frame as-is and return the decoded reply."""
         await self.ws.send(frame)
-        return json.loads(await self.ws.recv())  # type: ignore[no-any-return]
+        return json.loads(await self.ws.recv())
 
     async def call(self, action: str, payload: dict[str, Any]) -> list[Any]:
         """Send a CALL and return the whole reply frame."""
@@ -61,7 +62,7 @@ class RawCharger:
         """Send a CALL that must succeed; return its payload."""
         reply = await self.call(action, payload)
         assert reply[0] == 3, reply
-        return reply[2]  # type: ignore[no-any-return]
+        return reply[2]
 
 
 def url(gateway: Gateway, station_id: str) -> str:
@@ -71,4 +72,6 @@ def url(gateway: Gateway, station_id: str) -> str:
 
 async def connect(gateway: Gateway, station_id: str, **kwargs: Any) -> ClientConnection:
     """Open an ocpp1.6 socket for ``station_id``."""
-    return await websockets.connect(url(gateway, station_id), subprotocols=["ocpp1.6"], **kwargs)  # type: ignore[list-item]
+    return await websockets.connect(
+        url(gateway, station_id), subprotocols=[Subprotocol("ocpp1.6")], **kwargs
+    )

@@ -13,6 +13,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 import websockets
 from sqlalchemy import func, select
+from websockets.typing import Subprotocol
 
 from activities.credentials import hash_password
 from activities.persistence.database import Database
@@ -395,7 +396,10 @@ async def test_unknown_station_is_pending_until_approved(
 async def test_missing_subprotocol_is_refused(gateway: Gateway, sqlite_db: Database) -> None:
     ident = await station(sqlite_db)
     with pytest.raises(websockets.InvalidStatus) as refused:
-        await websockets.connect(url(gateway, ident), subprotocols=["ocpp0.1"])  # type: ignore[list-item]
+        await websockets.connect(
+            url(gateway, ident),
+            subprotocols=[Subprotocol("ocpp0.1")],
+        )
     assert refused.value.response.status_code == 400
 
 
