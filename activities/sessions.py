@@ -23,19 +23,36 @@ class SettleRequest:
     stop: SessionStopped
 
 
-def _energy_wh(tx_start: int, tx_stop: int, register_high: float | None) -> tuple[float, list[str]]:
-    """Energy of a session from its meter readings, cross-checked with the samples."""
+def _energy_wh(
+    start: int | None, stop: int | None, low: float | None, high: float | None
+) -> tuple[float, list[str]]:
+    """Energy of a session from its meter readings, cross-checked with the samples.
+
+    ``low`` and ``high`` are the lowest and highest energy register among the
+    stored samples; they stand in for a reading the charger did not report.
+    """
     notes: list[str] = []
-    if tx_stop >= tx_start:
-        energy = float(tx_stop - tx_start)
-        if register_high is not None and register_high > tx_stop:
-            notes.append(f"samples reached {register_high:.0f} Wh, above meterStop {tx_stop} Wh")
-        return energy, notes
+    if start is None:
+        if low is None:
+            notes.append("no meter start and no samples: energy set to 0")
+            return 0.0, notes
+        start = int(low)
+        notes.append(f"meter start taken from the lowest sample ({start} Wh)")
+    if stop is None:
+        if high is None:
+            notes.append("no meter stop and no samples: energy set to 0")
+            return 0.0, notes
+        stop = int(high)
+        notes.append(f"meter stop taken from the highest sample ({stop} Wh)")
+    if stop >= start:
+        if high is not None and high > stop:
+            notes.append(f"samples reached {high:.0f} Wh, above the meter stop {stop} Wh")
+        return float(stop - start), notes
     # A meter that went backwards is a charger fault: fall back to the samples.
-    notes.append(f"meterStop {tx_stop} Wh below meterStart {tx_start} Wh")
-    if register_high is not None and register_high >= tx_start:
+    notes.append(f"meter stop {stop} Wh below meter start {start} Wh")
+    if high is not None and high >= start:
         notes.append("energy taken from the highest sampled register")
-        return register_high - tx_start, notes
+        return high - start, notes
     notes.append("no usable samples: energy set to 0")
     return 0.0, notes
 
@@ -90,8 +107,8 @@ class SessionActivities:
                 stopped_at=stop.stopped_at,
                 reason=stop.reason,
             )
-            _, high = await meter_samples.energy_register_range(session, tx.id)
-            energy, notes = _energy_wh(tx.meter_start_wh, tx.meter_stop_wh or 0, high)
+            low, high = await meter_samples.energy_register_range(session, tx.id)
+            energy, notes = _energy_wh(tx.meter_start_wh, tx.meter_stop_wh, low, high)
             site = await sites.get_site(session, tx.site_id) if tx.site_id else None
             if site is None:
                 price, currency = Decimal("0"), "EUR"
@@ -103,7 +120,9 @@ class SessionActivities:
                 transaction_ref=tx.transaction_ref or str(tx.id),
                 station_id=tx.station_id,
                 site_id=tx.site_id,
+                evse_id=tx.evse_id,
                 connector_id=tx.connector_id,
+                ocpp_version=tx.ocpp_version,
                 started_at=tx.started_at,
                 stopped_at=tx.stopped_at or stop.stopped_at,
                 energy_wh=energy,

@@ -7,7 +7,7 @@ import time
 from activities.persistence.database import Database
 from activities.persistence.repositories import id_tokens
 from gateway.timestamps import utcnow
-from workflows.domain import AuthorizationStatus
+from workflows.domain import Authorization
 
 
 class TokenAuthorizer:
@@ -17,9 +17,9 @@ class TokenAuthorizer:
         self._db = db
         self._ttl = ttl_s
         self._max = max_entries
-        self._cache: dict[str, tuple[float, AuthorizationStatus]] = {}
+        self._cache: dict[str, tuple[float, Authorization]] = {}
 
-    async def status(self, token: str) -> AuthorizationStatus:
+    async def authorize(self, token: str) -> Authorization:
         """Current standing of ``token``."""
         now = time.monotonic()
         hit = self._cache.get(token)
@@ -27,7 +27,7 @@ class TokenAuthorizer:
             return hit[1]
         async with self._db.sessions() as session:
             row = await id_tokens.get_token(session, token)
-        result = id_tokens.status_of(row, utcnow())
+        result = id_tokens.authorization_of(row, utcnow())
         if len(self._cache) >= self._max:
             self._cache.clear()
         self._cache[token] = (now + self._ttl, result)

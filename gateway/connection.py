@@ -29,6 +29,17 @@ class ProtocolHandlers(Protocol):
         """The coroutine answering ``action``, or None if the CSMS does not take it."""
 
 
+def accepted_only(handler: Handler) -> Handler:
+    """Wrap ``handler`` to refuse stations that are not accepted (pending or rejected)."""
+
+    async def guarded(conn: OcppConnection, payload: dict[str, Any]) -> dict[str, Any]:
+        if conn.context.registration_status != "accepted":
+            raise OcppError(ErrorKind.SECURITY, "station is not accepted by the CSMS yet")
+        return await handler(conn, payload)
+
+    return guarded
+
+
 @dataclass
 class StationContext:
     """What the gateway knows about the station behind a connection."""
@@ -36,6 +47,7 @@ class StationContext:
     station_id: str
     site_id: str | None
     registration_status: str
+    ocpp_version: str = "1.6"
     connection_id: str = field(default_factory=lambda: str(uuid.uuid4()))
     # Per-transaction monotonic time of the last progress signal (throttling).
     last_progress: dict[str, float] = field(default_factory=dict)

@@ -1,4 +1,4 @@
-"""Normalisation of OCPP meter values into sample rows in Wh, W, A, V, Hz, % or varh."""
+"""Meter values of every OCPP version, normalised to domain readings (Wh, W, A, V, ...)."""
 
 from __future__ import annotations
 
@@ -6,8 +6,7 @@ from typing import Any
 
 from gateway.rpc import ErrorKind, OcppError
 from gateway.timestamps import parse_timestamp
-
-ENERGY_REGISTER = "Energy.Active.Import.Register"
+from workflows.domain import ENERGY_REGISTER, MeterReading
 
 # unit -> (normalised unit, factor)
 _UNITS: dict[str, tuple[str, float]] = {
@@ -21,15 +20,9 @@ _UNITS: dict[str, tuple[str, float]] = {
     "kVA": ("VA", 1000.0),
     "var": ("var", 1.0),
     "kvar": ("var", 1000.0),
-    "A": ("A", 1.0),
-    "V": ("V", 1.0),
-    "K": ("K", 1.0),
-    "Celsius": ("Celsius", 1.0),
-    "Fahrenheit": ("Fahrenheit", 1.0),
-    "Percent": ("Percent", 1.0),
 }
 
-# The unit a measurand has when the charger leaves it out (OCPP 1.6 defaults to Wh).
+# The unit a measurand has when the charger leaves it out (OCPP defaults to Wh).
 _DEFAULT_UNIT = {
     "Power.Active.Import": "W",
     "Power.Active.Export": "W",
@@ -46,53 +39,47 @@ _DEFAULT_UNIT = {
 }
 
 
-def normalise_v16(
-    station_id: str,
-    connector_id: int,
-    transaction_pk: int | None,
-    meter_values: list[dict[str, Any]],
-) -> list[dict[str, Any]]:
-    """Rows for :func:`activities.persistence.repositories.meter_samples.add_samples`."""
-    rows: list[dict[str, Any]] = []
+def _reading(at: Any, sampled: dict[str, Any], value: float, unit: str | None) -> MeterReading:
+    measurand = sampled.get("measurand", ENERGY_REGISTER)
+    unit = unit or _DEFAULT_UNIT.get(measurand, "Wh")
+    norm_unit, factor = _UNITS.get(unit, (unit, 1.0))
+    return MeterReading(
+        sampled_at=at,
+        measurand=measurand,
+        value=value * factor,
+        unit=norm_unit,
+        phase=sampled.get("phase"),
+        location=sampled.get("location"),
+        context=sampled.get("context"),
+    )
+
+
+def readings_v16(meter_values: list[dict[str, Any]]) -> list[MeterReading]:
+    """OCPP 1.6 MeterValue objects: values are strings, units named."""
+    readings: list[MeterReading] = []
     for meter_value in meter_values:
         at = parse_timestamp(meter_value["timestamp"])
         for sampled in meter_value["sampledValue"]:
-            measurand = sampled.get("measurand", ENERGY_REGISTER)
-            unit = sampled.get("unit") or _DEFAULT_UNIT.get(measurand, "Wh")
             if sampled.get("format") == "SignedData":
-                continue  # signed meter data is not a number; kept out of the numeric table
+                continue  # signed meter data is not a number: not for the numeric table
             try:
                 raw = float(sampled["value"])
             except ValueError:
                 raise OcppError(
                     ErrorKind.PROPERTY, f"sampledValue.value {sampled['value']!r} is not a number"
                 ) from None
-            norm_unit, factor = _UNITS.get(unit, (unit, 1.0))
-            rows.append(
-                {
-                    "transaction_pk": transaction_pk,
-                    "station_id": station_id,
-                    "connector_id": connector_id,
-                    "sampled_at": at,
-                    "measurand": measurand,
-                    "phase": sampled.get("phase"),
-                    "location": sampled.get("location"),
-                    "context": sampled.get("context"),
-                    "unit": norm_unit,
-                    "value": raw * factor,
-                }
-            )
-    return rows
+            readings.append(_reading(at, sampled, raw, sampled.get("unit")))
+    return readings
 
 
-def latest_reading(rows: list[dict[str, Any]]) -> tuple[float | None, float | None]:
-    """The last whole-meter energy register (Wh) and active power (W) among ``rows``."""
-    energy = power = None
-    for row in rows:
-        if row["phase"] is not None:
-            continue
-        if row["measurand"] == ENERGY_REGISTER:
-            energy = row["value"]
-        elif row["measurand"] == "Power.Active.Import":
-            power = row["value"]
-    return energy, power
+def readings_v2(meter_values: list[dict[str, Any]]) -> list[MeterReading]:
+    """OCPP 2.0.1 / 2.1 MeterValue objects: numeric values with a power-of-ten multiplier."""
+    readings: list[MeterReading] = []
+    for meter_value in meter_values:
+        at = parse_timestamp(meter_value["timestamp"])
+        for sampled in meter_value["sampledValue"]:
+            unit_of_measure = sampled.get("unitOfMeasure") or {}
+            multiplier = unit_of_measure.get("multiplier", 0)
+            value = float(sampled["value"]) * 10.0**multiplier
+            readings.append(_reading(at, sampled, value, unit_of_measure.get("unit")))
+    return readings

@@ -1,36 +1,23 @@
-"""OCPP 1.6J: the charger-initiated actions, translated into domain events.
-
-The gateway answers only what it must answer fast (boot, heartbeat, authorize,
-the transaction id) and hands every lifecycle event to Temporal through the
-outbox. Transaction messages are always acknowledged: an unknown transaction
-goes to the reconciliation inbox, never to an error the charger would retry.
-"""
+"""OCPP 1.6J: translates the charger-initiated actions to and from the domain model."""
 
 from __future__ import annotations
 
 import logging
-import time
 from typing import Any
 
-from activities.persistence.models import Transaction
-from activities.persistence.repositories import (
-    meter_samples,
-    outbox,
-    reconciliation,
-    stations,
-    transactions,
-)
 from gateway import metering
-from gateway.connection import Handler, OcppConnection
-from gateway.outbox_relay import SESSION_STARTED, SESSION_STOPPED, send_progress, to_json
-from gateway.rpc import ErrorKind, OcppError
-from gateway.services import GatewayServices
+from gateway.connection import Handler, OcppConnection, accepted_only
+from gateway.station_service import StationService
 from gateway.timestamps import format_timestamp, parse_timestamp, utcnow
 from workflows.domain import (
-    SessionProgress,
-    SessionStarted,
-    SessionStopped,
-    session_workflow_id,
+    Authorization,
+    AuthorizationStatus,
+    ConnectorStatus,
+    NoticeKind,
+    StationIdentity,
+    StationNotice,
+    TransactionEvent,
+    TransactionEventKind,
 )
 
 log = logging.getLogger(__name__)
@@ -40,18 +27,17 @@ VERSION = "1.6"
 _ALLOWED_WHILE_PENDING = frozenset({"BootNotification", "Heartbeat"})
 
 
-def session_started(tx: Transaction) -> SessionStarted:
-    """The domain event for a stored transaction."""
-    return SessionStarted(
-        station_id=tx.station_id,
-        site_id=tx.site_id,
-        connector_id=tx.connector_id,
-        transaction_id=tx.transaction_ref or str(tx.id),
-        id_token=tx.id_token,
-        meter_start_wh=tx.meter_start_wh,
-        started_at=tx.started_at,
-        ocpp_version=tx.ocpp_version,
-    )
+def id_tag_info(authorization: Authorization) -> dict[str, Any]:
+    """1.6 IdTagInfo; 1.6 has no Unknown, so an unknown tag is Invalid."""
+    status = authorization.status
+    if status is AuthorizationStatus.UNKNOWN:
+        status = AuthorizationStatus.INVALID
+    info: dict[str, Any] = {"status": status.value}
+    if authorization.cache_expires_at is not None:
+        info["expiryDate"] = format_timestamp(authorization.cache_expires_at)
+    if authorization.group_id is not None:
+        info["parentIdTag"] = authorization.group_id[:20]
+    return info
 
 
 class Ocpp16Handlers:
@@ -59,8 +45,8 @@ class Ocpp16Handlers:
 
     version = VERSION
 
-    def __init__(self, services: GatewayServices) -> None:
-        self.services = services
+    def __init__(self, service: StationService) -> None:
+        self.service = service
         self._table: dict[str, Handler] = {
             "BootNotification": self.boot_notification,
             "Heartbeat": self.heartbeat,
@@ -70,8 +56,8 @@ class Ocpp16Handlers:
             "MeterValues": self.meter_values,
             "StopTransaction": self.stop_transaction,
             "DataTransfer": self.data_transfer,
-            "DiagnosticsStatusNotification": self.acknowledge,
-            "FirmwareStatusNotification": self.acknowledge,
+            "DiagnosticsStatusNotification": self.diagnostics_status,
+            "FirmwareStatusNotification": self.firmware_status,
         }
 
     def handler(self, action: str) -> Handler | None:
@@ -79,40 +65,24 @@ class Ocpp16Handlers:
         found = self._table.get(action)
         if found is None:
             return None
-        return found if action in _ALLOWED_WHILE_PENDING else self._accepted_only(found)
-
-    @staticmethod
-    def _accepted_only(handler: Handler) -> Handler:
-        async def guarded(conn: OcppConnection, payload: dict[str, Any]) -> dict[str, Any]:
-            if conn.context.registration_status != "accepted":
-                raise OcppError(ErrorKind.SECURITY, "station is not accepted by the CSMS yet")
-            return await handler(conn, payload)
-
-        return guarded
+        return found if action in _ALLOWED_WHILE_PENDING else accepted_only(found)
 
     async def boot_notification(self, conn: OcppConnection, p: dict[str, Any]) -> dict[str, Any]:
-        """Record vendor, model and firmware; accept, or keep a pending station pending."""
-        now = utcnow()
-        async with self.services.db.sessions.begin() as session:
-            station = await stations.get_station(session, conn.station_id)
-            if station is None:  # deleted while connected
-                raise OcppError(ErrorKind.SECURITY, "station is not registered")
-            await stations.record_boot(
-                session,
-                station,
+        """Record vendor, model and firmware; answer the registration state."""
+        status = await self.service.boot(
+            conn.context,
+            StationIdentity(
                 vendor=p["chargePointVendor"],
                 model=p["chargePointModel"],
                 serial_number=p.get("chargePointSerialNumber") or p.get("chargeBoxSerialNumber"),
                 firmware_version=p.get("firmwareVersion"),
                 ocpp_version=VERSION,
-                at=now,
-            )
-            status = station.registration_status
-        conn.context.registration_status = status
+            ),
+        )
         return {
-            "status": "Accepted" if status == "accepted" else "Pending",
-            "currentTime": format_timestamp(now),
-            "interval": self.services.config.heartbeat_interval_s,
+            "status": status.value.capitalize(),
+            "currentTime": format_timestamp(utcnow()),
+            "interval": self.service.services.config.heartbeat_interval_s,
         }
 
     async def heartbeat(self, conn: OcppConnection, p: dict[str, Any]) -> dict[str, Any]:
@@ -120,145 +90,96 @@ class Ocpp16Handlers:
         return {"currentTime": format_timestamp(utcnow())}
 
     async def status_notification(self, conn: OcppConnection, p: dict[str, Any]) -> dict[str, Any]:
-        """Store the connector's status (connector 0 is the whole station)."""
-        at = parse_timestamp(p["timestamp"]) if "timestamp" in p else utcnow()
-        async with self.services.db.sessions.begin() as session:
-            await stations.set_connector_status(
-                session,
-                conn.station_id,
-                p["connectorId"],
+        """A connector's status; 1.6 connector n is stored as EVSE n, connector n."""
+        connector = p["connectorId"]
+        await self.service.connector_status(
+            conn.context,
+            ConnectorStatus(
+                evse_id=connector,
+                connector_id=connector,
                 status=p["status"],
+                at=parse_timestamp(p["timestamp"]) if "timestamp" in p else utcnow(),
                 error_code=p["errorCode"],
                 info=p.get("info"),
                 vendor_error_code=p.get("vendorErrorCode"),
-                at=at,
-            )
+            ),
+        )
         return {}
 
     async def authorize(self, conn: OcppConnection, p: dict[str, Any]) -> dict[str, Any]:
         """Look the id tag up (cached) and answer its standing."""
-        status = await self.services.authorizer.status(p["idTag"])
-        return {"idTagInfo": {"status": status.value}}
+        return {"idTagInfo": id_tag_info(await self.service.authorize(p["idTag"]))}
 
     async def start_transaction(self, conn: OcppConnection, p: dict[str, Any]) -> dict[str, Any]:
         """Allocate the transaction id (idempotently) and queue the session start."""
-        status = await self.services.authorizer.status(p["idTag"])
-        started_at = parse_timestamp(p["timestamp"])
-        async with self.services.db.sessions.begin() as session:
-            outcome = await transactions.start_transaction(
-                session,
+        outcome = await self.service.transaction_event(
+            conn.context,
+            TransactionEvent(
+                kind=TransactionEventKind.STARTED,
                 station_id=conn.station_id,
-                site_id=conn.context.site_id,
+                transaction_ref=None,
+                timestamp=parse_timestamp(p["timestamp"]),
+                evse_id=p["connectorId"],
                 connector_id=p["connectorId"],
                 id_token=p["idTag"],
-                meter_start_wh=p["meterStart"],
-                started_at=started_at,
-                ocpp_version=VERSION,
-            )
-            tx = outcome.transaction
-            event = None
-            if outcome.created:
-                event = outbox.enqueue(
-                    session,
-                    node_id=self.services.config.node_id,
-                    kind=SESSION_STARTED,
-                    workflow_id=session_workflow_id(conn.station_id, str(tx.id)),
-                    payload={"start": to_json(session_started(tx))},
-                )
-        if event is not None:
-            self.services.relay.submit(event)
-        return {"transactionId": tx.id, "idTagInfo": {"status": status.value}}
+                register_wh=p["meterStart"],
+            ),
+        )
+        assert outcome.transaction_pk is not None and outcome.authorization is not None
+        return {
+            "transactionId": outcome.transaction_pk,
+            "idTagInfo": id_tag_info(outcome.authorization),
+        }
 
     async def meter_values(self, conn: OcppConnection, p: dict[str, Any]) -> dict[str, Any]:
-        """Queue the samples for the batched writer; send throttled progress."""
+        """Queue the samples for the batched writer."""
         tx_id = p.get("transactionId")
-        rows = metering.normalise_v16(conn.station_id, p["connectorId"], tx_id, p["meterValue"])
-        self.services.meter_writer.add(rows)
-        if tx_id is not None:
-            await self._maybe_progress(conn, str(tx_id), rows)
+        await self.service.meter_values(
+            conn.context,
+            evse_id=p["connectorId"],
+            connector_id=p["connectorId"],
+            transaction_pk=tx_id,
+            transaction_ref=None if tx_id is None else str(tx_id),
+            readings=metering.readings_v16(p["meterValue"]),
+        )
         return {}
-
-    async def _maybe_progress(
-        self, conn: OcppConnection, tx_ref: str, rows: list[dict[str, Any]]
-    ) -> None:
-        energy, power = metering.latest_reading(rows)
-        if energy is None:
-            return
-        now = time.monotonic()
-        # The first reading of a transaction starts its interval: the workflow
-        # already knows the meter start, and short sessions then cost no signal.
-        interval = self.services.config.progress_interval_s
-        first = tx_ref not in conn.context.last_progress
-        last = conn.context.last_progress.setdefault(tx_ref, now)
-        if (first and interval > 0) or now - last < interval:
-            return
-        conn.context.last_progress[tx_ref] = now
-        progress = SessionProgress(
-            transaction_id=tx_ref,
-            energy_register_wh=energy,
-            power_w=power,
-            measured_at=rows[-1]["sampled_at"],
-        )
-        await send_progress(
-            self.services.temporal, session_workflow_id(conn.station_id, tx_ref), progress
-        )
 
     async def stop_transaction(self, conn: OcppConnection, p: dict[str, Any]) -> dict[str, Any]:
         """Record the stop and queue it for the session workflow; never reject."""
-        tx_id: int = p["transactionId"]
-        stopped_at = parse_timestamp(p["timestamp"])
-        # Samples still buffered must be in the database before the workflow settles.
-        await self.services.meter_writer.flush()
-        event = None
-        async with self.services.db.sessions.begin() as session:
-            tx = await transactions.get_transaction(session, tx_id)
-            if tx is None or tx.station_id != conn.station_id:
-                reconciliation.add_item(
-                    session,
-                    station_id=conn.station_id,
-                    kind="StopTransaction",
-                    payload=p,
-                    note="unknown transaction id"
-                    if tx is None
-                    else f"transaction belongs to {tx.station_id}",
-                )
-                log.warning("%s stopped unknown transaction %s", conn.station_id, tx_id)
-            elif await transactions.record_stop(
-                tx, meter_stop_wh=p["meterStop"], stopped_at=stopped_at, reason=p.get("reason")
-            ):
-                # Only the first stop stores its samples: a retried stop adds nothing.
-                await meter_samples.add_samples(
-                    session,
-                    metering.normalise_v16(
-                        conn.station_id, tx.connector_id, tx.id, p.get("transactionData", [])
-                    ),
-                )
-                stop = SessionStopped(
-                    transaction_id=str(tx.id),
-                    meter_stop_wh=p["meterStop"],
-                    stopped_at=stopped_at,
-                    reason=p.get("reason", "Local"),
-                )
-                event = outbox.enqueue(
-                    session,
-                    node_id=self.services.config.node_id,
-                    kind=SESSION_STOPPED,
-                    workflow_id=session_workflow_id(conn.station_id, str(tx.id)),
-                    payload={"start": to_json(session_started(tx)), "stop": to_json(stop)},
-                )
-        conn.context.last_progress.pop(str(tx_id), None)
-        if event is not None:
-            self.services.relay.submit(event)
-        if "idTag" in p:
-            status = await self.services.authorizer.status(p["idTag"])
-            return {"idTagInfo": {"status": status.value}}
-        return {}
+        outcome = await self.service.transaction_event(
+            conn.context,
+            TransactionEvent(
+                kind=TransactionEventKind.ENDED,
+                station_id=conn.station_id,
+                transaction_ref=str(p["transactionId"]),
+                timestamp=parse_timestamp(p["timestamp"]),
+                evse_id=0,
+                connector_id=0,
+                id_token=p.get("idTag"),
+                readings=tuple(metering.readings_v16(p.get("transactionData", []))),
+                register_wh=p["meterStop"],
+                stopped_reason=p.get("reason", "Local"),
+            ),
+        )
+        if outcome.authorization is None:
+            return {}
+        return {"idTagInfo": id_tag_info(outcome.authorization)}
 
     async def data_transfer(self, conn: OcppConnection, p: dict[str, Any]) -> dict[str, Any]:
         """No vendor extensions are known yet: say so, as the spec intends."""
         log.info("%s DataTransfer from vendor %s", conn.station_id, p["vendorId"])
         return {"status": "UnknownVendorId"}
 
-    async def acknowledge(self, conn: OcppConnection, p: dict[str, Any]) -> dict[str, Any]:
-        """Notifications that need only an empty answer for now."""
+    async def diagnostics_status(self, conn: OcppConnection, p: dict[str, Any]) -> dict[str, Any]:
+        """Keep the diagnostics upload progress."""
+        await self.service.notice(
+            conn.context, StationNotice(NoticeKind.LOG_STATUS, p["status"], None, p)
+        )
+        return {}
+
+    async def firmware_status(self, conn: OcppConnection, p: dict[str, Any]) -> dict[str, Any]:
+        """Keep the firmware update progress."""
+        await self.service.notice(
+            conn.context, StationNotice(NoticeKind.FIRMWARE_STATUS, p["status"], None, p)
+        )
         return {}

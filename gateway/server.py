@@ -6,12 +6,14 @@ import asyncio
 import base64
 import binascii
 import logging
+from collections.abc import Sequence
 from http import HTTPStatus
 from urllib.parse import unquote
 
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.datastructures import Headers
 from websockets.http11 import Request, Response
+from websockets.typing import Subprotocol
 
 from activities.credentials import verify_password
 from activities.persistence.database import Database
@@ -21,15 +23,18 @@ from gateway.authorizer import TokenAuthorizer
 from gateway.config import GatewayConfig
 from gateway.connection import OcppConnection, ProtocolHandlers, StationContext
 from gateway.meter_writer import MeterSampleWriter
+from gateway.ocpp2 import Ocpp2Handlers
 from gateway.ocpp16 import Ocpp16Handlers
 from gateway.outbox_relay import OutboxRelay
 from gateway.services import GatewayServices
+from gateway.station_service import StationService
 from gateway.timestamps import utcnow
 from workflows.client import TemporalLink
 
 log = logging.getLogger(__name__)
 
-SUBPROTOCOLS = ("ocpp1.6",)
+# Newest first: with no registered version, a charger offering several gets the newest.
+SUBPROTOCOLS = ("ocpp2.1", "ocpp2.0.1", "ocpp1.6")
 
 
 def station_identity(path: str) -> str:
@@ -65,7 +70,12 @@ class Gateway:
             relay=OutboxRelay(db, link, node_id=config.node_id, task_queue=config.task_queue),
             temporal=link,
         )
-        self.handlers: dict[str, ProtocolHandlers] = {"ocpp1.6": Ocpp16Handlers(self.services)}
+        service = StationService(self.services)
+        self.handlers: dict[str, ProtocolHandlers] = {
+            "ocpp1.6": Ocpp16Handlers(service),
+            "ocpp2.0.1": Ocpp2Handlers(service, "2.0.1"),
+            "ocpp2.1": Ocpp2Handlers(service, "2.1"),
+        }
         self.connections: dict[str, OcppConnection] = {}
         self.failed_authentications = 0
         self._server: Server | None = None
@@ -86,7 +96,8 @@ class Gateway:
             self._serve_connection,
             self.config.host,
             self.config.port,
-            subprotocols=list(SUBPROTOCOLS),  # type: ignore[arg-type]
+            subprotocols=[Subprotocol(p) for p in SUBPROTOCOLS],
+            select_subprotocol=self._select_subprotocol,
             process_request=self._authenticate,
             max_size=self.config.max_frame_bytes,
             # OCPP frames are small; per-connection deflate state costs more memory
@@ -113,7 +124,9 @@ class Gateway:
         offered = [p.strip() for p in request.headers.get("Sec-WebSocket-Protocol", "").split(",")]
         if not any(p in SUBPROTOCOLS for p in offered):
             return connection.respond(
-                HTTPStatus.BAD_REQUEST, f"supported subprotocols: {', '.join(SUBPROTOCOLS)}\n"
+                HTTPStatus.BAD_REQUEST,
+                f"no supported OCPP subprotocol offered; this CSMS speaks "
+                f"{', '.join(SUBPROTOCOLS)}\n",
             )
         station_id = station_identity(request.path)
         if not station_id or len(station_id) > 48:
@@ -135,8 +148,20 @@ class Gateway:
             station_id=station_id,
             site_id=station.site_id,
             registration_status=station.registration_status,
+            ocpp_version=station.ocpp_version or "",
         )
         return None
+
+    @staticmethod
+    def _select_subprotocol(
+        connection: ServerConnection, offered: Sequence[Subprotocol]
+    ) -> Subprotocol | None:
+        """The station's registered version if offered, else the newest offered."""
+        context: StationContext = connection.station_context  # type: ignore[attr-defined]
+        registered = Subprotocol(f"ocpp{context.ocpp_version}")
+        if context.ocpp_version and registered in offered:
+            return registered
+        return next((Subprotocol(p) for p in SUBPROTOCOLS if p in offered), None)
 
     @staticmethod
     def _password_ok(station: Station, headers: Headers) -> bool:
@@ -149,6 +174,7 @@ class Gateway:
     async def _serve_connection(self, websocket: ServerConnection) -> None:
         context: StationContext = websocket.station_context  # type: ignore[attr-defined]
         version_handlers = self.handlers[websocket.subprotocol or "ocpp1.6"]
+        context.ocpp_version = version_handlers.version
         conn = OcppConnection(websocket, context, version_handlers)
         previous = self.connections.get(context.station_id)
         self.connections[context.station_id] = conn

@@ -8,7 +8,7 @@ from decimal import Decimal
 from activities.persistence.database import Database
 from activities.persistence.models import IdToken, Site, Station
 from activities.persistence.repositories import transactions
-from gateway.ocpp16 import session_started
+from gateway.station_service import session_started
 from workflows.domain import SessionStarted
 
 

@@ -35,7 +35,7 @@ class SessionView:
     connector_id: int
     transaction_id: str
     started_at: datetime
-    meter_start_wh: int
+    meter_start_wh: int | None
     energy_so_far_wh: float
     power_w: float | None
     stopped_at: datetime | None
@@ -112,7 +112,7 @@ class ChargingSessionWorkflow:
         reading = self._progress.energy_register_wh if self._progress else start.meter_start_wh
         return SessionStopped(
             transaction_id=start.transaction_id,
-            meter_stop_wh=int(reading),
+            meter_stop_wh=None if reading is None else int(reading),
             stopped_at=workflow.now(),
             reason="NoStopReceived",
         )
@@ -153,13 +153,18 @@ class ChargingSessionWorkflow:
         )
 
     def _energy_so_far(self) -> float:
+        """Best live estimate; the CDR's figure, computed from stored samples, is final."""
         if self._cdr is not None:
             return self._cdr.energy_wh
-        if self._stop is not None:
-            return max(0.0, float(self._stop.meter_stop_wh - self._start.meter_start_wh))
-        if self._progress is not None:
-            return max(0.0, self._progress.energy_register_wh - self._start.meter_start_wh)
-        return 0.0
+        begin = self._start.meter_start_wh
+        end: float | None = None
+        if self._stop is not None and self._stop.meter_stop_wh is not None:
+            end = self._stop.meter_stop_wh
+        elif self._progress is not None:
+            end = self._progress.energy_register_wh
+        if begin is None or end is None:
+            return 0.0
+        return max(0.0, end - begin)
 
     def _set_state(self, state: SessionState) -> None:
         self._state = state

@@ -8,9 +8,11 @@ default data converter serialises as JSON.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
+from typing import Any
 
 TASK_QUEUE = "csms"
 """Default task queue of the CSMS worker (workflows and their activities)."""
@@ -37,10 +39,11 @@ class SessionStarted:
     site_id: str | None
     connector_id: int
     transaction_id: str
-    id_token: str
-    meter_start_wh: int
+    id_token: str | None
+    meter_start_wh: int | None
     started_at: datetime
     ocpp_version: str = "1.6"
+    evse_id: int | None = None
 
 
 @dataclass(frozen=True)
@@ -48,7 +51,7 @@ class SessionStopped:
     """A charger reported the end of a transaction."""
 
     transaction_id: str
-    meter_stop_wh: int
+    meter_stop_wh: int | None
     stopped_at: datetime
     reason: str | None = None
 
@@ -88,3 +91,137 @@ class AuthorizationStatus(StrEnum):
     BLOCKED = "Blocked"
     EXPIRED = "Expired"
     INVALID = "Invalid"
+    # Not in the token table: 2.x says Unknown, 1.6 has only Invalid for it.
+    UNKNOWN = "Unknown"
+
+
+@dataclass(frozen=True)
+class Authorization:
+    """What the CSMS says about an id token."""
+
+    status: AuthorizationStatus
+    group_id: str | None = None
+    cache_expires_at: datetime | None = None
+
+
+class RegistrationStatus(StrEnum):
+    """How a station is answered at boot."""
+
+    ACCEPTED = "accepted"
+    PENDING = "pending"
+    REJECTED = "rejected"
+
+
+@dataclass(frozen=True)
+class StationIdentity:
+    """What a station says about itself at boot (any version)."""
+
+    vendor: str
+    model: str
+    serial_number: str | None
+    firmware_version: str | None
+    ocpp_version: str
+
+
+@dataclass(frozen=True)
+class ConnectorStatus:
+    """Status of a connector. EVSE 0 is the whole station; 1.6 connector n is EVSE n."""
+
+    evse_id: int
+    connector_id: int
+    status: str
+    at: datetime
+    error_code: str | None = None
+    info: str | None = None
+    vendor_error_code: str | None = None
+
+
+@dataclass(frozen=True)
+class MeterReading:
+    """One sampled value, normalised: energy Wh, power W, current A, voltage V."""
+
+    sampled_at: datetime
+    measurand: str
+    value: float
+    unit: str
+    phase: str | None = None
+    location: str | None = None
+    context: str | None = None
+
+
+ENERGY_REGISTER = "Energy.Active.Import.Register"
+
+
+def energy_register(readings: Sequence[MeterReading]) -> float | None:
+    """The last whole-meter energy register (Wh) among ``readings``."""
+    value = None
+    for reading in readings:
+        if reading.measurand == ENERGY_REGISTER and reading.phase is None:
+            value = reading.value
+    return value
+
+
+class TransactionEventKind(StrEnum):
+    """Lifecycle step of a transaction (1.6 Start/Stop map to Started/Ended)."""
+
+    STARTED = "Started"
+    UPDATED = "Updated"
+    ENDED = "Ended"
+
+
+@dataclass(frozen=True)
+class TransactionEvent:
+    """A transaction lifecycle message from any OCPP version.
+
+    ``transaction_ref`` is None only for a 1.6 start: the CSMS allocates the id.
+    """
+
+    kind: TransactionEventKind
+    station_id: str
+    transaction_ref: str | None
+    timestamp: datetime
+    evse_id: int
+    connector_id: int
+    id_token: str | None = None
+    seq_no: int | None = None
+    trigger_reason: str | None = None
+    offline: bool = False
+    readings: tuple[MeterReading, ...] = ()
+    # The energy register at this event (1.6 meterStart/meterStop, or from the readings).
+    register_wh: int | None = None
+    stopped_reason: str | None = None
+    remote_start_id: int | None = None
+    charging_state: str | None = None
+
+
+@dataclass(frozen=True)
+class ChargingLimit:
+    """A limit imposed on a station from outside the CSMS (NotifyChargingLimit)."""
+
+    source: str
+    is_grid_critical: bool | None
+    evse_id: int | None
+
+
+class NoticeKind(StrEnum):
+    """Notifications a station sends that the CSMS keeps for operators."""
+
+    FIRMWARE_STATUS = "FirmwareStatus"
+    # 1.6 DiagnosticsStatusNotification and 2.x LogStatusNotification.
+    LOG_STATUS = "LogStatus"
+    SECURITY_EVENT = "SecurityEvent"
+    EVENT = "Event"
+    REPORT = "Report"
+    CHARGING_LIMIT = "ChargingLimit"
+    EV_CHARGING_NEEDS = "EVChargingNeeds"
+    CHARGING_PROFILES = "ChargingProfiles"
+
+
+@dataclass(frozen=True)
+class StationNotice:
+    """One such notification: its status (if it has one) and the message as sent."""
+
+    kind: NoticeKind
+    status: str | None
+    request_id: int | None
+    payload: dict[str, Any]

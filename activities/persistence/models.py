@@ -75,7 +75,8 @@ class Station(Base):
     serial_number: Mapped[str | None] = mapped_column(String(50))
     firmware_version: Mapped[str | None] = mapped_column(String(50))
     ocpp_version: Mapped[str | None] = mapped_column(String(10))
-    # "accepted" stations boot normally; "pending" await an operator's approval.
+    # "accepted" stations boot normally; "pending" await an operator's approval;
+    # "rejected" ones are told so at every boot.
     registration_status: Mapped[str] = mapped_column(String(16), default="accepted")
     security_profile: Mapped[int] = mapped_column(Integer, default=0)
     password_hash: Mapped[str | None] = mapped_column(String(200))
@@ -85,16 +86,20 @@ class Station(Base):
 
     site: Mapped[Site | None] = relationship(back_populates="stations")
     connectors: Mapped[list[Connector]] = relationship(
-        back_populates="station", order_by="Connector.connector_id"
+        back_populates="station", order_by=lambda: [Connector.evse_id, Connector.connector_id]
     )
 
 
 class Connector(Base):
-    """Status of one connector; connector 0 stands for the whole station."""
+    """Status of one connector of one EVSE; EVSE 0 stands for the whole station.
+
+    OCPP 1.6 has no EVSEs: its connector ``n`` is stored as EVSE ``n``, connector ``n``.
+    """
 
     __tablename__ = "connectors"
 
     station_id: Mapped[str] = mapped_column(ForeignKey("stations.id"), primary_key=True)
+    evse_id: Mapped[int] = mapped_column(Integer, primary_key=True)
     connector_id: Mapped[int] = mapped_column(Integer, primary_key=True)
     status: Mapped[str] = mapped_column(String(32))
     error_code: Mapped[str | None] = mapped_column(String(50))
@@ -133,18 +138,37 @@ class Transaction(Base):
     transaction_ref: Mapped[str | None] = mapped_column(String(64))
     station_id: Mapped[str] = mapped_column(ForeignKey("stations.id"), index=True)
     site_id: Mapped[str | None] = mapped_column(String(64), index=True)
+    evse_id: Mapped[int] = mapped_column(Integer, default=1)
     connector_id: Mapped[int] = mapped_column(Integer)
-    id_token: Mapped[str] = mapped_column(String(36))
+    # 2.x transactions may start before anyone presented a token.
+    id_token: Mapped[str | None] = mapped_column(String(36))
     # Identical retried StartTransaction messages share this key and get the same id.
     start_key: Mapped[str | None] = mapped_column(String(300), unique=True)
-    meter_start_wh: Mapped[int] = mapped_column(BigInteger)
+    # None when a 2.x charger reported no register reading at the start.
+    meter_start_wh: Mapped[int | None] = mapped_column(BigInteger)
     started_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
     meter_stop_wh: Mapped[int | None] = mapped_column(BigInteger)
     stopped_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     stop_reason: Mapped[str | None] = mapped_column(String(40))
     status: Mapped[str] = mapped_column(String(16), default="active", index=True)
     ocpp_version: Mapped[str] = mapped_column(String(10), default="1.6")
+    remote_start_id: Mapped[int | None] = mapped_column(Integer)
+    # Sequence numbers of the 2.x TransactionEvents received, to drop repeats and spot gaps.
+    seq_nos: Mapped[list[int]] = mapped_column(JSON, default=list)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class StationEvent(Base):
+    """A notification worth keeping (firmware, log upload, security, report, limit, needs)."""
+
+    __tablename__ = "station_events"
+    __table_args__ = (Index("ix_station_events_station_time", "station_id", "received_at"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    station_id: Mapped[str] = mapped_column(String(64))
+    kind: Mapped[str] = mapped_column(String(60))
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON)
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
 
 class MeterSample(Base):
@@ -156,7 +180,8 @@ class MeterSample(Base):
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     transaction_pk: Mapped[int | None] = mapped_column(ForeignKey("transactions.id"))
     station_id: Mapped[str] = mapped_column(String(64))
-    connector_id: Mapped[int] = mapped_column(Integer)
+    evse_id: Mapped[int] = mapped_column(Integer, default=0)
+    connector_id: Mapped[int] = mapped_column(Integer, default=0)
     sampled_at: Mapped[datetime] = mapped_column(UTCDateTime())
     measurand: Mapped[str] = mapped_column(String(60))
     phase: Mapped[str | None] = mapped_column(String(8))
@@ -176,7 +201,9 @@ class ChargeDetailRecordRow(Base):
     transaction_ref: Mapped[str] = mapped_column(String(64))
     station_id: Mapped[str] = mapped_column(String(64), index=True)
     site_id: Mapped[str | None] = mapped_column(String(64), index=True)
+    evse_id: Mapped[int] = mapped_column(Integer, default=1)
     connector_id: Mapped[int] = mapped_column(Integer)
+    ocpp_version: Mapped[str] = mapped_column(String(10), default="1.6")
     started_at: Mapped[datetime] = mapped_column(UTCDateTime())
     stopped_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
     energy_wh: Mapped[float]

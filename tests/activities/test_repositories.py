@@ -22,7 +22,7 @@ from activities.persistence.repositories import (
 )
 from tests.conftest import unique
 from tests.helpers import seed_station
-from workflows.domain import AuthorizationStatus
+from workflows.domain import AuthorizationStatus, ConnectorStatus
 
 T0 = datetime(2026, 3, 1, 8, 0, tzinfo=UTC)
 
@@ -58,12 +58,9 @@ async def test_timestamps_come_back_timezone_aware_utc(db: Database) -> None:
         await stations.set_connector_status(
             session,
             station,
-            1,
-            status="Available",
-            error_code="NoError",
-            info=None,
-            vendor_error_code=None,
-            at=local,
+            ConnectorStatus(
+                evse_id=1, connector_id=1, status="Available", at=local, error_code="NoError"
+            ),
         )
     async with db.sessions() as session:
         row = await stations.get_station(session, station)
@@ -115,7 +112,7 @@ async def test_token_standing(db: Database) -> None:
         missing = await id_tokens.get_token(session, "nobody")
     assert id_tokens.status_of(row, now) is AuthorizationStatus.ACCEPTED
     assert id_tokens.status_of(row, now + timedelta(days=2)) is AuthorizationStatus.EXPIRED
-    assert id_tokens.status_of(missing, now) is AuthorizationStatus.INVALID
+    assert id_tokens.status_of(missing, now) is AuthorizationStatus.UNKNOWN
     assert row is not None
     row.status = "blocked"
     assert id_tokens.status_of(row, now) is AuthorizationStatus.BLOCKED

@@ -290,8 +290,8 @@ async def test_stop_of_an_unknown_transaction_is_acknowledged_and_reconciled(
                 select(ReconciliationItem).where(ReconciliationItem.station_id == ident)
             )
         ).all()
-    assert [(i.kind, i.payload["transactionId"]) for i in items] == [
-        ("StopTransaction", 123_456_789)
+    assert [(i.kind, i.payload["transaction_ref"], i.payload["register_wh"]) for i in items] == [
+        ("TransactionEnded", "123456789", 10)
     ]
 
 

@@ -153,7 +153,7 @@ async def test_meter_going_backwards_falls_back_to_samples(
         )
         cdr = await handle.result()
     assert cdr.energy_wh == 500.0
-    assert any("below meterStart" in note for note in cdr.notes)
+    assert any("below meter start" in note for note in cdr.notes)
 
 
 async def test_unknown_transaction_fails_the_workflow_clearly(

@@ -9,12 +9,14 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from activities.persistence.models import IdToken
-from workflows.domain import AuthorizationStatus
+from workflows.domain import Authorization, AuthorizationStatus
 
 
 def status_of(token: IdToken | None, now: datetime) -> AuthorizationStatus:
     """What a charger should be told about ``token`` at ``now``."""
-    if token is None or token.status == "invalid":
+    if token is None:
+        return AuthorizationStatus.UNKNOWN
+    if token.status == "invalid":
         return AuthorizationStatus.INVALID
     if token.status == "blocked":
         return AuthorizationStatus.BLOCKED
@@ -34,3 +36,11 @@ async def list_tokens(
     """Tokens ordered by value."""
     query = select(IdToken).order_by(IdToken.id_token).limit(limit).offset(offset)
     return (await session.scalars(query)).all()
+
+
+def authorization_of(token: IdToken | None, now: datetime) -> Authorization:
+    """Status, group and how long a charger may cache the answer."""
+    status = status_of(token, now)
+    if token is None or status is not AuthorizationStatus.ACCEPTED:
+        return Authorization(status)
+    return Authorization(status, group_id=token.group_id, cache_expires_at=token.expires_at)

@@ -9,6 +9,7 @@ from sqlalchemy import func, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from activities.persistence.models import MeterSample, Transaction
+from workflows.domain import MeterReading
 
 ENERGY_REGISTER = "Energy.Active.Import.Register"
 
@@ -75,4 +76,31 @@ def as_rows(samples: Iterable[MeterSample]) -> list[dict[str, Any]]:
             "value": s.value,
         }
         for s in samples
+    ]
+
+
+def rows_of(
+    readings: Iterable[MeterReading],
+    *,
+    station_id: str,
+    evse_id: int,
+    connector_id: int,
+    transaction_pk: int | None,
+) -> list[dict[str, Any]]:
+    """Insert rows for domain meter readings."""
+    return [
+        {
+            "transaction_pk": transaction_pk,
+            "station_id": station_id,
+            "evse_id": evse_id,
+            "connector_id": connector_id,
+            "sampled_at": r.sampled_at,
+            "measurand": r.measurand,
+            "phase": r.phase,
+            "location": r.location,
+            "context": r.context,
+            "unit": r.unit,
+            "value": r.value,
+        }
+        for r in readings
     ]

@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
 from activities.persistence.models import Connector, Station
+from workflows.domain import ConnectorStatus, StationIdentity
 
 
 async def get_station(session: AsyncSession, station_id: str) -> Station | None:
@@ -28,22 +29,14 @@ async def list_stations(
 
 
 async def record_boot(
-    session: AsyncSession,
-    station: Station,
-    *,
-    vendor: str,
-    model: str,
-    serial_number: str | None,
-    firmware_version: str | None,
-    ocpp_version: str,
-    at: datetime,
+    session: AsyncSession, station: Station, identity: StationIdentity, at: datetime
 ) -> None:
     """Store what a BootNotification reported."""
-    station.vendor = vendor
-    station.model = model
-    station.serial_number = serial_number
-    station.firmware_version = firmware_version
-    station.ocpp_version = ocpp_version
+    station.vendor = identity.vendor
+    station.model = identity.model
+    station.serial_number = identity.serial_number
+    station.firmware_version = identity.firmware_version
+    station.ocpp_version = identity.ocpp_version
     station.last_boot_at = at
     station.last_seen_at = at
     await session.flush()
@@ -55,30 +48,27 @@ async def touch(session: AsyncSession, station_id: str, at: datetime) -> None:
 
 
 async def set_connector_status(
-    session: AsyncSession,
-    station_id: str,
-    connector_id: int,
-    *,
-    status: str,
-    error_code: str | None,
-    info: str | None,
-    vendor_error_code: str | None,
-    at: datetime,
+    session: AsyncSession, station_id: str, status: ConnectorStatus
 ) -> Connector:
-    """Upsert the status of one connector (0 = the whole station)."""
-    connector = await session.get(Connector, (station_id, connector_id))
+    """Upsert the status of one connector (EVSE 0 = the whole station)."""
+    key = (station_id, status.evse_id, status.connector_id)
+    connector = await session.get(Connector, key)
     if connector is None:
         connector = Connector(
-            station_id=station_id, connector_id=connector_id, status=status, status_at=at
+            station_id=station_id,
+            evse_id=status.evse_id,
+            connector_id=status.connector_id,
+            status=status.status,
+            status_at=status.at,
         )
         session.add(connector)
-    elif connector.status_at > at:
+    elif connector.status_at > status.at:
         # A delayed, older notification must not overwrite a newer status.
         return connector
-    connector.status = status
-    connector.error_code = error_code
-    connector.info = info
-    connector.vendor_error_code = vendor_error_code
-    connector.status_at = at
+    connector.status = status.status
+    connector.error_code = status.error_code
+    connector.info = status.info
+    connector.vendor_error_code = status.vendor_error_code
+    connector.status_at = status.at
     await session.flush()
     return connector

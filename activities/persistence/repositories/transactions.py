@@ -35,22 +35,33 @@ async def start_transaction(
     station_id: str,
     site_id: str | None,
     connector_id: int,
-    id_token: str,
-    meter_start_wh: int,
+    id_token: str | None,
+    meter_start_wh: int | None,
     started_at: datetime,
     ocpp_version: str,
     transaction_ref: str | None = None,
+    evse_id: int | None = None,
+    remote_start_id: int | None = None,
 ) -> StartOutcome:
-    """Create a transaction, or return the one an identical earlier start created.
+    """Create a transaction, or return the one an earlier identical start created.
 
     With no ``transaction_ref`` (OCPP 1.6) the CSMS allocates the id: the
-    integer primary key, also used as the string reference.
+    integer primary key, also used as the string reference, and a retry is
+    recognised by its five facts (:func:`start_key`). With a reference (2.x,
+    the charger's own id) a repeat is recognised by station and reference.
     """
-    key = start_key(station_id, connector_id, id_token, started_at, meter_start_wh)
-    values = {
+    key = (
+        start_key(station_id, connector_id, id_token or "", started_at, meter_start_wh or 0)
+        if transaction_ref is None
+        else None
+    )
+    values: dict[str, Any] = {
         "station_id": station_id,
         "site_id": site_id,
+        "evse_id": connector_id if evse_id is None else evse_id,
         "connector_id": connector_id,
+        "remote_start_id": remote_start_id,
+        "seq_nos": [],
         "id_token": id_token,
         "start_key": key,
         "meter_start_wh": meter_start_wh,
@@ -62,12 +73,19 @@ async def start_transaction(
     }
     # Core statements on the hot path: one INSERT that skips a retried start,
     # instead of a SELECT and an ORM flush.
+    conflict = ["start_key"] if key is not None else ["station_id", "transaction_ref"]
     insert = _dialect_insert(session)(Transaction).values(**values)
     new_id = await session.scalar(
-        insert.on_conflict_do_nothing(index_elements=["start_key"]).returning(Transaction.id)
+        insert.on_conflict_do_nothing(index_elements=conflict).returning(Transaction.id)
     )
     if new_id is None:
-        existing = await session.scalar(select(Transaction).where(Transaction.start_key == key))
+        existing = await session.scalar(
+            select(Transaction).where(Transaction.start_key == key)
+            if key is not None
+            else select(Transaction).where(
+                Transaction.station_id == station_id, Transaction.transaction_ref == transaction_ref
+            )
+        )
         assert existing is not None, "a conflicting start must exist"
         return StartOutcome(existing, created=False)
     if transaction_ref is None:
@@ -102,7 +120,7 @@ async def get_by_ref(
 
 
 async def record_stop(
-    tx: Transaction, *, meter_stop_wh: int, stopped_at: datetime, reason: str | None
+    tx: Transaction, *, meter_stop_wh: int | None, stopped_at: datetime, reason: str | None
 ) -> bool:
     """Mark ``tx`` stopped; False (and no change) if it was already stopped."""
     if tx.status != "active":

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: (none)
-Create Date: 2026-11-22 00:00:23.405388
+Create Date: 2026-11-22 00:10:17.666752
 """
 
 import sqlalchemy as sa
@@ -94,6 +94,25 @@ def upgrade() -> None:
         )
 
     op.create_table(
+        "station_events",
+        sa.Column(
+            "id",
+            sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+            autoincrement=True,
+            nullable=False,
+        ),
+        sa.Column("station_id", sa.String(length=64), nullable=False),
+        sa.Column("kind", sa.String(length=60), nullable=False),
+        sa.Column("payload", sa.JSON(), nullable=False),
+        sa.Column("received_at", UTCDateTime(), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_station_events")),
+    )
+    with op.batch_alter_table("station_events", schema=None) as batch_op:
+        batch_op.create_index(
+            "ix_station_events_station_time", ["station_id", "received_at"], unique=False
+        )
+
+    op.create_table(
         "stations",
         sa.Column("id", sa.String(length=64), nullable=False),
         sa.Column("site_id", sa.String(length=64), nullable=True),
@@ -117,6 +136,7 @@ def upgrade() -> None:
     op.create_table(
         "connectors",
         sa.Column("station_id", sa.String(length=64), nullable=False),
+        sa.Column("evse_id", sa.Integer(), nullable=False),
         sa.Column("connector_id", sa.Integer(), nullable=False),
         sa.Column("status", sa.String(length=32), nullable=False),
         sa.Column("error_code", sa.String(length=50), nullable=True),
@@ -126,7 +146,9 @@ def upgrade() -> None:
         sa.ForeignKeyConstraint(
             ["station_id"], ["stations.id"], name=op.f("fk_connectors_station_id_stations")
         ),
-        sa.PrimaryKeyConstraint("station_id", "connector_id", name=op.f("pk_connectors")),
+        sa.PrimaryKeyConstraint(
+            "station_id", "evse_id", "connector_id", name=op.f("pk_connectors")
+        ),
     )
     op.create_table(
         "transactions",
@@ -139,16 +161,19 @@ def upgrade() -> None:
         sa.Column("transaction_ref", sa.String(length=64), nullable=True),
         sa.Column("station_id", sa.String(length=64), nullable=False),
         sa.Column("site_id", sa.String(length=64), nullable=True),
+        sa.Column("evse_id", sa.Integer(), nullable=False),
         sa.Column("connector_id", sa.Integer(), nullable=False),
-        sa.Column("id_token", sa.String(length=36), nullable=False),
+        sa.Column("id_token", sa.String(length=36), nullable=True),
         sa.Column("start_key", sa.String(length=300), nullable=True),
-        sa.Column("meter_start_wh", sa.BigInteger(), nullable=False),
+        sa.Column("meter_start_wh", sa.BigInteger(), nullable=True),
         sa.Column("started_at", UTCDateTime(), nullable=False),
         sa.Column("meter_stop_wh", sa.BigInteger(), nullable=True),
         sa.Column("stopped_at", UTCDateTime(), nullable=True),
         sa.Column("stop_reason", sa.String(length=40), nullable=True),
         sa.Column("status", sa.String(length=16), nullable=False),
         sa.Column("ocpp_version", sa.String(length=10), nullable=False),
+        sa.Column("remote_start_id", sa.Integer(), nullable=True),
+        sa.Column("seq_nos", sa.JSON(), nullable=False),
         sa.Column("created_at", UTCDateTime(), nullable=False),
         sa.ForeignKeyConstraint(
             ["station_id"], ["stations.id"], name=op.f("fk_transactions_station_id_stations")
@@ -183,7 +208,9 @@ def upgrade() -> None:
         sa.Column("transaction_ref", sa.String(length=64), nullable=False),
         sa.Column("station_id", sa.String(length=64), nullable=False),
         sa.Column("site_id", sa.String(length=64), nullable=True),
+        sa.Column("evse_id", sa.Integer(), nullable=False),
         sa.Column("connector_id", sa.Integer(), nullable=False),
+        sa.Column("ocpp_version", sa.String(length=10), nullable=False),
         sa.Column("started_at", UTCDateTime(), nullable=False),
         sa.Column("stopped_at", UTCDateTime(), nullable=False),
         sa.Column("energy_wh", sa.Double(), nullable=False),
@@ -224,6 +251,7 @@ def upgrade() -> None:
             "transaction_pk", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=True
         ),
         sa.Column("station_id", sa.String(length=64), nullable=False),
+        sa.Column("evse_id", sa.Integer(), nullable=False),
         sa.Column("connector_id", sa.Integer(), nullable=False),
         sa.Column("sampled_at", UTCDateTime(), nullable=False),
         sa.Column("measurand", sa.String(length=60), nullable=False),
@@ -269,6 +297,10 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_stations_site_id"))
 
     op.drop_table("stations")
+    with op.batch_alter_table("station_events", schema=None) as batch_op:
+        batch_op.drop_index("ix_station_events_station_time")
+
+    op.drop_table("station_events")
     with op.batch_alter_table("station_connections", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_station_connections_node_id"))
 

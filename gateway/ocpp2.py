@@ -1,0 +1,222 @@
+"""OCPP 2.0.1 and 2.1: translates the charger-initiated actions to and from the domain model.
+
+The two versions share these messages' shapes; each is validated against its
+own version's schemas, so a field only 2.1 knows is refused on a 2.0.1 socket.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from gateway import metering
+from gateway.connection import Handler, OcppConnection, accepted_only
+from gateway.rpc import ErrorKind, OcppError
+from gateway.station_service import StationService
+from gateway.timestamps import format_timestamp, parse_timestamp, utcnow
+from workflows.domain import (
+    Authorization,
+    ConnectorStatus,
+    NoticeKind,
+    RegistrationStatus,
+    StationIdentity,
+    StationNotice,
+    TransactionEvent,
+    TransactionEventKind,
+)
+
+log = logging.getLogger(__name__)
+
+_ALLOWED_WHILE_PENDING = frozenset({"BootNotification", "Heartbeat"})
+# Rejected stations are told to come back after this many seconds.
+REJECTED_RETRY_S = 3600
+NO_AUTHORIZATION = "NoAuthorization"
+
+# Notifications that are answered with an empty response and kept for operators.
+_NOTICES: dict[str, NoticeKind] = {
+    "NotifyReport": NoticeKind.REPORT,
+    "NotifyMonitoringReport": NoticeKind.REPORT,
+    "NotifyCustomerInformation": NoticeKind.REPORT,
+    "NotifyDisplayMessages": NoticeKind.REPORT,
+    "NotifyEvent": NoticeKind.EVENT,
+    "ReservationStatusUpdate": NoticeKind.EVENT,
+    "SecurityEventNotification": NoticeKind.SECURITY_EVENT,
+    "FirmwareStatusNotification": NoticeKind.FIRMWARE_STATUS,
+    "PublishFirmwareStatusNotification": NoticeKind.FIRMWARE_STATUS,
+    "LogStatusNotification": NoticeKind.LOG_STATUS,
+    "NotifyChargingLimit": NoticeKind.CHARGING_LIMIT,
+    "ClearedChargingLimit": NoticeKind.CHARGING_LIMIT,
+    "ReportChargingProfiles": NoticeKind.CHARGING_PROFILES,
+}
+
+
+def id_token_info(authorization: Authorization) -> dict[str, Any]:
+    """2.x IdTokenInfo."""
+    info: dict[str, Any] = {"status": authorization.status.value}
+    if authorization.cache_expires_at is not None:
+        info["cacheExpiryDateTime"] = format_timestamp(authorization.cache_expires_at)
+    if authorization.group_id is not None:
+        info["groupIdToken"] = {"idToken": authorization.group_id, "type": "Central"}
+    return info
+
+
+def _token(p: dict[str, Any]) -> str | None:
+    token = p.get("idToken")
+    if not token or token.get("type") == NO_AUTHORIZATION or not token.get("idToken"):
+        return None
+    return str(token["idToken"])
+
+
+def _rejection(reason: str) -> dict[str, Any]:
+    return {"reasonCode": reason[:20]}
+
+
+class Ocpp2Handlers:
+    """Handlers of OCPP 2.0.1 or 2.1 charger-initiated actions for one gateway node."""
+
+    def __init__(self, service: StationService, version: str) -> None:
+        self.service = service
+        self.version = version
+        self._table: dict[str, Handler] = {
+            "BootNotification": self.boot_notification,
+            "Heartbeat": self.heartbeat,
+            "StatusNotification": self.status_notification,
+            "Authorize": self.authorize,
+            "TransactionEvent": self.transaction_event,
+            "MeterValues": self.meter_values,
+            "NotifyEVChargingNeeds": self.ev_charging_needs,
+            "DataTransfer": self.data_transfer,
+            "SignCertificate": self.sign_certificate,
+            "Get15118EVCertificate": self.ev_certificate,
+            "GetCertificateStatus": self.certificate_status,
+        }
+        for action, kind in _NOTICES.items():
+            self._table[action] = self._notice(kind)
+
+    def handler(self, action: str) -> Handler | None:
+        """The handler of ``action``, guarded by the station's registration state."""
+        found = self._table.get(action)
+        if found is None:
+            return None
+        return found if action in _ALLOWED_WHILE_PENDING else accepted_only(found)
+
+    async def boot_notification(self, conn: OcppConnection, p: dict[str, Any]) -> dict[str, Any]:
+        """Record the station's identity; Accepted, Pending or Rejected by registration."""
+        station = p["chargingStation"]
+        status = await self.service.boot(
+            conn.context,
+            StationIdentity(
+                vendor=station["vendorName"],
+                model=station["model"],
+                serial_number=station.get("serialNumber"),
+                firmware_version=station.get("firmwareVersion"),
+                ocpp_version=self.version,
+            ),
+        )
+        interval = self.service.services.config.heartbeat_interval_s
+        if status is RegistrationStatus.REJECTED:
+            interval = REJECTED_RETRY_S
+        return {
+            "currentTime": format_timestamp(utcnow()),
+            "interval": interval,
+            "status": status.value.capitalize(),
+        }
+
+    async def heartbeat(self, conn: OcppConnection, p: dict[str, Any]) -> dict[str, Any]:
+        """Answer with the CSMS time."""
+        return {"currentTime": format_timestamp(utcnow())}
+
+    async def status_notification(self, conn: OcppConnection, p: dict[str, Any]) -> dict[str, Any]:
+        """A connector's status."""
+        await self.service.connector_status(
+            conn.context,
+            ConnectorStatus(
+                evse_id=p["evseId"],
+                connector_id=p["connectorId"],
+                status=p["connectorStatus"],
+                at=parse_timestamp(p["timestamp"]),
+            ),
+        )
+        return {}
+
+    async def authorize(self, conn: OcppConnection, p: dict[str, Any]) -> dict[str, Any]:
+        """The token's standing, its group and how long the charger may cache it."""
+        token = _token(p)
+        if token is None:
+            raise OcppError(ErrorKind.PROPERTY, "idToken: an identifier to authorize is required")
+        return {"idTokenInfo": id_token_info(await self.service.authorize(token))}
+
+    async def transaction_event(self, conn: OcppConnection, p: dict[str, Any]) -> dict[str, Any]:
+        """Started / Updated / Ended: one transaction lifecycle, keyed by the charger's id."""
+        info = p["transactionInfo"]
+        evse = p.get("evse") or {}
+        outcome = await self.service.transaction_event(
+            conn.context,
+            TransactionEvent(
+                kind=TransactionEventKind(p["eventType"]),
+                station_id=conn.station_id,
+                transaction_ref=info["transactionId"],
+                timestamp=parse_timestamp(p["timestamp"]),
+                evse_id=evse.get("id", 1),
+                connector_id=evse.get("connectorId", 1),
+                id_token=_token(p),
+                seq_no=p["seqNo"],
+                trigger_reason=p["triggerReason"],
+                offline=p.get("offline", False),
+                readings=tuple(metering.readings_v2(p.get("meterValue", []))),
+                stopped_reason=info.get("stoppedReason"),
+                remote_start_id=info.get("remoteStartId"),
+                charging_state=info.get("chargingState"),
+            ),
+        )
+        if outcome.authorization is None:
+            return {}
+        return {"idTokenInfo": id_token_info(outcome.authorization)}
+
+    async def meter_values(self, conn: OcppConnection, p: dict[str, Any]) -> dict[str, Any]:
+        """Samples outside a transaction event (EVSE 0 is the main meter)."""
+        await self.service.meter_values(
+            conn.context,
+            evse_id=p["evseId"],
+            connector_id=0,
+            transaction_pk=None,
+            transaction_ref=None,
+            readings=metering.readings_v2(p["meterValue"]),
+        )
+        return {}
+
+    async def ev_charging_needs(self, conn: OcppConnection, p: dict[str, Any]) -> dict[str, Any]:
+        """Keep the vehicle's needs; no schedule is computed for it yet, so say Rejected."""
+        await self.service.notice(
+            conn.context, StationNotice(NoticeKind.EV_CHARGING_NEEDS, None, None, p)
+        )
+        return {"status": "Rejected", "statusInfo": _rejection("NoSmartCharging")}
+
+    async def data_transfer(self, conn: OcppConnection, p: dict[str, Any]) -> dict[str, Any]:
+        """No vendor extensions are known yet: say so, as the spec intends."""
+        return {"status": "UnknownVendorId"}
+
+    async def sign_certificate(self, conn: OcppConnection, p: dict[str, Any]) -> dict[str, Any]:
+        """No certificate authority is attached yet: a conformant rejection."""
+        return {"status": "Rejected", "statusInfo": _rejection("NoCertAuthority")}
+
+    async def ev_certificate(self, conn: OcppConnection, p: dict[str, Any]) -> dict[str, Any]:
+        """Plug & Charge contract certificates are not issued yet."""
+        return {
+            "status": "Failed",
+            "exiResponse": "",
+            "statusInfo": _rejection("NoContractCertSvc"),
+        }
+
+    async def certificate_status(self, conn: OcppConnection, p: dict[str, Any]) -> dict[str, Any]:
+        """No OCSP responder is attached yet."""
+        return {"status": "Failed", "statusInfo": _rejection("NoOcspResponder")}
+
+    def _notice(self, kind: NoticeKind) -> Handler:
+        async def keep(conn: OcppConnection, p: dict[str, Any]) -> dict[str, Any]:
+            await self.service.notice(
+                conn.context, StationNotice(kind, p.get("status"), p.get("requestId"), p)
+            )
+            return {}
+
+        return keep

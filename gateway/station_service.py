@@ -1,0 +1,306 @@
+"""What a gateway node does with a station's messages, whatever OCPP version carried them.
+
+The version modules (:mod:`gateway.ocpp16`, :mod:`gateway.ocpp2`) translate
+frames into the domain types of :mod:`workflows.domain` and call this service;
+it answers what only the gateway can answer fast and hands every lifecycle
+event to Temporal through the outbox. Transaction messages are always
+acknowledged: an unknown transaction goes to the reconciliation inbox, never
+to an error the charger would retry forever.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from activities.persistence.models import OutboxEvent, Transaction
+from activities.persistence.repositories import (
+    meter_samples,
+    outbox,
+    reconciliation,
+    station_events,
+    stations,
+    transactions,
+)
+from gateway.connection import StationContext
+from gateway.outbox_relay import SESSION_STARTED, SESSION_STOPPED, send_progress, to_json
+from gateway.rpc import ErrorKind, OcppError
+from gateway.services import GatewayServices
+from gateway.timestamps import utcnow
+from workflows.domain import (
+    Authorization,
+    ConnectorStatus,
+    MeterReading,
+    RegistrationStatus,
+    SessionProgress,
+    SessionStarted,
+    SessionStopped,
+    StationIdentity,
+    StationNotice,
+    TransactionEvent,
+    TransactionEventKind,
+    energy_register,
+    session_workflow_id,
+)
+
+log = logging.getLogger(__name__)
+
+
+def session_started(tx: Transaction) -> SessionStarted:
+    """The domain event for a stored transaction."""
+    return SessionStarted(
+        station_id=tx.station_id,
+        site_id=tx.site_id,
+        connector_id=tx.connector_id,
+        transaction_id=tx.transaction_ref or str(tx.id),
+        id_token=tx.id_token,
+        meter_start_wh=tx.meter_start_wh,
+        started_at=tx.started_at,
+        ocpp_version=tx.ocpp_version,
+        evse_id=tx.evse_id,
+    )
+
+
+@dataclass(frozen=True)
+class TransactionOutcome:
+    """What a transaction message resolved to."""
+
+    transaction_pk: int | None
+    transaction_ref: str | None
+    authorization: Authorization | None
+
+
+class StationService:
+    """Version-neutral handling of station messages for one gateway node."""
+
+    def __init__(self, services: GatewayServices) -> None:
+        self.services = services
+
+    async def boot(self, ctx: StationContext, identity: StationIdentity) -> RegistrationStatus:
+        """Record what the station reported; answer its registration state."""
+        now = utcnow()
+        async with self.services.db.sessions.begin() as session:
+            station = await stations.get_station(session, ctx.station_id)
+            if station is None:  # deleted while connected
+                raise OcppError(ErrorKind.SECURITY, "station is not registered")
+            await stations.record_boot(session, station, identity, now)
+            status = RegistrationStatus(station.registration_status)
+        ctx.registration_status = status.value
+        return status
+
+    async def connector_status(self, ctx: StationContext, status: ConnectorStatus) -> None:
+        """Store a connector's status."""
+        async with self.services.db.sessions.begin() as session:
+            await stations.set_connector_status(session, ctx.station_id, status)
+
+    async def authorize(self, token: str) -> Authorization:
+        """The token's standing (cached per node)."""
+        return await self.services.authorizer.authorize(token)
+
+    async def meter_values(
+        self,
+        ctx: StationContext,
+        *,
+        evse_id: int,
+        connector_id: int,
+        transaction_pk: int | None,
+        transaction_ref: str | None,
+        readings: list[MeterReading],
+    ) -> None:
+        """Queue samples for the batched writer; send throttled progress."""
+        self.services.meter_writer.add(
+            meter_samples.rows_of(
+                readings,
+                station_id=ctx.station_id,
+                evse_id=evse_id,
+                connector_id=connector_id,
+                transaction_pk=transaction_pk,
+            )
+        )
+        if transaction_ref is not None:
+            await self._maybe_progress(ctx, transaction_ref, readings)
+
+    async def notice(self, ctx: StationContext, notice: StationNotice) -> None:
+        """Keep a notification for operators."""
+        payload: dict[str, Any] = {
+            "status": notice.status,
+            "request_id": notice.request_id,
+            "message": notice.payload,
+        }
+        async with self.services.db.sessions.begin() as session:
+            station_events.add_event(
+                session, station_id=ctx.station_id, kind=notice.kind.value, payload=payload
+            )
+
+    async def transaction_event(
+        self, ctx: StationContext, event: TransactionEvent
+    ) -> TransactionOutcome:
+        """Apply one transaction lifecycle message; idempotent for repeats."""
+        authorization = await self.authorize(event.id_token) if event.id_token is not None else None
+        if event.kind is TransactionEventKind.ENDED:
+            # Samples still buffered must be in the database before the workflow settles.
+            await self.services.meter_writer.flush()
+        events: list[OutboxEvent] = []
+        async with self.services.db.sessions.begin() as session:
+            tx, created = await self._resolve(session, ctx, event)
+            if tx is None:
+                reconciliation.add_item(
+                    session,
+                    station_id=ctx.station_id,
+                    kind=f"Transaction{event.kind.value}",
+                    payload=to_json(event),
+                    note="unknown transaction id",
+                )
+                log.warning(
+                    "%s sent %s for unknown transaction %s",
+                    ctx.station_id,
+                    event.kind.value,
+                    event.transaction_ref,
+                )
+                return TransactionOutcome(None, event.transaction_ref, authorization)
+            if not created and event.seq_no is not None and event.seq_no in (tx.seq_nos or []):
+                # A repeat (the charger did not see our answer): nothing more to do.
+                return TransactionOutcome(tx.id, tx.transaction_ref, authorization)
+            self._note_event(tx, event)
+            stop = await self._stop(tx, event) if event.kind is TransactionEventKind.ENDED else None
+            # A 1.6 stop carries no sequence number: a repeat is a stop of a stopped one.
+            repeated_stop = (
+                event.kind is TransactionEventKind.ENDED and stop is None and event.seq_no is None
+            )
+            if event.readings and not repeated_stop:
+                await meter_samples.add_samples(
+                    session,
+                    meter_samples.rows_of(
+                        event.readings,
+                        station_id=ctx.station_id,
+                        evse_id=tx.evse_id,
+                        connector_id=tx.connector_id,
+                        transaction_pk=tx.id,
+                    ),
+                )
+            if created:
+                events.append(self._enqueue(session, SESSION_STARTED, tx, None))
+            if stop is not None:
+                events.append(self._enqueue(session, SESSION_STOPPED, tx, stop))
+            ref = tx.transaction_ref or str(tx.id)
+            pk = tx.id
+        for row in events:
+            self.services.relay.submit(row)
+        if event.kind is TransactionEventKind.ENDED:
+            ctx.last_progress.pop(ref, None)
+        elif event.readings:
+            await self._maybe_progress(ctx, ref, list(event.readings))
+        return TransactionOutcome(pk, ref, authorization)
+
+    async def _resolve(
+        self, session: Any, ctx: StationContext, event: TransactionEvent
+    ) -> tuple[Transaction | None, bool]:
+        """The event's transaction, creating it when the event may start one."""
+        if event.transaction_ref is not None:
+            tx = await transactions.get_by_ref(session, ctx.station_id, event.transaction_ref)
+            if tx is not None or ctx.ocpp_version == "1.6":
+                return tx, False  # 1.6 never creates a transaction from a stop
+        elif event.kind is not TransactionEventKind.STARTED:
+            return None, False
+        # A start, or the first message seen of a 2.x transaction that began offline.
+        register = event.register_wh
+        if register is None and event.kind is TransactionEventKind.STARTED:
+            reading = energy_register(event.readings)
+            register = round(reading) if reading is not None else None
+        outcome = await transactions.start_transaction(
+            session,
+            station_id=ctx.station_id,
+            site_id=ctx.site_id,
+            evse_id=event.evse_id,
+            connector_id=event.connector_id,
+            id_token=event.id_token,
+            meter_start_wh=register,
+            started_at=event.timestamp,
+            ocpp_version=ctx.ocpp_version,
+            transaction_ref=event.transaction_ref,
+            remote_start_id=event.remote_start_id,
+        )
+        tx = outcome.transaction
+        if not outcome.created:
+            return tx, False
+        if event.transaction_ref is not None:
+            # 2.x rows are updated below; load the attached row instead of the plain copy.
+            attached = await transactions.get_transaction(session, tx.id)
+            return attached, True
+        return tx, True
+
+    @staticmethod
+    def _note_event(tx: Transaction, event: TransactionEvent) -> None:
+        if event.seq_no is not None:
+            tx.seq_nos = sorted({*(tx.seq_nos or []), event.seq_no})
+        if event.id_token and not tx.id_token:
+            tx.id_token = event.id_token
+        if event.remote_start_id is not None and tx.remote_start_id is None:
+            tx.remote_start_id = event.remote_start_id
+
+    @staticmethod
+    async def _stop(tx: Transaction, event: TransactionEvent) -> SessionStopped | None:
+        register = event.register_wh
+        if register is None:
+            reading = energy_register(event.readings)
+            register = round(reading) if reading is not None else None
+        reason = event.stopped_reason or "Local"
+        if not await transactions.record_stop(
+            tx, meter_stop_wh=register, stopped_at=event.timestamp, reason=reason
+        ):
+            return None  # already stopped: a repeated stop adds nothing
+        return SessionStopped(
+            transaction_id=tx.transaction_ref or str(tx.id),
+            meter_stop_wh=register,
+            stopped_at=event.timestamp,
+            reason=reason,
+        )
+
+    def _enqueue(
+        self, session: Any, kind: str, tx: Transaction, stop: SessionStopped | None
+    ) -> OutboxEvent:
+        payload: dict[str, Any] = {"start": to_json(session_started(tx))}
+        if stop is not None:
+            payload["stop"] = to_json(stop)
+        return outbox.enqueue(
+            session,
+            node_id=self.services.config.node_id,
+            kind=kind,
+            workflow_id=session_workflow_id(tx.station_id, tx.transaction_ref or str(tx.id)),
+            payload=payload,
+        )
+
+    async def _maybe_progress(
+        self, ctx: StationContext, tx_ref: str, readings: list[MeterReading]
+    ) -> None:
+        energy = energy_register(readings)
+        if energy is None:
+            return
+        now = time.monotonic()
+        interval = self.services.config.progress_interval_s
+        # The first reading of a transaction starts its interval: the workflow
+        # already knows the meter start, and short sessions then cost no signal.
+        first = tx_ref not in ctx.last_progress
+        last = ctx.last_progress.setdefault(tx_ref, now)
+        if (first and interval > 0) or now - last < interval:
+            return
+        ctx.last_progress[tx_ref] = now
+        power = next(
+            (
+                r.value
+                for r in reversed(readings)
+                if r.measurand == "Power.Active.Import" and r.phase is None
+            ),
+            None,
+        )
+        progress = SessionProgress(
+            transaction_id=tx_ref,
+            energy_register_wh=energy,
+            power_w=power,
+            measured_at=readings[-1].sampled_at,
+        )
+        await send_progress(
+            self.services.temporal, session_workflow_id(ctx.station_id, tx_ref), progress
+        )
