@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends, Path, Request
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from activities.persistence.database import Database
@@ -24,3 +24,7 @@ def _temporal(request: Request) -> TemporalLink:
 
 Session = Annotated[AsyncSession, Depends(_session)]
 Temporal = Annotated[TemporalLink, Depends(_temporal)]
+
+
+IdInPath = Annotated[int, Path(ge=1, le=2**63 - 1, description="a database id")]
+"""A 64-bit database id in the URL: out of range is a 422, not a 500."""

@@ -2,11 +2,26 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    field_validator,
+)
+
+
+def _assume_utc(value: datetime) -> datetime:
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value
+
+
+UtcDateTime = Annotated[datetime, AfterValidator(_assume_utc)]
+"""A timestamp; one written without an offset is read as UTC."""
 
 Identifier = Annotated[
     str, StringConstraints(min_length=1, max_length=48, pattern=r"^[A-Za-z0-9._:\-]+$")
@@ -88,16 +103,23 @@ class IdTokenIn(BaseModel):
     id_token: Annotated[str, StringConstraints(min_length=1, max_length=20)]
     token_type: Literal["rfid", "app", "central"] = "rfid"
     status: TokenStatus = "accepted"
-    expires_at: datetime | None = None
+    expires_at: UtcDateTime | None = None
     group_id: Annotated[str, StringConstraints(max_length=20)] | None = None
 
 
 class IdTokenPatch(BaseModel):
-    """A change to an id token; omitted fields stay as they are."""
+    """A change to an id token; omitted fields stay as they are, null clears expiry or group."""
 
     status: TokenStatus | None = None
-    expires_at: datetime | None = None
+    expires_at: UtcDateTime | None = None
     group_id: Annotated[str, StringConstraints(max_length=20)] | None = None
+
+    @field_validator("status")
+    @classmethod
+    def _status_not_null(cls, value: str | None) -> str:
+        if value is None:
+            raise ValueError("status cannot be null; omit it to keep it")
+        return value
 
 
 class IdTokenOut(ORM):

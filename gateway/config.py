@@ -22,7 +22,6 @@ class GatewayConfig:
     max_frame_bytes: int = 65_536
     # At most one progress signal per transaction per this many seconds.
     progress_interval_s: float = 60.0
-    meter_flush_interval_s: float = 0.25
     auth_cache_ttl_s: float = 30.0
     temporal_address: str = "localhost:7233"
     temporal_namespace: str = "default"

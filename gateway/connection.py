@@ -88,6 +88,10 @@ class OcppConnection:
         """The serialised answer to one incoming frame (None for responses to our calls)."""
         try:
             frame = rpc.parse(raw)
+        except rpc.MalformedResponse as error:
+            # OCPP-J never answers a response, even a broken one.
+            log.info("%s sent a malformed response: %s", self.station_id, error)
+            return None
         except OcppError as error:
             log.info("%s sent a malformed frame: %s", self.station_id, error)
             return rpc.call_error(error, self.version)
@@ -118,10 +122,17 @@ class OcppConnection:
                 self.version, call.action, call.payload, response=False, message_id=call.message_id
             )
             result = await handler(self, call.payload)
-            # A response that breaks the schema is our bug: never send it.
-            schemas.validate(
-                self.version, call.action, result, response=True, message_id=call.message_id
-            )
+            try:
+                schemas.validate(
+                    self.version, call.action, result, response=True, message_id=call.message_id
+                )
+            except OcppError as bug:
+                # A response that breaks the schema is our bug, not the charger's: never
+                # send it, and say so.
+                log.error(
+                    "%s %s: invalid response %s: %s", self.station_id, call.action, result, bug
+                )
+                raise OcppError(ErrorKind.INTERNAL, "internal error") from None
             return rpc.call_result(call.message_id, result)
         except OcppError as error:
             error.message_id = call.message_id

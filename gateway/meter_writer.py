@@ -1,9 +1,14 @@
-"""Batched meter-sample writer: telemetry goes to the database in bulk, never to Temporal."""
+"""Meter samples to the database by group commit: telemetry goes in bulk, never to Temporal.
+
+A handler awaits :meth:`MeterSampleWriter.write`, which returns once its rows
+are committed, so a charger is answered only for samples that are stored. Rows
+from every connection that arrive while one INSERT runs go together into the
+next: under load, batches grow on their own; when idle, a write goes at once.
+"""
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from typing import Any
 
@@ -12,52 +17,61 @@ from activities.persistence.repositories import meter_samples
 
 log = logging.getLogger(__name__)
 
-MAX_BUFFERED = 200_000
-"""Rows kept while the database is unreachable; beyond this the oldest are dropped."""
-
 
 class MeterSampleWriter:
-    """Collects sample rows and writes them every ``interval`` seconds in one statement."""
+    """Batches concurrent writers' sample rows into shared INSERT statements."""
 
-    def __init__(self, db: Database, *, interval_s: float = 0.25, max_batch: int = 5_000) -> None:
+    def __init__(self, db: Database, *, max_batch: int = 5_000) -> None:
         self._db = db
-        self._interval = interval_s
         self._max_batch = max_batch
         self._buffer: list[dict[str, Any]] = []
+        self._waiters: list[asyncio.Future[None]] = []
         self._lock = asyncio.Lock()
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self.written = 0
+        self.batches = 0
 
-    def add(self, rows: list[dict[str, Any]]) -> None:
-        """Queue rows; returns at once."""
+    async def write(self, rows: list[dict[str, Any]]) -> None:
+        """Queue rows and wait until they are committed (raises if the write failed)."""
+        if not rows:
+            return
+        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._buffer.extend(rows)
-        if len(self._buffer) >= self._max_batch:
-            self._wake.set()
+        self._waiters.append(waiter)
+        self._wake.set()
+        await waiter
 
     async def flush(self) -> None:
         """Write everything queued so far (used before a stop event is recorded)."""
         async with self._lock:
             while self._buffer:
-                batch, self._buffer = (
-                    self._buffer[: self._max_batch],
-                    self._buffer[self._max_batch :],
-                )
+                batch, self._buffer = self._buffer, []
+                waiters, self._waiters = self._waiters, []
                 try:
-                    async with self._db.sessions.begin() as session:
-                        await meter_samples.add_samples(session, batch)
-                except Exception:
-                    # Keep the rows for the next attempt; drop the oldest only under pressure.
-                    self._buffer = (batch + self._buffer)[-MAX_BUFFERED:]
+                    for start in range(0, len(batch), self._max_batch):
+                        async with self._db.sessions.begin() as session:
+                            await meter_samples.add_samples(
+                                session, batch[start : start + self._max_batch]
+                            )
+                except Exception as exc:
+                    # Not acknowledged, so not lost: the chargers get an error and resend.
+                    for waiter in waiters:
+                        if not waiter.done():
+                            waiter.set_exception(exc)
                     raise
                 self.written += len(batch)
+                self.batches += 1
+                for waiter in waiters:
+                    if not waiter.done():
+                        waiter.set_result(None)
 
     def start(self) -> None:
-        """Start the periodic flush."""
+        """Start writing as rows arrive."""
         self._task = asyncio.create_task(self._run(), name="meter-writer")
 
     async def stop(self) -> None:
-        """Stop the periodic flush and write what is left."""
+        """Stop, writing what is left."""
         if self._task is not None:
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
@@ -65,11 +79,10 @@ class MeterSampleWriter:
 
     async def _run(self) -> None:
         while True:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self._interval)
+            await self._wake.wait()
             self._wake.clear()
             try:
                 await self.flush()
             except Exception:
-                log.exception("meter sample flush failed; %d rows kept", len(self._buffer))
-                await asyncio.sleep(1.0)
+                log.exception("meter sample write failed; the chargers were told")
+                await asyncio.sleep(0.5)

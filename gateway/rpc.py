@@ -63,6 +63,10 @@ class OcppError(Exception):
         return f"{self.kind.value}: {self.description}"
 
 
+class MalformedResponse(OcppError):
+    """A broken CALLRESULT or CALLERROR: logged, never answered."""
+
+
 @dataclass(frozen=True)
 class Call:
     """A request: ``[2, id, action, payload]``."""
@@ -123,7 +127,9 @@ def parse(raw: str | bytes) -> Frame:
         details = message[4] if isinstance(message[4], dict) else {}
         return CallErrorFrame(message_id, str(message[2]), str(message[3]), details)
     if kind in (CALLRESULT, CALLERROR):
-        raise OcppError(ErrorKind.RPC_FRAMEWORK, "malformed response frame", message_id=message_id)
+        raise MalformedResponse(
+            ErrorKind.RPC_FRAMEWORK, "malformed response frame", message_id=message_id
+        )
     raise OcppError(
         ErrorKind.MESSAGE_TYPE_NOT_SUPPORTED,
         f"unknown message type {kind!r}",

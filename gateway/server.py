@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
+import hashlib
 import logging
 from collections.abc import Sequence
 from http import HTTPStatus
@@ -66,7 +67,7 @@ class Gateway:
             config=config,
             db=db,
             authorizer=TokenAuthorizer(db, ttl_s=config.auth_cache_ttl_s),
-            meter_writer=MeterSampleWriter(db, interval_s=config.meter_flush_interval_s),
+            meter_writer=MeterSampleWriter(db),
             relay=OutboxRelay(db, link, node_id=config.node_id, task_queue=config.task_queue),
             temporal=link,
         )
@@ -79,6 +80,9 @@ class Gateway:
         self.connections: dict[str, OcppConnection] = {}
         self.failed_authentications = 0
         self._server: Server | None = None
+        self._background: set[asyncio.Task[None]] = set()
+        # Successful password checks, so a reconnect storm does not redo PBKDF2.
+        self._verified: dict[str, str] = {}
 
     @property
     def port(self) -> int:
@@ -140,7 +144,9 @@ class Gateway:
                 station = Station(id=station_id, registration_status="pending")
                 session.add(station)
                 log.info("admitted unknown station %s as pending", station_id)
-        if station.password_hash is not None and not self._password_ok(station, request.headers):
+        if station.password_hash is not None and not await self._password_ok(
+            station, request.headers
+        ):
             self.failed_authentications += 1
             log.warning("authentication failed for station %s", station_id)
             return connection.respond(HTTPStatus.UNAUTHORIZED, "authentication failed\n")
@@ -163,13 +169,19 @@ class Gateway:
             return registered
         return next((Subprotocol(p) for p in SUBPROTOCOLS if p in offered), None)
 
-    @staticmethod
-    def _password_ok(station: Station, headers: Headers) -> bool:
+    async def _password_ok(self, station: Station, headers: Headers) -> bool:
         credentials = basic_credentials(headers)
         if credentials is None or credentials[0] != station.id:
             return False
         assert station.password_hash is not None
-        return verify_password(credentials[1], station.password_hash)
+        digest = hashlib.sha256(f"{station.password_hash}\0{credentials[1]}".encode()).hexdigest()
+        if self._verified.get(station.id) == digest:
+            return True
+        # PBKDF2 costs tens of milliseconds: off the event loop.
+        if not await asyncio.to_thread(verify_password, credentials[1], station.password_hash):
+            return False
+        self._verified[station.id] = digest
+        return True
 
     async def _serve_connection(self, websocket: ServerConnection) -> None:
         context: StationContext = websocket.station_context  # type: ignore[attr-defined]
@@ -179,9 +191,14 @@ class Gateway:
         previous = self.connections.get(context.station_id)
         self.connections[context.station_id] = conn
         if previous is not None:
-            # The charger reconnected (e.g. after a network change): the new socket wins.
+            # The charger reconnected (e.g. after a network change): the new socket wins
+            # at once; the old one closes in the background (it may be half-open).
             log.info("%s reconnected; closing its previous socket", context.station_id)
-            await previous.websocket.close(1000, "replaced by a new connection")
+            closing = asyncio.create_task(
+                previous.websocket.close(1000, "replaced by a new connection")
+            )
+            self._background.add(closing)
+            closing.add_done_callback(self._background.discard)
         remote = websocket.remote_address
         async with self.db.sessions.begin() as session:
             await registry.register(

@@ -10,6 +10,7 @@ to an error the charger would retry forever.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from dataclasses import dataclass
@@ -77,6 +78,7 @@ class StationService:
 
     def __init__(self, services: GatewayServices) -> None:
         self.services = services
+        self._background: set[asyncio.Task[None]] = set()
 
     async def boot(self, ctx: StationContext, identity: StationIdentity) -> RegistrationStatus:
         """Record what the station reported; answer its registration state."""
@@ -87,6 +89,8 @@ class StationService:
                 raise OcppError(ErrorKind.SECURITY, "station is not registered")
             await stations.record_boot(session, station, identity, now)
             status = RegistrationStatus(station.registration_status)
+            # An operator may have approved it, or moved it to a site, since it connected.
+            ctx.site_id = station.site_id
         ctx.registration_status = status.value
         return status
 
@@ -109,8 +113,8 @@ class StationService:
         transaction_ref: str | None,
         readings: list[MeterReading],
     ) -> None:
-        """Queue samples for the batched writer; send throttled progress."""
-        self.services.meter_writer.add(
+        """Store samples (group commit with other connections); send throttled progress."""
+        await self.services.meter_writer.write(
             meter_samples.rows_of(
                 readings,
                 station_id=ctx.station_id,
@@ -184,6 +188,15 @@ class StationService:
                 events.append(self._enqueue(session, SESSION_STARTED, tx, None))
             if stop is not None:
                 events.append(self._enqueue(session, SESSION_STOPPED, tx, stop))
+            elif event.kind is TransactionEventKind.ENDED and self._disagrees(tx, event):
+                reconciliation.add_item(
+                    session,
+                    station_id=ctx.station_id,
+                    kind="LateTransactionEnded",
+                    payload=to_json(event),
+                    note=f"transaction already closed ({tx.stop_reason}, "
+                    f"meter stop {tx.meter_stop_wh} Wh)",
+                )
             ref = tx.transaction_ref or str(tx.id)
             pk = tx.id
         for row in events:
@@ -241,11 +254,20 @@ class StationService:
             tx.remote_start_id = event.remote_start_id
 
     @staticmethod
-    async def _stop(tx: Transaction, event: TransactionEvent) -> SessionStopped | None:
-        register = event.register_wh
-        if register is None:
-            reading = energy_register(event.readings)
-            register = round(reading) if reading is not None else None
+    def _register(event: TransactionEvent) -> int | None:
+        if event.register_wh is not None:
+            return event.register_wh
+        reading = energy_register(event.readings)
+        return round(reading) if reading is not None else None
+
+    @classmethod
+    def _disagrees(cls, tx: Transaction, event: TransactionEvent) -> bool:
+        """A stop for a closed transaction that says something else (e.g. after a timeout)."""
+        return tx.stopped_at != event.timestamp or tx.meter_stop_wh != cls._register(event)
+
+    @classmethod
+    async def _stop(cls, tx: Transaction, event: TransactionEvent) -> SessionStopped | None:
+        register = cls._register(event)
         reason = event.stopped_reason or "Local"
         if not await transactions.record_stop(
             tx, meter_stop_wh=register, stopped_at=event.timestamp, reason=reason
@@ -301,6 +323,14 @@ class StationService:
             power_w=power,
             measured_at=readings[-1].sampled_at,
         )
-        await send_progress(
-            self.services.temporal, session_workflow_id(ctx.station_id, tx_ref), progress
+        # Off the charger's receive loop: a slow Temporal must not delay its answers.
+        task = asyncio.create_task(
+            asyncio.wait_for(
+                send_progress(
+                    self.services.temporal, session_workflow_id(ctx.station_id, tx_ref), progress
+                ),
+                5.0,
+            )
         )
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)

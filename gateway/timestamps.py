@@ -9,6 +9,8 @@ from gateway.rpc import ErrorKind, OcppError
 
 def parse_timestamp(value: str, *, field: str = "timestamp") -> datetime:
     """Parse an OCPP date-time into an aware UTC datetime."""
+    if value.endswith("z"):
+        value = value[:-1] + "Z"
     try:
         parsed = datetime.fromisoformat(value)
     except ValueError:

@@ -109,10 +109,11 @@ class ChargingSessionWorkflow:
         return True
 
     def _abandoned_stop(self, start: SessionStarted) -> SessionStopped:
-        reading = self._progress.energy_register_wh if self._progress else start.meter_start_wh
+        # No reading: settling takes the highest register among the stored samples,
+        # which are more complete than the throttled progress signals.
         return SessionStopped(
             transaction_id=start.transaction_id,
-            meter_stop_wh=None if reading is None else int(reading),
+            meter_stop_wh=None,
             stopped_at=workflow.now(),
             reason="NoStopReceived",
         )

@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-
 from fastapi import APIRouter, Query
 
 from activities.persistence.repositories import cdrs
 from api.auth import Viewer
-from api.deps import Session
+from api.deps import IdInPath, Session
 from api.errors import not_found
-from api.schemas import CdrOut
+from api.schemas import CdrOut, UtcDateTime
 
 router = APIRouter(prefix="/cdrs", tags=["cdrs"])
 
@@ -21,8 +19,8 @@ async def list_cdrs(
     _: Viewer,
     station_id: str | None = None,
     site_id: str | None = None,
-    stopped_after: datetime | None = None,
-    stopped_before: datetime | None = None,
+    stopped_after: UtcDateTime | None = None,
+    stopped_before: UtcDateTime | None = None,
     limit: int = Query(100, ge=1, le=1000),
     offset: int = Query(0, ge=0),
 ) -> list[CdrOut]:
@@ -40,7 +38,7 @@ async def list_cdrs(
 
 
 @router.get("/{cdr_id}")
-async def get_cdr(cdr_id: int, session: Session, _: Viewer) -> CdrOut:
+async def get_cdr(cdr_id: IdInPath, session: Session, _: Viewer) -> CdrOut:
     """One CDR."""
     row = await cdrs.get_cdr(session, cdr_id)
     if row is None:

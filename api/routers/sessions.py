@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Literal, TypeVar
 
 from fastapi import APIRouter, Query
@@ -11,9 +11,16 @@ from fastapi import APIRouter, Query
 from activities.persistence.models import Transaction
 from activities.persistence.repositories import cdrs, meter_samples, transactions
 from api.auth import Viewer
-from api.deps import Session, Temporal
+from api.deps import IdInPath, Session, Temporal
 from api.errors import not_found
-from api.schemas import CdrOut, LiveSession, MeterSampleOut, SessionDetail, SessionOut
+from api.schemas import (
+    CdrOut,
+    LiveSession,
+    MeterSampleOut,
+    SessionDetail,
+    SessionOut,
+    UtcDateTime,
+)
 from workflows.charging_session import ChargingSessionWorkflow, SessionView
 from workflows.client import TemporalLink
 from workflows.domain import session_workflow_id
@@ -37,8 +44,8 @@ async def list_sessions(
     station_id: str | None = None,
     site_id: str | None = None,
     status_: Literal["active", "stopped", "completed"] | None = Query(None, alias="status"),
-    started_after: datetime | None = None,
-    started_before: datetime | None = None,
+    started_after: UtcDateTime | None = None,
+    started_before: UtcDateTime | None = None,
     limit: int = Query(100, ge=1, le=1000),
     offset: int = Query(0, ge=0),
 ) -> list[SessionOut]:
@@ -79,7 +86,7 @@ async def _live(temporal: TemporalLink, workflow_id: str) -> tuple[LiveSession |
 
 @router.get("/{session_id}")
 async def get_session(
-    session_id: int,
+    session_id: IdInPath,
     session: Session,
     temporal: Temporal,
     _: Viewer,

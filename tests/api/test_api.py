@@ -165,3 +165,41 @@ async def test_openapi_documents_every_resource(http: httpx.AsyncClient) -> None
         "/cdrs",
     ):
         assert path in paths
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body"),
+    [
+        ("GET", "/cdrs?stopped_after=2026-01-01T00:00:00", None),
+        ("GET", "/sessions?started_after=2026-01-01T00:00:00&started_before=2027-01-01", None),
+        ("POST", "/id-tokens", {"id_token": "NAIVE-EXPIRY", "expires_at": "2030-01-01T00:00:00"}),
+    ],
+)
+async def test_timestamps_without_offset_are_read_as_utc(
+    http: httpx.AsyncClient, method: str, path: str, body: object
+) -> None:
+    response = await http.request(method, path, json=body)
+    assert response.status_code in (200, 201), response.text
+    if body is not None:
+        assert response.json()["expires_at"] in (
+            "2030-01-01T00:00:00Z",
+            "2030-01-01T00:00:00+00:00",
+        )
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body"),
+    [
+        ("GET", "/sessions/99999999999999999999", None),
+        ("GET", "/cdrs/99999999999999999999", None),
+        ("GET", "/cdrs/0", None),
+        ("PATCH", "/id-tokens/ANY", {"status": None}),
+        ("GET", "/cdrs?stopped_after=yesterday", None),
+    ],
+)
+async def test_bad_input_is_a_422_with_a_reason(
+    http: httpx.AsyncClient, method: str, path: str, body: object
+) -> None:
+    response = await http.request(method, path, json=body)
+    assert response.status_code == 422, response.text
+    assert response.json()["detail"][0]["msg"]

@@ -33,7 +33,6 @@ async def gateway(sqlite_db: Database) -> AsyncIterator[Gateway]:
             temporal_address="127.0.0.1:1",
             heartbeat_interval_s=120,
             max_frame_bytes=16_384,
-            meter_flush_interval_s=0.05,
         ),
         sqlite_db,
     )

@@ -20,7 +20,6 @@ from gateway.rpc import ErrorKind, OcppError
         ('[2, "1", "Heartbeat"]', ErrorKind.RPC_FRAMEWORK, "1"),
         ('[2, "1", "Heartbeat", []]', ErrorKind.FORMAT, "1"),
         ('[9, "1", "Heartbeat", {}]', ErrorKind.MESSAGE_TYPE_NOT_SUPPORTED, "1"),
-        ('[3, "1"]', ErrorKind.RPC_FRAMEWORK, "1"),
     ],
 )
 def test_malformed_frames_are_classified(raw: str, kind: ErrorKind, message_id: str) -> None:
@@ -28,6 +27,13 @@ def test_malformed_frames_are_classified(raw: str, kind: ErrorKind, message_id: 
         rpc.parse(raw)
     assert caught.value.kind is kind
     assert caught.value.message_id == message_id
+    assert not isinstance(caught.value, rpc.MalformedResponse)
+
+
+@pytest.mark.parametrize("raw", ['[3, "1"]', '[3, "1", []]', '[4, "1", "X"]'])
+def test_malformed_responses_are_marked_never_to_be_answered(raw: str) -> None:
+    with pytest.raises(rpc.MalformedResponse):
+        rpc.parse(raw)
 
 
 def test_well_formed_frames_parse() -> None:

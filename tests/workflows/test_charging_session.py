@@ -107,15 +107,42 @@ async def test_session_without_stop_is_closed_after_seven_days(
     station, queue = unique("CP"), unique("q")
     await seed_station(sqlite_db, station, site_id="site-ws", price="0.40")
     start = await seed_transaction(sqlite_db, station, site_id="site-ws", meter_start_wh=100)
+    await _store_register(sqlite_db, station, start, [600.0, 3100.0])
     async with build_worker(time_skipping.client, sqlite_db, queue):
         handle = await _start(time_skipping, start, queue)
+        # The last (throttled) progress is older than the stored samples.
         await handle.signal(
             ChargingSessionWorkflow.progress,
-            SessionProgress(start.transaction_id, 3100.0, None, datetime.now(UTC)),
+            SessionProgress(start.transaction_id, 600.0, None, start.started_at),
         )
         cdr = await handle.result()  # the test server skips the 7-day timer
     assert cdr.stop_reason == "NoStopReceived"
-    assert cdr.energy_wh == 3000.0
+    assert cdr.energy_wh == 3000.0  # from the highest stored register, not the stale signal
+    assert cdr.total_cost == "1.20"
+
+
+async def _store_register(
+    db: Database, station: str, start: SessionStarted, values: list[float]
+) -> None:
+    async with db.sessions.begin() as session:
+        await meter_samples.add_samples(
+            session,
+            [
+                {
+                    "transaction_pk": int(start.transaction_id),
+                    "station_id": station,
+                    "connector_id": 1,
+                    "sampled_at": start.started_at + timedelta(minutes=i + 1),
+                    "measurand": "Energy.Active.Import.Register",
+                    "phase": None,
+                    "location": None,
+                    "context": None,
+                    "unit": "Wh",
+                    "value": value,
+                }
+                for i, value in enumerate(values)
+            ],
+        )
 
 
 async def test_meter_going_backwards_falls_back_to_samples(
