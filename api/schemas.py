@@ -66,8 +66,9 @@ class StationIn(BaseModel):
 
 
 class ConnectorOut(ORM):
-    """A connector's last reported status."""
+    """A connector's last reported status (EVSE 0 is the whole station)."""
 
+    evse_id: int
     connector_id: int
     status: str
     error_code: str | None
@@ -141,6 +142,8 @@ class CdrOut(ORM):
     session_id: int = Field(validation_alias="transaction_pk")
     station_id: str
     site_id: str | None
+    ocpp_version: str
+    evse_id: int
     connector_id: int
     started_at: datetime
     stopped_at: datetime
@@ -160,10 +163,11 @@ class SessionOut(ORM):
     transaction_id: str | None = Field(validation_alias="transaction_ref")
     station_id: str
     site_id: str | None
+    evse_id: int
     connector_id: int
     status: str
     ocpp_version: str
-    meter_start_wh: int
+    meter_start_wh: int | None
     started_at: datetime
     meter_stop_wh: int | None
     stopped_at: datetime | None

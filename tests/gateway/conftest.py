@@ -69,8 +69,9 @@ def url(gateway: Gateway, station_id: str) -> str:
     return f"ws://127.0.0.1:{gateway.port}/ocpp/{station_id}"
 
 
-async def connect(gateway: Gateway, station_id: str, **kwargs: Any) -> ClientConnection:
-    """Open an ocpp1.6 socket for ``station_id``."""
-    return await websockets.connect(
-        url(gateway, station_id), subprotocols=[Subprotocol("ocpp1.6")], **kwargs
-    )
+async def connect(
+    gateway: Gateway, station_id: str, *protocols: str, **kwargs: Any
+) -> ClientConnection:
+    """Open a socket for ``station_id`` offering ``protocols`` (default ocpp1.6)."""
+    offered = [Subprotocol(p) for p in protocols or ("ocpp1.6",)]
+    return await websockets.connect(url(gateway, station_id), subprotocols=offered, **kwargs)
