@@ -13,6 +13,7 @@ from pydantic import (
     Field,
     StringConstraints,
     field_validator,
+    model_validator,
 )
 
 
@@ -61,8 +62,26 @@ class StationIn(BaseModel):
     site_id: str | None = None
     password: Annotated[str, StringConstraints(min_length=16, max_length=40)] | None = Field(
         default=None,
-        description="HTTP Basic password (security profile 1); 16-40 characters as OCPP requires",
+        description="HTTP Basic password (security profiles 1 and 2); 16-40 characters",
     )
+    security_profile: int | None = Field(
+        default=None,
+        ge=0,
+        le=3,
+        description="0 none, 1 Basic auth, 2 TLS + Basic auth, 3 TLS client certificate; "
+        "default 1 with a password, else 0",
+    )
+    ocpp_version: Literal["1.6", "2.0.1", "2.1"] | None = Field(
+        default=None, description="preferred when the station offers several versions"
+    )
+
+    @model_validator(mode="after")
+    def _profile_fits_credentials(self) -> StationIn:
+        if self.security_profile is None:
+            self.security_profile = 1 if self.password else 0
+        if self.security_profile in (1, 2) and not self.password:
+            raise ValueError(f"security profile {self.security_profile} needs a password")
+        return self
 
 
 class ConnectorOut(ORM):

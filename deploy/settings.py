@@ -10,6 +10,7 @@ from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from gateway.config import GatewayConfig
+from gateway.security import TlsFiles
 from workflows.domain import TASK_QUEUE
 
 
@@ -29,6 +30,10 @@ class Settings(BaseSettings):
     gateway_port: int = 9000
     api_host: str = "0.0.0.0"
     api_port: int = 8000
+    tls_cert: str | None = Field(None, description="PEM certificate: enables wss on tls_port")
+    tls_key: str | None = Field(None, description="PEM private key of tls_cert")
+    tls_client_ca: str | None = Field(None, description="CA of station certificates (profile 3)")
+    tls_port: int = 9443
     unknown_stations: Literal["reject", "pending"] = "reject"
     heartbeat_interval_s: int = 300
     progress_interval_s: float = 60.0
@@ -47,6 +52,7 @@ class Settings(BaseSettings):
         env = {
             f"CSMS_{name.upper()}": str(value)
             for name, value in self.model_dump(exclude={"api_keys", "database_url"}).items()
+            if value is not None
         }
         env["CSMS_DATABASE_URL"] = self.db_url
         env["CSMS_API_KEYS"] = json.dumps(self.api_keys)
@@ -60,6 +66,10 @@ class Settings(BaseSettings):
             port=self.gateway_port,
             unknown_stations=self.unknown_stations,
             heartbeat_interval_s=self.heartbeat_interval_s,
+            tls=TlsFiles(self.tls_cert, self.tls_key, self.tls_client_ca)
+            if self.tls_cert and self.tls_key
+            else None,
+            tls_port=self.tls_port,
             progress_interval_s=self.progress_interval_s,
             temporal_address=self.temporal_address,
             temporal_namespace=self.temporal_namespace,

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+from gateway.security import TlsFiles
 from workflows.domain import TASK_QUEUE
 
 
@@ -23,6 +24,9 @@ class GatewayConfig:
     # At most one progress signal per transaction per this many seconds.
     progress_interval_s: float = 60.0
     auth_cache_ttl_s: float = 30.0
+    # wss endpoint for security profiles 2 and 3 (off when ``tls`` is None).
+    tls: TlsFiles | None = None
+    tls_port: int = 9443
     temporal_address: str = "localhost:7233"
     temporal_namespace: str = "default"
     task_queue: str = TASK_QUEUE

@@ -7,6 +7,7 @@ import base64
 import binascii
 import hashlib
 import logging
+import ssl
 from collections.abc import Sequence
 from http import HTTPStatus
 from urllib.parse import unquote
@@ -20,6 +21,7 @@ from activities.credentials import verify_password
 from activities.persistence.database import Database
 from activities.persistence.models import Station
 from activities.persistence.repositories import registry, stations
+from gateway import security
 from gateway.authorizer import TokenAuthorizer
 from gateway.config import GatewayConfig
 from gateway.connection import OcppConnection, ProtocolHandlers, StationContext
@@ -80,6 +82,7 @@ class Gateway:
         self.connections: dict[str, OcppConnection] = {}
         self.failed_authentications = 0
         self._server: Server | None = None
+        self._tls_server: Server | None = None
         self._background: set[asyncio.Task[None]] = set()
         # Successful password checks, so a reconnect storm does not redo PBKDF2.
         self._verified: dict[str, str] = {}
@@ -96,10 +99,25 @@ class Gateway:
             await registry.clear_node(session, self.config.node_id)
         self.services.meter_writer.start()
         self.services.relay.start()
-        self._server = await serve(
+        self._server = await self._listen(self.config.port, None)
+        log.info("gateway %s listening on %s:%s", self.config.node_id, self.config.host, self.port)
+        if self.config.tls is not None:
+            self._tls_server = await self._listen(
+                self.config.tls_port, security.server_context(self.config.tls)
+            )
+            log.info(
+                "gateway %s listening (wss) on %s:%s",
+                self.config.node_id,
+                self.config.host,
+                self.tls_port,
+            )
+
+    async def _listen(self, port: int, ssl_context: ssl.SSLContext | None) -> Server:
+        return await serve(
             self._serve_connection,
             self.config.host,
-            self.config.port,
+            port,
+            ssl=ssl_context,
             subprotocols=[Subprotocol(p) for p in SUBPROTOCOLS],
             select_subprotocol=self._select_subprotocol,
             process_request=self._authenticate,
@@ -110,13 +128,19 @@ class Gateway:
             ping_interval=60,
             ping_timeout=60,
         )
-        log.info("gateway %s listening on %s:%s", self.config.node_id, self.config.host, self.port)
+
+    @property
+    def tls_port(self) -> int:
+        """The bound wss port."""
+        assert self._tls_server is not None
+        return int(self._tls_server.sockets[0].getsockname()[1])
 
     async def stop(self) -> None:
         """Close every socket, flush telemetry, and leave the registry clean."""
-        if self._server is not None:
-            self._server.close()
-            await self._server.wait_closed()
+        for server in (self._server, self._tls_server):
+            if server is not None:
+                server.close()
+                await server.wait_closed()
         await self.services.relay.stop()
         await self.services.meter_writer.stop()
         async with self.db.sessions.begin() as session:
@@ -144,9 +168,20 @@ class Gateway:
                 station = Station(id=station_id, registration_status="pending")
                 session.add(station)
                 log.info("admitted unknown station %s as pending", station_id)
-        if station.password_hash is not None and not await self._password_ok(
-            station, request.headers
-        ):
+        refusal = security.profile_refusal(
+            station.security_profile,
+            station_id,
+            tls=security.is_tls(connection),
+            common_name=security.peer_common_name(connection),
+        )
+        if refusal is not None:
+            self.failed_authentications += 1
+            log.warning("refused station %s: %s", station_id, refusal)
+            return connection.respond(HTTPStatus.FORBIDDEN, refusal + "\n")
+        if security.needs_password(
+            station.security_profile, station.password_hash is not None
+        ) and not await self._password_ok(station, request.headers):
+            # Counted and logged without the secret.
             self.failed_authentications += 1
             log.warning("authentication failed for station %s", station_id)
             return connection.respond(HTTPStatus.UNAUTHORIZED, "authentication failed\n")
@@ -171,9 +206,8 @@ class Gateway:
 
     async def _password_ok(self, station: Station, headers: Headers) -> bool:
         credentials = basic_credentials(headers)
-        if credentials is None or credentials[0] != station.id:
+        if credentials is None or credentials[0] != station.id or station.password_hash is None:
             return False
-        assert station.password_hash is not None
         digest = hashlib.sha256(f"{station.password_hash}\0{credentials[1]}".encode()).hexdigest()
         if self._verified.get(station.id) == digest:
             return True

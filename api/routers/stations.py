@@ -50,7 +50,8 @@ async def register_station(body: StationIn, session: Session, _: Operator) -> St
         id=body.id,
         site_id=body.site_id,
         registration_status="accepted",
-        security_profile=1 if body.password else 0,
+        security_profile=body.security_profile,
+        ocpp_version=body.ocpp_version,
         password_hash=hash_password(body.password) if body.password else None,
     )
     session.add(station)

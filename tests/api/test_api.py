@@ -203,3 +203,19 @@ async def test_bad_input_is_a_422_with_a_reason(
     response = await http.request(method, path, json=body)
     assert response.status_code == 422, response.text
     assert response.json()["detail"][0]["msg"]
+
+
+async def test_station_security_profile_must_fit_its_credentials(http: httpx.AsyncClient) -> None:
+    no_password = await http.post("/stations", json={"id": unique("P2"), "security_profile": 2})
+    assert no_password.status_code == 422 and "needs a password" in no_password.text
+    out_of_range = await http.post("/stations", json={"id": unique("P9"), "security_profile": 9})
+    assert out_of_range.status_code == 422
+    cert_only = await http.post(
+        "/stations", json={"id": unique("P3"), "security_profile": 3, "ocpp_version": "2.0.1"}
+    )
+    assert cert_only.status_code == 201
+    assert (cert_only.json()["security_profile"], cert_only.json()["ocpp_version"]) == (3, "2.0.1")
+    default = await http.post(
+        "/stations", json={"id": unique("P1"), "password": "a-long-enough-secret"}
+    )
+    assert default.json()["security_profile"] == 1
