@@ -21,6 +21,10 @@ class GatewayConfig:
     unknown_stations: Literal["reject", "pending"] = "reject"
     heartbeat_interval_s: int = 300
     max_frame_bytes: int = 65_536
+    # Per connection: sustained CALLs per second, and the burst allowed above it
+    # (a charger emptying its offline queue sends many in a row).
+    rate_limit_per_s: float = 50.0
+    rate_limit_burst: int = 500
     # At most one progress signal per transaction per this many seconds.
     progress_interval_s: float = 60.0
     auth_cache_ttl_s: float = 30.0

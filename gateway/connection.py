@@ -13,6 +13,7 @@ from websockets.asyncio.server import ServerConnection
 from websockets.exceptions import ConnectionClosed
 
 from gateway import rpc, schemas
+from gateway.rate_limit import TokenBucket
 from gateway.rpc import ErrorKind, OcppError
 
 log = logging.getLogger(__name__)
@@ -57,11 +58,16 @@ class OcppConnection:
     """Serves the CALLs of one charger in order and correlates the CSMS's own CALLs."""
 
     def __init__(
-        self, websocket: ServerConnection, context: StationContext, handlers: ProtocolHandlers
+        self,
+        websocket: ServerConnection,
+        context: StationContext,
+        handlers: ProtocolHandlers,
+        rate_limit: TokenBucket | None = None,
     ) -> None:
         self.websocket = websocket
         self.context = context
         self.handlers = handlers
+        self.rate_limit = rate_limit
         self.version = handlers.version
         self._pending: dict[str, asyncio.Future[dict[str, Any]]] = {}
 
@@ -96,6 +102,14 @@ class OcppConnection:
             log.info("%s sent a malformed frame: %s", self.station_id, error)
             return rpc.call_error(error, self.version)
         if isinstance(frame, rpc.Call):
+            if self.rate_limit is not None and not self.rate_limit.allow():
+                log.warning("%s exceeds the message rate limit", self.station_id)
+                limited = OcppError(
+                    ErrorKind.GENERIC,
+                    "message rate limit exceeded; retry later",
+                    message_id=frame.message_id,
+                )
+                return rpc.call_error(limited, self.version)
             return await self._answer(frame)
         future = self._pending.pop(frame.message_id, None)
         if future is None or future.done():

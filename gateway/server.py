@@ -29,6 +29,7 @@ from gateway.meter_writer import MeterSampleWriter
 from gateway.ocpp2 import Ocpp2Handlers
 from gateway.ocpp16 import Ocpp16Handlers
 from gateway.outbox_relay import OutboxRelay
+from gateway.rate_limit import TokenBucket
 from gateway.services import GatewayServices
 from gateway.station_service import StationService
 from gateway.timestamps import utcnow
@@ -221,7 +222,12 @@ class Gateway:
         context: StationContext = websocket.station_context  # type: ignore[attr-defined]
         version_handlers = self.handlers[websocket.subprotocol or "ocpp1.6"]
         context.ocpp_version = version_handlers.version
-        conn = OcppConnection(websocket, context, version_handlers)
+        conn = OcppConnection(
+            websocket,
+            context,
+            version_handlers,
+            TokenBucket(self.config.rate_limit_per_s, self.config.rate_limit_burst),
+        )
         previous = self.connections.get(context.station_id)
         self.connections[context.station_id] = conn
         if previous is not None:

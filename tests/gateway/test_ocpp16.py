@@ -462,3 +462,38 @@ async def test_reconnect_replaces_the_old_socket_and_registry_follows(
         await asyncio.sleep(0.05)
     else:
         pytest.fail("registry entry not cleared after disconnect")
+
+
+async def test_a_flooding_station_is_rate_limited_without_side_effects(sqlite_db: Database) -> None:
+    from gateway.config import GatewayConfig
+
+    node = Gateway(
+        GatewayConfig(
+            node_id="gw-rate",
+            host="127.0.0.1",
+            port=0,
+            temporal_address="127.0.0.1:1",
+            rate_limit_per_s=5.0,
+            rate_limit_burst=5,
+        ),
+        sqlite_db,
+    )
+    await node.start()
+    try:
+        tag = unique("T")[:20]
+        ident = await station(sqlite_db, **{tag: "accepted"})
+        async with await connect(node, ident) as ws:
+            charger = RawCharger(ws)
+            codes = [(await charger.call("Heartbeat", {}))[0] for _ in range(5)]
+            flood = await charger.call("StartTransaction", start_payload(tag))
+            assert codes == [3] * 5
+            assert flood[0] == 4 and flood[2] == "GenericError" and "rate limit" in flood[3]
+            await asyncio.sleep(0.25)  # about one token comes back
+            assert (await charger.call("Heartbeat", {}))[0] == 3
+        async with sqlite_db.sessions() as session:
+            started = await session.scalar(
+                select(func.count()).select_from(Transaction).where(Transaction.station_id == ident)
+            )
+        assert started == 0, "the refused StartTransaction did nothing"
+    finally:
+        await node.stop()
