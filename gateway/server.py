@@ -19,8 +19,9 @@ from websockets.typing import Subprotocol
 
 from activities.credentials import verify_password
 from activities.persistence.database import Database
+from activities.persistence.group_commit import GroupCommit
 from activities.persistence.models import Station
-from activities.persistence.repositories import registry, stations
+from activities.persistence.repositories import registry
 from gateway import security
 from gateway.authorizer import TokenAuthorizer
 from gateway.config import GatewayConfig
@@ -73,6 +74,7 @@ class Gateway:
             meter_writer=MeterSampleWriter(db),
             relay=OutboxRelay(db, link, node_id=config.node_id, task_queue=config.task_queue),
             temporal=link,
+            writes=GroupCommit(db),
         )
         service = StationService(self.services)
         self.handlers: dict[str, ProtocolHandlers] = {
@@ -98,6 +100,7 @@ class Gateway:
         """Clear this node's stale registry rows, start background work and listen."""
         async with self.db.sessions.begin() as session:
             await registry.clear_node(session, self.config.node_id)
+        self.services.writes.start()
         self.services.meter_writer.start()
         self.services.relay.start()
         self._server = await self._listen(self.config.port, None)
@@ -128,6 +131,8 @@ class Gateway:
             compression=None,
             ping_interval=60,
             ping_timeout=60,
+            # Thousands of chargers reconnect at once after a network outage.
+            backlog=2048,
         )
 
     @property
@@ -144,6 +149,7 @@ class Gateway:
                 await server.wait_closed()
         await self.services.relay.stop()
         await self.services.meter_writer.stop()
+        await self.services.writes.stop()
         async with self.db.sessions.begin() as session:
             await registry.clear_node(session, self.config.node_id)
 
@@ -160,15 +166,16 @@ class Gateway:
         station_id = station_identity(request.path)
         if not station_id or len(station_id) > 48:
             return connection.respond(HTTPStatus.BAD_REQUEST, "station identity missing\n")
-        async with self.db.sessions.begin() as session:
-            station = await stations.get_station(session, station_id)
-            if station is None:
-                if self.config.unknown_stations == "reject":
-                    log.warning("refused unknown station %s", station_id)
-                    return connection.respond(HTTPStatus.NOT_FOUND, "unknown station\n")
-                station = Station(id=station_id, registration_status="pending")
-                session.add(station)
-                log.info("admitted unknown station %s as pending", station_id)
+        async with self.db.sessions() as session:
+            station = await session.get(Station, station_id)
+        if station is None:
+            if self.config.unknown_stations == "reject":
+                log.warning("refused unknown station %s", station_id)
+                return connection.respond(HTTPStatus.NOT_FOUND, "unknown station\n")
+            station = Station(id=station_id, registration_status="pending", security_profile=0)
+            async with self.db.sessions.begin() as session:
+                await session.merge(station)
+            log.info("admitted unknown station %s as pending", station_id)
         refusal = security.profile_refusal(
             station.security_profile,
             station_id,
@@ -240,8 +247,8 @@ class Gateway:
             self._background.add(closing)
             closing.add_done_callback(self._background.discard)
         remote = websocket.remote_address
-        async with self.db.sessions.begin() as session:
-            await registry.register(
+        await self.services.writes.run(
+            lambda session: registry.register(
                 session,
                 station_id=context.station_id,
                 node_id=self.config.node_id,
@@ -250,14 +257,18 @@ class Gateway:
                 remote_address=f"{remote[0]}:{remote[1]}" if remote else None,
                 at=utcnow(),
             )
+        )
         try:
             await conn.serve()
         finally:
             if self.connections.get(context.station_id) is conn:
                 del self.connections[context.station_id]
             try:
-                async with self.db.sessions.begin() as session:
-                    await registry.unregister(session, context.station_id, context.connection_id)
+                await self.services.writes.run(
+                    lambda session: registry.unregister(
+                        session, context.station_id, context.connection_id
+                    )
+                )
             except Exception:
                 log.exception("could not unregister %s", context.station_id)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from activities.persistence.database import Database
+from activities.persistence.group_commit import GroupCommit
 from gateway.authorizer import TokenAuthorizer
 from gateway.config import GatewayConfig
 from gateway.meter_writer import MeterSampleWriter
@@ -22,3 +23,5 @@ class GatewayServices:
     meter_writer: MeterSampleWriter
     relay: OutboxRelay
     temporal: TemporalLink
+    # Small writes (registry, boot, status, notices) share transactions under load.
+    writes: GroupCommit

@@ -16,6 +16,8 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+from sqlalchemy.ext.asyncio import AsyncSession
+
 from activities.persistence.models import OutboxEvent, Transaction
 from activities.persistence.repositories import (
     meter_samples,
@@ -83,21 +85,22 @@ class StationService:
     async def boot(self, ctx: StationContext, identity: StationIdentity) -> RegistrationStatus:
         """Record what the station reported; answer its registration state."""
         now = utcnow()
-        async with self.services.db.sessions.begin() as session:
-            station = await stations.get_station(session, ctx.station_id)
-            if station is None:  # deleted while connected
-                raise OcppError(ErrorKind.SECURITY, "station is not registered")
-            await stations.record_boot(session, station, identity, now)
-            status = RegistrationStatus(station.registration_status)
-            # An operator may have approved it, or moved it to a site, since it connected.
-            ctx.site_id = station.site_id
+        found = await self.services.writes.run(
+            lambda session: stations.record_boot(session, ctx.station_id, identity, now)
+        )
+        if found is None:  # deleted while connected
+            raise OcppError(ErrorKind.SECURITY, "station is not registered")
+        status = RegistrationStatus(found[0])
+        # An operator may have approved it, or moved it to a site, since it connected.
+        ctx.site_id = found[1]
         ctx.registration_status = status.value
         return status
 
     async def connector_status(self, ctx: StationContext, status: ConnectorStatus) -> None:
         """Store a connector's status."""
-        async with self.services.db.sessions.begin() as session:
-            await stations.set_connector_status(session, ctx.station_id, status)
+        await self.services.writes.run(
+            lambda session: stations.set_connector_status(session, ctx.station_id, status)
+        )
 
     async def authorize(self, token: str) -> Authorization:
         """The token's standing (cached per node)."""
@@ -133,10 +136,13 @@ class StationService:
             "request_id": notice.request_id,
             "message": notice.payload,
         }
-        async with self.services.db.sessions.begin() as session:
+
+        async def keep(session: AsyncSession) -> None:
             station_events.add_event(
                 session, station_id=ctx.station_id, kind=notice.kind.value, payload=payload
             )
+
+        await self.services.writes.run(keep)
 
     async def transaction_event(
         self, ctx: StationContext, event: TransactionEvent

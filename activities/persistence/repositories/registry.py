@@ -8,6 +8,7 @@ from datetime import datetime
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from activities.persistence.database import dialect_insert
 from activities.persistence.models import StationConnection
 
 
@@ -21,17 +22,21 @@ async def register(
     remote_address: str | None,
     at: datetime,
 ) -> None:
-    """Record that ``node_id`` now holds the station (replacing any older entry)."""
-    row = await session.get(StationConnection, station_id)
-    if row is None:
-        row = StationConnection(station_id=station_id)
-        session.add(row)
-    row.node_id = node_id
-    row.connection_id = connection_id
-    row.ocpp_version = ocpp_version
-    row.remote_address = remote_address
-    row.connected_at = at
-    await session.flush()
+    """Record that ``node_id`` now holds the station (replacing any older entry).
+
+    One upsert statement: thousands of stations connect at once after an outage.
+    """
+    values = {
+        "node_id": node_id,
+        "connection_id": connection_id,
+        "ocpp_version": ocpp_version,
+        "remote_address": remote_address,
+        "connected_at": at,
+    }
+    statement = dialect_insert(session)(StationConnection).values(station_id=station_id, **values)
+    await session.execute(
+        statement.on_conflict_do_update(index_elements=["station_id"], set_=values)
+    )
 
 
 async def unregister(session: AsyncSession, station_id: str, connection_id: str) -> None:

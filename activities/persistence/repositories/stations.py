@@ -29,17 +29,26 @@ async def list_stations(
 
 
 async def record_boot(
-    session: AsyncSession, station: Station, identity: StationIdentity, at: datetime
-) -> None:
-    """Store what a BootNotification reported."""
-    station.vendor = identity.vendor
-    station.model = identity.model
-    station.serial_number = identity.serial_number
-    station.firmware_version = identity.firmware_version
-    station.ocpp_version = identity.ocpp_version
-    station.last_boot_at = at
-    station.last_seen_at = at
-    await session.flush()
+    session: AsyncSession, station_id: str, identity: StationIdentity, at: datetime
+) -> tuple[str, str | None] | None:
+    """Store what a BootNotification reported; the station's registration status and
+    site, or None if it does not exist. One statement."""
+    statement = (
+        update(Station)
+        .where(Station.id == station_id)
+        .values(
+            vendor=identity.vendor,
+            model=identity.model,
+            serial_number=identity.serial_number,
+            firmware_version=identity.firmware_version,
+            ocpp_version=identity.ocpp_version,
+            last_boot_at=at,
+            last_seen_at=at,
+        )
+        .returning(Station.registration_status, Station.site_id)
+    )
+    row = (await session.execute(statement)).one_or_none()
+    return None if row is None else (row[0], row[1])
 
 
 async def touch(session: AsyncSession, station_id: str, at: datetime) -> None:

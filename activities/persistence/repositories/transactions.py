@@ -8,9 +8,9 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from activities.persistence.database import dialect_insert
 from activities.persistence.models import Transaction, utcnow
 
 
@@ -74,7 +74,7 @@ async def start_transaction(
     # Core statements on the hot path: one INSERT that skips a retried start,
     # instead of a SELECT and an ORM flush.
     conflict = ["start_key"] if key is not None else ["station_id", "transaction_ref"]
-    insert = _dialect_insert(session)(Transaction).values(**values)
+    insert = dialect_insert(session)(Transaction).values(**values)
     new_id = await session.scalar(
         insert.on_conflict_do_nothing(index_elements=conflict).returning(Transaction.id)
     )
@@ -95,12 +95,6 @@ async def start_transaction(
         )
     # A plain object carrying what was stored (not attached to the session).
     return StartOutcome(Transaction(id=new_id, **values), created=True)
-
-
-def _dialect_insert(session: AsyncSession) -> Any:
-    if session.get_bind().dialect.name == "postgresql":
-        return postgresql.insert
-    return sqlite.insert
 
 
 async def get_transaction(session: AsyncSession, pk: int) -> Transaction | None:

@@ -1,0 +1,83 @@
+"""Group commit: concurrent writes share transactions; one failure spares the rest."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from decimal import Decimal
+
+import pytest
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from activities.persistence.database import Database
+from activities.persistence.group_commit import GroupCommit
+from activities.persistence.models import Site
+from activities.persistence.repositories import sites
+from tests.conftest import unique
+
+
+async def test_concurrent_writes_share_transactions_and_all_commit(db: Database) -> None:
+    writes = GroupCommit(db)
+    writes.start()
+    ids = [unique("gc") for _ in range(50)]
+
+    def add(site_id: str) -> Callable[[AsyncSession], Awaitable[str]]:
+        async def work(session: AsyncSession) -> str:
+            session.add(
+                Site(id=site_id, name=site_id, price_per_kwh=Decimal("0.1"), currency="EUR")
+            )
+            await session.flush()
+            return site_id
+
+        return work
+
+    try:
+        results = await asyncio.gather(*(writes.run(add(i)) for i in ids))
+    finally:
+        await writes.stop()
+    assert results == ids
+    assert writes.batches < len(ids), "writes were grouped"
+    async with db.sessions() as session:
+        stored = {s.id for s in await sites.list_sites(session)}
+    assert set(ids) <= stored
+
+
+async def test_a_failing_write_fails_alone(db: Database) -> None:
+    writes = GroupCommit(db)
+    writes.start()
+    taken = unique("gc")
+    async with db.sessions.begin() as session:
+        await sites.create_site(session, taken, "x", Decimal(1), "EUR")
+
+    async def duplicate(session: AsyncSession) -> None:
+        session.add(Site(id=taken, name="dup", price_per_kwh=Decimal(1), currency="EUR"))
+        await session.flush()
+
+    fine = unique("gc")
+
+    async def good(session: AsyncSession) -> str:
+        await sites.create_site(session, fine, "ok", Decimal(1), "EUR")
+        return fine
+
+    try:
+        bad, ok = await asyncio.gather(
+            writes.run(duplicate), writes.run(good), return_exceptions=True
+        )
+    finally:
+        await writes.stop()
+    assert isinstance(bad, Exception) and ok == fine
+    async with db.sessions() as session:
+        assert await sites.get_site(session, fine) is not None
+
+
+async def test_without_start_it_writes_directly(db: Database) -> None:
+    site_id = unique("gc")
+
+    async def work(session: AsyncSession) -> None:
+        await sites.create_site(session, site_id, "direct", Decimal(1), "EUR")
+
+    await GroupCommit(db).run(work)
+    async with db.sessions() as session:
+        assert await sites.get_site(session, site_id) is not None
+    with pytest.raises(ZeroDivisionError):
+        await GroupCommit(db).run(lambda session: asyncio.sleep(1 / 0))
