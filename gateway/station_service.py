@@ -214,7 +214,7 @@ class StationService:
         return TransactionOutcome(pk, ref, authorization)
 
     async def _resolve(
-        self, session: Any, ctx: StationContext, event: TransactionEvent
+        self, session: AsyncSession, ctx: StationContext, event: TransactionEvent
     ) -> tuple[Transaction | None, bool]:
         """The event's transaction, creating it when the event may start one."""
         if event.transaction_ref is not None:
@@ -287,7 +287,7 @@ class StationService:
         )
 
     def _enqueue(
-        self, session: Any, kind: str, tx: Transaction, stop: SessionStopped | None
+        self, session: AsyncSession, kind: str, tx: Transaction, stop: SessionStopped | None
     ) -> OutboxEvent:
         payload: dict[str, Any] = {"start": to_json(session_started(tx))}
         if stop is not None:
