@@ -30,15 +30,27 @@ class ProtocolHandlers(Protocol):
         """The coroutine answering ``action``, or None if the CSMS does not take it."""
 
 
+# What a station may send before it is accepted (pending or rejected), in every version.
+ALLOWED_BEFORE_ACCEPTANCE = frozenset({"BootNotification", "Heartbeat"})
+
+
 def accepted_only(handler: Handler) -> Handler:
     """Wrap ``handler`` to refuse stations that are not accepted (pending or rejected)."""
 
-    async def guarded(conn: OcppConnection, payload: dict[str, Any]) -> dict[str, Any]:
+    async def checked(conn: OcppConnection, payload: dict[str, Any]) -> dict[str, Any]:
         if conn.context.registration_status != "accepted":
             raise OcppError(ErrorKind.SECURITY, "station is not accepted by the CSMS yet")
         return await handler(conn, payload)
 
-    return guarded
+    return checked
+
+
+def guarded(table: dict[str, Handler], action: str) -> Handler | None:
+    """The handler of ``action`` from ``table``, refusing stations not yet accepted."""
+    found = table.get(action)
+    if found is None:
+        return None
+    return found if action in ALLOWED_BEFORE_ACCEPTANCE else accepted_only(found)
 
 
 @dataclass

@@ -6,7 +6,7 @@ import logging
 from typing import Any
 
 from gateway import metering
-from gateway.connection import Handler, OcppConnection, accepted_only
+from gateway.connection import Handler, OcppConnection, guarded
 from gateway.station_service import StationService
 from gateway.timestamps import format_timestamp, parse_timestamp, utcnow
 from workflows.domain import (
@@ -23,8 +23,6 @@ from workflows.domain import (
 log = logging.getLogger(__name__)
 
 VERSION = "1.6"
-# Actions a station may send before it is accepted (OCPP 1.6 §4.2 Pending).
-_ALLOWED_WHILE_PENDING = frozenset({"BootNotification", "Heartbeat"})
 
 
 def id_tag_info(authorization: Authorization) -> dict[str, Any]:
@@ -62,10 +60,7 @@ class Ocpp16Handlers:
 
     def handler(self, action: str) -> Handler | None:
         """The handler of ``action``, guarded by the station's registration state."""
-        found = self._table.get(action)
-        if found is None:
-            return None
-        return found if action in _ALLOWED_WHILE_PENDING else accepted_only(found)
+        return guarded(self._table, action)
 
     async def boot_notification(self, conn: OcppConnection, p: dict[str, Any]) -> dict[str, Any]:
         """Record vendor, model and firmware; answer the registration state."""

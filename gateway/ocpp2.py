@@ -10,7 +10,7 @@ import logging
 from typing import Any
 
 from gateway import metering
-from gateway.connection import Handler, OcppConnection, accepted_only
+from gateway.connection import Handler, OcppConnection, guarded
 from gateway.rpc import ErrorKind, OcppError
 from gateway.station_service import StationService
 from gateway.timestamps import format_timestamp, parse_timestamp, utcnow
@@ -27,7 +27,6 @@ from workflows.domain import (
 
 log = logging.getLogger(__name__)
 
-_ALLOWED_WHILE_PENDING = frozenset({"BootNotification", "Heartbeat"})
 # Rejected stations are told to come back after this many seconds.
 REJECTED_RETRY_S = 3600
 NO_AUTHORIZATION = "NoAuthorization"
@@ -95,10 +94,7 @@ class Ocpp2Handlers:
 
     def handler(self, action: str) -> Handler | None:
         """The handler of ``action``, guarded by the station's registration state."""
-        found = self._table.get(action)
-        if found is None:
-            return None
-        return found if action in _ALLOWED_WHILE_PENDING else accepted_only(found)
+        return guarded(self._table, action)
 
     async def boot_notification(self, conn: OcppConnection, p: dict[str, Any]) -> dict[str, Any]:
         """Record the station's identity; Accepted, Pending or Rejected by registration."""
