@@ -207,33 +207,36 @@ async def test_unknown_transaction_fails_the_workflow_clearly(
     assert any("is not stored" in text for text in chain), chain
 
 
+@pytest.mark.parametrize("path", ["progress_then_stop", "stop_first", "no_stop"])
 async def test_recorded_histories_replay_deterministically(
-    time_skipping: WorkflowEnvironment, sqlite_db: Database
+    time_skipping: WorkflowEnvironment, sqlite_db: Database, path: str
 ) -> None:
-    """The workflow runs unsandboxed; replaying its own histories catches non-determinism."""
+    """The workflow runs unsandboxed; replaying histories of each path catches
+    non-determinism, in this code and against histories recorded by earlier versions
+    (``CSMS_RECORD_HISTORY=1`` records them)."""
     station, queue = unique("CP"), unique("q")
     await seed_station(sqlite_db, station, site_id="site-ws")
     start = await seed_transaction(sqlite_db, station, site_id="site-ws")
+    stop = SessionStopped(start.transaction_id, 3000, start.started_at + timedelta(hours=1))
     async with build_worker(time_skipping.client, sqlite_db, queue):
-        handle = await _start(time_skipping, start, queue)
-        await handle.signal(
-            ChargingSessionWorkflow.progress,
-            SessionProgress(
-                start.transaction_id, 1500.0, 7000.0, start.started_at + timedelta(minutes=5)
-            ),
-        )
-        await handle.signal(
-            ChargingSessionWorkflow.stopped,
-            SessionStopped(start.transaction_id, 3000, start.started_at + timedelta(hours=1)),
-        )
-        await handle.result()
+        if path == "stop_first":
+            handle = await _start(time_skipping, start, queue, "stopped", stop)
+        else:
+            handle = await _start(time_skipping, start, queue)
+            await handle.signal(
+                ChargingSessionWorkflow.progress,
+                SessionProgress(
+                    start.transaction_id, 1500.0, 7000.0, start.started_at + timedelta(minutes=5)
+                ),
+            )
+            if path == "progress_then_stop":
+                await handle.signal(ChargingSessionWorkflow.stopped, stop)
+        await handle.result()  # "no_stop" waits out the 7-day timer (skipped)
     history = await handle.fetch_history()
     replayer = Replayer(workflows=[ChargingSessionWorkflow])
     await replayer.replay_workflow(history)
+    recorded = HISTORIES / f"{path}.json"
     if os.environ.get("CSMS_RECORD_HISTORY"):
-        (HISTORIES / "charging_session.json").write_text(history.to_json())
-    # Histories recorded by earlier versions must replay on this code too.
-    for recorded in sorted(HISTORIES.glob("*.json")):
-        await replayer.replay_workflow(
-            WorkflowHistory.from_json(recorded.stem, recorded.read_text())
-        )
+        recorded.write_text(history.to_json())
+    assert recorded.exists(), f"record {recorded.name} with CSMS_RECORD_HISTORY=1"
+    await replayer.replay_workflow(WorkflowHistory.from_json(path, recorded.read_text()))
