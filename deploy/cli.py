@@ -107,7 +107,8 @@ def up(
 
 def _print_endpoints(settings: Settings, *, ui: bool) -> None:
     table = Table(title="CSMS is up", show_header=False)
-    table.add_row("OCPP gateway", f"ws://localhost:{settings.gateway_port}/<station-id>  (ocpp1.6, ocpp2.0.1, ocpp2.1)")
+    gateway = f"ws://localhost:{settings.gateway_port}/<station-id>"
+    table.add_row("OCPP gateway", f"{gateway}  (ocpp1.6, ocpp2.0.1, ocpp2.1)")
     table.add_row("API docs", f"http://localhost:{settings.api_port}/docs")
     if ui:
         table.add_row("Temporal UI", f"http://localhost:{settings.temporal_ui_port}")

@@ -80,6 +80,10 @@ def readings_v2(meter_values: list[dict[str, Any]]) -> list[MeterReading]:
         for sampled in meter_value["sampledValue"]:
             unit_of_measure = sampled.get("unitOfMeasure") or {}
             multiplier = unit_of_measure.get("multiplier", 0)
+            if not -30 <= multiplier <= 30:
+                raise OcppError(
+                    ErrorKind.PROPERTY, f"unitOfMeasure.multiplier {multiplier} is not plausible"
+                )
             value = float(sampled["value"]) * 10.0**multiplier
             readings.append(_reading(at, sampled, value, unit_of_measure.get("unit")))
     return readings

@@ -14,6 +14,7 @@ from workflows.domain import (
     AuthorizationStatus,
     ConnectorStatus,
     NoticeKind,
+    RegistrationStatus,
     StationIdentity,
     StationNotice,
     TransactionEvent,
@@ -23,6 +24,8 @@ from workflows.domain import (
 log = logging.getLogger(__name__)
 
 VERSION = "1.6"
+# Rejected stations are told to come back after this many seconds.
+REJECTED_RETRY_S = 3600
 
 
 def id_tag_info(authorization: Authorization) -> dict[str, Any]:
@@ -74,10 +77,13 @@ class Ocpp16Handlers:
                 ocpp_version=VERSION,
             ),
         )
+        interval = self.service.services.config.heartbeat_interval_s
+        if status is RegistrationStatus.REJECTED:
+            interval = REJECTED_RETRY_S
         return {
             "status": status.value.capitalize(),
             "currentTime": format_timestamp(utcnow()),
-            "interval": self.service.services.config.heartbeat_interval_s,
+            "interval": interval,
         }
 
     async def heartbeat(self, conn: OcppConnection, p: dict[str, Any]) -> dict[str, Any]:
@@ -133,7 +139,8 @@ class Ocpp16Handlers:
             conn.context,
             evse_id=p["connectorId"],
             connector_id=p["connectorId"],
-            transaction_pk=tx_id,
+            # An id no transaction can have (1.6 integers are unbounded) links nothing.
+            transaction_pk=tx_id if tx_id is not None and 0 < tx_id < 2**63 else None,
             transaction_ref=None if tx_id is None else str(tx_id),
             readings=metering.readings_v16(p["meterValue"]),
         )

@@ -247,18 +247,18 @@ class Gateway:
             self._background.add(closing)
             closing.add_done_callback(self._background.discard)
         remote = websocket.remote_address
-        await self.services.writes.run(
-            lambda session: registry.register(
-                session,
-                station_id=context.station_id,
-                node_id=self.config.node_id,
-                connection_id=context.connection_id,
-                ocpp_version=version_handlers.version,
-                remote_address=f"{remote[0]}:{remote[1]}" if remote else None,
-                at=utcnow(),
-            )
-        )
         try:
+            await self.services.writes.run(
+                lambda session: registry.register(
+                    session,
+                    station_id=context.station_id,
+                    node_id=self.config.node_id,
+                    connection_id=context.connection_id,
+                    ocpp_version=version_handlers.version,
+                    remote_address=f"{remote[0]}:{remote[1]}" if remote else None,
+                    at=utcnow(),
+                )
+            )
             await conn.serve()
         finally:
             if self.connections.get(context.station_id) is conn:

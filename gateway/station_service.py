@@ -174,6 +174,8 @@ class StationService:
                 # A repeat (the charger did not see our answer): nothing more to do.
                 return TransactionOutcome(tx.id, tx.transaction_ref, authorization)
             self._note_event(tx, event)
+            if event.kind is TransactionEventKind.STARTED and not created:
+                self._late_start(tx, event)
             stop = await self._stop(tx, event) if event.kind is TransactionEventKind.ENDED else None
             # A 1.6 stop carries no sequence number: a repeat is a stop of a stopped one.
             repeated_stop = (
@@ -258,6 +260,18 @@ class StationService:
             tx.id_token = event.id_token
         if event.remote_start_id is not None and tx.remote_start_id is None:
             tx.remote_start_id = event.remote_start_id
+
+    @classmethod
+    def _late_start(cls, tx: Transaction, event: TransactionEvent) -> None:
+        """A Started that arrives after the transaction's later events (sent offline,
+        delivered out of order) knows the start best: take its facts."""
+        if tx.transaction_ref is None or tx.start_key is not None:
+            return  # a 1.6 retry: the stored start is already these facts
+        tx.evse_id, tx.connector_id = event.evse_id, event.connector_id
+        tx.started_at = min(tx.started_at, event.timestamp)
+        register = cls._register(event)
+        if register is not None:
+            tx.meter_start_wh = register
 
     @staticmethod
     def _register(event: TransactionEvent) -> int | None:

@@ -32,6 +32,7 @@ class GroupCommit:
         self._queue: list[tuple[Work, asyncio.Future[Any]]] = []
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self._stopping = False
         self.batches = 0
 
     async def run(self, work: Callable[[AsyncSession], Awaitable[T]]) -> T:
@@ -49,16 +50,17 @@ class GroupCommit:
         self._task = asyncio.create_task(self._loop(), name="group-commit")
 
     async def stop(self) -> None:
-        """Commit what is queued, then stop."""
+        """Commit what is queued, then stop (a batch in flight is never abandoned)."""
+        self._stopping = True
+        self._wake.set()
         task, self._task = self._task, None
         if task is not None:
-            task.cancel()
-            await asyncio.gather(task, return_exceptions=True)
+            await task
         while self._queue:
             await self._commit_batch()
 
     async def _loop(self) -> None:
-        while True:
+        while not self._stopping:
             await self._wake.wait()
             self._wake.clear()
             while self._queue:

@@ -140,8 +140,8 @@ class Transaction(Base):
     site_id: Mapped[str | None] = mapped_column(String(64), index=True)
     evse_id: Mapped[int] = mapped_column(Integer, default=1)
     connector_id: Mapped[int] = mapped_column(Integer)
-    # 2.x transactions may start before anyone presented a token.
-    id_token: Mapped[str | None] = mapped_column(String(36))
+    # 2.x transactions may start before anyone presented a token (2.1 allows 255 chars).
+    id_token: Mapped[str | None] = mapped_column(String(255))
     # Identical retried StartTransaction messages share this key and get the same id.
     start_key: Mapped[str | None] = mapped_column(String(300), unique=True)
     # None when a 2.x charger reported no register reading at the start.
@@ -187,7 +187,7 @@ class MeterSample(Base):
     phase: Mapped[str | None] = mapped_column(String(8))
     location: Mapped[str | None] = mapped_column(String(10))
     context: Mapped[str | None] = mapped_column(String(30))
-    unit: Mapped[str] = mapped_column(String(16))
+    unit: Mapped[str] = mapped_column(String(20))
     value: Mapped[float]
 
 

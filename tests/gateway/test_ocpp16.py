@@ -497,3 +497,49 @@ async def test_a_flooding_station_is_rate_limited_without_side_effects(sqlite_db
         assert started == 0, "the refused StartTransaction did nothing"
     finally:
         await node.stop()
+
+
+async def test_meter_values_for_an_impossible_transaction_id_are_kept_unlinked(
+    gateway: Gateway, sqlite_db: Database
+) -> None:
+    ident = await station(sqlite_db)
+    async with await connect(gateway, ident) as ws:
+        reply = await RawCharger(ws).ok(
+            "MeterValues",
+            {
+                "connectorId": 1,
+                "transactionId": 2**63,
+                "meterValue": [{"timestamp": NOW, "sampledValue": [{"value": "7"}]}],
+            },
+        )
+    assert reply == {}
+    async with sqlite_db.sessions() as session:
+        rows = (
+            await session.scalars(select(MeterSample).where(MeterSample.station_id == ident))
+        ).all()
+    assert [(r.transaction_pk, r.value) for r in rows] == [(None, 7.0)]
+
+
+async def test_one_bad_meter_message_fails_only_its_sender(
+    gateway: Gateway, sqlite_db: Database
+) -> None:
+    """A shared batch that fails is retried per sender (group commit isolation)."""
+    writer = gateway.services.meter_writer
+    good = [
+        {
+            "transaction_pk": None,
+            "station_id": "A",
+            "evse_id": 1,
+            "connector_id": 1,
+            "sampled_at": datetime.now(UTC),
+            "measurand": "Voltage",
+            "phase": None,
+            "location": None,
+            "context": None,
+            "unit": "V",
+            "value": 230.0,
+        }
+    ]
+    bad = [{**good[0], "unit": None}]  # violates NOT NULL
+    results = await asyncio.gather(writer.write(good), writer.write(bad), return_exceptions=True)
+    assert results[0] is None and isinstance(results[1], Exception)

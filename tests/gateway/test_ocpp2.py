@@ -479,3 +479,55 @@ async def test_subprotocol_negotiation(gateway: Gateway, sqlite_db: Database, ve
         row.ocpp_version = "1.6"
     async with await connect(gateway, registered, proto(version), "ocpp1.6") as ws:
         assert ws.subprotocol == "ocpp1.6", "the station's registered version wins"
+
+
+async def test_a_late_started_event_corrects_the_start(
+    gateway: Gateway, sqlite_db: Database, version: str
+) -> None:
+    ident = await station(sqlite_db)
+    tx = unique("tx")
+    async with await connect(gateway, ident, proto(version)) as ws:
+        charger = RawCharger(ws)
+        await charger.ok("BootNotification", BOOT)
+        # Delivered out of order after an outage: an Updated, then the Started.
+        await charger.ok(
+            "TransactionEvent",
+            tx_event("Updated", tx, 1, minutes=10, meter=register(6000, minutes=10)),
+        )
+        started = tx_event("Started", tx, 0, meter=register(5000, "Transaction.Begin"))
+        started["evse"] = {"id": 2, "connectorId": 1}
+        await charger.ok("TransactionEvent", started)
+    async with sqlite_db.sessions() as session:
+        row = await session.scalar(
+            select(Transaction).where(
+                Transaction.station_id == ident, Transaction.transaction_ref == tx
+            )
+        )
+    assert row is not None
+    assert (row.evse_id, row.meter_start_wh, row.started_at) == (2, 5000, T0)
+    assert row.seq_nos == [0, 1]
+
+
+async def test_absurd_values_get_a_clear_error_not_an_internal_one(
+    gateway: Gateway, sqlite_db: Database, version: str
+) -> None:
+    ident = await station(sqlite_db)
+    async with await connect(gateway, ident, proto(version)) as ws:
+        charger = RawCharger(ws)
+        await charger.ok("BootNotification", BOOT)
+        reply = await charger.call(
+            "MeterValues",
+            {
+                "evseId": 1,
+                "meterValue": [
+                    {
+                        "timestamp": ts(),
+                        "sampledValue": [
+                            {"value": 1, "unitOfMeasure": {"unit": "Wh", "multiplier": 400}}
+                        ],
+                    }
+                ],
+            },
+        )
+        assert reply[0] == 4 and reply[2] == "PropertyConstraintViolation", reply
+        assert (await charger.ok("Heartbeat", {}))["currentTime"]

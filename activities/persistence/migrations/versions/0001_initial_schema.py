@@ -163,7 +163,7 @@ def upgrade() -> None:
         sa.Column("site_id", sa.String(length=64), nullable=True),
         sa.Column("evse_id", sa.Integer(), nullable=False),
         sa.Column("connector_id", sa.Integer(), nullable=False),
-        sa.Column("id_token", sa.String(length=36), nullable=True),
+        sa.Column("id_token", sa.String(length=255), nullable=True),
         sa.Column("start_key", sa.String(length=300), nullable=True),
         sa.Column("meter_start_wh", sa.BigInteger(), nullable=True),
         sa.Column("started_at", UTCDateTime(), nullable=False),
@@ -258,7 +258,7 @@ def upgrade() -> None:
         sa.Column("phase", sa.String(length=8), nullable=True),
         sa.Column("location", sa.String(length=10), nullable=True),
         sa.Column("context", sa.String(length=30), nullable=True),
-        sa.Column("unit", sa.String(length=16), nullable=False),
+        sa.Column("unit", sa.String(length=20), nullable=False),
         sa.Column("value", sa.Double(), nullable=False),
         sa.ForeignKeyConstraint(
             ["transaction_pk"],
