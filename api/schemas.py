@@ -84,6 +84,20 @@ class StationIn(BaseModel):
         return self
 
 
+class ApprovalIn(BaseModel):
+    """What an operator decides when accepting a pending station."""
+
+    site_id: str | None = None
+    password: Annotated[str, StringConstraints(min_length=16, max_length=40)] | None = None
+    security_profile: int | None = Field(default=None, ge=0, le=3)
+
+    @model_validator(mode="after")
+    def _profile_fits_credentials(self) -> ApprovalIn:
+        if self.security_profile in (1, 2) and not self.password:
+            raise ValueError(f"security profile {self.security_profile} needs a password")
+        return self
+
+
 class ConnectorOut(ORM):
     """A connector's last reported status (EVSE 0 is the whole station)."""
 

@@ -18,7 +18,7 @@ from websockets.http11 import Request, Response
 from websockets.typing import Subprotocol
 
 from activities.credentials import verify_password
-from activities.persistence.database import Database
+from activities.persistence.database import Database, dialect_insert
 from activities.persistence.group_commit import GroupCommit
 from activities.persistence.models import Station
 from activities.persistence.repositories import registry
@@ -89,6 +89,7 @@ class Gateway:
         self._background: set[asyncio.Task[None]] = set()
         # Successful password checks, so a reconnect storm does not redo PBKDF2.
         self._verified: dict[str, str] = {}
+        self._hashing = asyncio.Semaphore(2)
 
     @property
     def port(self) -> int:
@@ -174,7 +175,13 @@ class Gateway:
                 return connection.respond(HTTPStatus.NOT_FOUND, "unknown station\n")
             station = Station(id=station_id, registration_status="pending", security_profile=0)
             async with self.db.sessions.begin() as session:
-                await session.merge(station)
+                # Never overwrite a station the API registered a moment ago.
+                await session.execute(
+                    dialect_insert(session)(Station)
+                    .values(id=station_id, registration_status="pending", security_profile=0)
+                    .on_conflict_do_nothing(index_elements=["id"])
+                )
+                station = await session.get(Station, station_id) or station
             log.info("admitted unknown station %s as pending", station_id)
         refusal = security.profile_refusal(
             station.security_profile,
@@ -219,8 +226,11 @@ class Gateway:
         digest = hashlib.sha256(f"{station.password_hash}\0{credentials[1]}".encode()).hexdigest()
         if self._verified.get(station.id) == digest:
             return True
-        # PBKDF2 costs tens of milliseconds: off the event loop.
-        if not await asyncio.to_thread(verify_password, credentials[1], station.password_hash):
+        # PBKDF2 costs tens of milliseconds: off the event loop, and at most a few at a
+        # time, so a stream of wrong passwords cannot occupy every worker thread.
+        async with self._hashing:
+            ok = await asyncio.to_thread(verify_password, credentials[1], station.password_hash)
+        if not ok:
             return False
         self._verified[station.id] = digest
         return True

@@ -220,7 +220,9 @@ class StationService:
     ) -> tuple[Transaction | None, bool]:
         """The event's transaction, creating it when the event may start one."""
         if event.transaction_ref is not None:
-            tx = await transactions.get_by_ref(session, ctx.station_id, event.transaction_ref)
+            tx = await transactions.get_by_ref(
+                session, ctx.station_id, event.transaction_ref, for_update=True
+            )
             if tx is not None or ctx.ocpp_version == "1.6":
                 return tx, False  # 1.6 never creates a transaction from a stop
         elif event.kind is not TransactionEventKind.STARTED:

@@ -11,7 +11,7 @@ from activities.persistence.repositories import registry, sites, stations
 from api.auth import Operator, Viewer
 from api.deps import Session
 from api.errors import conflict, not_found, unprocessable
-from api.schemas import StationIn, StationOut
+from api.schemas import ApprovalIn, StationIn, StationOut
 
 router = APIRouter(prefix="/stations", tags=["stations"])
 
@@ -75,16 +75,26 @@ async def get_station(station_id: str, session: Session, _: Viewer) -> StationOu
 
 @router.post("/{station_id}/approve")
 async def approve_station(
-    station_id: str, session: Session, _: Operator, site_id: str | None = None
+    station_id: str, session: Session, _: Operator, body: ApprovalIn | None = None
 ) -> StationOut:
-    """Accept a pending station (it is told Accepted at its next BootNotification)."""
+    """Accept a pending station (it is told Accepted at its next BootNotification).
+
+    A station admitted as pending presented no credentials: give it a password
+    and a security profile here, or it stays at profile 0.
+    """
+    body = body or ApprovalIn()
     station = await stations.get_station(session, station_id)
     if station is None:
         raise not_found("station", station_id)
-    if site_id is not None:
-        if await sites.get_site(session, site_id) is None:
-            raise unprocessable(f"site {site_id!r} does not exist")
-        station.site_id = site_id
+    if body.site_id is not None:
+        if await sites.get_site(session, body.site_id) is None:
+            raise unprocessable(f"site {body.site_id!r} does not exist")
+        station.site_id = body.site_id
+    if body.password is not None:
+        station.password_hash = hash_password(body.password)
+        station.security_profile = 1
+    if body.security_profile is not None:
+        station.security_profile = body.security_profile
     station.registration_status = "accepted"
     await session.commit()
     live = await registry.connections(session, [station_id])

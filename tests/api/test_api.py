@@ -219,3 +219,26 @@ async def test_station_security_profile_must_fit_its_credentials(http: httpx.Asy
         "/stations", json={"id": unique("P1"), "password": "a-long-enough-secret"}
     )
     assert default.json()["security_profile"] == 1
+
+
+async def test_approval_can_give_a_pending_station_credentials(
+    http: httpx.AsyncClient, sqlite_db: Database
+) -> None:
+    from activities.credentials import verify_password
+    from activities.persistence.models import Station
+
+    station = unique("NEW")
+    async with sqlite_db.sessions.begin() as session:
+        session.add(Station(id=station, registration_status="pending"))
+    short = await http.post(f"/stations/{station}/approve", json={"security_profile": 2})
+    assert short.status_code == 422 and "needs a password" in short.text
+    approved = await http.post(
+        f"/stations/{station}/approve",
+        json={"password": "a-long-enough-secret", "security_profile": 2},
+    )
+    assert approved.status_code == 200
+    assert approved.json()["security_profile"] == 2
+    async with sqlite_db.sessions() as session:
+        row = await session.get(Station, station)
+    assert row is not None and row.password_hash is not None
+    assert verify_password("a-long-enough-secret", row.password_hash)

@@ -391,7 +391,7 @@ async def test_unknown_station_is_pending_until_approved(
         async with sqlite_db.sessions.begin() as session:
             row = await session.get(Station, ident)
             assert row is not None and row.registration_status == "pending"
-            # What POST /stations/{id}/approve?site_id= does, while the station stays connected.
+            # What POST /stations/{id}/approve does (with a site), while it stays connected.
             row.registration_status = "accepted"
             row.site_id = "site-gw"
         assert (await charger.ok("BootNotification", BOOT))["status"] == "Accepted"

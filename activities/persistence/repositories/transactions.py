@@ -103,14 +103,18 @@ async def get_transaction(session: AsyncSession, pk: int) -> Transaction | None:
 
 
 async def get_by_ref(
-    session: AsyncSession, station_id: str, transaction_ref: str
+    session: AsyncSession, station_id: str, transaction_ref: str, *, for_update: bool = False
 ) -> Transaction | None:
-    """The transaction a station knows as ``transaction_ref``, or None."""
-    return await session.scalar(
-        select(Transaction).where(
-            Transaction.station_id == station_id, Transaction.transaction_ref == transaction_ref
-        )
+    """The transaction a station knows as ``transaction_ref``, or None.
+
+    ``for_update`` locks the row (PostgreSQL) so two messages about the same
+    transaction, e.g. a retry on a new socket while the old one still works,
+    apply one after the other. SQLite has a single writer anyway.
+    """
+    query = select(Transaction).where(
+        Transaction.station_id == station_id, Transaction.transaction_ref == transaction_ref
     )
+    return await session.scalar(query.with_for_update() if for_update else query)
 
 
 async def record_stop(
