@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     AfterValidator,
@@ -96,6 +96,15 @@ class ApprovalIn(BaseModel):
         if self.security_profile in (1, 2) and not self.password:
             raise ValueError(f"security profile {self.security_profile} needs a password")
         return self
+
+
+class StationEventOut(ORM):
+    """A notification the station sent (firmware, logs, security, reports, limits...)."""
+
+    id: int
+    kind: str
+    payload: dict[str, Any]
+    received_at: datetime
 
 
 class ConnectorOut(ORM):

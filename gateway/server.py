@@ -281,13 +281,3 @@ class Gateway:
                 )
             except Exception:
                 log.exception("could not unregister %s", context.station_id)
-
-
-async def run_gateway(config: GatewayConfig, db: Database, stop: asyncio.Event) -> None:
-    """Run a gateway node until ``stop`` is set."""
-    gateway = Gateway(config, db)
-    await gateway.start()
-    try:
-        await stop.wait()
-    finally:
-        await gateway.stop()

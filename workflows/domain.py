@@ -194,15 +194,6 @@ class TransactionEvent:
     charging_state: str | None = None
 
 
-@dataclass(frozen=True)
-class ChargingLimit:
-    """A limit imposed on a station from outside the CSMS (NotifyChargingLimit)."""
-
-    source: str
-    is_grid_critical: bool | None
-    evse_id: int | None
-
-
 class NoticeKind(StrEnum):
     """Notifications a station sends that the CSMS keeps for operators."""
 

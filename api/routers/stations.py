@@ -7,11 +7,11 @@ from sqlalchemy.exc import IntegrityError
 
 from activities.credentials import hash_password
 from activities.persistence.models import Station, StationConnection
-from activities.persistence.repositories import registry, sites, stations
+from activities.persistence.repositories import registry, sites, station_events, stations
 from api.auth import Operator, Viewer
 from api.deps import Session
 from api.errors import conflict, not_found, unprocessable
-from api.schemas import ApprovalIn, StationIn, StationOut
+from api.schemas import ApprovalIn, StationEventOut, StationIn, StationOut
 
 router = APIRouter(prefix="/stations", tags=["stations"])
 
@@ -71,6 +71,22 @@ async def get_station(station_id: str, session: Session, _: Viewer) -> StationOu
         raise not_found("station", station_id)
     live = await registry.connections(session, [station_id])
     return _out(station, live.get(station_id))
+
+
+@router.get("/{station_id}/events")
+async def station_events_of(
+    station_id: str,
+    session: Session,
+    _: Viewer,
+    kind: str | None = None,
+    limit: int = Query(100, ge=1, le=1000),
+) -> list[StationEventOut]:
+    """The station's notifications, newest first (firmware and log uploads, security
+    events, reports, charging limits, EV charging needs)."""
+    if await stations.get_station(session, station_id) is None:
+        raise not_found("station", station_id)
+    rows = await station_events.events_of(session, station_id, kind=kind, limit=limit)
+    return [StationEventOut.model_validate(r) for r in rows]
 
 
 @router.post("/{station_id}/approve")

@@ -242,3 +242,27 @@ async def test_approval_can_give_a_pending_station_credentials(
         row = await session.get(Station, station)
     assert row is not None and row.password_hash is not None
     assert verify_password("a-long-enough-secret", row.password_hash)
+
+
+async def test_station_events_are_listed_newest_first(
+    http: httpx.AsyncClient, sqlite_db: Database
+) -> None:
+    from activities.persistence.repositories import station_events
+
+    station = unique("EV")
+    await seed_station(sqlite_db, station)
+    async with sqlite_db.sessions.begin() as session:
+        station_events.add_event(
+            session, station_id=station, kind="FirmwareStatus", payload={"status": "Downloading"}
+        )
+    async with sqlite_db.sessions.begin() as session:
+        station_events.add_event(
+            session, station_id=station, kind="SecurityEvent", payload={"status": None}
+        )
+    events = (await http.get(f"/stations/{station}/events")).json()
+    assert [e["kind"] for e in events] == ["SecurityEvent", "FirmwareStatus"]
+    firmware = (
+        await http.get(f"/stations/{station}/events", params={"kind": "FirmwareStatus"})
+    ).json()
+    assert [e["payload"]["status"] for e in firmware] == ["Downloading"]
+    assert (await http.get("/stations/ghost/events")).status_code == 404

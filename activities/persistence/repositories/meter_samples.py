@@ -63,22 +63,6 @@ async def energy_register_range(
     return low, high
 
 
-def as_rows(samples: Iterable[MeterSample]) -> list[dict[str, Any]]:
-    """Samples as plain dictionaries (for API responses and tests)."""
-    return [
-        {
-            "sampled_at": s.sampled_at,
-            "measurand": s.measurand,
-            "phase": s.phase,
-            "location": s.location,
-            "context": s.context,
-            "unit": s.unit,
-            "value": s.value,
-        }
-        for s in samples
-    ]
-
-
 def rows_of(
     readings: Iterable[MeterReading],
     *,

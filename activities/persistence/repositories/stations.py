@@ -51,11 +51,6 @@ async def record_boot(
     return None if row is None else (row[0], row[1])
 
 
-async def touch(session: AsyncSession, station_id: str, at: datetime) -> None:
-    """Record that the station was heard from at ``at``."""
-    await session.execute(update(Station).where(Station.id == station_id).values(last_seen_at=at))
-
-
 async def set_connector_status(
     session: AsyncSession, station_id: str, status: ConnectorStatus
 ) -> Connector:
