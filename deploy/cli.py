@@ -177,8 +177,14 @@ def simulate(
     gateway_url: Annotated[str, typer.Option(help="OCPP gateway")] = "ws://localhost:9000",
     api_url: Annotated[str, typer.Option(help="CSMS API")] = "http://localhost:8000",
     api_key: Annotated[str | None, typer.Option(help="operator key (default: dev key)")] = None,
+    ocpp_version: Annotated[
+        str, typer.Option(help="1.6, 2.0.1, 2.1, or mixed (the three in turn)")
+    ] = "1.6",
 ) -> None:
-    """Simulated OCPP 1.6 chargers that charge in a loop against a running CSMS."""
+    """Simulated chargers that charge in a loop against a running CSMS."""
+    versions = ["1.6", "2.0.1", "2.1"] if ocpp_version == "mixed" else [ocpp_version]
+    if any(v not in ("1.6", "2.0.1", "2.1") for v in versions):
+        raise typer.BadParameter("choose 1.6, 2.0.1, 2.1 or mixed", param_hint="--ocpp-version")
     settings = Settings()
     key = api_key or dev_api_key(settings.data_dir)
     ids = station_ids(stations)
@@ -192,7 +198,12 @@ def simulate(
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
         chargers = asyncio.gather(
-            *(run_charger(gateway_url, s, plan, stats, sessions, stop) for s in ids)
+            *(
+                run_charger(
+                    gateway_url, s, plan, stats, sessions, stop, versions[i % len(versions)]
+                )
+                for i, s in enumerate(ids)
+            )
         )
         began = time.monotonic()
         console.print(f"{stations} chargers → {gateway_url}; sessions appear at {api_url}/sessions")

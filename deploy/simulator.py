@@ -1,4 +1,5 @@
-"""Simulated OCPP 1.6 chargers (the ``ocpp`` library's client side over real WebSockets).
+"""Simulated chargers (the ``ocpp`` library's client side over real WebSockets), OCPP 1.6,
+2.0.1 or 2.1.
 
 ``csms simulate`` registers a site, its stations and their RFID tags through the
 API, then every charger boots and runs charging sessions in a loop: plug in,
@@ -9,8 +10,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import importlib
 import logging
 import time
+import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -165,6 +168,130 @@ class SimulatedCharger(ChargePoint):
         return tx_id
 
 
+class SimulatedCharger2:
+    """An OCPP 2.0.1 or 2.1 charging station with one EVSE (the ``ocpp`` library's client)."""
+
+    def __init__(
+        self, version: str, station_id: str, websocket: Any, stats: SimulationStats
+    ) -> None:
+        module = importlib.import_module(f"ocpp.v{version.replace('.', '')}")
+        self._call = module.call
+        self.cp = module.ChargePoint(station_id, websocket, response_timeout=30)
+        self.id = station_id
+        self.stats = stats
+        self.register_wh = 0
+
+    async def start(self) -> None:
+        """Read the socket (answers to our calls arrive here)."""
+        await self.cp.start()
+
+    async def timed(self, payload: Any) -> Any:
+        """Send a CALL and record its round trip."""
+        began = time.perf_counter()
+        result = await self.cp.call(payload, suppress=False)
+        self.stats.record(type(payload).__name__, time.perf_counter() - began)
+        return result
+
+    async def boot(self) -> Any:
+        """BootNotification and the connector's first StatusNotification."""
+        result = await self.timed(
+            self._call.BootNotification(
+                charging_station={
+                    "model": "Sim-22kW",
+                    "vendor_name": "CSMS-Sim",
+                    "serial_number": self.id[:25],
+                    "firmware_version": "2.0.0",
+                },
+                reason="PowerUp",
+            )
+        )
+        await self.status("Available")
+        return result
+
+    async def status(self, status: str) -> None:
+        """StatusNotification for EVSE 1, connector 1."""
+        await self.timed(
+            self._call.StatusNotification(
+                timestamp=ocpp_now(), connector_status=status, evse_id=1, connector_id=1
+            )
+        )
+
+    async def transaction_event(
+        self, kind: str, tx: str, seq: int, trigger: str, context: str, **extra: Any
+    ) -> Any:
+        """A TransactionEvent carrying the energy register."""
+        return await self.timed(
+            self._call.TransactionEvent(
+                event_type=kind,
+                timestamp=ocpp_now(),
+                trigger_reason=trigger,
+                seq_no=seq,
+                evse={"id": 1, "connector_id": 1},
+                meter_value=[
+                    {
+                        "timestamp": ocpp_now(),
+                        "sampled_value": [
+                            {
+                                "value": self.register_wh,
+                                "context": context,
+                                "measurand": "Energy.Active.Import.Register",
+                            }
+                        ],
+                    }
+                ],
+                **extra,
+            )
+        )
+
+    async def charge(self, id_tag: str, plan: SessionPlan) -> str:
+        """One complete session; returns the charger's transaction id."""
+        tx = f"{self.id}-{uuid.uuid4().hex[:12]}"
+        token = {"id_token": id_tag, "type": "ISO14443"}
+        await self.status("Occupied")
+        await self.transaction_event(
+            "Started",
+            tx,
+            0,
+            "Authorized",
+            "Transaction.Begin",
+            transaction_info={"transaction_id": tx},
+            id_token=token,
+        )
+        self.stats.sessions_started += 1
+        for seq in range(1, plan.meter_samples + 1):
+            if plan.meter_interval_s:
+                await asyncio.sleep(plan.meter_interval_s)
+            self.register_wh += plan.sample_energy_wh
+            await self.transaction_event(
+                "Updated",
+                tx,
+                seq,
+                "MeterValuePeriodic",
+                "Sample.Periodic",
+                transaction_info={"transaction_id": tx, "charging_state": "Charging"},
+            )
+        await self.transaction_event(
+            "Ended",
+            tx,
+            plan.meter_samples + 1,
+            "EVCommunicationLost",
+            "Transaction.End",
+            transaction_info={"transaction_id": tx, "stopped_reason": "EVDisconnected"},
+        )
+        await self.status("Available")
+        self.stats.sessions_completed += 1
+        return tx
+
+
+def make_charger(
+    version: str, station_id: str, websocket: Any, stats: SimulationStats
+) -> SimulatedCharger | SimulatedCharger2:
+    """A simulated charger speaking ``version`` (1.6, 2.0.1 or 2.1)."""
+    if version == "1.6":
+        return SimulatedCharger(station_id, websocket, stats)
+    return SimulatedCharger2(version, station_id, websocket, stats)
+
+
 def station_ids(count: int, prefix: str = "SIM") -> list[str]:
     """Identities of the simulated stations."""
     return [f"{prefix}-{i:04d}" for i in range(1, count + 1)]
@@ -209,6 +336,7 @@ async def run_charger(
     stats: SimulationStats,
     sessions: int,
     stop: asyncio.Event,
+    version: str = "1.6",
 ) -> None:
     """Connect, boot, and run ``sessions`` sessions (0: until ``stop``), reconnecting on loss."""
     done = 0
@@ -216,10 +344,10 @@ async def run_charger(
         try:
             async with websockets.connect(
                 f"{gateway_url.rstrip('/')}/{station_id}",
-                subprotocols=[Subprotocol("ocpp1.6")],
+                subprotocols=[Subprotocol(f"ocpp{version}")],
                 open_timeout=30,
             ) as ws:
-                charger = SimulatedCharger(station_id, ws, stats)
+                charger = make_charger(version, station_id, ws, stats)
                 reader = asyncio.create_task(charger.start())
                 stats.connected += 1
                 try:

@@ -50,7 +50,9 @@ def test_csms_up_then_simulate_then_ctrl_c(tmp_path: Path) -> None:
                 CSMS,
                 "simulate",
                 "--stations",
-                "2",
+                "3",
+                "--ocpp-version",
+                "mixed",
                 "--sessions",
                 "1",
                 "--meter-interval",
@@ -67,13 +69,14 @@ def test_csms_up_then_simulate_then_ctrl_c(tmp_path: Path) -> None:
             timeout=120,
         )
         assert simulate.returncode == 0, simulate.stdout + simulate.stderr
-        assert "completed 2" in simulate.stdout
+        assert "completed 3" in simulate.stdout
         api = httpx.Client(base_url=f"http://127.0.0.1:{ports['api']}", headers={"X-API-Key": key})
         deadline = time.monotonic() + 30
-        while len(cdrs := api.get("/cdrs").json()) < 2:
+        while len(cdrs := api.get("/cdrs").json()) < 3:
             assert time.monotonic() < deadline, cdrs
             time.sleep(0.3)
-        assert {c["station_id"] for c in cdrs} == {"SIM-0001", "SIM-0002"}
+        assert {c["station_id"] for c in cdrs} == {"SIM-0001", "SIM-0002", "SIM-0003"}
+        assert {c["ocpp_version"] for c in cdrs} == {"1.6", "2.0.1", "2.1"}
         assert all(c["energy_wh"] == 4 * 917 for c in cdrs)
         assert api.get("/health").json() == {"database": "ok", "temporal": "ok"}
         assert httpx.get(f"http://127.0.0.1:{ports['ui']}/", timeout=10).status_code == 200

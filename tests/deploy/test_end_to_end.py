@@ -6,8 +6,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
-import importlib
-import uuid
 from collections.abc import AsyncIterator
 from decimal import Decimal
 from pathlib import Path
@@ -22,7 +20,7 @@ from deploy.simulator import (
     SimulatedCharger,
     SimulationStats,
     id_tag_for,
-    ocpp_now,
+    make_charger,
     provision,
 )
 from deploy.stack import Stack
@@ -206,96 +204,28 @@ async def test_events_wait_in_the_outbox_while_temporal_is_unreachable(
         await healed.stop()
 
 
-async def _v2_session(
-    port: int, station: str, version: str, tag: str, start_wh: int, end_wh: int
-) -> str:
-    """A whole OCPP 2.x session from the ``ocpp`` library's charge point."""
-    module = importlib.import_module(f"ocpp.v{version.replace('.', '')}")
-    now = ocpp_now
-    async with websockets.connect(
-        f"ws://127.0.0.1:{port}/{station}", subprotocols=[Subprotocol(f"ocpp{version}")]
-    ) as ws:
-        cp = module.ChargePoint(station, ws)
-        reader = asyncio.create_task(cp.start())
-        try:
-            boot = await cp.call(
-                module.call.BootNotification(
-                    charging_station={"model": "Volt-2", "vendor_name": "ACME"}, reason="PowerUp"
-                )
-            )
-            assert boot.status == "Accepted"
-            tx = f"tx-{uuid.uuid4().hex[:12]}"
-
-            def meter(wh: int, context: str) -> list[dict[str, Any]]:
-                return [
-                    {
-                        "timestamp": now(),
-                        "sampled_value": [
-                            {
-                                "value": wh,
-                                "context": context,
-                                "measurand": "Energy.Active.Import.Register",
-                            }
-                        ],
-                    }
-                ]
-
-            evse = {"id": 1, "connector_id": 1}
-            started = await cp.call(
-                module.call.TransactionEvent(
-                    event_type="Started",
-                    timestamp=now(),
-                    trigger_reason="Authorized",
-                    seq_no=0,
-                    transaction_info={"transaction_id": tx},
-                    evse=evse,
-                    id_token={"id_token": tag, "type": "ISO14443"},
-                    meter_value=meter(start_wh, "Transaction.Begin"),
-                )
-            )
-            assert started.id_token_info["status"] == "Accepted"
-            await cp.call(
-                module.call.TransactionEvent(
-                    event_type="Updated",
-                    timestamp=now(),
-                    trigger_reason="MeterValuePeriodic",
-                    seq_no=1,
-                    transaction_info={"transaction_id": tx},
-                    evse=evse,
-                    meter_value=meter((start_wh + end_wh) // 2, "Sample.Periodic"),
-                )
-            )
-            await cp.call(
-                module.call.TransactionEvent(
-                    event_type="Ended",
-                    timestamp=now(),
-                    trigger_reason="EVCommunicationLost",
-                    seq_no=2,
-                    transaction_info={"transaction_id": tx, "stopped_reason": "EVDisconnected"},
-                    evse=evse,
-                    meter_value=meter(end_wh, "Transaction.End"),
-                )
-            )
-            return tx
-        finally:
-            reader.cancel()
-
-
 async def test_mixed_fleet_sessions_give_identical_cdrs(stack: Stack) -> None:
-    """A 1.6, a 2.0.1 and a 2.1 station each charge 7.5 kWh; their CDRs read alike."""
+    """A 1.6, a 2.0.1 and a 2.1 simulated station each charge 7.5 kWh; their CDRs read
+    alike."""
     api = f"http://127.0.0.1:{stack.api_port}"
     fleet = {"1.6": unique("OLD"), "2.0.1": unique("MID"), "2.1": unique("NEW")}
     await provision(api, API_KEY, list(fleet.values()), site_id="mixed-site")
     assert stack.gateway is not None
     port = stack.gateway.port
-    async with charger(port, fleet["1.6"]) as cp:
-        cp.register_wh = 20_000
-        await cp.charge(
-            id_tag_for(fleet["1.6"]),
-            SessionPlan(meter_samples=3, meter_interval_s=0, sample_energy_wh=2_500),
-        )
-    for version in ("2.0.1", "2.1"):
-        await _v2_session(port, fleet[version], version, id_tag_for(fleet[version]), 50_000, 57_500)
+    plan = SessionPlan(meter_samples=3, meter_interval_s=0, sample_energy_wh=2_500)
+    for version, station in fleet.items():
+        async with websockets.connect(
+            f"ws://127.0.0.1:{port}/{station}", subprotocols=[Subprotocol(f"ocpp{version}")]
+        ) as ws:
+            cp = make_charger(version, station, ws, SimulationStats())
+            reader = asyncio.create_task(cp.start())
+            try:
+                assert ws.subprotocol == f"ocpp{version}"
+                await cp.boot()
+                cp.register_wh = 20_000
+                await cp.charge(id_tag_for(station), plan)
+            finally:
+                reader.cancel()
     cdrs = {
         v: (await eventually(functools.partial(cdrs_of, stack, s)))[0] for v, s in fleet.items()
     }
