@@ -167,8 +167,9 @@ class Gateway:
         station_id = station_identity(request.path)
         if not station_id or len(station_id) > 48:
             return connection.respond(HTTPStatus.BAD_REQUEST, "station identity missing\n")
-        async with self.db.sessions() as session:
-            station = await session.get(Station, station_id)
+        # Joins the shared transactions of the group commit: in a reconnect storm the
+        # admissions' reads and writes queue as batches, not one by one.
+        station = await self.services.writes.run(lambda session: session.get(Station, station_id))
         if station is None:
             if self.config.unknown_stations == "reject":
                 log.warning("refused unknown station %s", station_id)
