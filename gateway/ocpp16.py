@@ -14,7 +14,6 @@ from workflows.domain import (
     AuthorizationStatus,
     ConnectorStatus,
     NoticeKind,
-    RegistrationStatus,
     StationIdentity,
     StationNotice,
     TransactionEvent,
@@ -24,8 +23,6 @@ from workflows.domain import (
 log = logging.getLogger(__name__)
 
 VERSION = "1.6"
-# Rejected stations are told to come back after this many seconds.
-REJECTED_RETRY_S = 3600
 
 
 def id_tag_info(authorization: Authorization) -> dict[str, Any]:
@@ -77,9 +74,7 @@ class Ocpp16Handlers:
                 ocpp_version=VERSION,
             ),
         )
-        interval = self.service.services.config.heartbeat_interval_s
-        if status is RegistrationStatus.REJECTED:
-            interval = REJECTED_RETRY_S
+        interval = self.service.boot_interval(status)
         return {
             "status": status.value.capitalize(),
             "currentTime": format_timestamp(utcnow()),

@@ -18,7 +18,6 @@ from workflows.domain import (
     Authorization,
     ConnectorStatus,
     NoticeKind,
-    RegistrationStatus,
     StationIdentity,
     StationNotice,
     TransactionEvent,
@@ -27,8 +26,6 @@ from workflows.domain import (
 
 log = logging.getLogger(__name__)
 
-# Rejected stations are told to come back after this many seconds.
-REJECTED_RETRY_S = 3600
 NO_AUTHORIZATION = "NoAuthorization"
 
 # Notifications that are answered with an empty response and kept for operators.
@@ -109,9 +106,7 @@ class Ocpp2Handlers:
                 ocpp_version=self.version,
             ),
         )
-        interval = self.service.services.config.heartbeat_interval_s
-        if status is RegistrationStatus.REJECTED:
-            interval = REJECTED_RETRY_S
+        interval = self.service.boot_interval(status)
         return {
             "currentTime": format_timestamp(utcnow()),
             "interval": interval,

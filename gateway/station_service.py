@@ -50,6 +50,9 @@ from workflows.domain import (
 
 log = logging.getLogger(__name__)
 
+REJECTED_RETRY_S = 3600
+"""A rejected station is told to come back after an hour."""
+
 
 def session_started(tx: Transaction) -> SessionStarted:
     """The domain event for a stored transaction."""
@@ -95,6 +98,12 @@ class StationService:
         ctx.site_id = found[1]
         ctx.registration_status = status.value
         return status
+
+    def boot_interval(self, status: RegistrationStatus) -> int:
+        """Seconds until the next heartbeat, or until a rejected station may retry."""
+        if status is RegistrationStatus.REJECTED:
+            return REJECTED_RETRY_S
+        return self.services.config.heartbeat_interval_s
 
     async def connector_status(self, ctx: StationContext, status: ConnectorStatus) -> None:
         """Store a connector's status."""

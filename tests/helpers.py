@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 from datetime import UTC, datetime
 from decimal import Decimal
 
@@ -10,6 +11,13 @@ from activities.persistence.models import IdToken, Site, Station
 from activities.persistence.repositories import transactions
 from gateway.station_service import session_started
 from workflows.domain import SessionStarted
+
+
+def free_port() -> int:
+    """A TCP port nobody listens on right now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
 
 
 async def seed_station(

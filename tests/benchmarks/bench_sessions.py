@@ -41,13 +41,6 @@ from deploy.simulator import SimulatedCharger, SimulationStats, id_tag_for, prov
 console = Console()
 
 
-def free_port() -> int:
-    """A TCP port nobody listens on right now."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @contextlib.contextmanager
 def embedded_stack() -> Iterator[tuple[str, str, str]]:
     """``csms up`` in a temporary folder; yields (gateway url, api url, api key)."""
@@ -128,6 +121,13 @@ async def all_cdrs(http: httpx.AsyncClient, site: str) -> list[dict[str, Any]]:
         rows += page
         if len(page) < 1000:
             return rows
+
+
+def free_port() -> int:
+    """A TCP port nobody listens on right now (a standalone script: no test helpers)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
 
 
 def pct(values: list[float], q: int) -> float:

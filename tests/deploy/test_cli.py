@@ -13,13 +13,9 @@ from pathlib import Path
 
 import httpx
 
+from tests.helpers import free_port
+
 CSMS = str(Path(sys.executable).parent / "csms")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def test_csms_up_then_simulate_then_ctrl_c(tmp_path: Path) -> None:

@@ -9,9 +9,7 @@ from sqlalchemy import func, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from activities.persistence.models import MeterSample, Transaction
-from workflows.domain import MeterReading
-
-ENERGY_REGISTER = "Energy.Active.Import.Register"
+from workflows.domain import ENERGY_REGISTER, MeterReading
 
 
 async def add_samples(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> int:
