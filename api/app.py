@@ -10,8 +10,9 @@ from sqlalchemy import text
 
 from activities.persistence.database import Database
 from api.auth import Role
-from api.routers import cdrs, id_tokens, sessions, sites, stations
+from api.routers import cdrs, commands, id_tokens, sessions, sites, stations
 from workflows.client import TemporalLink
+from workflows.domain import TASK_QUEUE
 
 DESCRIPTION = """
 Charging station management: sites, stations, id tokens, charging sessions and
@@ -20,13 +21,20 @@ Units are in the field names (Wh, W, price per kWh); times are UTC.
 """
 
 
-def create_app(db: Database, temporal: TemporalLink, api_keys: Mapping[str, str]) -> FastAPI:
-    """Build the API over a database and a (lazily connected) Temporal link."""
+def create_app(
+    db: Database,
+    temporal: TemporalLink,
+    api_keys: Mapping[str, str],
+    task_queue: str = TASK_QUEUE,
+) -> FastAPI:
+    """Build the API over a database, a (lazily connected) Temporal link and the
+    workers' task queue."""
     app = FastAPI(title="CSMS API", version="0.1.0", description=DESCRIPTION)
     app.state.db = db
     app.state.temporal = temporal
+    app.state.task_queue = task_queue
     app.state.api_keys = {key: Role(role) for key, role in api_keys.items()}
-    for module in (sites, stations, id_tokens, sessions, cdrs):
+    for module in (sites, stations, commands, id_tokens, sessions, cdrs):
         app.include_router(module.router)
 
     @app.get("/health", tags=["health"])

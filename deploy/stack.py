@@ -73,7 +73,12 @@ class Stack:
             self.gateway = Gateway(self.settings.gateway_config(), self.db)
             await self.gateway.start()
         if self._want["api"]:
-            app = create_app(self.db, TemporalLink.of(client), self.settings.api_keys)
+            app = create_app(
+                self.db,
+                TemporalLink.of(client),
+                self.settings.api_keys,
+                self.settings.task_queue,
+            )
             config = uvicorn.Config(
                 app,
                 host=self.settings.api_host,

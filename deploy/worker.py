@@ -7,10 +7,12 @@ from temporalio.worker import Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from activities.persistence.database import Database
+from activities.routing import RoutingActivities
 from activities.sessions import SessionActivities
 from workflows.charging_session import ChargingSessionWorkflow
+from workflows.station_command import StationCommandWorkflow
 
-WORKFLOWS = [ChargingSessionWorkflow]
+WORKFLOWS = [ChargingSessionWorkflow, StationCommandWorkflow]
 
 # Logging handlers (rich) import lazily while a workflow logs; they must come from
 # outside the sandbox or the import fails inside it.
@@ -22,11 +24,12 @@ _RUNNER = SandboxedWorkflowRunner(
 def build_worker(client: Client, db: Database, task_queue: str) -> Worker:
     """A worker with all workflows and activities bound to ``db``."""
     sessions = SessionActivities(db)
+    routing = RoutingActivities(db)
     return Worker(
         client,
         task_queue=task_queue,
         workflows=WORKFLOWS,
-        activities=[sessions.settle_session],
+        activities=[sessions.settle_session, routing.locate_stations],
         workflow_runner=_RUNNER,
         max_concurrent_activities=64,
     )

@@ -18,6 +18,17 @@ from gateway.rpc import ErrorKind, OcppError
 
 log = logging.getLogger(__name__)
 
+
+class ChargerError(Exception):
+    """The charger answered one of our CALLs with a CALLERROR."""
+
+    def __init__(self, code: str, description: str, details: Any) -> None:
+        super().__init__(f"{code}: {description}" if description else code)
+        self.code = code
+        self.description = description
+        self.details = details
+
+
 Handler = Callable[["OcppConnection", dict[str, Any]], Awaitable[dict[str, Any]]]
 
 
@@ -129,9 +140,7 @@ class OcppConnection:
         elif isinstance(frame, rpc.CallResult):
             future.set_result(frame.payload)
         else:
-            future.set_exception(
-                OcppError(ErrorKind.GENERIC, f"{frame.code}: {frame.description}", frame.details)
-            )
+            future.set_exception(ChargerError(frame.code, frame.description, frame.details))
         return None
 
     async def _answer(self, call: rpc.Call) -> str:
@@ -170,12 +179,20 @@ class OcppConnection:
             return rpc.call_error(internal, self.version)
 
     async def call(self, action: str, payload: dict[str, Any], *, timeout: float = 30.0) -> Any:
-        """Send a CALL to the charger and wait for its result."""
+        """Send a CALL to the charger and wait for its result.
+
+        Raises :class:`ChargerError` for a CALLERROR, ``TimeoutError`` when the
+        charger does not answer in ``timeout`` seconds, and ``ConnectionError``
+        when the socket closes first.
+        """
         message_id = str(uuid.uuid4())
         future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
         self._pending[message_id] = future
         try:
-            await self.websocket.send(rpc.call(message_id, action, payload))
+            try:
+                await self.websocket.send(rpc.call(message_id, action, payload))
+            except ConnectionClosed as closed:
+                raise ConnectionError(f"{self.station_id} disconnected") from closed
             return await asyncio.wait_for(future, timeout)
         finally:
             self._pending.pop(message_id, None)

@@ -24,6 +24,7 @@ from activities.persistence.models import Station
 from activities.persistence.repositories import registry
 from gateway import security
 from gateway.authorizer import TokenAuthorizer
+from gateway.command_worker import CommandWorker, StationCommands
 from gateway.config import GatewayConfig
 from gateway.connection import OcppConnection, ProtocolHandlers, StationContext
 from gateway.meter_writer import MeterSampleWriter
@@ -35,6 +36,7 @@ from gateway.services import GatewayServices
 from gateway.station_service import StationService
 from gateway.timestamps import utcnow
 from workflows.client import TemporalLink
+from workflows.commands import gateway_task_queue
 
 log = logging.getLogger(__name__)
 
@@ -83,6 +85,13 @@ class Gateway:
             "ocpp2.1": Ocpp2Handlers(service, "2.1"),
         }
         self.connections: dict[str, OcppConnection] = {}
+        self.commands = StationCommands(
+            config.node_id,
+            self.connections,
+            db,
+            on_password_changed=self._forget_password,
+        )
+        self.command_worker = CommandWorker(link, gateway_task_queue(config.node_id), self.commands)
         self.failed_authentications = 0
         self._server: Server | None = None
         self._tls_server: Server | None = None
@@ -104,6 +113,7 @@ class Gateway:
         self.services.writes.start()
         self.services.meter_writer.start()
         self.services.relay.start()
+        self.command_worker.start()
         self._server = await self._listen(self.config.port, None)
         log.info("gateway %s listening on %s:%s", self.config.node_id, self.config.host, self.port)
         if self.config.tls is not None:
@@ -148,6 +158,7 @@ class Gateway:
             if server is not None:
                 server.close()
                 await server.wait_closed()
+        await self.command_worker.stop()
         await self.services.relay.stop()
         await self.services.meter_writer.stop()
         await self.services.writes.stop()
@@ -219,6 +230,10 @@ class Gateway:
         if context.ocpp_version and registered in offered:
             return registered
         return next((Subprotocol(p) for p in SUBPROTOCOLS if p in offered), None)
+
+    def _forget_password(self, station_id: str) -> None:
+        """Drop a cached password check: the station's password just changed."""
+        self._verified.pop(station_id, None)
 
     async def _password_ok(self, station: Station, headers: Headers) -> bool:
         credentials = basic_credentials(headers)

@@ -1,0 +1,68 @@
+"""Charger commands: ``POST /stations/{id}/commands/{command}`` answers what the charger said.
+
+One endpoint per command, each with its typed body (the version-neutral
+dataclasses of :mod:`workflows.commands`); the gateway translates them for the
+station's OCPP version. Failures: 404 unknown station, 409 station offline,
+422 not possible in the station's version, 502 the charger answered with an
+error, 504 the charger did not answer in time, 503 Temporal unreachable.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from fastapi import APIRouter, Query, Request
+
+from activities.persistence.repositories import stations
+from api.auth import Operator
+from api.commands import run_command
+from api.deps import Session
+from api.errors import not_found
+from workflows.commands import COMMANDS, CommandReply
+
+router = APIRouter(prefix="/stations/{station_id}/commands", tags=["commands"])
+
+# Commands whose dataclass has no fields may be sent without a body.
+_EMPTY = {name for name, kind in COMMANDS.items() if not kind.__dataclass_fields__}
+
+
+def _endpoint(name: str, kind: type[Any]) -> Callable[..., Awaitable[CommandReply]]:
+    async def send(
+        station_id: str,
+        request: Request,
+        session: Session,
+        _: Operator,
+        body: Any = None,
+        timeout_s: float = Query(30.0, gt=0, le=300, description="how long the charger may take"),
+    ) -> CommandReply:
+        if await stations.get_station(session, station_id) is None:
+            raise not_found("station", station_id)
+        # Give the connection back before waiting on the charger.
+        await session.close()
+        state = request.app.state
+        return await run_command(
+            state.temporal,
+            state.task_queue,
+            station_id,
+            body if body is not None else kind(),
+            timeout_s=timeout_s,
+        )
+
+    # The body's type is the command's dataclass: FastAPI validates it and
+    # documents it in the OpenAPI schema.
+    send.__annotations__["body"] = kind | None if name in _EMPTY else kind
+    send.__annotations__["return"] = CommandReply
+    send.__name__ = name.replace("-", "_")
+    send.__doc__ = kind.__doc__
+    return send
+
+
+for _name, _kind in COMMANDS.items():
+    router.add_api_route(
+        f"/{_name}",
+        _endpoint(_name, _kind),
+        methods=["POST"],
+        summary=_name.replace("-", " ").capitalize(),
+        response_model=CommandReply,
+    )

@@ -1,0 +1,204 @@
+"""This node's charger-command activity, on its own task queue ``gateway.<node-id>``.
+
+Temporal routes a command here because the connection registry says this node
+holds the station's socket; the activity translates the neutral command into the
+station's OCPP version, sends the CALL, validates and translates the answer.
+A failure carries one of :class:`workflows.commands.CommandFailure`'s types.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import secrets
+import time
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from sqlalchemy import update
+from temporalio import activity
+from temporalio.converter import value_to_type
+from temporalio.exceptions import ApplicationError
+from temporalio.worker import Worker
+
+from activities.credentials import hash_password
+from activities.persistence.database import Database
+from activities.persistence.models import Station
+from gateway import commands2, commands16, schemas
+from gateway.command_codec import NotAvailable
+from gateway.connection import ChargerError, OcppConnection
+from gateway.rpc import OcppError
+from workflows import commands as c
+from workflows.client import TemporalLink
+
+log = logging.getLogger(__name__)
+
+
+def _fail(kind: str, message: str, **details: Any) -> ApplicationError:
+    # Never retried by Temporal: a command is not idempotent (a second Reset is a
+    # second reboot); the routing workflow decides what to do instead.
+    extra = [details] if details else []
+    return ApplicationError(message, *extra, type=kind, non_retryable=True)
+
+
+class StationCommands:
+    """Sends commands to the stations whose sockets this node holds."""
+
+    def __init__(
+        self,
+        node_id: str,
+        connections: Mapping[str, OcppConnection],
+        db: Database,
+        on_password_changed: Callable[[str], None] = lambda station_id: None,
+    ) -> None:
+        self.node_id = node_id
+        self.connections = connections
+        self.db = db
+        self.on_password_changed = on_password_changed
+
+    @activity.defn(name="station_command")
+    async def station_command(self, request: c.CommandRequest) -> c.CommandReply:
+        """Send one command to a station connected to this node and return its answer."""
+        return await self.send(request)
+
+    async def send(self, request: c.CommandRequest) -> c.CommandReply:
+        """The command's round trip (also callable without Temporal)."""
+        conn = self.connections.get(request.station_id)
+        if conn is None:
+            raise _fail(
+                c.CommandFailure.MOVED, f"{request.station_id} is not connected to {self.node_id}"
+            )
+        kind = c.COMMANDS.get(request.command)
+        if kind is None:
+            raise _fail(c.CommandFailure.NOT_SUPPORTED, f"unknown command {request.command!r}")
+        try:
+            command = value_to_type(kind, request.arguments)
+        except (TypeError, ValueError) as exc:
+            raise _fail(c.CommandFailure.INVALID, f"{request.command}: {exc}") from None
+        codec = commands16 if conn.version == "1.6" else commands2
+        password: str | None = None
+        try:
+            if isinstance(command, c.RotatePassword):
+                password = secrets.token_urlsafe(24)  # 32 characters, within 16..40
+                action, payload = codec.rotate_password(password)
+            else:
+                action, payload = codec.encode(command)
+        except NotAvailable as exc:
+            kind_ = c.CommandFailure.INVALID if exc.invalid else c.CommandFailure.NOT_SUPPORTED
+            raise _fail(kind_, f"OCPP {conn.version}: {exc}") from None
+        self._check(conn.version, action, payload, response=False)
+        began, answer = await self._round_trip(conn, request, action, payload)
+        self._check(conn.version, action, answer, response=True)
+        status, data = codec.decode(command, answer)
+        if password is not None and status == "Accepted":
+            await self._store_password(request.station_id, password)
+        return c.CommandReply(
+            station_id=request.station_id,
+            command=request.command,
+            ocpp_version=conn.version,
+            action=action,
+            status=status,
+            data=data,
+            # The generated secret is never echoed (1.6 answers carry no payload echo).
+            response=answer,
+            node_id=self.node_id,
+            round_trip_ms=round((time.perf_counter() - began) * 1000, 2),
+        )
+
+    async def _round_trip(
+        self, conn: OcppConnection, request: c.CommandRequest, action: str, payload: dict[str, Any]
+    ) -> tuple[float, dict[str, Any]]:
+        began = time.perf_counter()
+        try:
+            answer = await conn.call(action, payload, timeout=request.timeout_s)
+        except TimeoutError:
+            raise _fail(
+                c.CommandFailure.TIMEOUT,
+                f"{request.station_id} did not answer {action} within {request.timeout_s:g} s",
+            ) from None
+        except ConnectionError:
+            raise _fail(
+                c.CommandFailure.STATION_OFFLINE,
+                f"{request.station_id} disconnected before answering {action}",
+            ) from None
+        except ChargerError as exc:
+            raise _fail(
+                c.CommandFailure.CHARGER_ERROR,
+                f"{request.station_id} answered {action} with {exc.code}: {exc.description}",
+                code=exc.code,
+                description=exc.description,
+            ) from None
+        return began, answer
+
+    @staticmethod
+    def _check(version: str, action: str, payload: dict[str, Any], *, response: bool) -> None:
+        try:
+            schemas.validate(version, action, payload, response=response, message_id="-")
+        except OcppError as exc:
+            if response:
+                raise _fail(
+                    c.CommandFailure.CHARGER_ERROR,
+                    f"the charger's {action} response breaks the OCPP {version} schema: {exc}",
+                ) from None
+            raise _fail(c.CommandFailure.INVALID, f"{action} for OCPP {version}: {exc}") from None
+
+    async def _store_password(self, station_id: str, password: str) -> None:
+        hashed = await asyncio.to_thread(hash_password, password)
+        async with self.db.sessions.begin() as session:
+            await session.execute(
+                update(Station).where(Station.id == station_id).values(password_hash=hashed)
+            )
+        self.on_password_changed(station_id)
+        log.info("%s accepted a new password", station_id)
+
+
+class CommandWorker:
+    """Runs :class:`StationCommands` on ``gateway.<node-id>``, connecting when Temporal is up.
+
+    The gateway serves chargers even while Temporal is unreachable; this worker
+    keeps trying to connect in the background and polls once it can.
+    """
+
+    def __init__(self, link: TemporalLink, task_queue: str, commands: StationCommands) -> None:
+        self._link = link
+        self.task_queue = task_queue
+        self._commands = commands
+        self._worker: Worker | None = None
+        self._task: asyncio.Task[None] | None = None
+        self.running = asyncio.Event()
+
+    def start(self) -> None:
+        """Connect and poll in the background."""
+        self._task = asyncio.create_task(self._run(), name="command-worker")
+
+    async def _run(self) -> None:
+        backoff = 0.5
+        while True:
+            try:
+                client = await self._link.client()
+            except Exception as exc:
+                log.debug("command worker waits for Temporal: %s", exc)
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 10.0)
+                continue
+            self._worker = Worker(
+                client,
+                task_queue=self.task_queue,
+                activities=[self._commands.station_command],
+                # A fan-out sends one command to thousands of stations at once;
+                # each activity only waits on a socket.
+                max_concurrent_activities=2000,
+            )
+            self.running.set()
+            await self._worker.run()
+            return
+
+    async def stop(self) -> None:
+        """Let running commands finish (briefly), then stop polling."""
+        if self._worker is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self._worker.shutdown(), 10)
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)

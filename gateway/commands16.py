@@ -1,0 +1,130 @@
+"""OCPP 1.6: version-neutral charger commands to CALLs, and the charger's answers back."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from gateway.command_codec import Encoded, NotAvailable, drop_none
+from gateway.timestamps import format_timestamp
+from workflows import commands as c
+
+VERSION = "1.6"
+
+
+def encode(command: Any) -> Encoded:
+    """The 1.6 action and payload of a command."""
+    match command:
+        case c.RemoteStart():
+            return "RemoteStartTransaction", drop_none(
+                {"connectorId": command.connector_id or command.evse_id, "idTag": command.id_token}
+            )
+        case c.RemoteStop():
+            if not command.transaction_id.isdigit():
+                raise NotAvailable("a 1.6 transaction id is an integer", invalid=True)
+            return "RemoteStopTransaction", {"transactionId": int(command.transaction_id)}
+        case c.Reset():
+            # 1.6 resets are always "as soon as possible": a soft reset waits for
+            # transactions to stop gracefully, which is what "idle" asks for.
+            return "Reset", {"type": command.kind.capitalize()}
+        case c.UnlockConnector():
+            return "UnlockConnector", {"connectorId": command.connector_id}
+        case c.ChangeAvailability():
+            # 1.6 addresses connectors only; connector 0 is the whole station.
+            connector = command.connector_id if command.connector_id is not None else 0
+            if command.connector_id is None and command.evse_id:
+                connector = command.evse_id
+            kind = "Operative" if command.operative else "Inoperative"
+            return "ChangeAvailability", {"connectorId": connector, "type": kind}
+        case c.GetConfiguration():
+            return "GetConfiguration", {"key": command.keys} if command.keys else {}
+        case c.ChangeConfiguration():
+            return "ChangeConfiguration", {"key": command.key, "value": command.value}
+        case c.GetBaseReport():
+            raise NotAvailable("OCPP 1.6 has no base report; use get-configuration")
+        case c.TriggerMessage():
+            return "TriggerMessage", drop_none(
+                {
+                    "requestedMessage": command.message,
+                    "connectorId": command.connector_id or command.evse_id,
+                }
+            )
+        case c.ClearCache():
+            return "ClearCache", {}
+        case c.SendLocalList():
+            entries = []
+            for entry in command.entries:
+                item: dict[str, Any] = {"idTag": entry.id_token}
+                if entry.status is not None:
+                    info: dict[str, Any] = {"status": entry.status}
+                    if entry.expires_at is not None:
+                        info["expiryDate"] = format_timestamp(entry.expires_at)
+                    item["idTagInfo"] = info
+                entries.append(item)
+            return "SendLocalList", {
+                "listVersion": command.list_version,
+                "updateType": command.update_type,
+                "localAuthorizationList": entries,
+            }
+        case c.GetLocalListVersion():
+            return "GetLocalListVersion", {}
+        case c.ReserveNow():
+            return "ReserveNow", {
+                "connectorId": command.connector_id,
+                "expiryDate": format_timestamp(command.expires_at),
+                "idTag": command.id_token,
+                "reservationId": command.reservation_id,
+            }
+        case c.CancelReservation():
+            return "CancelReservation", {"reservationId": command.reservation_id}
+        case c.UploadLogs():
+            if command.log_type != "DiagnosticsLog":
+                raise NotAvailable("OCPP 1.6 uploads diagnostics only")
+            return "GetDiagnostics", drop_none(
+                {
+                    "location": command.location,
+                    "startTime": command.since and format_timestamp(command.since),
+                    "stopTime": command.until and format_timestamp(command.until),
+                }
+            )
+        case c.DataTransfer():
+            return "DataTransfer", drop_none(
+                {
+                    "vendorId": command.vendor_id,
+                    "messageId": command.message_id,
+                    "data": command.data,
+                }
+            )
+    raise NotAvailable(f"{type(command).__name__} has no OCPP 1.6 form")
+
+
+def rotate_password(password: str) -> Encoded:
+    """ChangeConfiguration of the security whitepaper's ``AuthorizationKey``."""
+    return "ChangeConfiguration", {"key": "AuthorizationKey", "value": password}
+
+
+def decode(command: Any, response: dict[str, Any]) -> tuple[str | None, dict[str, Any]]:
+    """The neutral status and data of a 1.6 answer."""
+    match command:
+        case c.GetConfiguration():
+            values = [
+                {
+                    "key": item["key"],
+                    "value": item.get("value"),
+                    "readonly": item.get("readonly", False),
+                    "status": "Accepted",
+                }
+                for item in response.get("configurationKey", [])
+            ]
+            values += [
+                {"key": key, "value": None, "readonly": None, "status": "UnknownVariable"}
+                for key in response.get("unknownKey", [])
+            ]
+            return ("Accepted" if values else "Rejected"), {"values": values}
+        case c.GetLocalListVersion():
+            return "Accepted", {"list_version": response["listVersion"]}
+        case c.UploadLogs():
+            file_name = response.get("fileName")
+            return ("Accepted" if file_name else "NoLogs"), {"file_name": file_name}
+        case c.DataTransfer():
+            return response.get("status"), drop_none({"data": response.get("data")})
+    return response.get("status"), {}

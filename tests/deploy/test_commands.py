@@ -1,0 +1,440 @@
+"""Every charger command, API -> Temporal -> gateway node -> strict ocpp-rpc station -> back.
+
+One stack (worker, gateway, API) and one live station per OCPP version serve the
+module; each command is checked for what the station received (validated by
+ocpp-rpc against the official schemas) and what the API answered.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from temporalio.testing import WorkflowEnvironment
+
+from activities.credentials import verify_password
+from activities.persistence.models import Station
+from deploy.stack import Stack
+from tests.deploy.conftest import api_client, stack_settings
+from tests.gateway.conformance.station import StrictStation
+from tests.helpers import seed_station
+
+VERSIONS = ["ocpp1.6", "ocpp2.0.1"]
+
+
+@pytest.fixture(scope="module")
+async def stack(
+    temporal_dev: WorkflowEnvironment, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[Stack]:
+    """One node (worker, gateway, API) for the whole module."""
+    running = Stack(stack_settings(temporal_dev, Path(tmp_path_factory.mktemp("commands"))))
+    await running.start(temporal_dev.client)
+    yield running
+    await running.stop()
+
+
+@pytest.fixture(scope="module")
+async def http(stack: Stack) -> AsyncIterator[httpx.AsyncClient]:
+    """The stack's API."""
+    async with api_client(stack) as client:
+        yield client
+
+
+def endpoint(stack: Stack) -> str:
+    """The gateway's URL prefix."""
+    assert stack.gateway is not None
+    return f"ws://127.0.0.1:{stack.gateway.port}/ocpp"
+
+
+@pytest.fixture(scope="module")
+async def stations(stack: Stack) -> AsyncIterator[dict[str, StrictStation]]:
+    """A booted strict station per version, by subprotocol."""
+    connected: dict[str, StrictStation] = {}
+    for protocol in VERSIONS:
+        station_id = f"CMD-{protocol.removeprefix('ocpp')}"
+        await seed_station(stack.db, station_id)
+        station = await StrictStation.connect(endpoint(stack), station_id, protocol)
+        boot: dict[str, Any]
+        if protocol == "ocpp1.6":
+            boot = {"chargePointVendor": "Acme", "chargePointModel": "AC-22"}
+        else:
+            boot = {
+                "chargingStation": {"vendorName": "Acme", "model": "AC-22"},
+                "reason": "PowerUp",
+            }
+        assert (await station.call("BootNotification", boot))["status"] == "Accepted"
+        connected[protocol] = station
+    yield connected
+    for station in connected.values():
+        await station.close()
+        assert station.failures == [], station.failures
+
+
+def sid(protocol: str) -> str:
+    """The station id of the module's station speaking ``protocol``."""
+    return f"CMD-{protocol.removeprefix('ocpp')}"
+
+
+# (command, body, 1.6 action and expected params, 2.x action and expected params, reply checks)
+CASES: list[
+    tuple[
+        str,
+        dict[str, Any] | None,
+        tuple[str, dict[str, Any]],
+        tuple[str, dict[str, Any]],
+        dict[str, Any],
+    ]
+] = [
+    (
+        "remote-stop",
+        {"transaction_id": "42"},
+        ("RemoteStopTransaction", {"transactionId": 42}),
+        ("RequestStopTransaction", {"transactionId": "42"}),
+        {"status": "Accepted"},
+    ),
+    (
+        "reset",
+        {"kind": "hard", "when": "idle"},
+        ("Reset", {"type": "Hard"}),
+        ("Reset", {"type": "OnIdle"}),
+        {"status": "Accepted"},
+    ),
+    (
+        "unlock-connector",
+        {"evse_id": 1, "connector_id": 1},
+        ("UnlockConnector", {"connectorId": 1}),
+        ("UnlockConnector", {"evseId": 1, "connectorId": 1}),
+        {"status": "Unlocked"},
+    ),
+    (
+        "change-availability",
+        {"operative": False},
+        ("ChangeAvailability", {"connectorId": 0, "type": "Inoperative"}),
+        ("ChangeAvailability", {"operationalStatus": "Inoperative"}),
+        {"status": "Accepted"},
+    ),
+    (
+        "trigger-message",
+        {"message": "StatusNotification", "evse_id": 1, "connector_id": 1},
+        ("TriggerMessage", {"requestedMessage": "StatusNotification", "connectorId": 1}),
+        (
+            "TriggerMessage",
+            {"requestedMessage": "StatusNotification", "evse": {"id": 1, "connectorId": 1}},
+        ),
+        {"status": "Accepted"},
+    ),
+    ("clear-cache", None, ("ClearCache", {}), ("ClearCache", {}), {"status": "Accepted"}),
+    (
+        "send-local-list",
+        {
+            "list_version": 4,
+            "update_type": "Full",
+            "entries": [{"id_token": "TAG-1"}, {"id_token": "TAG-2", "status": "Blocked"}],
+        },
+        (
+            "SendLocalList",
+            {
+                "listVersion": 4,
+                "updateType": "Full",
+                "localAuthorizationList": [
+                    {"idTag": "TAG-1", "idTagInfo": {"status": "Accepted"}},
+                    {"idTag": "TAG-2", "idTagInfo": {"status": "Blocked"}},
+                ],
+            },
+        ),
+        (
+            "SendLocalList",
+            {
+                "versionNumber": 4,
+                "updateType": "Full",
+                "localAuthorizationList": [
+                    {
+                        "idToken": {"idToken": "TAG-1", "type": "ISO14443"},
+                        "idTokenInfo": {"status": "Accepted"},
+                    },
+                    {
+                        "idToken": {"idToken": "TAG-2", "type": "ISO14443"},
+                        "idTokenInfo": {"status": "Blocked"},
+                    },
+                ],
+            },
+        ),
+        {"status": "Accepted"},
+    ),
+    (
+        "get-local-list-version",
+        None,
+        ("GetLocalListVersion", {}),
+        ("GetLocalListVersion", {}),
+        {"status": "Accepted", "data": {"list_version": 3}},
+    ),
+    (
+        "reserve-now",
+        {
+            "reservation_id": 9,
+            "id_token": "TAG-1",
+            "expires_at": "2030-01-01T10:00:00Z",
+            "connector_id": 1,
+            "evse_id": 1,
+        },
+        (
+            "ReserveNow",
+            {
+                "connectorId": 1,
+                "expiryDate": "2030-01-01T10:00:00.000Z",
+                "idTag": "TAG-1",
+                "reservationId": 9,
+            },
+        ),
+        (
+            "ReserveNow",
+            {
+                "id": 9,
+                "expiryDateTime": "2030-01-01T10:00:00.000Z",
+                "idToken": {"idToken": "TAG-1", "type": "ISO14443"},
+                "evseId": 1,
+            },
+        ),
+        {"status": "Accepted"},
+    ),
+    (
+        "cancel-reservation",
+        {"reservation_id": 9},
+        ("CancelReservation", {"reservationId": 9}),
+        ("CancelReservation", {"reservationId": 9}),
+        {"status": "Accepted"},
+    ),
+    (
+        "data-transfer",
+        {"vendor_id": "com.acme", "message_id": "ping", "data": "hello"},
+        ("DataTransfer", {"vendorId": "com.acme", "messageId": "ping", "data": "hello"}),
+        ("DataTransfer", {"vendorId": "com.acme", "messageId": "ping", "data": "hello"}),
+        {"status": "Accepted", "data": {"data": "pong"}},
+    ),
+]
+
+
+@pytest.mark.parametrize("protocol", VERSIONS)
+@pytest.mark.parametrize(
+    ("command", "body", "v16", "v2", "expect"), CASES, ids=[c[0] for c in CASES]
+)
+async def test_command_round_trip(
+    http: httpx.AsyncClient,
+    stations: dict[str, StrictStation],
+    protocol: str,
+    command: str,
+    body: dict[str, Any] | None,
+    v16: tuple[str, dict[str, Any]],
+    v2: tuple[str, dict[str, Any]],
+    expect: dict[str, Any],
+) -> None:
+    """The station receives the command in its version's form; the API returns its answer."""
+    action, params = v16 if protocol == "ocpp1.6" else v2
+    response = await http.post(f"/stations/{sid(protocol)}/commands/{command}", json=body)
+    assert response.status_code == 200, response.text
+    reply = response.json()
+    assert reply["action"] == action
+    assert reply["ocpp_version"] == protocol.removeprefix("ocpp")
+    for key, value in expect.items():
+        assert reply[key] == value, reply
+    assert await stations[protocol].next_command(action) == params
+
+
+@pytest.mark.parametrize("protocol", VERSIONS)
+async def test_configuration_read_and_change(
+    http: httpx.AsyncClient, stations: dict[str, StrictStation], protocol: str
+) -> None:
+    """1.6 keys and 2.x Component.Variable names read and write the same way."""
+    key = "HeartbeatInterval" if protocol == "ocpp1.6" else "OCPPCommCtrlr.HeartbeatInterval"
+    base = f"/stations/{sid(protocol)}/commands"
+    read = await http.post(f"{base}/get-configuration", json={"keys": [key]})
+    assert read.status_code == 200, read.text
+    assert read.json()["data"]["values"][0]["key"] == key
+    assert read.json()["data"]["values"][0]["value"] == "300"
+    change = await http.post(f"{base}/change-configuration", json={"key": key, "value": "60"})
+    assert change.status_code == 200, change.text
+    assert change.json()["status"] == "Accepted"
+    station = stations[protocol]
+    if protocol == "ocpp1.6":
+        assert await station.next_command("GetConfiguration") == {"key": [key]}
+        assert await station.next_command("ChangeConfiguration") == {"key": key, "value": "60"}
+    else:
+        wanted = {"component": {"name": "OCPPCommCtrlr"}, "variable": {"name": "HeartbeatInterval"}}
+        assert await station.next_command("GetVariables") == {"getVariableData": [wanted]}
+        assert await station.next_command("SetVariables") == {
+            "setVariableData": [{**wanted, "attributeValue": "60"}]
+        }
+
+
+async def test_base_report_is_2x_only(
+    http: httpx.AsyncClient, stations: dict[str, StrictStation]
+) -> None:
+    """GetBaseReport reaches a 2.0.1 station; a 1.6 station gets a 422 with the reason."""
+    ok = await http.post(f"/stations/{sid('ocpp2.0.1')}/commands/get-base-report", json={})
+    assert ok.status_code == 200, ok.text
+    assert (await stations["ocpp2.0.1"].next_command("GetBaseReport"))["reportBase"] == (
+        "FullInventory"
+    )
+    refused = await http.post(f"/stations/{sid('ocpp1.6')}/commands/get-base-report", json={})
+    assert refused.status_code == 422
+    assert refused.json()["detail"]["error"] == "CommandNotSupported"
+    assert "1.6" in refused.json()["detail"]["reason"]
+
+
+@pytest.mark.parametrize("protocol", VERSIONS)
+async def test_charger_rejecting_is_an_answer_not_an_error(
+    http: httpx.AsyncClient, stations: dict[str, StrictStation], protocol: str
+) -> None:
+    """A Rejected reset is a 200 carrying the charger's Rejected."""
+    station = stations[protocol]
+    await station.answer("Reset", {"status": "Rejected"})
+    try:
+        response = await http.post(f"/stations/{sid(protocol)}/commands/reset", json={})
+        assert response.status_code == 200
+        assert response.json()["status"] == "Rejected"
+        assert response.json()["response"] == {"status": "Rejected"}
+        await station.next_command("Reset")
+    finally:
+        await station.answer("Reset", {"status": "Accepted"})
+
+
+@pytest.mark.parametrize("protocol", VERSIONS)
+async def test_charger_call_error_is_a_502_with_its_code(
+    http: httpx.AsyncClient, stations: dict[str, StrictStation], protocol: str
+) -> None:
+    """A CALLERROR from the charger is a 502 naming the charger's error code."""
+    station = stations[protocol]
+    await station.answer("ClearCache", {"$error": "InternalError"})
+    try:
+        response = await http.post(f"/stations/{sid(protocol)}/commands/clear-cache")
+        assert response.status_code == 502, response.text
+        detail = response.json()["detail"]
+        assert detail["error"] == "ChargerError"
+        assert detail["code"] == "InternalError"
+        await station.next_command("ClearCache")
+    finally:
+        await station.answer("ClearCache", {"status": "Accepted"})
+
+
+@pytest.mark.parametrize("protocol", VERSIONS)
+async def test_charger_not_answering_is_a_504(
+    http: httpx.AsyncClient, stations: dict[str, StrictStation], protocol: str
+) -> None:
+    """Silence: a 504 after the requested timeout, not a hang."""
+    station = stations[protocol]
+    await station.answer("UnlockConnector", {"$silent": True})
+    try:
+        began = time.monotonic()
+        response = await http.post(
+            f"/stations/{sid(protocol)}/commands/unlock-connector",
+            params={"timeout_s": 1},
+            json={},
+        )
+        assert response.status_code == 504, response.text
+        assert response.json()["detail"]["error"] == "CommandTimeout"
+        assert time.monotonic() - began < 5
+        await station.next_command("UnlockConnector")
+    finally:
+        await station.answer("UnlockConnector", {"status": "Unlocked"})
+
+
+async def test_offline_station_is_a_409_within_a_second(
+    stack: Stack, http: httpx.AsyncClient
+) -> None:
+    """A registered station with no socket: 409 at once, and nothing is left queued."""
+    await seed_station(stack.db, "CMD-OFFLINE")
+    began = time.monotonic()
+    response = await http.post("/stations/CMD-OFFLINE/commands/reset", json={})
+    elapsed = time.monotonic() - began
+    assert response.status_code == 409, response.text
+    assert response.json()["detail"]["error"] == "StationOffline"
+    assert "offline" in response.json()["detail"]["reason"]
+    assert elapsed < 1.0, f"took {elapsed:.2f} s"
+
+
+async def test_unknown_station_and_bad_bodies(http: httpx.AsyncClient) -> None:
+    """404 for an unknown station; 422 with the field for a body the command cannot take."""
+    assert (await http.post("/stations/NOPE/commands/reset", json={})).status_code == 404
+    bad = await http.post(f"/stations/{sid('ocpp1.6')}/commands/reset", json={"kind": "warm"})
+    assert bad.status_code == 422
+    assert "kind" in bad.text
+    negative = await http.post(
+        f"/stations/{sid('ocpp1.6')}/commands/change-availability",
+        json={"operative": True, "connector_id": -1},
+    )
+    assert negative.status_code == 422
+    not_int = await http.post(
+        f"/stations/{sid('ocpp1.6')}/commands/remote-stop", json={"transaction_id": "abc"}
+    )
+    assert not_int.status_code == 422
+    assert not_int.json()["detail"]["error"] == "InvalidCommand"
+
+
+@pytest.mark.parametrize("protocol", VERSIONS)
+async def test_uploads_and_remote_start_translate(
+    http: httpx.AsyncClient, stations: dict[str, StrictStation], protocol: str
+) -> None:
+    """Diagnostics/log upload and remote start reach the station in its version's form."""
+    base = f"/stations/{sid(protocol)}/commands"
+    upload = await http.post(f"{base}/upload-logs", json={"location": "https://csms.test/up"})
+    assert upload.status_code == 200, upload.text
+    start = await http.post(
+        f"{base}/remote-start", json={"id_token": "TAG-1", "evse_id": 1, "remote_start_id": 5}
+    )
+    assert start.status_code == 200, start.text
+    station = stations[protocol]
+    if protocol == "ocpp1.6":
+        assert upload.json()["data"] == {"file_name": "diagnostics.zip"}
+        assert await station.next_command("GetDiagnostics") == {"location": "https://csms.test/up"}
+        assert await station.next_command("RemoteStartTransaction") == {
+            "connectorId": 1,
+            "idTag": "TAG-1",
+        }
+    else:
+        assert upload.json()["data"] == {"file_name": "log.zip"}
+        log = await station.next_command("GetLog")
+        assert log["log"] == {"remoteLocation": "https://csms.test/up"}
+        assert log["logType"] == "DiagnosticsLog"
+        assert await station.next_command("RequestStartTransaction") == {
+            "evseId": 1,
+            "remoteStartId": 5,
+            "idToken": {"idToken": "TAG-1", "type": "ISO14443"},
+        }
+
+
+@pytest.mark.parametrize("protocol", VERSIONS)
+async def test_password_rotation(stack: Stack, protocol: str) -> None:
+    """The station gets a generated password, accepts, and must use it from then on."""
+    station_id = f"ROT-{protocol.removeprefix('ocpp')}"
+    await seed_station(stack.db, station_id)
+    station = await StrictStation.connect(endpoint(stack), station_id, protocol)
+    try:
+        async with api_client(stack) as http:
+            response = await http.post(f"/stations/{station_id}/commands/rotate-password")
+        assert response.status_code == 200, response.text
+        assert response.json()["status"] == "Accepted"
+        if protocol == "ocpp1.6":
+            sent = await station.next_command("ChangeConfiguration")
+            assert sent["key"] == "AuthorizationKey"
+            password = sent["value"]
+        else:
+            sent = await station.next_command("SetVariables")
+            data = sent["setVariableData"][0]
+            assert data["component"] == {"name": "SecurityCtrlr"}
+            assert data["variable"] == {"name": "BasicAuthPassword"}
+            password = data["attributeValue"]
+        assert password not in response.text
+    finally:
+        await station.close()
+    async with stack.db.sessions() as session:
+        row = await session.get(Station, station_id)
+        assert row is not None and row.password_hash is not None
+        assert verify_password(password, row.password_hash)
+    with pytest.raises(ConnectionError):
+        await StrictStation.connect(endpoint(stack), station_id, protocol, password="wrong" * 4)
+    again = await StrictStation.connect(endpoint(stack), station_id, protocol, password=password)
+    await again.close()

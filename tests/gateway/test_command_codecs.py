@@ -1,0 +1,101 @@
+"""Every neutral command encodes to a schema-valid CALL in each OCPP version."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+
+from gateway import commands2, commands16, schemas
+from gateway.command_codec import NotAvailable
+from workflows import commands as c
+
+WHEN = datetime(2030, 1, 1, 10, tzinfo=UTC)
+
+SAMPLES: list[Any] = [
+    c.RemoteStart(id_token="TAG-1", evse_id=1, remote_start_id=7),
+    c.RemoteStop(transaction_id="17"),
+    c.Reset(kind="hard", when="idle", evse_id=None),
+    c.UnlockConnector(connector_id=2, evse_id=1),
+    c.ChangeAvailability(operative=False, evse_id=1, connector_id=1),
+    c.ChangeAvailability(operative=True),
+    c.GetConfiguration(keys=["OCPPCommCtrlr.HeartbeatInterval"]),
+    c.ChangeConfiguration(key="OCPPCommCtrlr.HeartbeatInterval", value="60"),
+    c.GetBaseReport(request_id=3),
+    c.TriggerMessage(message="StatusNotification", evse_id=1, connector_id=1),
+    c.ClearCache(),
+    c.SendLocalList(
+        list_version=2,
+        update_type="Differential",
+        entries=[
+            c.LocalListEntry(id_token="A", expires_at=WHEN),
+            c.LocalListEntry(id_token="B", status=None),
+        ],
+    ),
+    c.SendLocalList(list_version=1),
+    c.GetLocalListVersion(),
+    c.ReserveNow(reservation_id=4, id_token="TAG-1", expires_at=WHEN, evse_id=1),
+    c.CancelReservation(reservation_id=4),
+    c.UploadLogs(location="https://csms.test/up", request_id=2, since=WHEN, until=WHEN),
+    c.DataTransfer(vendor_id="com.acme", message_id="x", data="y"),
+]
+
+# Commands 1.6 cannot express (its answer is a clear CommandNotSupported / InvalidCommand).
+NOT_IN_16 = (c.GetBaseReport,)
+
+
+@pytest.mark.parametrize("version", ["1.6", "2.0.1", "2.1"])
+@pytest.mark.parametrize("command", SAMPLES, ids=lambda cmd: type(cmd).__name__)
+def test_encoded_calls_pass_the_official_schemas(version: str, command: Any) -> None:
+    """What the gateway would send validates against the version's request schema."""
+    codec = commands16 if version == "1.6" else commands2
+    if version == "1.6" and isinstance(command, NOT_IN_16):
+        with pytest.raises(NotAvailable):
+            codec.encode(command)
+        return
+    action, payload = codec.encode(command)
+    schemas.validate(version, action, payload, response=False, message_id="t")
+
+
+@pytest.mark.parametrize("version", ["1.6", "2.0.1", "2.1"])
+def test_password_rotation_calls_pass_the_schemas(version: str) -> None:
+    """AuthorizationKey (1.6) and SecurityCtrlr.BasicAuthPassword (2.x)."""
+    codec = commands16 if version == "1.6" else commands2
+    action, payload = codec.rotate_password("x" * 32)
+    schemas.validate(version, action, payload, response=False, message_id="t")
+
+
+def test_2x_refuses_what_it_cannot_address() -> None:
+    """Flat keys, a connector without its EVSE, a remote start without an id."""
+    with pytest.raises(NotAvailable, match=r"Component\.Variable"):
+        commands2.encode(c.ChangeConfiguration(key="HeartbeatInterval", value="1"))
+    with pytest.raises(NotAvailable, match="evse_id"):
+        commands2.encode(c.ChangeAvailability(operative=True, connector_id=1))
+    with pytest.raises(NotAvailable, match="remote_start_id"):
+        commands2.encode(c.RemoteStart(id_token="A"))
+    with pytest.raises(NotAvailable, match="keys"):
+        commands2.encode(c.GetConfiguration())
+
+
+def test_1x_decodes_configuration_with_unknown_keys() -> None:
+    """Known keys with values and read-only flags; unknown keys flagged as such."""
+    status, data = commands16.decode(
+        c.GetConfiguration(keys=["A", "B"]),
+        {"configurationKey": [{"key": "A", "readonly": True, "value": "1"}], "unknownKey": ["B"]},
+    )
+    assert status == "Accepted"
+    assert data["values"] == [
+        {"key": "A", "value": "1", "readonly": True, "status": "Accepted"},
+        {"key": "B", "value": None, "readonly": None, "status": "UnknownVariable"},
+    ]
+
+
+def test_command_values_are_checked_on_construction() -> None:
+    """The dataclasses refuse impossible values (the API turns these into 422s)."""
+    with pytest.raises(ValueError):
+        c.RemoteStart(id_token="")
+    with pytest.raises(ValueError):
+        c.SendLocalList(list_version=0)
+    with pytest.raises(ValueError):
+        c.ChangeAvailability(operative=True, evse_id=-1)

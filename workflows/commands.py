@@ -1,0 +1,279 @@
+"""Version-neutral charger commands (CSMS -> charger), their envelope and their failures.
+
+The API validates a request body into one of the command dataclasses below;
+the command travels through Temporal as a :class:`CommandRequest` (the
+arguments as a plain dict, so one activity signature serves every command);
+the gateway node holding the socket translates it into the OCPP action of the
+charger's version and the charger's answer back into a :class:`CommandReply`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from typing import Any, Literal
+
+
+def gateway_task_queue(node_id: str) -> str:
+    """The task queue on which gateway node ``node_id`` runs charger commands."""
+    return f"gateway.{node_id}"
+
+
+def command_workflow_id(station_id: str, request_id: str) -> str:
+    """Business key of one command's workflow."""
+    return f"command:{station_id}:{request_id}"
+
+
+class CommandFailure:
+    """``ApplicationError.type`` values of failed commands (the API maps each to a status)."""
+
+    STATION_OFFLINE = "StationOffline"
+    """No gateway node holds the station's socket (API: 409)."""
+    TIMEOUT = "CommandTimeout"
+    """The charger did not answer in time (API: 504)."""
+    CHARGER_ERROR = "ChargerError"
+    """The charger answered with a CALLERROR or a malformed response (API: 502)."""
+    NOT_SUPPORTED = "CommandNotSupported"
+    """The station's OCPP version has no such operation (API: 422)."""
+    INVALID = "InvalidCommand"
+    """The arguments do not fit the station's OCPP version (API: 422)."""
+    MOVED = "StationMoved"
+    """The station left this node between lookup and delivery (re-routed, never surfaced)."""
+
+
+def _positive(name: str, value: int | None) -> None:
+    if value is not None and value < 0:
+        raise ValueError(f"{name} must not be negative")
+
+
+@dataclass(frozen=True)
+class RemoteStart:
+    """Ask the charger to start a transaction for ``id_token``."""
+
+    id_token: str
+    evse_id: int | None = None
+    connector_id: int | None = None
+    token_type: str = "ISO14443"
+    # Correlates the charger's transaction with this request (2.x remoteStartId).
+    remote_start_id: int | None = None
+
+    def __post_init__(self) -> None:
+        if not self.id_token:
+            raise ValueError("id_token must not be empty")
+        _positive("evse_id", self.evse_id)
+        _positive("connector_id", self.connector_id)
+
+
+@dataclass(frozen=True)
+class RemoteStop:
+    """Ask the charger to stop a transaction (its id as the charger knows it)."""
+
+    transaction_id: str
+
+
+@dataclass(frozen=True)
+class Reset:
+    """Reboot the charger. 1.6 knows soft/hard; 2.x knows immediate/on idle (and EVSEs)."""
+
+    kind: Literal["soft", "hard"] = "soft"
+    when: Literal["immediate", "idle"] = "immediate"
+    evse_id: int | None = None
+
+
+@dataclass(frozen=True)
+class UnlockConnector:
+    """Release the cable lock of one connector."""
+
+    connector_id: int = 1
+    evse_id: int = 1
+
+
+@dataclass(frozen=True)
+class ChangeAvailability:
+    """Make the station (no EVSE), an EVSE or a connector operative or inoperative."""
+
+    operative: bool
+    evse_id: int | None = None
+    connector_id: int | None = None
+
+    def __post_init__(self) -> None:
+        _positive("evse_id", self.evse_id)
+        _positive("connector_id", self.connector_id)
+
+
+@dataclass(frozen=True)
+class GetConfiguration:
+    """Read configuration: 1.6 keys, or 2.x ``Component.Variable`` names (all keys when empty
+    in 1.6; 2.x needs names, or a base report)."""
+
+    keys: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class ChangeConfiguration:
+    """Set one configuration value: a 1.6 key, or a 2.x ``Component.Variable`` name."""
+
+    key: str
+    value: str
+
+
+@dataclass(frozen=True)
+class GetBaseReport:
+    """2.x only: the charger sends its variables as NotifyReport messages."""
+
+    report_base: Literal["ConfigurationInventory", "FullInventory", "SummaryInventory"] = (
+        "FullInventory"
+    )
+    request_id: int | None = None
+
+
+@dataclass(frozen=True)
+class TriggerMessage:
+    """Ask the charger to send a message now (e.g. ``StatusNotification``)."""
+
+    message: str
+    evse_id: int | None = None
+    connector_id: int | None = None
+
+
+@dataclass(frozen=True)
+class ClearCache:
+    """Empty the charger's authorization cache."""
+
+
+@dataclass(frozen=True)
+class LocalListEntry:
+    """One id token of a local authorization list; no status removes it (differential)."""
+
+    id_token: str
+    status: Literal["Accepted", "Blocked", "Expired", "Invalid"] | None = "Accepted"
+    token_type: str = "ISO14443"
+    expires_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class SendLocalList:
+    """Replace (full) or amend (differential) the charger's local authorization list."""
+
+    list_version: int
+    update_type: Literal["Full", "Differential"] = "Full"
+    entries: list[LocalListEntry] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        if self.list_version < 1:
+            raise ValueError("list_version must be at least 1")
+
+
+@dataclass(frozen=True)
+class GetLocalListVersion:
+    """The version number of the charger's local authorization list."""
+
+
+@dataclass(frozen=True)
+class ReserveNow:
+    """Reserve a connector (1.6) or EVSE (2.x) for one id token until ``expires_at``."""
+
+    reservation_id: int
+    id_token: str
+    expires_at: datetime
+    connector_id: int = 1
+    evse_id: int | None = None
+    token_type: str = "ISO14443"
+
+
+@dataclass(frozen=True)
+class CancelReservation:
+    """Cancel a reservation."""
+
+    reservation_id: int
+
+
+@dataclass(frozen=True)
+class UploadLogs:
+    """Upload diagnostics (1.6 GetDiagnostics) or a log (2.x GetLog) to ``location``."""
+
+    location: str
+    request_id: int = 1
+    log_type: Literal["DiagnosticsLog", "SecurityLog"] = "DiagnosticsLog"
+    since: datetime | None = None
+    until: datetime | None = None
+
+
+@dataclass(frozen=True)
+class DataTransfer:
+    """A vendor-specific message."""
+
+    vendor_id: str
+    message_id: str | None = None
+    data: str | None = None
+
+
+@dataclass(frozen=True)
+class RotatePassword:
+    """Give the charger a new HTTP Basic password (1.6 AuthorizationKey, 2.x
+    BasicAuthPassword). The gateway node generates it and stores its hash once the
+    charger accepts, so the secret never appears in a request, a log or a history."""
+
+
+COMMANDS: dict[str, type[Any]] = {
+    "remote-start": RemoteStart,
+    "remote-stop": RemoteStop,
+    "reset": Reset,
+    "unlock-connector": UnlockConnector,
+    "change-availability": ChangeAvailability,
+    "get-configuration": GetConfiguration,
+    "change-configuration": ChangeConfiguration,
+    "get-base-report": GetBaseReport,
+    "trigger-message": TriggerMessage,
+    "clear-cache": ClearCache,
+    "send-local-list": SendLocalList,
+    "get-local-list-version": GetLocalListVersion,
+    "reserve-now": ReserveNow,
+    "cancel-reservation": CancelReservation,
+    "upload-logs": UploadLogs,
+    "data-transfer": DataTransfer,
+    "rotate-password": RotatePassword,
+}
+"""Every command by its name in the API (``POST /stations/{id}/commands/{name}``)."""
+
+COMMAND_NAMES = {kind: name for name, kind in COMMANDS.items()}
+
+
+@dataclass(frozen=True)
+class CommandRequest:
+    """One command for one station, as it travels through Temporal."""
+
+    station_id: str
+    command: str
+    arguments: dict[str, Any]
+    request_id: str
+    timeout_s: float = 30.0
+
+    @classmethod
+    def of(
+        cls, station_id: str, command: Any, request_id: str, timeout_s: float = 30.0
+    ) -> CommandRequest:
+        """The envelope of a command dataclass."""
+        return cls(
+            station_id=station_id,
+            command=COMMAND_NAMES[type(command)],
+            arguments=asdict(command),
+            request_id=request_id,
+            timeout_s=timeout_s,
+        )
+
+
+@dataclass(frozen=True)
+class CommandReply:
+    """What the charger answered, in neutral terms and as sent."""
+
+    station_id: str
+    command: str
+    ocpp_version: str
+    action: str
+    status: str | None
+    # Neutral results that are more than a status (configuration values, list version).
+    data: dict[str, Any]
+    response: dict[str, Any]
+    node_id: str
+    round_trip_ms: float

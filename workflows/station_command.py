@@ -1,0 +1,32 @@
+"""One charger command sent on an operator's behalf (``command:{station}:{request}``)."""
+
+from __future__ import annotations
+
+from temporalio import workflow
+
+from workflows.routing import send_command
+
+with workflow.unsafe.imports_passed_through():
+    from workflows.commands import CommandReply, CommandRequest
+
+
+# Unsandboxed like the session workflow (short, frequent runs); the code only
+# awaits activities.
+@workflow.defn(name="StationCommand", sandboxed=False)
+class StationCommandWorkflow:
+    """Routes one command to the gateway node holding the station and returns the answer.
+
+    Its history shows the operator which node delivered it and what the charger
+    said; a failure carries a :class:`workflows.commands.CommandFailure` type.
+    """
+
+    @workflow.run
+    async def run(self, request: CommandRequest) -> CommandReply:
+        """Send the command; fail with a typed, non-retryable error if it cannot be."""
+        workflow.set_current_details(f"{request.command} → {request.station_id}")
+        reply = await send_command(request)
+        workflow.set_current_details(
+            f"{request.command} → {request.station_id}: **{reply.status}** "
+            f"({reply.action}, OCPP {reply.ocpp_version}, via {reply.node_id})"
+        )
+        return reply
