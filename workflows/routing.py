@@ -26,7 +26,7 @@ with workflow.unsafe.imports_passed_through():
 PICKUP = timedelta(seconds=2)
 """How long a gateway node may take to pick a command up before it is deemed gone."""
 ATTEMPTS = 3
-"""Lookups of the station's node before the station is declared offline."""
+"""Deliveries tried (the station may move between nodes meanwhile)."""
 LOOKUP_TIMEOUT = timedelta(seconds=5)
 
 
@@ -56,11 +56,16 @@ async def send_command(request: CommandRequest, node_id: str | None = None) -> C
     fan-out resolves all its stations at once). Raises ``ApplicationError``
     with a :class:`CommandFailure` type.
     """
+    silent: str | None = None
     for attempt in range(ATTEMPTS):
         if node_id is None or attempt > 0:
             node_id = (await locate([request.station_id])).get(request.station_id)
         if node_id is None:
             raise offline(request.station_id)
+        if node_id == silent:
+            # Still registered to the node that did not pick the command up: that
+            # node is gone (its rows are stale until it restarts).
+            raise offline(request.station_id, f"its gateway node {node_id} does not respond")
         try:
             return await workflow.execute_activity(
                 "station_command",
@@ -75,6 +80,7 @@ async def send_command(request: CommandRequest, node_id: str | None = None) -> C
             cause = error.cause
             if isinstance(cause, TimeoutError) and cause.type == TimeoutType.SCHEDULE_TO_START:
                 workflow.logger.info("node %s did not pick up %s", node_id, request.command)
+                silent = node_id
                 continue
             if isinstance(cause, ApplicationError):
                 if cause.type == CommandFailure.MOVED:
@@ -83,4 +89,4 @@ async def send_command(request: CommandRequest, node_id: str | None = None) -> C
                     cause.message, *cause.details, type=cause.type, non_retryable=True
                 ) from None
             raise
-    raise offline(request.station_id, f"its gateway node {node_id} does not respond")
+    raise offline(request.station_id, "it keeps moving between gateway nodes")
