@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from decimal import Decimal
 
 from temporalio import activity
@@ -11,8 +12,19 @@ from temporalio.exceptions import ApplicationError
 from activities.billing import price_energy
 from activities.persistence.database import Database
 from activities.persistence.models import ChargeDetailRecordRow, Transaction
-from activities.persistence.repositories import cdrs, meter_samples, sites, transactions
-from workflows.domain import ChargeDetailRecord, SessionStarted, SessionStopped
+from activities.persistence.repositories import (
+    cdrs,
+    meter_samples,
+    remote_starts,
+    sites,
+    transactions,
+)
+from workflows.domain import (
+    ChargeDetailRecord,
+    RemoteStartRequest,
+    SessionStarted,
+    SessionStopped,
+)
 
 
 @dataclass(frozen=True)
@@ -74,11 +86,38 @@ def _to_domain(row: ChargeDetailRecordRow) -> ChargeDetailRecord:
     )
 
 
+@dataclass(frozen=True)
+class RemoteStartRecord:
+    """Input of :meth:`SessionActivities.record_remote_start`."""
+
+    request: RemoteStartRequest
+    workflow_id: str
+    requested_at: datetime
+    expires_at: datetime
+
+
 class SessionActivities:
     """Session activities bound to a database."""
 
     def __init__(self, db: Database) -> None:
         self._db = db
+
+    @activity.defn(name="record_remote_start")
+    async def record_remote_start(self, record: RemoteStartRecord) -> None:
+        """Store a remote start so the gateway can match the charger's transaction to it."""
+        request = record.request
+        async with self._db.sessions.begin() as session:
+            await remote_starts.record(
+                session,
+                station_id=request.station_id,
+                remote_start_id=request.remote_start_id,
+                id_token=request.id_token,
+                evse_id=request.evse_id,
+                connector_id=request.connector_id,
+                workflow_id=record.workflow_id,
+                requested_at=record.requested_at,
+                expires_at=record.expires_at,
+            )
 
     @activity.defn(name="settle_session")
     async def settle_session(self, request: SettleRequest) -> ChargeDetailRecord:

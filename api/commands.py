@@ -2,17 +2,35 @@
 
 from __future__ import annotations
 
+import secrets
 import uuid
+from dataclasses import dataclass
 from typing import Any
 
 from fastapi import HTTPException, status
-from temporalio.client import WorkflowFailureError
-from temporalio.common import SearchAttributePair, TypedSearchAttributes
-from temporalio.exceptions import ApplicationError
+from temporalio.client import (
+    WithStartWorkflowOperation,
+    WorkflowFailureError,
+    WorkflowUpdateFailedError,
+)
+from temporalio.common import (
+    SearchAttributePair,
+    TypedSearchAttributes,
+    WorkflowIDConflictPolicy,
+)
+from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 
 from workflows import search_attributes as sa
+from workflows.charging_session import ChargingSessionWorkflow, initial_search_attributes
 from workflows.client import TemporalLink
-from workflows.commands import CommandFailure, CommandReply, CommandRequest, command_workflow_id
+from workflows.commands import (
+    CommandFailure,
+    CommandReply,
+    CommandRequest,
+    RemoteStart,
+    command_workflow_id,
+)
+from workflows.domain import RemoteStartRequest, remote_session_workflow_id
 from workflows.station_command import StationCommandWorkflow
 
 HTTP_STATUS = {
@@ -26,7 +44,11 @@ HTTP_STATUS = {
 
 def command_error(error: BaseException) -> HTTPException:
     """The HTTP answer to a failed command workflow: status by failure type, with the reason."""
-    cause = error.cause if isinstance(error, WorkflowFailureError) else error
+    cause = (
+        error.cause
+        if isinstance(error, WorkflowFailureError | WorkflowUpdateFailedError)
+        else error
+    )
     if isinstance(cause, ApplicationError) and cause.type in HTTP_STATUS:
         detail: dict[str, Any] = {"error": cause.type, "reason": cause.message}
         if cause.details and isinstance(cause.details[0], dict):
@@ -70,3 +92,63 @@ async def run_command(
     except WorkflowFailureError as exc:
         raise command_error(exc) from None
     return reply
+
+
+@dataclass(frozen=True)
+class RemoteStartReply:
+    """The charger's answer to a remote start, and the session workflow awaiting it."""
+
+    workflow_id: str
+    remote_start_id: int
+    reply: CommandReply
+
+
+async def run_remote_start(
+    temporal: TemporalLink,
+    task_queue: str,
+    station_id: str,
+    site_id: str | None,
+    command: RemoteStart,
+    *,
+    timeout_s: float = 30.0,
+    start_timeout_s: float = 180.0,
+) -> RemoteStartReply:
+    """Start the session workflow, which sends the remote start; the charger's answer.
+
+    Update-with-start: one call creates the workflow and waits for the answer;
+    the charger's transaction is then correlated to this workflow.
+    """
+    client = await temporal_client(temporal)
+    remote_start_id = command.remote_start_id or secrets.randbelow(2**31 - 2) + 1
+    request = RemoteStartRequest(
+        station_id=station_id,
+        site_id=site_id,
+        remote_start_id=remote_start_id,
+        id_token=command.id_token,
+        request_id=uuid.uuid4().hex,
+        evse_id=command.evse_id,
+        connector_id=command.connector_id,
+        command_timeout_s=timeout_s,
+        start_timeout_s=start_timeout_s,
+    )
+    workflow_id = remote_session_workflow_id(station_id, remote_start_id)
+    operation = WithStartWorkflowOperation(
+        ChargingSessionWorkflow.run,
+        request,
+        id=workflow_id,
+        task_queue=task_queue,
+        id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
+        search_attributes=initial_search_attributes(request),
+        static_summary=f"Remote start {remote_start_id} on {station_id}",
+    )
+    try:
+        reply: CommandReply = await client.execute_update_with_start_workflow(
+            ChargingSessionWorkflow.remote_start_result, start_workflow_operation=operation
+        )
+    except WorkflowUpdateFailedError as exc:
+        raise command_error(exc) from None
+    except WorkflowAlreadyStartedError:
+        raise HTTPException(
+            status.HTTP_409_CONFLICT, f"remote start id {remote_start_id} was already used"
+        ) from None
+    return RemoteStartReply(workflow_id, remote_start_id, reply)

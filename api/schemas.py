@@ -107,6 +107,23 @@ class StationEventOut(ORM):
     received_at: datetime
 
 
+class StationMessageOut(ORM):
+    """One logged OCPP frame: ``in`` from the charger, ``out`` from the CSMS."""
+
+    id: int
+    direction: Literal["in", "out"]
+    kind: Literal["call", "result", "error"]
+    message_id: str
+    action: str | None
+    payload: Any
+    error_code: str | None
+    duration_ms: float | None = Field(
+        description="for a result or error: milliseconds since the CALL it answers"
+    )
+    node_id: str
+    at: datetime
+
+
 class ConnectorOut(ORM):
     """A connector's last reported status (EVSE 0 is the whole station)."""
 
@@ -214,7 +231,7 @@ class SessionOut(ORM):
     meter_stop_wh: int | None
     stopped_at: datetime | None
     stop_reason: str | None
-    workflow_id: str = ""
+    workflow_id: str | None = Field(None, description="the session workflow in Temporal")
 
 
 class MeterSampleOut(ORM):

@@ -40,6 +40,10 @@ class Settings(BaseSettings):
     api_keys: dict[str, Literal["operator", "viewer"]] = Field(
         default_factory=dict, description='JSON: {"<key>": "operator" | "viewer"}'
     )
+    message_log: Literal["all", "commands", "off"] = Field(
+        "all", description="per-station frame log: every frame, commands only, or off"
+    )
+    message_log_retention_days: float = 7.0
     log_level: str = "INFO"
 
     @property
@@ -71,6 +75,8 @@ class Settings(BaseSettings):
             else None,
             tls_port=self.tls_port,
             progress_interval_s=self.progress_interval_s,
+            message_log=self.message_log,
+            message_log_retention_days=self.message_log_retention_days,
             temporal_address=self.temporal_address,
             temporal_namespace=self.temporal_namespace,
             task_queue=self.task_queue,

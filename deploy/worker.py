@@ -29,7 +29,11 @@ def build_worker(client: Client, db: Database, task_queue: str) -> Worker:
         client,
         task_queue=task_queue,
         workflows=WORKFLOWS,
-        activities=[sessions.settle_session, routing.locate_stations],
+        activities=[
+            sessions.settle_session,
+            sessions.record_remote_start,
+            routing.locate_stations,
+        ],
         workflow_runner=_RUNNER,
         max_concurrent_activities=64,
     )

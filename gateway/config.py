@@ -31,6 +31,10 @@ class GatewayConfig:
     # wss endpoint for security profiles 2 and 3 (off when ``tls`` is None).
     tls: TlsFiles | None = None
     tls_port: int = 9443
+    # Per-station message log: every frame ("all"), only commands and their
+    # answers ("commands"), or none ("off"); frames older than the retention go.
+    message_log: Literal["all", "commands", "off"] = "all"
+    message_log_retention_days: float = 7.0
     temporal_address: str = "localhost:7233"
     temporal_namespace: str = "default"
     task_queue: str = TASK_QUEUE

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -13,6 +14,7 @@ from websockets.asyncio.server import ServerConnection
 from websockets.exceptions import ConnectionClosed
 
 from gateway import rpc, schemas
+from gateway.message_log import MessageLog
 from gateway.rate_limit import TokenBucket
 from gateway.rpc import ErrorKind, OcppError
 
@@ -75,6 +77,8 @@ class StationContext:
     connection_id: str = field(default_factory=lambda: str(uuid.uuid4()))
     # Per-transaction monotonic time of the last progress signal (throttling).
     last_progress: dict[str, float] = field(default_factory=dict)
+    # Transactions whose session workflow has a non-default id (remote starts).
+    workflow_ids: dict[str, str] = field(default_factory=dict)
 
 
 class OcppConnection:
@@ -86,6 +90,7 @@ class OcppConnection:
         context: StationContext,
         handlers: ProtocolHandlers,
         rate_limit: TokenBucket | None = None,
+        message_log: MessageLog | None = None,
     ) -> None:
         self.websocket = websocket
         self.context = context
@@ -93,6 +98,9 @@ class OcppConnection:
         self.rate_limit = rate_limit
         self.version = handlers.version
         self._pending: dict[str, asyncio.Future[dict[str, Any]]] = {}
+        self.message_log = message_log
+        # Our outstanding CALLs: action and send time, for the log of their answers.
+        self._sent: dict[str, tuple[str, float]] = {}
 
     @property
     def station_id(self) -> str:
@@ -125,6 +133,7 @@ class OcppConnection:
             log.info("%s sent a malformed frame: %s", self.station_id, error)
             return rpc.call_error(error, self.version)
         if isinstance(frame, rpc.Call):
+            self._log("in", "call", frame.message_id, frame.action, frame.payload, False)
             if self.rate_limit is not None and not self.rate_limit.allow():
                 log.warning("%s exceeds the message rate limit", self.station_id)
                 limited = OcppError(
@@ -132,8 +141,20 @@ class OcppConnection:
                     "message rate limit exceeded; retry later",
                     message_id=frame.message_id,
                 )
+                self._log_error("out", frame.message_id, frame.action, limited, False)
                 return rpc.call_error(limited, self.version)
             return await self._answer(frame)
+        sent = self._sent.pop(frame.message_id, None)
+        if sent is not None:
+            action, at = sent
+            elapsed = (time.perf_counter() - at) * 1000
+            if isinstance(frame, rpc.CallResult):
+                self._log("in", "result", frame.message_id, action, frame.payload, True, elapsed)
+            else:
+                details = {"description": frame.description, "details": frame.details}
+                self._log(
+                    "in", "error", frame.message_id, action, details, True, elapsed, frame.code
+                )
         future = self._pending.pop(frame.message_id, None)
         if future is None or future.done():
             log.info("%s answered unknown message %s", self.station_id, frame.message_id)
@@ -143,7 +164,47 @@ class OcppConnection:
             future.set_exception(ChargerError(frame.code, frame.description, frame.details))
         return None
 
+    def _log(
+        self,
+        direction: Any,
+        kind: Any,
+        message_id: str,
+        action: str | None,
+        payload: Any,
+        csms_initiated: bool,
+        duration_ms: float | None = None,
+        error_code: str | None = None,
+    ) -> None:
+        if self.message_log is not None:
+            self.message_log.record(
+                self.station_id,
+                direction,
+                kind,
+                message_id,
+                action,
+                payload,
+                csms_initiated=csms_initiated,
+                duration_ms=None if duration_ms is None else round(duration_ms, 3),
+                error_code=error_code,
+            )
+
+    def _log_error(
+        self,
+        direction: Any,
+        message_id: str,
+        action: str | None,
+        error: OcppError,
+        csms_initiated: bool,
+        duration_ms: float | None = None,
+    ) -> None:
+        code = rpc.error_code(error.kind, self.version)
+        details = {"description": str(error), "details": error.details}
+        self._log(
+            direction, "error", message_id, action, details, csms_initiated, duration_ms, code
+        )
+
     async def _answer(self, call: rpc.Call) -> str:
+        began = time.perf_counter()
         try:
             handler = self.handlers.handler(call.action)
             if handler is None:
@@ -168,14 +229,20 @@ class OcppConnection:
                     "%s %s: invalid response %s: %s", self.station_id, call.action, result, bug
                 )
                 raise OcppError(ErrorKind.INTERNAL, "internal error") from None
+            elapsed = (time.perf_counter() - began) * 1000
+            self._log("out", "result", call.message_id, call.action, result, False, elapsed)
             return rpc.call_result(call.message_id, result)
         except OcppError as error:
             error.message_id = call.message_id
             log.info("%s %s rejected: %s", self.station_id, call.action, error)
+            elapsed = (time.perf_counter() - began) * 1000
+            self._log_error("out", call.message_id, call.action, error, False, elapsed)
             return rpc.call_error(error, self.version)
         except Exception:
             log.exception("%s %s failed", self.station_id, call.action)
             internal = OcppError(ErrorKind.INTERNAL, "internal error", message_id=call.message_id)
+            elapsed = (time.perf_counter() - began) * 1000
+            self._log_error("out", call.message_id, call.action, internal, False, elapsed)
             return rpc.call_error(internal, self.version)
 
     async def call(self, action: str, payload: dict[str, Any], *, timeout: float = 30.0) -> Any:
@@ -188,11 +255,26 @@ class OcppConnection:
         message_id = str(uuid.uuid4())
         future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
         self._pending[message_id] = future
+        self._sent[message_id] = (action, time.perf_counter())
+        self._log("out", "call", message_id, action, payload, True)
         try:
             try:
                 await self.websocket.send(rpc.call(message_id, action, payload))
             except ConnectionClosed as closed:
                 raise ConnectionError(f"{self.station_id} disconnected") from closed
             return await asyncio.wait_for(future, timeout)
+        except TimeoutError:
+            self._sent.pop(message_id, None)
+            self._log(
+                "in",
+                "error",
+                message_id,
+                action,
+                {"description": "no answer"},
+                True,
+                timeout * 1000,
+                "Timeout",
+            )
+            raise
         finally:
             self._pending.pop(message_id, None)

@@ -9,6 +9,7 @@ import hashlib
 import logging
 import ssl
 from collections.abc import Sequence
+from datetime import timedelta
 from http import HTTPStatus
 from urllib.parse import unquote
 
@@ -27,6 +28,7 @@ from gateway.authorizer import TokenAuthorizer
 from gateway.command_worker import CommandWorker, StationCommands
 from gateway.config import GatewayConfig
 from gateway.connection import OcppConnection, ProtocolHandlers, StationContext
+from gateway.message_log import MessageLog
 from gateway.meter_writer import MeterSampleWriter
 from gateway.ocpp2 import Ocpp2Handlers
 from gateway.ocpp16 import Ocpp16Handlers
@@ -85,6 +87,12 @@ class Gateway:
             "ocpp2.1": Ocpp2Handlers(service, "2.1"),
         }
         self.connections: dict[str, OcppConnection] = {}
+        self.message_log = MessageLog(
+            self.services.writes,
+            config.node_id,
+            mode=config.message_log,
+            retention=timedelta(days=config.message_log_retention_days),
+        )
         self.commands = StationCommands(
             config.node_id,
             self.connections,
@@ -113,6 +121,7 @@ class Gateway:
         self.services.writes.start()
         self.services.meter_writer.start()
         self.services.relay.start()
+        self.message_log.start()
         self.command_worker.start()
         self._server = await self._listen(self.config.port, None)
         log.info("gateway %s listening on %s:%s", self.config.node_id, self.config.host, self.port)
@@ -159,6 +168,7 @@ class Gateway:
                 server.close()
                 await server.wait_closed()
         await self.command_worker.stop()
+        await self.message_log.stop()
         await self.services.relay.stop()
         await self.services.meter_writer.stop()
         await self.services.writes.stop()
@@ -260,6 +270,7 @@ class Gateway:
             context,
             version_handlers,
             TokenBucket(self.config.rate_limit_per_s, self.config.rate_limit_burst),
+            self.message_log,
         )
         previous = self.connections.get(context.station_id)
         self.connections[context.station_id] = conn

@@ -16,6 +16,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from activities.persistence.models import OutboxEvent, Transaction
@@ -23,6 +24,7 @@ from activities.persistence.repositories import (
     meter_samples,
     outbox,
     reconciliation,
+    remote_starts,
     station_events,
     stations,
     transactions,
@@ -202,6 +204,7 @@ class StationService:
                     ),
                 )
             if created:
+                await self._correlate(session, tx)
                 events.append(self._enqueue(session, SESSION_STARTED, tx, None))
             if stop is not None:
                 events.append(self._enqueue(session, SESSION_STOPPED, tx, stop))
@@ -216,10 +219,13 @@ class StationService:
                 )
             ref = tx.transaction_ref or str(tx.id)
             pk = tx.id
+            if tx.workflow_id is not None:
+                ctx.workflow_ids[ref] = tx.workflow_id
         for row in events:
             self.services.relay.submit(row)
         if event.kind is TransactionEventKind.ENDED:
             ctx.last_progress.pop(ref, None)
+            ctx.workflow_ids.pop(ref, None)
         elif event.readings:
             await self._maybe_progress(ctx, ref, list(event.readings))
         return TransactionOutcome(pk, ref, authorization)
@@ -262,6 +268,29 @@ class StationService:
             attached = await transactions.get_transaction(session, tx.id)
             return attached, True
         return tx, True
+
+    @staticmethod
+    async def _correlate(session: AsyncSession, tx: Transaction) -> None:
+        """Attach a new transaction to the remote start it answers, if any: its events
+        then go to the session workflow the remote start created."""
+        claimed = await remote_starts.claim(
+            session,
+            station_id=tx.station_id,
+            transaction_pk=tx.id,
+            remote_start_id=tx.remote_start_id,
+            id_token=tx.id_token,
+            connector_id=tx.connector_id,
+            now=utcnow(),
+        )
+        if claimed is None:
+            return
+        tx.workflow_id, tx.remote_start_id = claimed.workflow_id, claimed.remote_start_id
+        # A 1.6 start hands back a plain (unattached) row: write the link explicitly.
+        await session.execute(
+            update(Transaction)
+            .where(Transaction.id == tx.id)
+            .values(workflow_id=claimed.workflow_id, remote_start_id=claimed.remote_start_id)
+        )
 
     @staticmethod
     def _note_event(tx: Transaction, event: TransactionEvent) -> None:
@@ -321,7 +350,8 @@ class StationService:
             session,
             node_id=self.services.config.node_id,
             kind=kind,
-            workflow_id=session_workflow_id(tx.station_id, tx.transaction_ref or str(tx.id)),
+            workflow_id=tx.workflow_id
+            or session_workflow_id(tx.station_id, tx.transaction_ref or str(tx.id)),
             payload=payload,
         )
 
@@ -358,7 +388,9 @@ class StationService:
         task = asyncio.create_task(
             asyncio.wait_for(
                 send_progress(
-                    self.services.temporal, session_workflow_id(ctx.station_id, tx_ref), progress
+                    self.services.temporal,
+                    ctx.workflow_ids.get(tx_ref) or session_workflow_id(ctx.station_id, tx_ref),
+                    progress,
                 ),
                 5.0,
             )

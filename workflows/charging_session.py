@@ -7,15 +7,19 @@ from datetime import datetime, timedelta
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy, SearchAttributePair, TypedSearchAttributes
+from temporalio.exceptions import ApplicationError
 
 from workflows import search_attributes as sa
+from workflows.routing import send_command
 
 # Passed through so the data converter sees the real ``datetime`` class in these
 # dataclasses' hints, not the sandbox's restricted proxy of it.
 with workflow.unsafe.imports_passed_through():
-    from activities.sessions import SessionActivities, SettleRequest
+    from activities.sessions import RemoteStartRecord, SessionActivities, SettleRequest
+    from workflows.commands import CommandReply, CommandRequest, RemoteStart
     from workflows.domain import (
         ChargeDetailRecord,
+        RemoteStartRequest,
         SessionProgress,
         SessionStarted,
         SessionState,
@@ -32,22 +36,28 @@ class SessionView:
 
     state: SessionState
     station_id: str
-    connector_id: int
-    transaction_id: str
-    started_at: datetime
+    connector_id: int | None
+    transaction_id: str | None
+    started_at: datetime | None
     meter_start_wh: int | None
     energy_so_far_wh: float
     power_w: float | None
     stopped_at: datetime | None
     stop_reason: str | None
     cdr: ChargeDetailRecord | None
+    # A remote start's request id and what the charger answered it.
+    remote_start_id: int | None = None
+    remote_reply: CommandReply | None = None
 
 
-def initial_search_attributes(start: SessionStarted) -> TypedSearchAttributes:
+def initial_search_attributes(
+    start: SessionStarted | RemoteStartRequest,
+) -> TypedSearchAttributes:
     """Search attributes a session workflow is started with."""
+    state = SessionState.ACTIVE if isinstance(start, SessionStarted) else SessionState.REQUESTED
     pairs = [
         SearchAttributePair(sa.STATION_ID, start.station_id),
-        SearchAttributePair(sa.STATE, SessionState.ACTIVE.value),
+        SearchAttributePair(sa.STATE, state.value),
     ]
     if start.site_id:
         pairs.append(SearchAttributePair(sa.SITE_ID, start.site_id))
@@ -64,26 +74,44 @@ class ChargingSessionWorkflow:
 
     Started by the gateway with signal-with-start (``started`` or ``stopped``), so
     whichever lifecycle event reaches Temporal first starts it, and duplicates
-    are harmless.
+    are harmless. A remote start begins it earlier, with no transaction yet: it
+    sends the request to the charger and waits for the transaction the gateway
+    correlates to it.
     """
 
+    # One input, either kind: the recorded histories of sessions started by the
+    # gateway (one SessionStarted argument) keep replaying unchanged.
     @workflow.init
-    def __init__(self, start: SessionStarted) -> None:
+    def __init__(self, start: SessionStarted | RemoteStartRequest) -> None:
         # Signals may be handled before ``run`` begins: the input must be known here.
-        self._start = start
+        self._start: SessionStarted | None
+        self._remote: RemoteStartRequest | None
+        if isinstance(start, RemoteStartRequest):
+            self._start, self._remote = None, start
+        else:
+            self._start, self._remote = start, None
+        self._remote_reply: CommandReply | None = None
+        self._remote_error: ApplicationError | None = None
         self._stop: SessionStopped | None = None
         self._progress: SessionProgress | None = None
-        self._state = SessionState.ACTIVE
+        self._state = SessionState.REQUESTED if self._remote else SessionState.ACTIVE
         self._cdr: ChargeDetailRecord | None = None
 
     @workflow.run
-    async def run(self, start: SessionStarted) -> ChargeDetailRecord:
+    async def run(self, start: SessionStarted | RemoteStartRequest) -> ChargeDetailRecord | None:
         """Wait for the stop (at most :data:`MAX_SESSION`), then write the CDR.
 
         The search attributes arrive with the start (:func:`initial_search_attributes`);
         the state changes once more, to completed: each upsert is a history event
         and a visibility write, and the current details already say "stopped".
+        A remote start that the charger refuses, or that no transaction follows in
+        time, ends as ``not_started`` with no CDR.
         """
+        if isinstance(start, RemoteStartRequest):
+            if not await self._remote_start(start):
+                return None
+            assert self._start is not None
+            start = self._start
         self._details()
         if not await self._wait_for_stop():
             self._stop = self._abandoned_stop(start)
@@ -100,6 +128,63 @@ class ChargingSessionWorkflow:
         )
         self._set_state(SessionState.COMPLETED)
         return self._cdr
+
+    async def _remote_start(self, remote: RemoteStartRequest) -> bool:
+        """Send the remote start; True once the charger's transaction has begun."""
+        self._details()
+        now = workflow.now()
+        # The charger may start the transaction up to its connection timeout after
+        # accepting; after that no transaction is matched to this request.
+        window = timedelta(seconds=remote.command_timeout_s + remote.start_timeout_s)
+        await workflow.execute_local_activity_method(
+            SessionActivities.record_remote_start,
+            RemoteStartRecord(
+                request=remote,
+                workflow_id=workflow.info().workflow_id,
+                requested_at=now,
+                expires_at=now + window,
+            ),
+            start_to_close_timeout=timedelta(seconds=10),
+        )
+        command = RemoteStart(
+            id_token=remote.id_token,
+            evse_id=remote.evse_id,
+            connector_id=remote.connector_id,
+            remote_start_id=remote.remote_start_id,
+        )
+        try:
+            self._remote_reply = await send_command(
+                CommandRequest.of(
+                    remote.station_id, command, remote.request_id, remote.command_timeout_s
+                )
+            )
+        except ApplicationError as error:
+            self._remote_error = error
+            self._set_state(SessionState.NOT_STARTED)
+            return False
+        if self._remote_reply.status != "Accepted":
+            self._set_state(SessionState.NOT_STARTED)
+            return False
+        try:
+            await workflow.wait_condition(
+                lambda: self._start is not None, timeout=timedelta(seconds=remote.start_timeout_s)
+            )
+        except TimeoutError:
+            self._set_state(SessionState.NOT_STARTED)
+            return False
+        self._set_state(SessionState.ACTIVE)
+        return True
+
+    @workflow.update
+    async def remote_start_result(self) -> CommandReply:
+        """The charger's answer to the remote start (fails as the command failed)."""
+        await workflow.wait_condition(
+            lambda: self._remote_reply is not None or self._remote_error is not None
+        )
+        if self._remote_error is not None:
+            raise self._remote_error
+        assert self._remote_reply is not None
+        return self._remote_reply
 
     async def _wait_for_stop(self) -> bool:
         try:
@@ -120,7 +205,10 @@ class ChargingSessionWorkflow:
 
     @workflow.signal
     def started(self, start: SessionStarted) -> None:
-        """The start event; the workflow input already carries it, so this is a no-op."""
+        """The start event: a remote start's workflow learns its transaction here (for
+        the others the input already carries it)."""
+        if self._start is None:
+            self._start = start
 
     @workflow.signal
     def stopped(self, stop: SessionStopped) -> None:
@@ -138,25 +226,30 @@ class ChargingSessionWorkflow:
     @workflow.query
     def state(self) -> SessionView:
         """Live state for the API and the Temporal UI."""
-        start = self._start
+        start, remote = self._start, self._remote
+        station = start.station_id if start else remote.station_id if remote else ""
         return SessionView(
             state=self._state,
-            station_id=start.station_id,
-            connector_id=start.connector_id,
-            transaction_id=start.transaction_id,
-            started_at=start.started_at,
-            meter_start_wh=start.meter_start_wh,
+            station_id=station,
+            connector_id=start.connector_id if start else None,
+            transaction_id=start.transaction_id if start else None,
+            started_at=start.started_at if start else None,
+            meter_start_wh=start.meter_start_wh if start else None,
             energy_so_far_wh=self._energy_so_far(),
             power_w=self._progress.power_w if self._progress else None,
             stopped_at=self._stop.stopped_at if self._stop else None,
             stop_reason=self._stop.reason if self._stop else None,
             cdr=self._cdr,
+            remote_start_id=remote.remote_start_id if remote else None,
+            remote_reply=self._remote_reply,
         )
 
     def _energy_so_far(self) -> float:
         """Best live estimate; the CDR's figure, computed from stored samples, is final."""
         if self._cdr is not None:
             return self._cdr.energy_wh
+        if self._start is None:
+            return 0.0
         begin = self._start.meter_start_wh
         end: float | None = None
         if self._stop is not None and self._stop.meter_stop_wh is not None:
@@ -174,6 +267,9 @@ class ChargingSessionWorkflow:
 
     def _details(self) -> None:
         start = self._start
+        if start is None:
+            self._remote_details()
+            return
         text = (
             f"**{self._state.value}** · station {start.station_id} connector "
             f"{start.connector_id} · {self._energy_so_far() / 1000:.2f} kWh"
@@ -182,4 +278,17 @@ class ChargingSessionWorkflow:
             text += f" · {self._progress.power_w / 1000:.1f} kW"
         if self._cdr is not None:
             text += f" · {self._cdr.total_cost} {self._cdr.currency}"
+        workflow.set_current_details(text)
+
+    def _remote_details(self) -> None:
+        remote = self._remote
+        assert remote is not None
+        text = (
+            f"**{self._state.value}** · remote start {remote.remote_start_id} "
+            f"on {remote.station_id}"
+        )
+        if self._remote_reply is not None:
+            text += f" · charger answered {self._remote_reply.status}"
+        if self._remote_error is not None:
+            text += f" · {self._remote_error.type}: {self._remote_error.message}"
         workflow.set_current_details(text)

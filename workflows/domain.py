@@ -23,12 +23,37 @@ def session_workflow_id(station_id: str, transaction_id: str) -> str:
     return f"session:{station_id}:{transaction_id}"
 
 
+def remote_session_workflow_id(station_id: str, remote_start_id: int) -> str:
+    """Business key of a session an operator started remotely (before its transaction
+    exists; the charger's transaction is correlated to it when it starts)."""
+    return f"session:{station_id}:remote-{remote_start_id}"
+
+
 class SessionState(StrEnum):
     """Lifecycle of a charging session as operators see it."""
 
+    REQUESTED = "requested"
     ACTIVE = "active"
     STOPPED = "stopped"
     COMPLETED = "completed"
+    NOT_STARTED = "not_started"
+
+
+@dataclass(frozen=True)
+class RemoteStartRequest:
+    """An operator's remote start: the session workflow sends it and awaits the transaction."""
+
+    station_id: str
+    site_id: str | None
+    remote_start_id: int
+    id_token: str
+    request_id: str
+    evse_id: int | None = None
+    connector_id: int | None = None
+    command_timeout_s: float = 30.0
+    # How long the driver has to plug in after the charger accepted (OCPP's
+    # ConnectionTimeOut is typically one to three minutes).
+    start_timeout_s: float = 180.0
 
 
 @dataclass(frozen=True)

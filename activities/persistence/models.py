@@ -153,6 +153,8 @@ class Transaction(Base):
     status: Mapped[str] = mapped_column(String(16), default="active", index=True)
     ocpp_version: Mapped[str] = mapped_column(String(10), default="1.6")
     remote_start_id: Mapped[int | None] = mapped_column(Integer)
+    # The session workflow's id when it is not the default (a remote start's).
+    workflow_id: Mapped[str | None] = mapped_column(String(200))
     # Sequence numbers of the 2.x TransactionEvents received, to drop repeats and spot gaps.
     seq_nos: Mapped[list[int]] = mapped_column(JSON, default=list)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
@@ -255,3 +257,42 @@ class OutboxEvent(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, index=True)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     last_error: Mapped[str | None] = mapped_column(Text)
+
+
+class StationMessage(Base):
+    """One OCPP frame to or from a station: the per-station message log (kept for a
+    configurable number of days)."""
+
+    __tablename__ = "station_messages"
+    __table_args__ = (Index("ix_station_messages_station_at", "station_id", "at"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    station_id: Mapped[str] = mapped_column(String(64))
+    node_id: Mapped[str] = mapped_column(String(64))
+    # "in": charger -> CSMS; "out": CSMS -> charger.
+    direction: Mapped[str] = mapped_column(String(3))
+    # "call", "result" or "error".
+    kind: Mapped[str] = mapped_column(String(6))
+    message_id: Mapped[str] = mapped_column(String(64))
+    action: Mapped[str | None] = mapped_column(String(60))
+    payload: Mapped[Any] = mapped_column(JSON)
+    error_code: Mapped[str | None] = mapped_column(String(40))
+    # For a result or error: time since the CALL it answers.
+    duration_ms: Mapped[float | None]
+    at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
+
+
+class RemoteStart(Base):
+    """An operator's remote start awaiting (or matched to) the charger's transaction."""
+
+    __tablename__ = "remote_starts"
+
+    station_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    remote_start_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    id_token: Mapped[str] = mapped_column(String(255))
+    evse_id: Mapped[int | None] = mapped_column(Integer)
+    connector_id: Mapped[int | None] = mapped_column(Integer)
+    workflow_id: Mapped[str] = mapped_column(String(200))
+    requested_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    transaction_pk: Mapped[int | None] = mapped_column(ForeignKey("transactions.id"))

@@ -16,10 +16,10 @@ from fastapi import APIRouter, Query, Request
 
 from activities.persistence.repositories import stations
 from api.auth import Operator
-from api.commands import run_command
+from api.commands import RemoteStartReply, run_command, run_remote_start
 from api.deps import Session
 from api.errors import not_found
-from workflows.commands import COMMANDS, CommandReply
+from workflows.commands import COMMANDS, CommandReply, RemoteStart
 
 router = APIRouter(prefix="/stations/{station_id}/commands", tags=["commands"])
 
@@ -58,7 +58,41 @@ def _endpoint(name: str, kind: type[Any]) -> Callable[..., Awaitable[CommandRepl
     return send
 
 
+@router.post("/remote-start", summary="Remote start")
+async def remote_start(
+    station_id: str,
+    body: RemoteStart,
+    request: Request,
+    session: Session,
+    _: Operator,
+    timeout_s: float = Query(30.0, gt=0, le=300, description="how long the charger may take"),
+    start_timeout_s: float = Query(
+        180.0, gt=0, le=3600, description="how long the driver may take to plug in"
+    ),
+) -> RemoteStartReply:
+    """Start a session remotely: its workflow exists at once (``workflow_id``), sends
+    the request, and is joined by the charger's transaction when it starts (2.x by
+    ``remoteStartId``, 1.6 by id tag and connector)."""
+    station = await stations.get_station(session, station_id)
+    if station is None:
+        raise not_found("station", station_id)
+    site_id = station.site_id
+    await session.close()
+    state = request.app.state
+    return await run_remote_start(
+        state.temporal,
+        state.task_queue,
+        station_id,
+        site_id,
+        body,
+        timeout_s=timeout_s,
+        start_timeout_s=start_timeout_s,
+    )
+
+
 for _name, _kind in COMMANDS.items():
+    if _name == "remote-start":
+        continue  # above: it starts a session workflow
     router.add_api_route(
         f"/{_name}",
         _endpoint(_name, _kind),

@@ -33,7 +33,9 @@ QUERY_TIMEOUT = timedelta(seconds=3)
 
 def _out(tx: Transaction, model: type[S]) -> S:
     out = model.model_validate(tx)
-    out.workflow_id = session_workflow_id(tx.station_id, tx.transaction_ref or str(tx.id))
+    out.workflow_id = tx.workflow_id or session_workflow_id(
+        tx.station_id, tx.transaction_ref or str(tx.id)
+    )
     return out
 
 
@@ -97,11 +99,12 @@ async def get_session(
     if tx is None:
         raise not_found("session", session_id)
     detail = _out(tx, SessionDetail)
+    workflow_id = detail.workflow_id or ""
     samples = await meter_samples.samples_for(session, tx.id, limit=samples_limit)
     detail.samples = [MeterSampleOut.model_validate(s) for s in samples]
     cdr = await cdrs.get_for_transaction(session, tx.id)
     detail.cdr = CdrOut.model_validate(cdr) if cdr else None
     # Give the connection back before waiting on Temporal.
     await session.close()
-    detail.live, detail.live_error = await _live(temporal, detail.workflow_id)
+    detail.live, detail.live_error = await _live(temporal, workflow_id)
     return detail

@@ -2,16 +2,31 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from fastapi import APIRouter, Query, status
 from sqlalchemy.exc import IntegrityError
 
 from activities.credentials import hash_password
 from activities.persistence.models import Station, StationConnection
-from activities.persistence.repositories import registry, sites, station_events, stations
+from activities.persistence.repositories import (
+    registry,
+    sites,
+    station_events,
+    station_messages,
+    stations,
+)
 from api.auth import Operator, Viewer
 from api.deps import Session
 from api.errors import conflict, not_found, unprocessable
-from api.schemas import ApprovalIn, StationEventOut, StationIn, StationOut
+from api.schemas import (
+    ApprovalIn,
+    StationEventOut,
+    StationIn,
+    StationMessageOut,
+    StationOut,
+    UtcDateTime,
+)
 
 router = APIRouter(prefix="/stations", tags=["stations"])
 
@@ -87,6 +102,33 @@ async def station_events_of(
         raise not_found("station", station_id)
     rows = await station_events.events_of(session, station_id, kind=kind, limit=limit)
     return [StationEventOut.model_validate(r) for r in rows]
+
+
+@router.get("/{station_id}/messages")
+async def station_messages_of(
+    station_id: str,
+    session: Session,
+    _: Viewer,
+    action: str | None = None,
+    direction: Literal["in", "out"] | None = None,
+    since: UtcDateTime | None = None,
+    before_id: int | None = Query(None, ge=1, description="page: ids below this one"),
+    limit: int = Query(100, ge=1, le=1000),
+) -> list[StationMessageOut]:
+    """The station's message log, newest first: every frame in and out with its action,
+    payload, the charger's reply and timing (kept ``CSMS_MESSAGE_LOG_RETENTION_DAYS``)."""
+    if await stations.get_station(session, station_id) is None:
+        raise not_found("station", station_id)
+    rows = await station_messages.messages_of(
+        session,
+        station_id,
+        action=action,
+        direction=direction,
+        since=since,
+        before_id=before_id,
+        limit=limit,
+    )
+    return [StationMessageOut.model_validate(r) for r in rows]
 
 
 @router.post("/{station_id}/approve")

@@ -386,6 +386,8 @@ async def test_uploads_and_remote_start_translate(
         f"{base}/remote-start", json={"id_token": "TAG-1", "evse_id": 1, "remote_start_id": 5}
     )
     assert start.status_code == 200, start.text
+    assert start.json()["reply"]["status"] == "Accepted"
+    assert start.json()["remote_start_id"] == 5
     station = stations[protocol]
     if protocol == "ocpp1.6":
         assert upload.json()["data"] == {"file_name": "diagnostics.zip"}
@@ -438,3 +440,154 @@ async def test_password_rotation(stack: Stack, protocol: str) -> None:
         await StrictStation.connect(endpoint(stack), station_id, protocol, password="wrong" * 4)
     again = await StrictStation.connect(endpoint(stack), station_id, protocol, password=password)
     await again.close()
+
+
+@pytest.mark.parametrize("protocol", VERSIONS)
+async def test_message_log_shows_commands_and_the_chargers_answers(
+    stack: Stack, http: httpx.AsyncClient, stations: dict[str, StrictStation], protocol: str
+) -> None:
+    """Every frame in and out, with direction, action, payload and the reply's timing."""
+    response = await http.post(
+        f"/stations/{sid(protocol)}/commands/data-transfer",
+        json={"vendor_id": "com.acme", "message_id": "log-me"},
+    )
+    assert response.status_code == 200
+    await stations[protocol].next_command("DataTransfer")
+    assert stack.gateway is not None
+    await stack.gateway.message_log.flush()
+    frames = (
+        await http.get(f"/stations/{sid(protocol)}/messages", params={"action": "DataTransfer"})
+    ).json()
+    mine = [f for f in frames if f["message_id"] == frames[0]["message_id"]]
+    assert [(f["direction"], f["kind"]) for f in mine] == [("in", "result"), ("out", "call")]
+    answer, call = mine
+    assert call["payload"] == {"vendorId": "com.acme", "messageId": "log-me"}
+    assert answer["payload"] == {"status": "Accepted", "data": "pong"}
+    assert answer["duration_ms"] is not None and answer["duration_ms"] >= 0
+    assert answer["node_id"] == stack.settings.node_id
+    boots = (
+        await http.get(
+            f"/stations/{sid(protocol)}/messages",
+            params={"action": "BootNotification", "direction": "out"},
+        )
+    ).json()
+    assert boots[0]["kind"] == "result" and boots[0]["payload"]["status"] == "Accepted"
+    assert (await http.get("/stations/NOPE/messages")).status_code == 404
+    assert (
+        await http.get(f"/stations/{sid(protocol)}/messages", params={"direction": "up"})
+    ).status_code == 422
+
+
+async def _start_and_stop(station: StrictStation, protocol: str, remote_start_id: int) -> str:
+    """The charger's side of a remotely started session; its transaction id."""
+    now = "2030-01-01T10:00:00Z"
+    if protocol == "ocpp1.6":
+        started = await station.call(
+            "StartTransaction",
+            {"connectorId": 1, "idTag": "TAG-R", "meterStart": 1000, "timestamp": now},
+        )
+        tx = str(started["transactionId"])
+        await station.call(
+            "StopTransaction",
+            {"transactionId": int(tx), "meterStop": 4000, "timestamp": "2030-01-01T11:00:00Z"},
+        )
+        return tx
+    tx = f"tx-remote-{remote_start_id}"
+    common = {
+        "evse": {"id": 1, "connectorId": 1},
+        "idToken": {"idToken": "TAG-R", "type": "ISO14443"},
+    }
+    await station.call(
+        "TransactionEvent",
+        {
+            "eventType": "Started",
+            "timestamp": now,
+            "triggerReason": "RemoteStart",
+            "seqNo": 0,
+            "transactionInfo": {"transactionId": tx, "remoteStartId": remote_start_id},
+            "meterValue": [
+                {
+                    "timestamp": now,
+                    "sampledValue": [{"value": 1000, "context": "Transaction.Begin"}],
+                }
+            ],
+            **common,
+        },
+    )
+    await station.call(
+        "TransactionEvent",
+        {
+            "eventType": "Ended",
+            "timestamp": "2030-01-01T11:00:00Z",
+            "triggerReason": "EVCommunicationLost",
+            "seqNo": 1,
+            "transactionInfo": {"transactionId": tx, "stoppedReason": "EVDisconnected"},
+            "meterValue": [
+                {
+                    "timestamp": "2030-01-01T11:00:00Z",
+                    "sampledValue": [{"value": 4000, "context": "Transaction.End"}],
+                }
+            ],
+        },
+    )
+    return tx
+
+
+@pytest.mark.parametrize("protocol", VERSIONS)
+async def test_remote_start_session_is_correlated_to_the_chargers_transaction(
+    stack: Stack, http: httpx.AsyncClient, protocol: str
+) -> None:
+    """The session workflow exists before the transaction; the charger's transaction
+    joins it (2.x by remoteStartId, 1.6 by id tag) and it ends with the CDR."""
+    station_id = f"RS-{protocol.removeprefix('ocpp')}"
+    await seed_station(stack.db, station_id, site_id="rs-site", tokens={"TAG-R": "accepted"})
+    station = await StrictStation.connect(endpoint(stack), station_id, protocol)
+    try:
+        response = await http.post(
+            f"/stations/{station_id}/commands/remote-start",
+            json={"id_token": "TAG-R", "evse_id": 1},
+        )
+        assert response.status_code == 200, response.text
+        body = response.json()
+        assert body["reply"]["status"] == "Accepted"
+        workflow_id = body["workflow_id"]
+        assert workflow_id == f"session:{station_id}:remote-{body['remote_start_id']}"
+        tx = await _start_and_stop(station, protocol, body["remote_start_id"])
+    finally:
+        await station.close()
+    client = stack.worker.client if stack.worker is not None else None
+    assert client is not None
+    cdr = await client.get_workflow_handle(workflow_id).result()
+    assert cdr["energy_wh"] == 3000 and cdr["transaction_id"] == tx
+    sessions = (await http.get("/sessions", params={"station_id": station_id})).json()
+    assert [s["workflow_id"] for s in sessions] == [workflow_id]
+
+
+@pytest.mark.parametrize("protocol", VERSIONS)
+async def test_remote_start_rejected_or_never_started(
+    stack: Stack, http: httpx.AsyncClient, stations: dict[str, StrictStation], protocol: str
+) -> None:
+    """Rejected: the API says so and the workflow ends not_started; accepted but no
+    transaction within the start timeout: not_started too."""
+    station = stations[protocol]
+    base = f"/stations/{sid(protocol)}/commands/remote-start"
+    action = "RemoteStartTransaction" if protocol == "ocpp1.6" else "RequestStartTransaction"
+    await station.answer(action, {"status": "Rejected"})
+    try:
+        rejected = await http.post(base, json={"id_token": "TAG-X", "evse_id": 1})
+    finally:
+        await station.answer(action, {"status": "Accepted"})
+    assert rejected.status_code == 200 and rejected.json()["reply"]["status"] == "Rejected"
+    assert stack.worker is not None
+    client = stack.worker.client
+    assert await client.get_workflow_handle(rejected.json()["workflow_id"]).result() is None
+    never = await http.post(
+        base, params={"start_timeout_s": 0.5}, json={"id_token": "TAG-X", "evse_id": 1}
+    )
+    assert never.status_code == 200 and never.json()["reply"]["status"] == "Accepted"
+    handle = client.get_workflow_handle(never.json()["workflow_id"])
+    assert await handle.result() is None
+    view = await handle.query("state")
+    assert view["state"] == "not_started"
+    await station.next_command(action)
+    await station.next_command(action)

@@ -1,0 +1,139 @@
+"""Records every OCPP frame of this node's stations in the message log, off the hot path.
+
+Frames are queued in memory and written in batches through the node's group
+commit; logging never delays or fails an answer to a charger. When the queue
+is full (the database is slow or down) frames are dropped and counted: the log
+is a diagnostic aid, not the system of record. Old frames are purged after the
+retention period.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from datetime import timedelta
+from typing import Any, Literal
+
+from activities.persistence.group_commit import GroupCommit
+from activities.persistence.repositories import station_messages
+from gateway.timestamps import utcnow
+
+log = logging.getLogger(__name__)
+
+Mode = Literal["all", "commands", "off"]
+
+
+class MessageLog:
+    """Batched writer of :class:`~activities.persistence.models.StationMessage` rows."""
+
+    def __init__(
+        self,
+        writes: GroupCommit,
+        node_id: str,
+        *,
+        mode: Mode = "all",
+        retention: timedelta = timedelta(days=7),
+        max_pending: int = 50_000,
+        flush_interval_s: float = 0.2,
+        purge_interval_s: float = 3600.0,
+    ) -> None:
+        self._writes = writes
+        self._node_id = node_id
+        self.mode = mode
+        self.retention = retention
+        self._max_pending = max_pending
+        self._flush_interval = flush_interval_s
+        self._purge_interval = purge_interval_s
+        self._pending: list[dict[str, Any]] = []
+        self._task: asyncio.Task[None] | None = None
+        self.dropped = 0
+        self.written = 0
+
+    def record(
+        self,
+        station_id: str,
+        direction: Literal["in", "out"],
+        kind: Literal["call", "result", "error"],
+        message_id: str,
+        action: str | None,
+        payload: Any,
+        *,
+        csms_initiated: bool,
+        error_code: str | None = None,
+        duration_ms: float | None = None,
+    ) -> None:
+        """Queue one frame (never blocks, never raises)."""
+        if self.mode == "off" or (self.mode == "commands" and not csms_initiated):
+            return
+        if len(self._pending) >= self._max_pending:
+            self.dropped += 1
+            return
+        self._pending.append(
+            {
+                "station_id": station_id,
+                "node_id": self._node_id,
+                "direction": direction,
+                "kind": kind,
+                "message_id": message_id[:64],
+                "action": action,
+                "payload": payload,
+                "error_code": error_code,
+                "duration_ms": duration_ms,
+                "at": utcnow(),
+            }
+        )
+
+    def start(self) -> None:
+        """Flush and purge in the background."""
+        if self.mode != "off":
+            self._task = asyncio.create_task(self._run(), name="message-log")
+
+    async def stop(self) -> None:
+        """Write what is queued, then stop."""
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+        with contextlib.suppress(Exception):
+            await self.flush()
+
+    async def flush(self) -> None:
+        """Write the queued frames now."""
+        batch, self._pending = self._pending, []
+        if not batch:
+            return
+        try:
+            await self._writes.run(lambda session: station_messages.add_many(session, batch))
+        except Exception:
+            self.dropped += len(batch)
+            raise
+        self.written += len(batch)
+
+    async def purge(self) -> int:
+        """Delete frames older than the retention period; how many went."""
+        cutoff = utcnow() - self.retention
+        total = 0
+        while True:
+            gone: int = await self._writes.run(
+                lambda session: station_messages.purge_before(session, cutoff)
+            )
+            total += gone
+            if gone < 10_000:
+                return total
+
+    async def _run(self) -> None:
+        loop = asyncio.get_running_loop()
+        next_purge = loop.time()
+        while True:
+            await asyncio.sleep(self._flush_interval)
+            try:
+                await self.flush()
+                if loop.time() >= next_purge:
+                    purged = await self.purge()
+                    if purged:
+                        log.info(
+                            "message log: purged %d frames older than %s", purged, self.retention
+                        )
+                    next_purge = loop.time() + self._purge_interval
+            except Exception as exc:
+                log.warning("message log write failed (frames dropped): %s", exc)
