@@ -10,7 +10,15 @@ from sqlalchemy import text
 
 from activities.persistence.database import Database
 from api.auth import Role
-from api.routers import cdrs, commands, id_tokens, sessions, sites, stations
+from api.routers import (
+    cdrs,
+    commands,
+    configuration_pushes,
+    id_tokens,
+    sessions,
+    sites,
+    stations,
+)
 from workflows.client import TemporalLink
 from workflows.domain import TASK_QUEUE
 
@@ -34,7 +42,7 @@ def create_app(
     app.state.temporal = temporal
     app.state.task_queue = task_queue
     app.state.api_keys = {key: Role(role) for key, role in api_keys.items()}
-    for module in (sites, stations, commands, id_tokens, sessions, cdrs):
+    for module in (sites, stations, commands, configuration_pushes, id_tokens, sessions, cdrs):
         app.include_router(module.router)
 
     @app.get("/health", tags=["health"])

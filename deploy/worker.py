@@ -10,9 +10,10 @@ from activities.persistence.database import Database
 from activities.routing import RoutingActivities
 from activities.sessions import SessionActivities
 from workflows.charging_session import ChargingSessionWorkflow
+from workflows.configuration_push import ConfigurationPushWorkflow
 from workflows.station_command import StationCommandWorkflow
 
-WORKFLOWS = [ChargingSessionWorkflow, StationCommandWorkflow]
+WORKFLOWS = [ChargingSessionWorkflow, StationCommandWorkflow, ConfigurationPushWorkflow]
 
 # Logging handlers (rich) import lazily while a workflow logs; they must come from
 # outside the sandbox or the import fails inside it.

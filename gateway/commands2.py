@@ -79,7 +79,10 @@ def encode(command: Any) -> Encoded:
         case c.ChangeConfiguration():
             return "SetVariables", {
                 "setVariableData": [
-                    {**component_variable(command.key), "attributeValue": command.value}
+                    {
+                        **component_variable(command.key_2x or command.key),
+                        "attributeValue": command.value,
+                    }
                 ]
             }
         case c.GetBaseReport():

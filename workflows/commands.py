@@ -111,10 +111,15 @@ class GetConfiguration:
 
 @dataclass(frozen=True)
 class ChangeConfiguration:
-    """Set one configuration value: a 1.6 key, or a 2.x ``Component.Variable`` name."""
+    """Set one configuration value: a 1.6 key, or a 2.x ``Component.Variable`` name.
+
+    ``key_2x`` names the same setting for 2.x stations, so one command serves a
+    mixed fleet (``HeartbeatInterval`` / ``OCPPCommCtrlr.HeartbeatInterval``).
+    """
 
     key: str
     value: str
+    key_2x: str | None = None
 
 
 @dataclass(frozen=True)

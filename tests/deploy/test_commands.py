@@ -19,7 +19,7 @@ from temporalio.testing import WorkflowEnvironment
 from activities.credentials import verify_password
 from activities.persistence.models import Station
 from deploy.stack import Stack
-from tests.deploy.conftest import api_client, stack_settings
+from tests.deploy.conftest import api_client, eventually, stack_settings
 from tests.gateway.conformance.station import StrictStation
 from tests.helpers import seed_station
 
@@ -591,3 +591,48 @@ async def test_remote_start_rejected_or_never_started(
     assert view["state"] == "not_started"
     await station.next_command(action)
     await station.next_command(action)
+
+
+async def test_configuration_push_to_a_mixed_fleet(
+    stack: Stack, http: httpx.AsyncClient, stations: dict[str, StrictStation]
+) -> None:
+    """One change to a 1.6, a 2.0.1 and an offline station: each outcome is reported."""
+    await seed_station(stack.db, "CMD-PUSH-OFF")
+    targets = [sid("ocpp1.6"), sid("ocpp2.0.1"), "CMD-PUSH-OFF"]
+    started = await http.post(
+        "/configuration-pushes",
+        json={
+            "key": "HeartbeatInterval",
+            "key_2x": "OCPPCommCtrlr.HeartbeatInterval",
+            "value": "120",
+            "station_ids": targets,
+        },
+    )
+    assert started.status_code == 202, started.text
+    push_id = started.json()["push_id"]
+    assert started.json()["total"] == 3
+
+    async def finished() -> dict[str, Any] | None:
+        progress = (await http.get(f"/configuration-pushes/{push_id}")).json()
+        return progress if progress["done"] else None
+
+    progress = await eventually(finished)
+    assert progress["by_status"] == {"Accepted": 2, "StationOffline": 1}
+    assert {o["station_id"] for o in progress["outcomes"]} == set(targets)
+    assert await stations["ocpp1.6"].next_command("ChangeConfiguration") == {
+        "key": "HeartbeatInterval",
+        "value": "120",
+    }
+    set_variables = await stations["ocpp2.0.1"].next_command("SetVariables")
+    assert set_variables["setVariableData"][0]["variable"] == {"name": "HeartbeatInterval"}
+
+
+async def test_configuration_push_refusals(http: httpx.AsyncClient) -> None:
+    """No targets, unknown stations, an unknown push: clear 4xx answers."""
+    none = await http.post("/configuration-pushes", json={"key": "A", "value": "1"})
+    assert none.status_code == 422
+    unknown = await http.post(
+        "/configuration-pushes", json={"key": "A", "value": "1", "station_ids": ["NOPE-1"]}
+    )
+    assert unknown.status_code == 422 and "NOPE-1" in unknown.text
+    assert (await http.get("/configuration-pushes/nope")).status_code == 404

@@ -76,3 +76,15 @@ async def set_connector_status(
     connector.status_at = status.at
     await session.flush()
     return connector
+
+
+async def existing_ids(
+    session: AsyncSession, *, station_ids: Sequence[str] | None = None, site_id: str | None = None
+) -> list[str]:
+    """Ids of registered stations among ``station_ids`` and/or of ``site_id``, sorted."""
+    query = select(Station.id).order_by(Station.id)
+    if station_ids is not None:
+        query = query.where(Station.id.in_(station_ids))
+    if site_id is not None:
+        query = query.where(Station.site_id == site_id)
+    return list((await session.scalars(query)).all())
