@@ -57,6 +57,17 @@ def command_error(error: BaseException) -> HTTPException:
     return HTTPException(status.HTTP_502_BAD_GATEWAY, f"command failed: {cause}")
 
 
+def offline_error(station_id: str) -> HTTPException:
+    """409 for a station no gateway node holds (the same answer the workflow gives)."""
+    return HTTPException(
+        status.HTTP_409_CONFLICT,
+        {
+            "error": CommandFailure.STATION_OFFLINE,
+            "reason": f"station {station_id} is offline: no gateway node holds its connection",
+        },
+    )
+
+
 async def temporal_client(temporal: TemporalLink) -> Any:
     """The Temporal client, or 503 while Temporal is unreachable."""
     try:
@@ -74,10 +85,11 @@ async def run_command(
     command: Any,
     *,
     timeout_s: float = 30.0,
+    node_hint: str | None = None,
 ) -> CommandReply:
     """Send ``command`` to the station through a ``StationCommand`` workflow; its answer."""
     client = await temporal_client(temporal)
-    request = CommandRequest.of(station_id, command, uuid.uuid4().hex, timeout_s)
+    request = CommandRequest.of(station_id, command, uuid.uuid4().hex, timeout_s, node_hint)
     try:
         reply: CommandReply = await client.execute_workflow(
             StationCommandWorkflow.run,

@@ -253,10 +253,18 @@ class CommandRequest:
     arguments: dict[str, Any]
     request_id: str
     timeout_s: float = 30.0
+    # The node the sender saw in the registry (saves the workflow a lookup; a
+    # stale hint costs one re-route).
+    node_hint: str | None = None
 
     @classmethod
     def of(
-        cls, station_id: str, command: Any, request_id: str, timeout_s: float = 30.0
+        cls,
+        station_id: str,
+        command: Any,
+        request_id: str,
+        timeout_s: float = 30.0,
+        node_hint: str | None = None,
     ) -> CommandRequest:
         """The envelope of a command dataclass."""
         return cls(
@@ -265,6 +273,7 @@ class CommandRequest:
             arguments=asdict(command),
             request_id=request_id,
             timeout_s=timeout_s,
+            node_hint=node_hint,
         )
 
 

@@ -24,7 +24,7 @@ class StationCommandWorkflow:
     async def run(self, request: CommandRequest) -> CommandReply:
         """Send the command; fail with a typed, non-retryable error if it cannot be."""
         workflow.set_current_details(f"{request.command} → {request.station_id}")
-        reply = await send_command(request)
+        reply = await send_command(request, node_id=request.node_hint)
         workflow.set_current_details(
             f"{request.command} → {request.station_id}: **{reply.status}** "
             f"({reply.action}, OCPP {reply.ocpp_version}, via {reply.node_id})"

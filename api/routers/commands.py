@@ -14,9 +14,9 @@ from typing import Any
 
 from fastapi import APIRouter, Query, Request
 
-from activities.persistence.repositories import stations
+from activities.persistence.repositories import registry, stations
 from api.auth import Operator
-from api.commands import RemoteStartReply, run_command, run_remote_start
+from api.commands import RemoteStartReply, offline_error, run_command, run_remote_start
 from api.deps import Session
 from api.errors import not_found
 from workflows.commands import COMMANDS, CommandReply, RemoteStart
@@ -38,6 +38,11 @@ def _endpoint(name: str, kind: type[Any]) -> Callable[..., Awaitable[CommandRepl
     ) -> CommandReply:
         if await stations.get_station(session, station_id) is None:
             raise not_found("station", station_id)
+        live = (await registry.connections(session, [station_id])).get(station_id)
+        if live is None:
+            # Offline now: answer at once; the workflow would only confirm it.
+            raise offline_error(station_id)
+        node = live.node_id
         # Give the connection back before waiting on the charger.
         await session.close()
         state = request.app.state
@@ -47,6 +52,7 @@ def _endpoint(name: str, kind: type[Any]) -> Callable[..., Awaitable[CommandRepl
             station_id,
             body if body is not None else kind(),
             timeout_s=timeout_s,
+            node_hint=node,
         )
 
     # The body's type is the command's dataclass: FastAPI validates it and
