@@ -15,6 +15,7 @@ from api.routers import (
     commands,
     configuration_pushes,
     id_tokens,
+    reservations,
     sessions,
     sites,
     stations,
@@ -42,7 +43,16 @@ def create_app(
     app.state.temporal = temporal
     app.state.task_queue = task_queue
     app.state.api_keys = {key: Role(role) for key, role in api_keys.items()}
-    for module in (sites, stations, commands, configuration_pushes, id_tokens, sessions, cdrs):
+    for module in (
+        sites,
+        stations,
+        commands,
+        reservations,
+        configuration_pushes,
+        id_tokens,
+        sessions,
+        cdrs,
+    ):
         app.include_router(module.router)
 
     @app.get("/health", tags=["health"])

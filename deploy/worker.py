@@ -7,13 +7,20 @@ from temporalio.worker import Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from activities.persistence.database import Database
+from activities.reservations import ReservationActivities
 from activities.routing import RoutingActivities
 from activities.sessions import SessionActivities
 from workflows.charging_session import ChargingSessionWorkflow
 from workflows.configuration_push import ConfigurationPushWorkflow
+from workflows.reservation import ReservationWorkflow
 from workflows.station_command import StationCommandWorkflow
 
-WORKFLOWS = [ChargingSessionWorkflow, StationCommandWorkflow, ConfigurationPushWorkflow]
+WORKFLOWS = [
+    ChargingSessionWorkflow,
+    StationCommandWorkflow,
+    ConfigurationPushWorkflow,
+    ReservationWorkflow,
+]
 
 # Logging handlers (rich) import lazily while a workflow logs; they must come from
 # outside the sandbox or the import fails inside it.
@@ -26,6 +33,7 @@ def build_worker(client: Client, db: Database, task_queue: str) -> Worker:
     """A worker with all workflows and activities bound to ``db``."""
     sessions = SessionActivities(db)
     routing = RoutingActivities(db)
+    reservations = ReservationActivities(db)
     return Worker(
         client,
         task_queue=task_queue,
@@ -34,6 +42,8 @@ def build_worker(client: Client, db: Database, task_queue: str) -> Worker:
             sessions.settle_session,
             sessions.record_remote_start,
             routing.locate_stations,
+            reservations.record_reservation,
+            reservations.set_reservation_status,
         ],
         workflow_runner=_RUNNER,
         max_concurrent_activities=64,

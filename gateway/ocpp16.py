@@ -119,6 +119,7 @@ class Ocpp16Handlers:
                 connector_id=p["connectorId"],
                 id_token=p["idTag"],
                 register_wh=p["meterStart"],
+                reservation_id=p.get("reservationId"),
             ),
         )
         assert outcome.transaction_pk is not None and outcome.authorization is not None

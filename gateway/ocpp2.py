@@ -158,6 +158,7 @@ class Ocpp2Handlers:
                 stopped_reason=info.get("stoppedReason"),
                 remote_start_id=info.get("remoteStartId"),
                 charging_state=info.get("chargingState"),
+                reservation_id=p.get("reservationId"),
             ),
         )
         if outcome.authorization is None:

@@ -25,6 +25,7 @@ from activities.persistence.repositories import (
     outbox,
     reconciliation,
     remote_starts,
+    reservations,
     station_events,
     stations,
     transactions,
@@ -36,6 +37,7 @@ from gateway.services import GatewayServices
 from gateway.timestamps import utcnow
 from workflows.domain import (
     Authorization,
+    AuthorizationStatus,
     ConnectorStatus,
     MeterReading,
     RegistrationStatus,
@@ -205,6 +207,22 @@ class StationService:
                 )
             if created:
                 await self._correlate(session, tx)
+                if not await reservations.claim_for_start(
+                    session,
+                    station_id=tx.station_id,
+                    evse_id=tx.evse_id,
+                    connector_id=tx.connector_id,
+                    id_token=tx.id_token,
+                    reservation_id=event.reservation_id,
+                    transaction_pk=tx.id,
+                    now=utcnow(),
+                ):
+                    # Recorded like any transaction (nothing is lost), but the
+                    # charger is told the token may not charge here.
+                    log.warning(
+                        "%s: transaction on a connector reserved for another token", ctx.station_id
+                    )
+                    authorization = Authorization(AuthorizationStatus.INVALID)
                 events.append(self._enqueue(session, SESSION_STARTED, tx, None))
             if stop is not None:
                 events.append(self._enqueue(session, SESSION_STOPPED, tx, stop))

@@ -291,3 +291,13 @@ class CommandReply:
     response: dict[str, Any]
     node_id: str
     round_trip_ms: float
+
+
+@dataclass(frozen=True)
+class CommandOutcome:
+    """One station's part of a batch: the reply, or the failure's type and reason."""
+
+    station_id: str
+    reply: CommandReply | None = None
+    error: str | None = None
+    reason: str | None = None

@@ -8,10 +8,15 @@ from dataclasses import dataclass, field
 from temporalio import workflow
 from temporalio.exceptions import ApplicationError
 
-from workflows.routing import locate, send_command
+from workflows.routing import locate, send_batch, send_command
 
 with workflow.unsafe.imports_passed_through():
-    from workflows.commands import ChangeConfiguration, CommandFailure, CommandRequest
+    from workflows.commands import (
+        ChangeConfiguration,
+        CommandFailure,
+        CommandOutcome,
+        CommandRequest,
+    )
 
 MAX_STATIONS = 5000
 """Stations per push: keeps the history (about three events per station) far below
@@ -31,8 +36,9 @@ class ConfigurationPush:
     station_ids: list[str]
     change: ChangeConfiguration
     timeout_s: float = 30.0
-    # Commands in flight at once (each waits on one charger).
-    concurrency: int = 500
+    # Stations per activity: one batch's answers must stay well under Temporal's
+    # 2 MB payload limit.
+    batch_size: int = 250
 
 
 @dataclass
@@ -61,8 +67,10 @@ class PushProgress:
 class ConfigurationPushWorkflow:
     """Sends one configuration change to many stations, each through its own node.
 
-    Offline stations are reported, not retried: the push is a snapshot of who
-    accepted; the operator repeats it for the rest.
+    Stations are grouped by the node holding them and sent in batches, one
+    activity per batch (a fan-out to 1,000 stations is a handful of activities,
+    not a thousand). Offline stations are reported, not retried: the push is a
+    snapshot of who accepted; the operator repeats it for the rest.
     """
 
     def __init__(self) -> None:
@@ -76,30 +84,56 @@ class ConfigurationPushWorkflow:
         self._push = push
         self._details(push)
         nodes = await locate(push.station_ids)
-        limit = asyncio.Semaphore(push.concurrency)
-
-        async def one(station_id: str) -> None:
+        by_node: dict[str, list[CommandRequest]] = {}
+        for station_id in push.station_ids:
             node = nodes.get(station_id)
-            outcome = StationOutcome(station_id)
             if node is None:
-                outcome.error = CommandFailure.STATION_OFFLINE
-                outcome.reason = "no gateway node holds its connection"
-            else:
-                request = CommandRequest.of(
+                self._record(
+                    StationOutcome(
+                        station_id,
+                        error=CommandFailure.STATION_OFFLINE,
+                        reason="no gateway node holds its connection",
+                    )
+                )
+                continue
+            by_node.setdefault(node, []).append(
+                CommandRequest.of(
                     station_id, push.change, f"{push.push_id}-{station_id}", push.timeout_s
                 )
-                async with limit:
-                    try:
-                        reply = await send_command(request, node_id=node)
-                        outcome.status = reply.status
-                    except ApplicationError as error:
-                        outcome.error, outcome.reason = error.type, error.message
-            self._record(outcome)
+            )
 
-        await asyncio.gather(*(one(s) for s in push.station_ids))
+        async def batch(node: str, requests: list[CommandRequest]) -> None:
+            for outcome in await send_batch(requests, node):
+                if outcome.error == CommandFailure.MOVED:
+                    # It reconnected elsewhere since the lookup: follow it.
+                    outcome = await self._one(push, outcome.station_id)
+                self._record(self._station_outcome(outcome))
+
+        size = push.batch_size
+        await asyncio.gather(
+            *(
+                batch(node, requests[i : i + size])
+                for node, requests in by_node.items()
+                for i in range(0, len(requests), size)
+            )
+        )
         self._progress.done = True
         self._details(push)
         return self._progress
+
+    @staticmethod
+    def _station_outcome(outcome: CommandOutcome) -> StationOutcome:
+        status = outcome.reply.status if outcome.reply is not None else None
+        return StationOutcome(outcome.station_id, status, outcome.error, outcome.reason)
+
+    async def _one(self, push: ConfigurationPush, station_id: str) -> CommandOutcome:
+        request = CommandRequest.of(
+            station_id, push.change, f"{push.push_id}-{station_id}-moved", push.timeout_s
+        )
+        try:
+            return CommandOutcome(station_id, reply=await send_command(request))
+        except ApplicationError as error:
+            return CommandOutcome(station_id, error=error.type, reason=error.message)
 
     def _record(self, outcome: StationOutcome) -> None:
         progress = self._progress

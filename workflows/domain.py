@@ -217,6 +217,7 @@ class TransactionEvent:
     stopped_reason: str | None = None
     remote_start_id: int | None = None
     charging_state: str | None = None
+    reservation_id: int | None = None
 
 
 class NoticeKind(StrEnum):
@@ -241,3 +242,22 @@ class StationNotice:
     status: str | None
     request_id: int | None
     payload: dict[str, Any]
+
+
+def reservation_workflow_id(station_id: str, reservation_id: int) -> str:
+    """Business key of a reservation."""
+    return f"reservation:{station_id}:{reservation_id}"
+
+
+@dataclass(frozen=True)
+class ReservationRequest:
+    """Hold a connector (1.6) or EVSE (2.x) for one id token until ``expires_at``."""
+
+    station_id: str
+    reservation_id: int
+    id_token: str
+    expires_at: datetime
+    request_id: str
+    connector_id: int = 1
+    evse_id: int | None = None
+    timeout_s: float = 30.0

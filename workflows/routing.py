@@ -18,6 +18,7 @@ with workflow.unsafe.imports_passed_through():
     from activities.routing import RoutingActivities
     from workflows.commands import (
         CommandFailure,
+        CommandOutcome,
         CommandReply,
         CommandRequest,
         gateway_task_queue,
@@ -47,6 +48,32 @@ def offline(station_id: str, why: str = "no gateway node holds its connection") 
         type=CommandFailure.STATION_OFFLINE,
         non_retryable=True,
     )
+
+
+async def send_batch(
+    requests: list[CommandRequest], node_id: str, *, pickup: timedelta = timedelta(seconds=30)
+) -> list[CommandOutcome]:
+    """Deliver many commands held by one node in one activity; an outcome per station.
+
+    Stations that left the node meanwhile come back as ``StationMoved``; a node
+    that does not pick the batch up within ``pickup`` makes every one offline.
+    """
+    try:
+        return await workflow.execute_activity(
+            "station_commands",
+            requests,
+            result_type=list[CommandOutcome],
+            task_queue=gateway_task_queue(node_id),
+            schedule_to_start_timeout=pickup,
+            start_to_close_timeout=timedelta(seconds=max(r.timeout_s for r in requests) + 10),
+            retry_policy=RetryPolicy(maximum_attempts=1),
+        )
+    except ActivityError as error:
+        reason = f"its gateway node {node_id} failed the batch: {error.cause or error}"
+        return [
+            CommandOutcome(r.station_id, error=CommandFailure.STATION_OFFLINE, reason=reason)
+            for r in requests
+        ]
 
 
 async def send_command(request: CommandRequest, node_id: str | None = None) -> CommandReply:

@@ -296,3 +296,22 @@ class RemoteStart(Base):
     requested_at: Mapped[datetime] = mapped_column(UTCDateTime())
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
     transaction_pk: Mapped[int | None] = mapped_column(ForeignKey("transactions.id"))
+
+
+class Reservation(Base):
+    """A connector (1.6) or EVSE (2.x) held for one id token until it expires."""
+
+    __tablename__ = "reservations"
+    __table_args__ = (Index("ix_reservations_station_status", "station_id", "status"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    station_id: Mapped[str] = mapped_column(String(64))
+    evse_id: Mapped[int | None] = mapped_column(Integer)
+    connector_id: Mapped[int] = mapped_column(Integer)
+    id_token: Mapped[str] = mapped_column(String(255))
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    # requested -> active (charger accepted) | rejected; active -> used | cancelled | expired.
+    status: Mapped[str] = mapped_column(String(16))
+    workflow_id: Mapped[str] = mapped_column(String(200))
+    transaction_pk: Mapped[int | None] = mapped_column(ForeignKey("transactions.id"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)

@@ -97,8 +97,10 @@ async def remote_start(
 
 
 for _name, _kind in COMMANDS.items():
-    if _name == "remote-start":
-        continue  # above: it starts a session workflow
+    if _name in ("remote-start", "reserve-now", "cancel-reservation"):
+        # Remote start above (a session workflow); reservations are a resource of
+        # their own (``/stations/{id}/reservations``, a workflow each).
+        continue
     router.add_api_route(
         f"/{_name}",
         _endpoint(_name, _kind),

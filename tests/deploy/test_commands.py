@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -171,42 +172,6 @@ CASES: list[
         ("GetLocalListVersion", {}),
         ("GetLocalListVersion", {}),
         {"status": "Accepted", "data": {"list_version": 3}},
-    ),
-    (
-        "reserve-now",
-        {
-            "reservation_id": 9,
-            "id_token": "TAG-1",
-            "expires_at": "2030-01-01T10:00:00Z",
-            "connector_id": 1,
-            "evse_id": 1,
-        },
-        (
-            "ReserveNow",
-            {
-                "connectorId": 1,
-                "expiryDate": "2030-01-01T10:00:00.000Z",
-                "idTag": "TAG-1",
-                "reservationId": 9,
-            },
-        ),
-        (
-            "ReserveNow",
-            {
-                "id": 9,
-                "expiryDateTime": "2030-01-01T10:00:00.000Z",
-                "idToken": {"idToken": "TAG-1", "type": "ISO14443"},
-                "evseId": 1,
-            },
-        ),
-        {"status": "Accepted"},
-    ),
-    (
-        "cancel-reservation",
-        {"reservation_id": 9},
-        ("CancelReservation", {"reservationId": 9}),
-        ("CancelReservation", {"reservationId": 9}),
-        {"status": "Accepted"},
     ),
     (
         "data-transfer",
@@ -636,3 +601,111 @@ async def test_configuration_push_refusals(http: httpx.AsyncClient) -> None:
     )
     assert unknown.status_code == 422 and "NOPE-1" in unknown.text
     assert (await http.get("/configuration-pushes/nope")).status_code == 404
+
+
+async def _reservations(http: httpx.AsyncClient, station_id: str) -> dict[int, str]:
+    rows = (await http.get(f"/stations/{station_id}/reservations")).json()
+    return {r["id"]: r["status"] for r in rows}
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat().replace("+00:00", "Z")
+
+
+@pytest.mark.parametrize("protocol", VERSIONS)
+async def test_reservation_holds_the_connector_for_its_token(stack: Stack, protocol: str) -> None:
+    """ReserveNow in the version's form; another token is refused on the reserved
+    connector; the reserved token's transaction uses the reservation."""
+    station_id = f"RSV-{protocol.removeprefix('ocpp')}"
+    await seed_station(
+        stack.db, station_id, tokens={"TAG-HOLDER": "accepted", "TAG-OTHER": "accepted"}
+    )
+    station = await StrictStation.connect(endpoint(stack), station_id, protocol)
+    async with api_client(stack) as http:
+        try:
+            made = await http.post(
+                f"/stations/{station_id}/reservations",
+                json={
+                    "id_token": "TAG-HOLDER",
+                    "expires_at": "2099-01-01T00:00:00Z",
+                    "connector_id": 1,
+                    "evse_id": 1,
+                },
+            )
+            assert made.status_code == 200, made.text
+            rid = made.json()["reservation_id"]
+            assert made.json()["reply"]["status"] == "Accepted"
+            sent = await station.next_command("ReserveNow")
+            assert sent.get("reservationId", sent.get("id")) == rid
+            assert await _reservations(http, station_id) == {rid: "active"}
+            if protocol == "ocpp1.6":
+                start = {"connectorId": 1, "meterStart": 0, "timestamp": _now()}
+                other = await station.call("StartTransaction", {**start, "idTag": "TAG-OTHER"})
+                assert other["idTagInfo"]["status"] == "Invalid"
+                stop = {"meterStop": 0, "timestamp": _now()}
+                await station.call(
+                    "StopTransaction", {**stop, "transactionId": other["transactionId"]}
+                )
+                mine = await station.call(
+                    "StartTransaction", {**start, "idTag": "TAG-HOLDER", "reservationId": rid}
+                )
+                assert mine["idTagInfo"]["status"] == "Accepted"
+            else:
+                for n, token in enumerate(("TAG-OTHER", "TAG-HOLDER")):
+                    answer = await station.call(
+                        "TransactionEvent",
+                        {
+                            "eventType": "Started",
+                            "timestamp": _now(),
+                            "triggerReason": "Authorized",
+                            "seqNo": 0,
+                            "transactionInfo": {"transactionId": f"rsv-{n}"},
+                            "evse": {"id": 1, "connectorId": 1},
+                            "idToken": {"idToken": token, "type": "ISO14443"},
+                        },
+                    )
+                    expected = "Invalid" if token == "TAG-OTHER" else "Accepted"
+                    assert answer["idTokenInfo"]["status"] == expected
+            assert await _reservations(http, station_id) == {rid: "used"}
+        finally:
+            await station.close()
+
+
+@pytest.mark.parametrize("protocol", VERSIONS)
+async def test_reservation_cancel_expiry_and_rejection(
+    http: httpx.AsyncClient, stations: dict[str, StrictStation], protocol: str
+) -> None:
+    """Cancel sends CancelReservation; an unused reservation expires on its durable
+    timer; a ReserveNow the charger rejects is recorded as rejected."""
+    station, station_id = stations[protocol], sid(protocol)
+    base = f"/stations/{station_id}/reservations"
+    later = {"id_token": "TAG-1", "expires_at": "2099-01-01T00:00:00Z", "evse_id": 1}
+    cancelled = (await http.post(base, json=later)).json()["reservation_id"]
+    await station.next_command("ReserveNow")
+    gone = await http.delete(f"{base}/{cancelled}")
+    assert gone.status_code == 200, gone.text
+    assert gone.json()["status"] == "Accepted"
+    assert await station.next_command("CancelReservation") == {"reservationId": cancelled}
+    assert (await http.delete(f"{base}/{cancelled}")).status_code in (404, 409)
+
+    soon = (datetime.now(UTC) + timedelta(seconds=2)).isoformat()
+    expiring = (await http.post(base, json={**later, "expires_at": soon})).json()
+    await station.next_command("ReserveNow")
+
+    await station.answer("ReserveNow", {"status": "Occupied"})
+    try:
+        refused = (await http.post(base, json=later)).json()
+    finally:
+        await station.answer("ReserveNow", {"status": "Accepted"})
+    await station.next_command("ReserveNow")
+    assert refused["reply"]["status"] == "Occupied"
+
+    async def settled() -> dict[int, str] | None:
+        states = await _reservations(http, station_id)
+        return states if states.get(expiring["reservation_id"]) == "expired" else None
+
+    states = await eventually(settled, timeout=15)
+    assert states[cancelled] == "cancelled"
+    assert states[refused["reservation_id"]] == "rejected"
+    past = await http.post(base, json={**later, "expires_at": "2001-01-01T00:00:00Z"})
+    assert past.status_code == 422

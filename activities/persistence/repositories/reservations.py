@@ -1,0 +1,88 @@
+"""Reservations: their lifecycle, and the check a starting transaction must pass."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from sqlalchemy import or_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from activities.persistence.database import dialect_insert
+from activities.persistence.models import Reservation
+
+ACTIVE = "active"
+
+
+async def record(session: AsyncSession, reservation: Reservation) -> None:
+    """Store a requested reservation (a retried activity changes nothing)."""
+    values = {c.name: getattr(reservation, c.name) for c in Reservation.__table__.columns}
+    await session.execute(
+        dialect_insert(session)(Reservation)
+        .values(**{k: v for k, v in values.items() if v is not None})
+        .on_conflict_do_nothing(index_elements=["id"])
+    )
+
+
+async def set_status(
+    session: AsyncSession, reservation_id: int, status: str, *, only_from: Sequence[str]
+) -> bool:
+    """Move a reservation to ``status`` if it is in one of ``only_from``; True if it moved."""
+    result = await session.execute(
+        update(Reservation)
+        .where(Reservation.id == reservation_id, Reservation.status.in_(only_from))
+        .values(status=status)
+    )
+    return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+async def of_station(session: AsyncSession, station_id: str) -> Sequence[Reservation]:
+    """A station's reservations, newest first."""
+    query = (
+        select(Reservation)
+        .where(Reservation.station_id == station_id)
+        .order_by(Reservation.created_at.desc())
+        .limit(200)
+    )
+    return (await session.scalars(query)).all()
+
+
+async def claim_for_start(
+    session: AsyncSession,
+    *,
+    station_id: str,
+    evse_id: int,
+    connector_id: int,
+    id_token: str | None,
+    reservation_id: int | None,
+    transaction_pk: int,
+    now: datetime,
+) -> bool:
+    """Apply reservations to a starting transaction; False if it breaks one.
+
+    The active, unexpired reservation the charger names (``reservation_id``) or
+    that holds this connector is used by the transaction when the id token is
+    the reserved one; a different token on a reserved connector breaks it.
+    """
+    query = select(Reservation).where(
+        Reservation.station_id == station_id,
+        Reservation.status == ACTIVE,
+        Reservation.expires_at > now,
+    )
+    if reservation_id is not None:
+        query = query.where(Reservation.id == reservation_id)
+    else:
+        query = query.where(
+            or_(
+                Reservation.connector_id == connector_id,
+                Reservation.evse_id == evse_id,
+                Reservation.connector_id == 0,  # 1.6: the whole station
+            )
+        )
+    held = await session.scalar(query.limit(1).with_for_update())
+    if held is None:
+        return True
+    if id_token is None or id_token != held.id_token:
+        return False
+    held.status, held.transaction_pk = "used", transaction_pk
+    return True
