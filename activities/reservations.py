@@ -42,7 +42,7 @@ class ReservationActivities:
                     id_token=request.id_token,
                     expires_at=request.expires_at,
                     status="requested",
-                    workflow_id=activity.info().workflow_id,
+                    workflow_id=activity.info().workflow_id or "",
                 ),
             )
 

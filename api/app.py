@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from pathlib import Path
 
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse
@@ -15,6 +16,7 @@ from api.routers import (
     commands,
     configuration_pushes,
     id_tokens,
+    log_uploads,
     reservations,
     sessions,
     sites,
@@ -35,6 +37,9 @@ def create_app(
     temporal: TemporalLink,
     api_keys: Mapping[str, str],
     task_queue: str = TASK_QUEUE,
+    *,
+    public_url: str = "http://localhost:8000",
+    upload_dir: Path = Path(".csms/uploads"),
 ) -> FastAPI:
     """Build the API over a database, a (lazily connected) Temporal link and the
     workers' task queue."""
@@ -42,18 +47,23 @@ def create_app(
     app.state.db = db
     app.state.temporal = temporal
     app.state.task_queue = task_queue
+    # Chargers upload diagnostics to public_url/uploads/...; files land in upload_dir.
+    app.state.public_url = public_url
+    app.state.upload_dir = upload_dir
     app.state.api_keys = {key: Role(role) for key, role in api_keys.items()}
     for module in (
         sites,
         stations,
         commands,
         reservations,
+        log_uploads,
         configuration_pushes,
         id_tokens,
         sessions,
         cdrs,
     ):
         app.include_router(module.router)
+    app.include_router(log_uploads.public)
 
     @app.get("/health", tags=["health"])
     async def health() -> JSONResponse:

@@ -30,6 +30,9 @@ class Settings(BaseSettings):
     gateway_port: int = 9000
     api_host: str = "0.0.0.0"
     api_port: int = 8000
+    public_url: str | None = Field(
+        None, description="the API as chargers reach it (log uploads); default localhost"
+    )
     tls_cert: str | None = Field(None, description="PEM certificate: enables wss on tls_port")
     tls_key: str | None = Field(None, description="PEM private key of tls_cert")
     tls_client_ca: str | None = Field(None, description="CA of station certificates (profile 3)")
@@ -50,6 +53,11 @@ class Settings(BaseSettings):
     def db_url(self) -> str:
         """The database URL, defaulting to ``<data_dir>/csms.db``."""
         return self.database_url or f"sqlite:///{(self.data_dir / 'csms.db').resolve()}"
+
+    @property
+    def api_public_url(self) -> str:
+        """Base URL chargers upload to."""
+        return self.public_url or f"http://localhost:{self.api_port}"
 
     def as_env(self) -> dict[str, str]:
         """These settings as ``CSMS_*`` variables, for a child process."""

@@ -78,6 +78,8 @@ class Stack:
                 TemporalLink.of(client),
                 self.settings.api_keys,
                 self.settings.task_queue,
+                public_url=self.settings.api_public_url,
+                upload_dir=self.settings.data_dir / "uploads",
             )
             config = uvicorn.Config(
                 app,
@@ -93,6 +95,9 @@ class Stack:
                     self._tasks[-1].result()  # surface the bind error
                     raise RuntimeError("the API server stopped while starting")
                 await asyncio.sleep(0.02)
+            if self.settings.public_url is None and self.settings.api_port == 0:
+                # Bound to a free port: tell chargers the real one.
+                app.state.public_url = f"http://localhost:{self.api_port}"
 
     @property
     def api_port(self) -> int:

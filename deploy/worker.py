@@ -6,12 +6,14 @@ from temporalio.client import Client
 from temporalio.worker import Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
+from activities.log_uploads import LogUploadActivities
 from activities.persistence.database import Database
 from activities.reservations import ReservationActivities
 from activities.routing import RoutingActivities
 from activities.sessions import SessionActivities
 from workflows.charging_session import ChargingSessionWorkflow
 from workflows.configuration_push import ConfigurationPushWorkflow
+from workflows.log_upload import LogUploadWorkflow
 from workflows.reservation import ReservationWorkflow
 from workflows.station_command import StationCommandWorkflow
 
@@ -20,6 +22,7 @@ WORKFLOWS = [
     StationCommandWorkflow,
     ConfigurationPushWorkflow,
     ReservationWorkflow,
+    LogUploadWorkflow,
 ]
 
 # Logging handlers (rich) import lazily while a workflow logs; they must come from
@@ -34,6 +37,7 @@ def build_worker(client: Client, db: Database, task_queue: str) -> Worker:
     sessions = SessionActivities(db)
     routing = RoutingActivities(db)
     reservations = ReservationActivities(db)
+    uploads = LogUploadActivities(db)
     return Worker(
         client,
         task_queue=task_queue,
@@ -44,6 +48,8 @@ def build_worker(client: Client, db: Database, task_queue: str) -> Worker:
             routing.locate_stations,
             reservations.record_reservation,
             reservations.set_reservation_status,
+            uploads.record_log_upload,
+            uploads.set_log_upload_status,
         ],
         workflow_runner=_RUNNER,
         max_concurrent_activities=64,

@@ -204,6 +204,15 @@ class OutboxRelay:
         )
 
 
+async def signal_workflow(link: TemporalLink, workflow_id: str, signal: str, arg: Any) -> None:
+    """Best-effort signal (the state it announces is already in the database)."""
+    try:
+        client = await link.client()
+        await client.get_workflow_handle(workflow_id).signal(signal, arg)
+    except Exception as exc:
+        log.debug("signal %s to %s not delivered: %s", signal, workflow_id, exc)
+
+
 async def send_progress(link: TemporalLink, workflow_id: str, progress: SessionProgress) -> None:
     """Best-effort progress signal: losing one is harmless, so it skips the outbox."""
     try:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Coroutine
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from activities.persistence.models import OutboxEvent, Transaction
 from activities.persistence.repositories import (
+    log_uploads,
     meter_samples,
     outbox,
     reconciliation,
@@ -31,7 +33,13 @@ from activities.persistence.repositories import (
     transactions,
 )
 from gateway.connection import StationContext
-from gateway.outbox_relay import SESSION_STARTED, SESSION_STOPPED, send_progress, to_json
+from gateway.outbox_relay import (
+    SESSION_STARTED,
+    SESSION_STOPPED,
+    send_progress,
+    signal_workflow,
+    to_json,
+)
 from gateway.rpc import ErrorKind, OcppError
 from gateway.services import GatewayServices
 from gateway.timestamps import utcnow
@@ -40,6 +48,7 @@ from workflows.domain import (
     AuthorizationStatus,
     ConnectorStatus,
     MeterReading,
+    NoticeKind,
     RegistrationStatus,
     SessionProgress,
     SessionStarted,
@@ -150,12 +159,24 @@ class StationService:
             "message": notice.payload,
         }
 
-        async def keep(session: AsyncSession) -> None:
+        async def keep(session: AsyncSession) -> str | None:
             station_events.add_event(
                 session, station_id=ctx.station_id, kind=notice.kind.value, payload=payload
             )
+            if notice.kind is NoticeKind.LOG_STATUS and notice.status is not None:
+                upload = await log_uploads.charger_status(
+                    session, ctx.station_id, notice.request_id, notice.status, utcnow()
+                )
+                return upload.workflow_id if upload is not None else None
+            return None
 
-        await self.services.writes.run(keep)
+        workflow_id = await self.services.writes.run(keep)
+        if workflow_id is not None and notice.status is not None:
+            # Best effort: the row already holds the status; the signal wakes the
+            # upload's workflow, which otherwise ends at its own timeout.
+            self._in_background(
+                signal_workflow(self.services.temporal, workflow_id, "progress", notice.status)
+            )
 
     async def transaction_event(
         self, ctx: StationContext, event: TransactionEvent
@@ -402,16 +423,16 @@ class StationService:
             power_w=power,
             measured_at=readings[-1].sampled_at,
         )
-        # Off the charger's receive loop: a slow Temporal must not delay its answers.
-        task = asyncio.create_task(
-            asyncio.wait_for(
-                send_progress(
-                    self.services.temporal,
-                    ctx.workflow_ids.get(tx_ref) or session_workflow_id(ctx.station_id, tx_ref),
-                    progress,
-                ),
-                5.0,
+        self._in_background(
+            send_progress(
+                self.services.temporal,
+                ctx.workflow_ids.get(tx_ref) or session_workflow_id(ctx.station_id, tx_ref),
+                progress,
             )
         )
+
+    def _in_background(self, signal: Coroutine[Any, Any, None]) -> None:
+        """Off the charger's receive loop: a slow Temporal must not delay its answers."""
+        task = asyncio.create_task(asyncio.wait_for(signal, 5.0))
         self._background.add(task)
         task.add_done_callback(self._background.discard)

@@ -261,3 +261,25 @@ class ReservationRequest:
     connector_id: int = 1
     evse_id: int | None = None
     timeout_s: float = 30.0
+
+
+def log_upload_workflow_id(station_id: str, request_id: int) -> str:
+    """Business key of a diagnostics or log upload."""
+    return f"logs:{station_id}:{request_id}"
+
+
+@dataclass(frozen=True)
+class LogUploadRequest:
+    """Ask a station to upload its diagnostics (1.6) or a log (2.x) to ``location``."""
+
+    station_id: str
+    request_id: int
+    token: str
+    location: str
+    command_request_id: str
+    log_type: str = "DiagnosticsLog"
+    since: datetime | None = None
+    until: datetime | None = None
+    timeout_s: float = 30.0
+    # How long the upload may take before the workflow gives up waiting.
+    wait_s: float = 3600.0

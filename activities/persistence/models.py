@@ -315,3 +315,26 @@ class Reservation(Base):
     workflow_id: Mapped[str] = mapped_column(String(200))
     transaction_pk: Mapped[int | None] = mapped_column(ForeignKey("transactions.id"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class LogUpload(Base):
+    """A diagnostics (1.6) or log (2.x) upload the CSMS asked for, and the file it got."""
+
+    __tablename__ = "log_uploads"
+    __table_args__ = (UniqueConstraint("token"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    station_id: Mapped[str] = mapped_column(String(64), index=True)
+    request_id: Mapped[int] = mapped_column(Integer)
+    log_type: Mapped[str] = mapped_column(String(20))
+    # The secret in the upload URL (chargers cannot present API keys).
+    token: Mapped[str] = mapped_column(String(64))
+    # requested -> accepted | rejected; then the charger's statuses (Uploading,
+    # Uploaded, UploadFailed, ...) and finally "received" when the file arrived.
+    status: Mapped[str] = mapped_column(String(30))
+    workflow_id: Mapped[str] = mapped_column(String(200))
+    file_name: Mapped[str | None] = mapped_column(String(255))
+    size_bytes: Mapped[int | None] = mapped_column(BigInteger)
+    stored_path: Mapped[str | None] = mapped_column(String(500))
+    requested_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)

@@ -97,9 +97,10 @@ async def remote_start(
 
 
 for _name, _kind in COMMANDS.items():
-    if _name in ("remote-start", "reserve-now", "cancel-reservation"):
-        # Remote start above (a session workflow); reservations are a resource of
-        # their own (``/stations/{id}/reservations``, a workflow each).
+    if _name in ("remote-start", "reserve-now", "cancel-reservation", "upload-logs"):
+        # Remote start above (a session workflow); reservations and log uploads are
+        # resources of their own (``/stations/{id}/reservations``,
+        # ``/stations/{id}/log-uploads``), a workflow each.
         continue
     router.add_api_route(
         f"/{_name}",

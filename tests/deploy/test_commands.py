@@ -340,32 +340,24 @@ async def test_unknown_station_and_bad_bodies(http: httpx.AsyncClient) -> None:
 
 
 @pytest.mark.parametrize("protocol", VERSIONS)
-async def test_uploads_and_remote_start_translate(
+async def test_remote_start_translates(
     http: httpx.AsyncClient, stations: dict[str, StrictStation], protocol: str
 ) -> None:
-    """Diagnostics/log upload and remote start reach the station in its version's form."""
-    base = f"/stations/{sid(protocol)}/commands"
-    upload = await http.post(f"{base}/upload-logs", json={"location": "https://csms.test/up"})
-    assert upload.status_code == 200, upload.text
+    """A remote start reaches the station in its version's form."""
     start = await http.post(
-        f"{base}/remote-start", json={"id_token": "TAG-1", "evse_id": 1, "remote_start_id": 5}
+        f"/stations/{sid(protocol)}/commands/remote-start",
+        json={"id_token": "TAG-1", "evse_id": 1, "remote_start_id": 5},
     )
     assert start.status_code == 200, start.text
     assert start.json()["reply"]["status"] == "Accepted"
     assert start.json()["remote_start_id"] == 5
     station = stations[protocol]
     if protocol == "ocpp1.6":
-        assert upload.json()["data"] == {"file_name": "diagnostics.zip"}
-        assert await station.next_command("GetDiagnostics") == {"location": "https://csms.test/up"}
         assert await station.next_command("RemoteStartTransaction") == {
             "connectorId": 1,
             "idTag": "TAG-1",
         }
     else:
-        assert upload.json()["data"] == {"file_name": "log.zip"}
-        log = await station.next_command("GetLog")
-        assert log["log"] == {"remoteLocation": "https://csms.test/up"}
-        assert log["logType"] == "DiagnosticsLog"
         assert await station.next_command("RequestStartTransaction") == {
             "evseId": 1,
             "remoteStartId": 5,
@@ -709,3 +701,74 @@ async def test_reservation_cancel_expiry_and_rejection(
     assert states[refused["reservation_id"]] == "rejected"
     past = await http.post(base, json={**later, "expires_at": "2001-01-01T00:00:00Z"})
     assert past.status_code == 422
+
+
+@pytest.mark.parametrize("protocol", VERSIONS)
+async def test_log_upload_from_request_to_file(
+    stack: Stack, http: httpx.AsyncClient, stations: dict[str, StrictStation], protocol: str
+) -> None:
+    """GetDiagnostics / GetLog with an upload URL; the charger's status notifications are
+    tracked; the file arrives at the URL, is downloadable, and ends the workflow."""
+    station, station_id = stations[protocol], sid(protocol)
+    made = await http.post(f"/stations/{station_id}/log-uploads", json={})
+    assert made.status_code == 200, made.text
+    body = made.json()
+    assert body["reply"]["status"] == "Accepted"
+    location, request_id = body["location"], body["request_id"]
+    if protocol == "ocpp1.6":
+        assert await station.next_command("GetDiagnostics") == {"location": location}
+        await station.call("DiagnosticsStatusNotification", {"status": "Uploading"})
+    else:
+        sent = await station.next_command("GetLog")
+        assert sent["log"] == {"remoteLocation": location} and sent["requestId"] == request_id
+        await station.call(
+            "LogStatusNotification", {"status": "Uploading", "requestId": request_id}
+        )
+
+    async def status_is(wanted: str) -> bool:
+        rows = (await http.get(f"/stations/{station_id}/log-uploads")).json()
+        return any(r["request_id"] == request_id and r["status"] == wanted for r in rows)
+
+    await eventually(lambda: status_is("Uploading"))
+    content = b"PK\x03\x04 diagnostics of " + station_id.encode()
+    async with httpx.AsyncClient() as charger_http:  # no API key: the URL's token
+        put = await charger_http.put(location + "diag.zip", content=content)
+    assert put.status_code == 200, put.text
+    if protocol == "ocpp1.6":
+        await station.call("DiagnosticsStatusNotification", {"status": "Uploaded"})
+    else:
+        await station.call("LogStatusNotification", {"status": "Uploaded", "requestId": request_id})
+    assert stack.worker is not None
+    result = await stack.worker.client.get_workflow_handle(body["workflow_id"]).result()
+    assert result == "received"
+    got = await http.get(f"/stations/{station_id}/log-uploads/{request_id}/file")
+    assert got.status_code == 200 and got.content == content
+    rows = (await http.get(f"/stations/{station_id}/log-uploads")).json()
+    mine = next(r for r in rows if r["request_id"] == request_id)
+    assert mine["size_bytes"] == len(content) and mine["file_name"] == "diag.zip"
+    assert "token" not in mine
+    async with httpx.AsyncClient() as stranger:
+        assert (
+            await stranger.put(location.replace("/uploads/", "/uploads/x") + "f.zip", content=b"x")
+        ).status_code == 404
+
+
+@pytest.mark.parametrize("protocol", VERSIONS)
+async def test_log_upload_refused_by_the_charger(
+    stack: Stack, http: httpx.AsyncClient, stations: dict[str, StrictStation], protocol: str
+) -> None:
+    """No diagnostics (1.6: no file name) or Rejected (2.x): recorded as rejected."""
+    station, station_id = stations[protocol], sid(protocol)
+    action = "GetDiagnostics" if protocol == "ocpp1.6" else "GetLog"
+    await station.answer(action, {} if protocol == "ocpp1.6" else {"status": "Rejected"})
+    try:
+        made = (await http.post(f"/stations/{station_id}/log-uploads", json={})).json()
+    finally:
+        await station.answer(
+            action,
+            {"fileName": "diagnostics.zip"} if protocol == "ocpp1.6" else {"status": "Accepted"},
+        )
+    await station.next_command(action)
+    assert made["reply"]["status"] in ("NoLogs", "Rejected")
+    assert stack.worker is not None
+    assert await stack.worker.client.get_workflow_handle(made["workflow_id"]).result() == "rejected"
