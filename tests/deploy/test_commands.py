@@ -21,6 +21,7 @@ from activities.credentials import verify_password
 from activities.persistence.models import Station
 from deploy.stack import Stack
 from tests.deploy.conftest import api_client, eventually, stack_settings
+from tests.deploy.live_stations import booted_station, endpoint
 from tests.gateway.conformance.station import StrictStation
 from tests.helpers import seed_station
 
@@ -45,30 +46,10 @@ async def http(stack: Stack) -> AsyncIterator[httpx.AsyncClient]:
         yield client
 
 
-def endpoint(stack: Stack) -> str:
-    """The gateway's URL prefix."""
-    assert stack.gateway is not None
-    return f"ws://127.0.0.1:{stack.gateway.port}/ocpp"
-
-
 @pytest.fixture(scope="module")
 async def stations(stack: Stack) -> AsyncIterator[dict[str, StrictStation]]:
     """A booted strict station per version, by subprotocol."""
-    connected: dict[str, StrictStation] = {}
-    for protocol in VERSIONS:
-        station_id = f"CMD-{protocol.removeprefix('ocpp')}"
-        await seed_station(stack.db, station_id)
-        station = await StrictStation.connect(endpoint(stack), station_id, protocol)
-        boot: dict[str, Any]
-        if protocol == "ocpp1.6":
-            boot = {"chargePointVendor": "Acme", "chargePointModel": "AC-22"}
-        else:
-            boot = {
-                "chargingStation": {"vendorName": "Acme", "model": "AC-22"},
-                "reason": "PowerUp",
-            }
-        assert (await station.call("BootNotification", boot))["status"] == "Accepted"
-        connected[protocol] = station
+    connected = {p: await booted_station(stack, sid(p), p) for p in VERSIONS}
     yield connected
     for station in connected.values():
         await station.close()

@@ -183,8 +183,10 @@ class StrictStation:
             raise AssertionError(f"{action} failed: {result}")
         return dict(result["response"])
 
-    async def answer(self, action: str, response: Any) -> None:
-        """Script the answer to the CSMS's next ``action`` commands."""
+    async def answer(self, action: str, response: Any = None) -> None:
+        """Script the answer to the CSMS's next ``action`` commands (None: the usual one)."""
+        if response is None:
+            response = (ACCEPT_16 if self.protocol == "ocpp1.6" else ACCEPT_2)[action]
         await self._send({"op": "answers", "answers": {action: response}})
 
     async def next_command(self, action: str, timeout: float = 10.0) -> dict[str, Any]:

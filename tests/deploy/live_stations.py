@@ -1,0 +1,31 @@
+"""Strict ocpp-rpc stations connected to a running stack, for command tests."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from deploy.stack import Stack
+from tests.gateway.conformance.station import StrictStation
+from tests.helpers import seed_station
+
+
+def endpoint(stack: Stack) -> str:
+    """The stack gateway's URL prefix."""
+    assert stack.gateway is not None
+    return f"ws://127.0.0.1:{stack.gateway.port}/ocpp"
+
+
+async def booted_station(
+    stack: Stack, station_id: str, protocol: str, **seed: Any
+) -> StrictStation:
+    """Register ``station_id``, connect it speaking ``protocol`` and boot it (Accepted)."""
+    await seed_station(stack.db, station_id, **seed)
+    station = await StrictStation.connect(endpoint(stack), station_id, protocol)
+    boot: dict[str, Any]
+    if protocol == "ocpp1.6":
+        boot = {"chargePointVendor": "Acme", "chargePointModel": "AC-22"}
+    else:
+        boot = {"chargingStation": {"vendorName": "Acme", "model": "AC-22"}, "reason": "PowerUp"}
+    answer = await station.call("BootNotification", boot)
+    assert answer["status"] == "Accepted", answer
+    return station
