@@ -108,20 +108,32 @@ class StationEventOut(ORM):
 
 
 class StationMessageOut(ORM):
-    """One logged OCPP frame: ``in`` from the charger, ``out`` from the CSMS."""
+    """One logged OCPP exchange: ``in`` the charger called, ``out`` the CSMS called."""
 
     id: int
     direction: Literal["in", "out"]
-    kind: Literal["call", "result", "error"]
     message_id: str
-    action: str | None
-    payload: Any
-    error_code: str | None
-    duration_ms: float | None = Field(
-        description="for a result or error: milliseconds since the CALL it answers"
+    action: str
+    request: Any
+    response: Any = Field(
+        description="the answer's payload, a CALLERROR's description and details, or null"
     )
+    error_code: str | None = Field(
+        description="the CALLERROR code, or Timeout / Disconnected when no answer came"
+    )
+    duration_ms: float = Field(description="from the CALL to its answer")
     node_id: str
     at: datetime
+
+
+class StationVariableOut(ORM):
+    """A configuration value as the station last reported it."""
+
+    key: str = Field(description="1.6 key, or 2.x Component.Variable (with instance/EVSE)")
+    value: str | None
+    readonly: bool | None
+    source: str = Field(description="GetConfiguration, NotifyReport or ChangeConfiguration")
+    updated_at: datetime
 
 
 class ConnectorOut(ORM):

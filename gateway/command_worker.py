@@ -25,10 +25,12 @@ from temporalio.worker import Worker
 from activities.credentials import hash_password
 from activities.persistence.database import Database
 from activities.persistence.models import Station
+from activities.persistence.repositories import station_variables
 from gateway import commands2, commands16, schemas
 from gateway.command_codec import NotAvailable
 from gateway.connection import ChargerError, OcppConnection
 from gateway.rpc import OcppError
+from gateway.timestamps import utcnow
 from workflows import commands as c
 from workflows.client import TemporalLink
 
@@ -108,6 +110,7 @@ class StationCommands:
         status, data = codec.decode(command, answer)
         if password is not None and status == "Accepted":
             await self._store_password(request.station_id, password)
+        await self._remember_configuration(request.station_id, command, status, data, conn.version)
         return c.CommandReply(
             station_id=request.station_id,
             command=request.command,
@@ -157,6 +160,29 @@ class StationCommands:
                     f"the charger's {action} response breaks the OCPP {version} schema: {exc}",
                 ) from None
             raise _fail(c.CommandFailure.INVALID, f"{action} for OCPP {version}: {exc}") from None
+
+    async def _remember_configuration(
+        self, station_id: str, command: Any, status: str | None, data: dict[str, Any], version: str
+    ) -> None:
+        """Keep what a configuration read returned or a change set (GET .../configuration)."""
+        rows: list[dict[str, Any]] = []
+        if isinstance(command, c.GetConfiguration):
+            rows = [
+                {"key": v["key"], "value": v["value"], "readonly": v["readonly"]}
+                for v in data.get("values", [])
+                if v["status"] == "Accepted"
+            ]
+        elif isinstance(command, c.ChangeConfiguration) and status in (
+            "Accepted",
+            "RebootRequired",
+        ):
+            key = command.key if version == "1.6" else command.key_2x or command.key
+            rows = [{"key": key, "value": command.value, "readonly": False}]
+        if rows:
+            async with self.db.sessions.begin() as session:
+                await station_variables.upsert_many(
+                    session, station_id, rows, source=command.__class__.__name__, at=utcnow()
+                )
 
     async def _store_password(self, station_id: str, password: str) -> None:
         hashed = await asyncio.to_thread(hash_password, password)

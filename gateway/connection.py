@@ -8,7 +8,7 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 from websockets.asyncio.server import ServerConnection
 from websockets.exceptions import ConnectionClosed
@@ -99,8 +99,6 @@ class OcppConnection:
         self.version = handlers.version
         self._pending: dict[str, asyncio.Future[dict[str, Any]]] = {}
         self.message_log = message_log
-        # Our outstanding CALLs: action and send time, for the log of their answers.
-        self._sent: dict[str, tuple[str, float]] = {}
 
     @property
     def station_id(self) -> str:
@@ -133,7 +131,6 @@ class OcppConnection:
             log.info("%s sent a malformed frame: %s", self.station_id, error)
             return rpc.call_error(error, self.version)
         if isinstance(frame, rpc.Call):
-            self._log("in", "call", frame.message_id, frame.action, frame.payload, False)
             if self.rate_limit is not None and not self.rate_limit.allow():
                 log.warning("%s exceeds the message rate limit", self.station_id)
                 limited = OcppError(
@@ -141,20 +138,9 @@ class OcppConnection:
                     "message rate limit exceeded; retry later",
                     message_id=frame.message_id,
                 )
-                self._log_error("out", frame.message_id, frame.action, limited, False)
+                self._log_refusal(frame, limited, 0.0)
                 return rpc.call_error(limited, self.version)
             return await self._answer(frame)
-        sent = self._sent.pop(frame.message_id, None)
-        if sent is not None:
-            action, at = sent
-            elapsed = (time.perf_counter() - at) * 1000
-            if isinstance(frame, rpc.CallResult):
-                self._log("in", "result", frame.message_id, action, frame.payload, True, elapsed)
-            else:
-                details = {"description": frame.description, "details": frame.details}
-                self._log(
-                    "in", "error", frame.message_id, action, details, True, elapsed, frame.code
-                )
         future = self._pending.pop(frame.message_id, None)
         if future is None or future.done():
             log.info("%s answered unknown message %s", self.station_id, frame.message_id)
@@ -166,42 +152,31 @@ class OcppConnection:
 
     def _log(
         self,
-        direction: Any,
-        kind: Any,
+        direction: Literal["in", "out"],
         message_id: str,
-        action: str | None,
-        payload: Any,
-        csms_initiated: bool,
-        duration_ms: float | None = None,
+        action: str,
+        request: Any,
+        response: Any,
+        began: float,
         error_code: str | None = None,
     ) -> None:
+        """One exchange (a CALL and its answer) in the message log."""
         if self.message_log is not None:
             self.message_log.record(
                 self.station_id,
                 direction,
-                kind,
                 message_id,
                 action,
-                payload,
-                csms_initiated=csms_initiated,
-                duration_ms=None if duration_ms is None else round(duration_ms, 3),
+                request,
+                response,
+                duration_ms=round((time.perf_counter() - began) * 1000, 3),
                 error_code=error_code,
             )
 
-    def _log_error(
-        self,
-        direction: Any,
-        message_id: str,
-        action: str | None,
-        error: OcppError,
-        csms_initiated: bool,
-        duration_ms: float | None = None,
-    ) -> None:
+    def _log_refusal(self, call: rpc.Call, error: OcppError, began: float) -> None:
         code = rpc.error_code(error.kind, self.version)
-        details = {"description": str(error), "details": error.details}
-        self._log(
-            direction, "error", message_id, action, details, csms_initiated, duration_ms, code
-        )
+        answer = {"description": str(error), "details": error.details}
+        self._log("in", call.message_id, call.action, call.payload, answer, began, code)
 
     async def _answer(self, call: rpc.Call) -> str:
         began = time.perf_counter()
@@ -229,20 +204,17 @@ class OcppConnection:
                     "%s %s: invalid response %s: %s", self.station_id, call.action, result, bug
                 )
                 raise OcppError(ErrorKind.INTERNAL, "internal error") from None
-            elapsed = (time.perf_counter() - began) * 1000
-            self._log("out", "result", call.message_id, call.action, result, False, elapsed)
+            self._log("in", call.message_id, call.action, call.payload, result, began)
             return rpc.call_result(call.message_id, result)
         except OcppError as error:
             error.message_id = call.message_id
             log.info("%s %s rejected: %s", self.station_id, call.action, error)
-            elapsed = (time.perf_counter() - began) * 1000
-            self._log_error("out", call.message_id, call.action, error, False, elapsed)
+            self._log_refusal(call, error, began)
             return rpc.call_error(error, self.version)
         except Exception:
             log.exception("%s %s failed", self.station_id, call.action)
             internal = OcppError(ErrorKind.INTERNAL, "internal error", message_id=call.message_id)
-            elapsed = (time.perf_counter() - began) * 1000
-            self._log_error("out", call.message_id, call.action, internal, False, elapsed)
+            self._log_refusal(call, internal, began)
             return rpc.call_error(internal, self.version)
 
     async def call(self, action: str, payload: dict[str, Any], *, timeout: float = 30.0) -> Any:
@@ -255,26 +227,24 @@ class OcppConnection:
         message_id = str(uuid.uuid4())
         future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
         self._pending[message_id] = future
-        self._sent[message_id] = (action, time.perf_counter())
-        self._log("out", "call", message_id, action, payload, True)
+        began = time.perf_counter()
         try:
             try:
                 await self.websocket.send(rpc.call(message_id, action, payload))
             except ConnectionClosed as closed:
                 raise ConnectionError(f"{self.station_id} disconnected") from closed
-            return await asyncio.wait_for(future, timeout)
+            answer = await asyncio.wait_for(future, timeout)
+        except ChargerError as error:
+            details = {"description": error.description, "details": error.details}
+            self._log("out", message_id, action, payload, details, began, error.code)
+            raise
         except TimeoutError:
-            self._sent.pop(message_id, None)
-            self._log(
-                "in",
-                "error",
-                message_id,
-                action,
-                {"description": "no answer"},
-                True,
-                timeout * 1000,
-                "Timeout",
-            )
+            self._log("out", message_id, action, payload, None, began, "Timeout")
+            raise
+        except ConnectionError:
+            self._log("out", message_id, action, payload, None, began, "Disconnected")
             raise
         finally:
             self._pending.pop(message_id, None)
+        self._log("out", message_id, action, payload, answer, began)
+        return answer

@@ -1,10 +1,12 @@
-"""Records every OCPP frame of this node's stations in the message log, off the hot path.
+"""Records every OCPP exchange of this node's stations in the message log, off the hot path.
 
-Frames are queued in memory and written in batches through the node's group
-commit; logging never delays or fails an answer to a charger. When the queue
-is full (the database is slow or down) frames are dropped and counted: the log
-is a diagnostic aid, not the system of record. Old frames are purged after the
-retention period.
+An exchange is one row: the CALL (either way) and its answer (a result, an
+error, or none), so a charger's reply sits next to the command it answers.
+Rows are queued in memory and written in batches through the node's group
+commit, once a second; logging never delays or fails an answer to a charger.
+When the queue is full (the database is slow or down) rows are dropped and
+counted: the log is a diagnostic aid, not the system of record. Old rows are
+purged after the retention period.
 """
 
 from __future__ import annotations
@@ -35,7 +37,7 @@ class MessageLog:
         mode: Mode = "all",
         retention: timedelta = timedelta(days=7),
         max_pending: int = 50_000,
-        flush_interval_s: float = 0.2,
+        flush_interval_s: float = 1.0,
         purge_interval_s: float = 3600.0,
     ) -> None:
         self._writes = writes
@@ -54,17 +56,16 @@ class MessageLog:
         self,
         station_id: str,
         direction: Literal["in", "out"],
-        kind: Literal["call", "result", "error"],
         message_id: str,
-        action: str | None,
-        payload: Any,
+        action: str,
+        request: Any,
+        response: Any,
         *,
-        csms_initiated: bool,
+        duration_ms: float,
         error_code: str | None = None,
-        duration_ms: float | None = None,
     ) -> None:
-        """Queue one frame (never blocks, never raises)."""
-        if self.mode == "off" or (self.mode == "commands" and not csms_initiated):
+        """Queue one exchange (never blocks, never raises)."""
+        if self.mode == "off" or (self.mode == "commands" and direction == "in"):
             return
         if len(self._pending) >= self._max_pending:
             self.dropped += 1
@@ -74,10 +75,10 @@ class MessageLog:
                 "station_id": station_id,
                 "node_id": self._node_id,
                 "direction": direction,
-                "kind": kind,
                 "message_id": message_id[:64],
                 "action": action,
-                "payload": payload,
+                "request": request,
+                "response": response,
                 "error_code": error_code,
                 "duration_ms": duration_ms,
                 "at": utcnow(),

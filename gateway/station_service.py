@@ -29,6 +29,7 @@ from activities.persistence.repositories import (
     remote_starts,
     reservations,
     station_events,
+    station_variables,
     stations,
     transactions,
 )
@@ -163,6 +164,15 @@ class StationService:
             station_events.add_event(
                 session, station_id=ctx.station_id, kind=notice.kind.value, payload=payload
             )
+            if notice.kind is NoticeKind.REPORT and "reportData" in notice.payload:
+                # A part of a base report: keep the values the station reported.
+                await station_variables.upsert_many(
+                    session,
+                    ctx.station_id,
+                    station_variables.from_report(notice.payload["reportData"]),
+                    source="NotifyReport",
+                    at=utcnow(),
+                )
             if notice.kind is NoticeKind.LOG_STATUS and notice.status is not None:
                 upload = await log_uploads.charger_status(
                     session, ctx.station_id, notice.request_id, notice.status, utcnow()

@@ -260,8 +260,8 @@ class OutboxEvent(Base):
 
 
 class StationMessage(Base):
-    """One OCPP frame to or from a station: the per-station message log (kept for a
-    configurable number of days)."""
+    """One OCPP exchange with a station, a CALL and its answer: the per-station
+    message log (kept for a configurable number of days)."""
 
     __tablename__ = "station_messages"
     __table_args__ = (Index("ix_station_messages_station_at", "station_id", "at"),)
@@ -269,16 +269,17 @@ class StationMessage(Base):
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     station_id: Mapped[str] = mapped_column(String(64))
     node_id: Mapped[str] = mapped_column(String(64))
-    # "in": charger -> CSMS; "out": CSMS -> charger.
+    # "in": the charger called the CSMS; "out": the CSMS called the charger.
     direction: Mapped[str] = mapped_column(String(3))
-    # "call", "result" or "error".
-    kind: Mapped[str] = mapped_column(String(6))
     message_id: Mapped[str] = mapped_column(String(64))
-    action: Mapped[str | None] = mapped_column(String(60))
-    payload: Mapped[Any] = mapped_column(JSON)
+    action: Mapped[str] = mapped_column(String(60))
+    request: Mapped[Any] = mapped_column(JSON)
+    # The CALLRESULT payload, or a CALLERROR's description and details (error_code
+    # set); None when no answer came (error_code Timeout or Disconnected).
+    response: Mapped[Any | None] = mapped_column(JSON)
     error_code: Mapped[str | None] = mapped_column(String(40))
-    # For a result or error: time since the CALL it answers.
-    duration_ms: Mapped[float | None]
+    duration_ms: Mapped[float]
+    # When the answer was sent or received (or given up on).
     at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
 
 
@@ -337,4 +338,20 @@ class LogUpload(Base):
     size_bytes: Mapped[int | None] = mapped_column(BigInteger)
     stored_path: Mapped[str | None] = mapped_column(String(500))
     requested_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class StationVariable(Base):
+    """A configuration value as the station last reported it (1.6 GetConfiguration,
+    2.x GetVariables or NotifyReport after GetBaseReport)."""
+
+    __tablename__ = "station_variables"
+
+    station_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    # 1.6: the key. 2.x: Component[instance]@evse.connector.Variable[instance],
+    # with ":<attribute type>" when it is not Actual.
+    key: Mapped[str] = mapped_column(String(300), primary_key=True)
+    value: Mapped[str | None] = mapped_column(Text)
+    readonly: Mapped[bool | None]
+    source: Mapped[str] = mapped_column(String(30))
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)

@@ -14,6 +14,7 @@ from activities.persistence.repositories import (
     sites,
     station_events,
     station_messages,
+    station_variables,
     stations,
 )
 from api.auth import Operator, Viewer
@@ -25,6 +26,7 @@ from api.schemas import (
     StationIn,
     StationMessageOut,
     StationOut,
+    StationVariableOut,
     UtcDateTime,
 )
 
@@ -129,6 +131,19 @@ async def station_messages_of(
         limit=limit,
     )
     return [StationMessageOut.model_validate(r) for r in rows]
+
+
+@router.get("/{station_id}/configuration")
+async def station_configuration(
+    station_id: str, session: Session, _: Viewer, prefix: str | None = None
+) -> list[StationVariableOut]:
+    """The configuration the station reported: 1.6 keys from get-configuration, 2.x
+    variables from get-configuration or a base report (NotifyReport), and values
+    set with change-configuration."""
+    if await stations.get_station(session, station_id) is None:
+        raise not_found("station", station_id)
+    rows = await station_variables.of_station(session, station_id, prefix)
+    return [StationVariableOut.model_validate(r) for r in rows]
 
 
 @router.post("/{station_id}/approve")

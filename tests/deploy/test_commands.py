@@ -214,6 +214,10 @@ async def test_configuration_read_and_change(
         assert await station.next_command("SetVariables") == {
             "setVariableData": [{**wanted, "attributeValue": "60"}]
         }
+    stored = (await http.get(f"/stations/{sid(protocol)}/configuration")).json()
+    assert {"key": key, "value": "60", "source": "ChangeConfiguration"}.items() <= next(
+        v for v in stored if v["key"] == key
+    ).items()
 
 
 async def test_base_report_is_2x_only(
@@ -222,9 +226,39 @@ async def test_base_report_is_2x_only(
     """GetBaseReport reaches a 2.0.1 station; a 1.6 station gets a 422 with the reason."""
     ok = await http.post(f"/stations/{sid('ocpp2.0.1')}/commands/get-base-report", json={})
     assert ok.status_code == 200, ok.text
-    assert (await stations["ocpp2.0.1"].next_command("GetBaseReport"))["reportBase"] == (
-        "FullInventory"
-    )
+    sent = await stations["ocpp2.0.1"].next_command("GetBaseReport")
+    assert sent["reportBase"] == "FullInventory"
+    # The report arrives in parts (tbc); each part's variables are kept.
+    for seq, (component, variable, value, mutability) in enumerate(
+        [
+            ("SecurityCtrlr", "SecurityProfile", "1", "ReadOnly"),
+            ("TxCtrlr", "EVConnectionTimeOut", "120", "ReadWrite"),
+        ]
+    ):
+        await stations["ocpp2.0.1"].call(
+            "NotifyReport",
+            {
+                "requestId": sent["requestId"],
+                "generatedAt": "2030-01-01T00:00:00Z",
+                "tbc": seq == 0,
+                "seqNo": seq,
+                "reportData": [
+                    {
+                        "component": {"name": component},
+                        "variable": {"name": variable},
+                        "variableAttribute": [{"value": value, "mutability": mutability}],
+                    }
+                ],
+            },
+        )
+    stored = (await http.get(f"/stations/{sid('ocpp2.0.1')}/configuration")).json()
+    reported = {
+        v["key"]: (v["value"], v["readonly"]) for v in stored if v["source"] == "NotifyReport"
+    }
+    assert reported == {
+        "SecurityCtrlr.SecurityProfile": ("1", True),
+        "TxCtrlr.EVConnectionTimeOut": ("120", False),
+    }
     refused = await http.post(f"/stations/{sid('ocpp1.6')}/commands/get-base-report", json={})
     assert refused.status_code == 422
     assert refused.json()["detail"]["error"] == "CommandNotSupported"
@@ -384,32 +418,39 @@ async def test_password_rotation(stack: Stack, protocol: str) -> None:
 async def test_message_log_shows_commands_and_the_chargers_answers(
     stack: Stack, http: httpx.AsyncClient, stations: dict[str, StrictStation], protocol: str
 ) -> None:
-    """Every frame in and out, with direction, action, payload and the reply's timing."""
+    """Every exchange either way: the CALL, the answer, its timing; and what went wrong."""
+    station = stations[protocol]
     response = await http.post(
         f"/stations/{sid(protocol)}/commands/data-transfer",
         json={"vendor_id": "com.acme", "message_id": "log-me"},
     )
     assert response.status_code == 200
-    await stations[protocol].next_command("DataTransfer")
+    await station.next_command("DataTransfer")
+    await station.answer("ClearCache", {"$error": "InternalError"})
+    try:
+        failed = await http.post(f"/stations/{sid(protocol)}/commands/clear-cache")
+        assert failed.status_code == 502
+        await station.next_command("ClearCache")
+    finally:
+        await station.answer("ClearCache")
     assert stack.gateway is not None
     await stack.gateway.message_log.flush()
-    frames = (
-        await http.get(f"/stations/{sid(protocol)}/messages", params={"action": "DataTransfer"})
-    ).json()
-    mine = [f for f in frames if f["message_id"] == frames[0]["message_id"]]
-    assert [(f["direction"], f["kind"]) for f in mine] == [("in", "result"), ("out", "call")]
-    answer, call = mine
-    assert call["payload"] == {"vendorId": "com.acme", "messageId": "log-me"}
-    assert answer["payload"] == {"status": "Accepted", "data": "pong"}
-    assert answer["duration_ms"] is not None and answer["duration_ms"] >= 0
-    assert answer["node_id"] == stack.settings.node_id
-    boots = (
-        await http.get(
-            f"/stations/{sid(protocol)}/messages",
-            params={"action": "BootNotification", "direction": "out"},
-        )
-    ).json()
-    assert boots[0]["kind"] == "result" and boots[0]["payload"]["status"] == "Accepted"
+
+    async def log_of(**params: str) -> list[dict[str, Any]]:
+        found = await http.get(f"/stations/{sid(protocol)}/messages", params=params)
+        assert found.status_code == 200, found.text
+        return list(found.json())
+
+    exchange = (await log_of(action="DataTransfer"))[0]
+    assert exchange["direction"] == "out"
+    assert exchange["request"] == {"vendorId": "com.acme", "messageId": "log-me"}
+    assert exchange["response"] == {"status": "Accepted", "data": "pong"}
+    assert exchange["error_code"] is None and exchange["duration_ms"] >= 0
+    assert exchange["node_id"] == stack.settings.node_id
+    refused = (await log_of(action="ClearCache"))[0]
+    assert refused["error_code"] == "InternalError" and refused["response"]["description"]
+    boot = (await log_of(action="BootNotification", direction="in"))[0]
+    assert boot["response"]["status"] == "Accepted" and "interval" in boot["response"]
     assert (await http.get("/stations/NOPE/messages")).status_code == 404
     assert (
         await http.get(f"/stations/{sid(protocol)}/messages", params={"direction": "up"})

@@ -24,8 +24,8 @@ async def test_modes_decide_what_is_kept(db: Database) -> None:
     for mode, expected in (("all", 2), ("commands", 1), ("off", 0)):
         station = f"LOG-{mode}"
         writer = MessageLog(GroupCommit(db), "gw-t", mode=mode)  # type: ignore[arg-type]
-        writer.record(station, "in", "call", "1", "Heartbeat", {}, csms_initiated=False)
-        writer.record(station, "out", "call", "2", "Reset", {"type": "Soft"}, csms_initiated=True)
+        writer.record(station, "in", "1", "Heartbeat", {}, {"currentTime": "x"}, duration_ms=1)
+        writer.record(station, "out", "2", "Reset", {"type": "Soft"}, None, duration_ms=1)
         await writer.flush()
         assert await _count(db, station) == expected, mode
 
@@ -34,8 +34,8 @@ async def test_retention_purges_old_frames_only(db: Database) -> None:
     """Frames older than the retention go; recent ones stay."""
     writer = MessageLog(GroupCommit(db), "gw-t", retention=timedelta(days=1))
     for i in range(3):
-        writer.record("LOG-OLD", "in", "call", str(i), "Heartbeat", {}, csms_initiated=False)
-    writer.record("LOG-NEW", "in", "call", "9", "Heartbeat", {}, csms_initiated=False)
+        writer.record("LOG-OLD", "in", str(i), "Heartbeat", {}, {}, duration_ms=1)
+    writer.record("LOG-NEW", "in", "9", "Heartbeat", {}, {}, duration_ms=1)
     await writer.flush()
     async with db.sessions.begin() as session:
         await session.execute(
@@ -52,7 +52,7 @@ async def test_a_full_queue_drops_and_counts_instead_of_blocking(db: Database) -
     """The log never holds up the gateway: beyond the bound, frames are counted as dropped."""
     writer = MessageLog(GroupCommit(db), "gw-t", max_pending=2)
     for i in range(5):
-        writer.record("LOG-FULL", "in", "call", str(i), "Heartbeat", {}, csms_initiated=False)
+        writer.record("LOG-FULL", "in", str(i), "Heartbeat", {}, {}, duration_ms=1)
     assert writer.dropped == 3
     await writer.flush()
     assert await _count(db, "LOG-FULL") == 2

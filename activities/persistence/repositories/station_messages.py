@@ -13,9 +13,10 @@ from activities.persistence.models import StationMessage
 
 
 async def add_many(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> None:
-    """Insert logged frames (one executemany)."""
+    """Insert logged exchanges: one Core executemany (no ORM bookkeeping per row)."""
     if rows:
-        await session.execute(insert(StationMessage), list(rows))
+        connection = await session.connection()
+        await connection.execute(insert(StationMessage), list(rows))
 
 
 async def messages_of(
@@ -28,7 +29,7 @@ async def messages_of(
     before_id: int | None = None,
     limit: int = 100,
 ) -> Sequence[StationMessage]:
-    """A station's frames, newest first, optionally filtered."""
+    """A station's exchanges, newest first, optionally filtered."""
     query = select(StationMessage).where(StationMessage.station_id == station_id)
     if action is not None:
         query = query.where(StationMessage.action == action)

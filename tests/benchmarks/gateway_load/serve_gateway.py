@@ -9,6 +9,7 @@ no lifecycle events (telemetry goes to the database only).
 from __future__ import annotations
 
 import asyncio
+import os
 import sys
 from pathlib import Path
 
@@ -35,7 +36,11 @@ async def main(port: int, stations: int, prefix: str, folder: Path) -> None:
         )
     gateway = Gateway(
         GatewayConfig(
-            node_id="gw-bench", host="127.0.0.1", port=port, temporal_address="127.0.0.1:1"
+            node_id="gw-bench",
+            host="127.0.0.1",
+            port=port,
+            temporal_address="127.0.0.1:1",
+            message_log=os.environ.get("CSMS_MESSAGE_LOG", "all"),  # type: ignore[arg-type]
         ),
         db,
     )
