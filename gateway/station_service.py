@@ -160,7 +160,7 @@ class StationService:
             "message": notice.payload,
         }
 
-        async def keep(session: AsyncSession) -> str | None:
+        async def keep(session: AsyncSession) -> tuple[str | None, str, str] | None:
             station_events.add_event(
                 session, station_id=ctx.station_id, kind=notice.kind.value, payload=payload
             )
@@ -173,20 +173,29 @@ class StationService:
                     source="NotifyReport",
                     at=utcnow(),
                 )
+            if "reservationUpdateStatus" in notice.payload:
+                # 2.x ReservationStatusUpdate: the station expired or removed it.
+                ended = await reservations.end_by_station(
+                    session,
+                    notice.payload["reservationId"],
+                    notice.payload["reservationUpdateStatus"].lower(),
+                )
+                return (ended, "ended", notice.payload["reservationUpdateStatus"].lower())
             if notice.kind is NoticeKind.LOG_STATUS and notice.status is not None:
                 upload = await log_uploads.charger_status(
                     session, ctx.station_id, notice.request_id, notice.status, utcnow()
                 )
-                return upload.workflow_id if upload is not None else None
+                if upload is not None:
+                    return (upload.workflow_id, "progress", notice.status)
             return None
 
-        workflow_id = await self.services.writes.run(keep)
-        if workflow_id is not None and notice.status is not None:
-            # Best effort: the row already holds the status; the signal wakes the
-            # upload's workflow, which otherwise ends at its own timeout.
-            self._in_background(
-                signal_workflow(self.services.temporal, workflow_id, "progress", notice.status)
-            )
+        wake = await self.services.writes.run(keep)
+        workflow_id, signal, arg = wake or (None, "", "")
+        if workflow_id is not None:
+            # Best effort: the row already holds the news; the signal wakes the
+            # workflow (an upload's or a reservation's), which otherwise ends at
+            # its own timeout.
+            self._in_background(signal_workflow(self.services.temporal, workflow_id, signal, arg))
 
     async def transaction_event(
         self, ctx: StationContext, event: TransactionEvent
@@ -197,6 +206,7 @@ class StationService:
             # Samples still buffered must be in the database before the workflow settles.
             await self.services.meter_writer.flush()
         events: list[OutboxEvent] = []
+        ended: list[str] = []  # workflows of reservations this transaction used
         async with self.services.db.sessions.begin() as session:
             tx, created = await self._resolve(session, ctx, event)
             if tx is None:
@@ -238,7 +248,7 @@ class StationService:
                 )
             if created:
                 await self._correlate(session, tx)
-                if not await reservations.claim_for_start(
+                allowed, used = await reservations.claim_for_start(
                     session,
                     station_id=tx.station_id,
                     evse_id=tx.evse_id,
@@ -247,7 +257,10 @@ class StationService:
                     reservation_id=event.reservation_id,
                     transaction_pk=tx.id,
                     now=utcnow(),
-                ):
+                )
+                if used is not None:
+                    ended.append(used)
+                if not allowed:
                     # Recorded like any transaction (nothing is lost), but the
                     # charger is told the token may not charge here.
                     log.warning(
@@ -272,6 +285,10 @@ class StationService:
                 ctx.workflow_ids[ref] = tx.workflow_id
         for row in events:
             self.services.relay.submit(row)
+        for workflow_id in ended:
+            self._in_background(
+                signal_workflow(self.services.temporal, workflow_id, "ended", "used")
+            )
         if event.kind is TransactionEventKind.ENDED:
             ctx.last_progress.pop(ref, None)
             ctx.workflow_ids.pop(ref, None)

@@ -31,6 +31,7 @@ class ReservationWorkflow:
         self._cancel_requested = False
         self._cancel_reply: CommandReply | None = None
         self._cancel_error: ApplicationError | None = None
+        self._ended_by_station: str | None = None
 
     @workflow.run
     async def run(self, request: ReservationRequest) -> str:
@@ -61,12 +62,19 @@ class ReservationWorkflow:
         remaining = request.expires_at - workflow.now()
         try:
             await workflow.wait_condition(
-                lambda: self._cancel_requested, timeout=max(remaining, timedelta(seconds=1))
+                lambda: self._cancel_requested or self._ended_by_station is not None,
+                timeout=max(remaining, timedelta(seconds=1)),
             )
         except TimeoutError:
             if not await self._move(request, "expired", ["active"]):
                 self._status = "used"  # the gateway marked it while we waited
                 self._details(request)
+            return self._status
+        if self._ended_by_station is not None:
+            # Used by the holder's transaction, or expired / removed by the station:
+            # the gateway already wrote it; nothing is left to wait for.
+            self._status = self._ended_by_station
+            self._details(request)
             return self._status
         await self._cancel(request)
         return self._status
@@ -106,6 +114,12 @@ class ReservationWorkflow:
         if self._error is not None:
             text += f" · {self._error.type}: {self._error.message}"
         workflow.set_current_details(text)
+
+    @workflow.signal
+    def ended(self, status: str) -> None:
+        """The gateway saw the reservation end at the station (used, expired, removed)."""
+        if self._status == "active" and not self._cancel_requested:
+            self._ended_by_station = status
 
     @workflow.update
     async def reserve_result(self) -> CommandReply:

@@ -681,6 +681,9 @@ async def test_reservation_holds_the_connector_for_its_token(stack: Stack, proto
                     expected = "Invalid" if token == "TAG-OTHER" else "Accepted"
                     assert answer["idTokenInfo"]["status"] == expected
             assert await _reservations(http, station_id) == {rid: "used"}
+            assert stack.worker is not None
+            handle = stack.worker.client.get_workflow_handle(made.json()["workflow_id"])
+            assert await handle.result() == "used"
         finally:
             await station.close()
 
@@ -794,3 +797,24 @@ async def test_log_upload_refused_by_the_charger(
     assert made["reply"]["status"] in ("NoLogs", "Rejected")
     assert stack.worker is not None
     assert await stack.worker.client.get_workflow_handle(made["workflow_id"]).result() == "rejected"
+
+
+async def test_2x_reservation_status_update_ends_the_reservation(
+    stack: Stack, http: httpx.AsyncClient, stations: dict[str, StrictStation]
+) -> None:
+    """A 2.x station that expires or removes a reservation itself says so; the
+    reservation is no longer active (and no longer refuses other tokens)."""
+    station, station_id = stations["ocpp2.0.1"], sid("ocpp2.0.1")
+    made = await http.post(
+        f"/stations/{station_id}/reservations",
+        json={"id_token": "TAG-1", "expires_at": "2099-01-01T00:00:00Z", "evse_id": 1},
+    )
+    rid = made.json()["reservation_id"]
+    await station.next_command("ReserveNow")
+    await station.call(
+        "ReservationStatusUpdate", {"reservationId": rid, "reservationUpdateStatus": "Removed"}
+    )
+    assert (await _reservations(http, station_id))[rid] == "removed"
+    workflow = made.json()["workflow_id"]
+    assert stack.worker is not None
+    assert await stack.worker.client.get_workflow_handle(workflow).result() == "removed"

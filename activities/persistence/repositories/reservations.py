@@ -36,6 +36,16 @@ async def set_status(
     return bool(result.rowcount)  # type: ignore[attr-defined]
 
 
+async def end_by_station(session: AsyncSession, reservation_id: int, status: str) -> str | None:
+    """The station ended an active reservation itself (2.x ReservationStatusUpdate);
+    the reservation's workflow id if it was active."""
+    held = await session.get(Reservation, reservation_id)
+    if held is None or held.status != ACTIVE:
+        return None
+    held.status = status
+    return held.workflow_id
+
+
 async def of_station(session: AsyncSession, station_id: str) -> Sequence[Reservation]:
     """A station's reservations, newest first."""
     query = (
@@ -57,8 +67,9 @@ async def claim_for_start(
     reservation_id: int | None,
     transaction_pk: int,
     now: datetime,
-) -> bool:
-    """Apply reservations to a starting transaction; False if it breaks one.
+) -> tuple[bool, str | None]:
+    """Apply reservations to a starting transaction: (allowed, the workflow of the
+    reservation it used). Not allowed when it breaks one.
 
     The active, unexpired reservation the charger names (``reservation_id``) or
     that holds this connector is used by the transaction when the id token is
@@ -81,8 +92,8 @@ async def claim_for_start(
         )
     held = await session.scalar(query.limit(1).with_for_update())
     if held is None:
-        return True
+        return True, None
     if id_token is None or id_token != held.id_token:
-        return False
+        return False, None
     held.status, held.transaction_pk = "used", transaction_pk
-    return True
+    return True, held.workflow_id
