@@ -1,0 +1,159 @@
+"""A site's charging problem and its schedule, as plain dataclasses.
+
+Time is a sequence of equal slots (index 0 is the horizon's start); power in
+kW, energy in kWh, money in the tariff's currency. A vehicle is plugged into
+one charger from its ``arrival`` slot up to (not including) its ``departure``
+slot. The capacity tree runs from the site connection (the circuit without a
+parent) through feeders and circuits to the chargers; any circuit may also
+limit each phase.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Literal
+
+PhaseWiring = Literal["L1", "L2", "L3", "L123"]
+"""A single-phase charger on one line, or a three-phase charger on all three."""
+
+
+@dataclass(frozen=True)
+class Circuit:
+    """A node of the capacity tree: the site connection, a feeder, a circuit."""
+
+    id: str
+    limit_kw: float
+    parent: str | None = None
+    # Per-phase limit (the breaker's current times the phase voltage), if any.
+    phase_limit_kw: float | None = None
+
+
+@dataclass(frozen=True)
+class Charger:
+    """A charging point on a circuit."""
+
+    id: str
+    circuit: str
+    max_kw: float
+    phases: PhaseWiring = "L123"
+
+
+@dataclass(frozen=True)
+class Vehicle:
+    """A vehicle's stay and its need."""
+
+    id: str
+    charger: str
+    arrival: int
+    departure: int
+    energy_kwh: float
+    max_kw: float
+
+
+@dataclass(frozen=True)
+class Tariff:
+    """Time-of-use energy prices per slot and a demand charge on the billing period's peak."""
+
+    price_per_kwh: Sequence[float]
+    demand_charge_per_kw: float = 0.0
+    # The share of the billing period this horizon stands for (the demand charge
+    # is prorated to it) and the period's peak so far (already paid for).
+    demand_charge_share: float = 1.0
+    peak_so_far_kw: float = 0.0
+
+
+@dataclass(frozen=True)
+class SiteProblem:
+    """Everything the scheduler needs."""
+
+    slot_hours: float
+    slots: int
+    circuits: Sequence[Circuit]
+    chargers: Sequence[Charger]
+    vehicles: Sequence[Vehicle]
+    tariff: Tariff
+    # Non-EV load at the site connection per slot (kW), spread evenly on the phases.
+    base_load_kw: Sequence[float] | None = None
+    # Time-varying cap on the site's import (demand response), per slot (kW).
+    import_limit_kw: Sequence[float | None] | None = None
+    # Cost of each kWh not delivered by departure: high enough to dominate prices.
+    unmet_penalty_per_kwh: float = 1000.0
+
+    def __post_init__(self) -> None:
+        roots = [c for c in self.circuits if c.parent is None]
+        if len(roots) != 1:
+            raise ValueError("the capacity tree needs exactly one root (the site connection)")
+        known = {c.id for c in self.circuits}
+        for circuit in self.circuits:
+            if circuit.parent is not None and circuit.parent not in known:
+                raise ValueError(f"circuit {circuit.id}: unknown parent {circuit.parent}")
+        chargers = {c.id for c in self.chargers}
+        for charger in self.chargers:
+            if charger.circuit not in known:
+                raise ValueError(f"charger {charger.id}: unknown circuit {charger.circuit}")
+        for vehicle in self.vehicles:
+            if vehicle.charger not in chargers:
+                raise ValueError(f"vehicle {vehicle.id}: unknown charger {vehicle.charger}")
+            if not 0 <= vehicle.arrival <= vehicle.departure <= self.slots:
+                raise ValueError(f"vehicle {vehicle.id}: stay outside the horizon")
+        if len(self.tariff.price_per_kwh) != self.slots:
+            raise ValueError("one price per slot")
+        for series in (self.base_load_kw, self.import_limit_kw):
+            if series is not None and len(series) != self.slots:
+                raise ValueError("one base load / import limit value per slot")
+
+    @property
+    def root(self) -> Circuit:
+        """The site connection."""
+        return next(c for c in self.circuits if c.parent is None)
+
+    def base(self, slot: int) -> float:
+        """Non-EV load in ``slot``."""
+        return self.base_load_kw[slot] if self.base_load_kw is not None else 0.0
+
+    def site_limit(self, slot: int) -> float:
+        """The site connection's limit in ``slot`` (lowered by an import limit)."""
+        limit = self.root.limit_kw
+        if self.import_limit_kw is not None and self.import_limit_kw[slot] is not None:
+            limit = min(limit, float(self.import_limit_kw[slot]))  # type: ignore[arg-type]
+        return limit
+
+    def ancestors(self, circuit_id: str) -> list[Circuit]:
+        """The circuit and every circuit above it, up to the site connection."""
+        by_id = {c.id: c for c in self.circuits}
+        chain = []
+        current: str | None = circuit_id
+        while current is not None:
+            chain.append(by_id[current])
+            current = by_id[current].parent
+        return chain
+
+
+@dataclass
+class Schedule:
+    """Planned power per vehicle and slot, what it achieves and what it costs."""
+
+    power_kw: dict[str, list[float]]
+    delivered_kwh: dict[str, float]
+    shortfall_kwh: dict[str, float]
+    energy_cost: float
+    demand_cost: float
+    peak_kw: float
+    method: str
+    build_s: float = 0.0
+    solve_s: float = 0.0
+    status: str = "optimal"
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def total_cost(self) -> float:
+        """Energy plus (prorated) demand charge."""
+        return self.energy_cost + self.demand_cost
+
+    @property
+    def delivered_share(self) -> float:
+        """Energy delivered over energy needed (1.0 when nothing was needed)."""
+        delivered = sum(self.delivered_kwh.values())
+        needed = delivered + sum(self.shortfall_kwh.values())
+        return delivered / needed if needed else 1.0

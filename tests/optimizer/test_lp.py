@@ -1,0 +1,211 @@
+"""The site load LP on cases whose optimum is known by hand, and on random instances."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from optimizer.baselines import earliest_deadline_first, least_laxity_first, uncontrolled
+from optimizer.evaluate import violations
+from optimizer.lp import solve
+from optimizer.problem import (
+    Charger,
+    Circuit,
+    PhaseWiring,
+    Schedule,
+    SiteProblem,
+    Tariff,
+    Vehicle,
+)
+
+
+def site(
+    vehicles: list[Vehicle],
+    prices: list[float],
+    *,
+    limit: float = 100.0,
+    chargers: list[Charger] | None = None,
+    circuits: list[Circuit] | None = None,
+    **extra: object,
+) -> SiteProblem:
+    """A one-hour-slot site; by default one 22 kW charger per vehicle on the root."""
+    return SiteProblem(
+        slot_hours=1.0,
+        slots=len(prices),
+        circuits=circuits or [Circuit("site", limit)],
+        chargers=chargers or [Charger(v.charger, "site", 22.0) for v in vehicles],
+        vehicles=vehicles,
+        tariff=extra.pop("tariff", Tariff(price_per_kwh=prices)),  # type: ignore[arg-type]
+        **extra,  # type: ignore[arg-type]
+    )
+
+
+def ev(
+    name: str, need: float, *, arrival: int = 0, departure: int = 4, max_kw: float = 1.0
+) -> Vehicle:
+    """A vehicle on its own charger ``C-<name>``."""
+    return Vehicle(name, f"C-{name}", arrival, departure, need, max_kw)
+
+
+def plan(schedule: Schedule, vehicle: str) -> list[float]:
+    """Rounded power of one vehicle."""
+    return [round(kw, 6) for kw in schedule.power_kw[vehicle]]
+
+
+def test_charges_in_the_cheapest_slots() -> None:
+    """2 kWh at 1 kW over prices 3,1,2,1: the two slots at 1."""
+    schedule = solve(site([ev("a", 2)], [3, 1, 2, 1]))
+    assert plan(schedule, "a") == [0, 1, 0, 1]
+    assert schedule.energy_cost == pytest.approx(2.0)
+
+
+def test_ties_go_to_the_earlier_slot() -> None:
+    """Equal prices: the whole need as early as the power allows."""
+    schedule = solve(site([ev("a", 2, max_kw=2)], [1, 1, 1, 1]))
+    assert plan(schedule, "a") == [2, 0, 0, 0]
+
+
+def test_site_limit_is_shared_and_exactly_enough() -> None:
+    """Two vehicles, 1 kW site: 4 kWh fits exactly in 4 slots, and every slot is full."""
+    problem = site([ev("a", 2), ev("b", 2)], [1, 1, 1, 1], limit=1.0)
+    schedule = solve(problem)
+    assert schedule.shortfall_kwh == {}
+    assert violations(problem, schedule.power_kw) == []
+    load = [a + b for a, b in zip(plan(schedule, "a"), plan(schedule, "b"), strict=True)]
+    assert load == [1, 1, 1, 1]
+
+
+def test_too_little_capacity_reports_who_falls_short() -> None:
+    """6 kWh needed, 4 kWh possible: never infeasible, the 2 kWh shortfall is named."""
+    problem = site([ev("a", 3), ev("b", 3)], [1, 1, 1, 1], limit=1.0)
+    schedule = solve(problem)
+    assert schedule.status == "optimal"
+    assert sum(schedule.shortfall_kwh.values()) == pytest.approx(2.0)
+    assert set(schedule.shortfall_kwh) <= {"a", "b"}
+    assert violations(problem, schedule.power_kw) == []
+    assert "fall short" in schedule.notes[0]
+
+
+def test_demand_charge_flattens_the_peak() -> None:
+    """Prices 1 then 2: without a demand charge all in slot 0 (peak 2 kW); with 10/kW
+    the load is spread (peak 1 kW) although energy costs more."""
+    vehicles = [ev("a", 2, departure=2, max_kw=2)]
+    cheap = solve(site(vehicles, [1, 2]))
+    assert plan(cheap, "a") == [2, 0] and cheap.peak_kw == pytest.approx(2)
+    flat = solve(site(vehicles, [1, 2], tariff=Tariff([1, 2], demand_charge_per_kw=10)))
+    assert plan(flat, "a") == [1, 1] and flat.peak_kw == pytest.approx(1)
+    assert flat.total_cost == pytest.approx(1 + 2 + 10)
+
+
+def test_peak_so_far_is_free_to_reach() -> None:
+    """A billing period that already peaked at 2 kW: charging up to it costs no demand."""
+    tariff = Tariff([1, 2], demand_charge_per_kw=10, peak_so_far_kw=2)
+    schedule = solve(site([ev("a", 2, departure=2, max_kw=2)], [1, 2], tariff=tariff))
+    assert plan(schedule, "a") == [2, 0]
+
+
+def test_import_limit_and_base_load() -> None:
+    """A demand-response cap of 0 in slots 0-1 and base load 0.5 kW under a 1 kW site."""
+    problem = site(
+        [ev("a", 1)],
+        [1, 1, 1, 1],
+        limit=1.0,
+        base_load_kw=[0.5] * 4,
+        import_limit_kw=[0.0, 0.0, None, None],
+    )
+    schedule = solve(problem)
+    assert plan(schedule, "a") == [0, 0, 0.5, 0.5]
+    assert violations(problem, schedule.power_kw) == []
+
+
+def test_circuits_and_phases() -> None:
+    """Two single-phase 7.4 kW chargers on L1 and a three-phase 11 kW charger under a
+    feeder limited to 5 kW per phase: L1 carries at most 5 kW in total."""
+    circuits = [Circuit("site", 100), Circuit("feeder", 20, parent="site", phase_limit_kw=5)]
+    chargers = [
+        Charger("C-a", "feeder", 7.4, "L1"),
+        Charger("C-b", "feeder", 7.4, "L1"),
+        Charger("C-c", "feeder", 11, "L123"),
+    ]
+    vehicles = [ev("a", 20, max_kw=7.4), ev("b", 20, max_kw=7.4), ev("c", 40, max_kw=11)]
+    problem = site(vehicles, [1, 1, 1, 1], chargers=chargers, circuits=circuits)
+    schedule = solve(problem)
+    assert violations(problem, schedule.power_kw) == []
+    for t in range(4):
+        on_l1 = (
+            schedule.power_kw["a"][t] + schedule.power_kw["b"][t] + schedule.power_kw["c"][t] / 3
+        )
+        assert on_l1 <= 5 + 1e-6
+
+
+def test_cbc_finds_the_same_optimum() -> None:
+    """The fallback solver agrees with HiGHS."""
+    problem = site([ev("a", 2), ev("b", 3)], [3, 1, 2, 1], limit=1.5)
+    assert solve(problem, solver="cbc").total_cost == pytest.approx(solve(problem).total_cost)
+
+
+def test_bad_problems_are_refused() -> None:
+    """A vehicle on an unknown charger, a stay outside the horizon, two roots."""
+    with pytest.raises(ValueError, match="unknown charger"):
+        site([ev("a", 1)], [1], chargers=[Charger("other", "site", 1)])
+    with pytest.raises(ValueError, match="outside the horizon"):
+        site([ev("a", 1, departure=9)], [1, 1])
+    with pytest.raises(ValueError, match="exactly one root"):
+        site([ev("a", 1)], [1, 1, 1, 1], circuits=[Circuit("site", 1), Circuit("x", 1)])
+
+
+@st.composite
+def instances(draw: st.DrawFn) -> SiteProblem:
+    """Small random sites: a feeder tree, mixed phase wiring, random stays and needs."""
+    slots = draw(st.integers(2, 8))
+    feeders = draw(st.integers(1, 3))
+    circuits = [Circuit("site", draw(st.floats(1, 60)))]
+    circuits += [
+        Circuit(f"f{i}", draw(st.floats(1, 40)), "site", draw(st.none() | st.floats(1, 15)))
+        for i in range(feeders)
+    ]
+    count = draw(st.integers(1, 6))
+    chargers, vehicles = [], []
+    for i in range(count):
+        wiring: PhaseWiring = draw(st.sampled_from(["L1", "L2", "L3", "L123"]))
+        chargers.append(Charger(f"C{i}", f"f{draw(st.integers(0, feeders - 1))}", 11.0, wiring))
+        arrival = draw(st.integers(0, slots - 1))
+        departure = draw(st.integers(arrival, slots))
+        vehicles.append(
+            Vehicle(
+                f"v{i}", f"C{i}", arrival, departure, draw(st.floats(0, 60)), draw(st.floats(1, 22))
+            )
+        )
+    prices = draw(st.lists(st.floats(0.01, 1.0), min_size=slots, max_size=slots))
+    demand = draw(st.sampled_from([0.0, 5.0, 15.51]))
+    return SiteProblem(
+        slot_hours=0.25,
+        slots=slots,
+        circuits=circuits,
+        chargers=chargers,
+        vehicles=vehicles,
+        tariff=Tariff(prices, demand_charge_per_kw=demand),
+    )
+
+
+def objective(problem: SiteProblem, schedule: Schedule) -> float:
+    """What the LP minimises, up to the tie-break term."""
+    unmet = sum(schedule.shortfall_kwh.values())
+    return schedule.total_cost + problem.unmet_penalty_per_kwh * unmet
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(instances())
+def test_random_sites_respect_limits_and_beat_the_baselines(problem: SiteProblem) -> None:
+    """Any instance: the LP breaks no limit, delivers at least what the limit-respecting
+    baselines deliver, and costs no more than they do for it."""
+    schedule = solve(problem)
+    assert violations(problem, schedule.power_kw) == []
+    for baseline in (earliest_deadline_first, least_laxity_first):
+        other = baseline(problem)
+        assert violations(problem, other.power_kw) == []
+        assert sum(schedule.delivered_kwh.values()) >= sum(other.delivered_kwh.values()) - 1e-3
+        assert objective(problem, schedule) <= objective(problem, other) + 1e-3
+    free = uncontrolled(problem)
+    assert sum(free.delivered_kwh.values()) >= sum(schedule.delivered_kwh.values()) - 1e-3
