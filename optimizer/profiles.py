@@ -1,0 +1,316 @@
+"""From a schedule to OCPP charging profiles, and back to the limits they impose.
+
+Each vehicle's planned power becomes a TxProfile on its connector (1.6) or
+EVSE (2.x): an absolute schedule in W, or in A per phase for chargers that
+only take current limits, with equal consecutive slots merged. Each station
+also gets a station-wide maximum profile (ChargePointMaxProfile in 1.6,
+ChargingStationMaxProfile in 2.x) at the charger's rating. Limits are rounded
+down (1 W, 0.1 A), never up.
+
+:func:`composite` computes what a charger may draw at a moment under a set of
+profiles, as OCPP defines it: per purpose the profile with the highest stack
+level that is in force, the lowest of the purposes; :func:`check` proves a
+set of profiles keeps every circuit of the capacity tree within its limits.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any, Literal
+
+from optimizer.evaluate import violations
+from optimizer.problem import Schedule, SiteProblem
+
+VOLTS = 230.0
+"""Phase-to-neutral voltage used to turn power into current."""
+
+Purpose = Literal["TxProfile", "StationMax"]
+RateUnit = Literal["W", "A"]
+
+
+@dataclass(frozen=True)
+class Period:
+    """From ``start_s`` seconds after the schedule's start: at most ``limit``."""
+
+    start_s: int
+    limit: float
+    phases: int | None = None
+
+
+@dataclass(frozen=True)
+class ChargingProfile:
+    """A version-neutral absolute charging profile."""
+
+    profile_id: int
+    purpose: Purpose
+    stack_level: int
+    # 1.6 connector / 2.x EVSE; 0 is the whole station.
+    connector: int
+    start: datetime
+    duration_s: int
+    rate_unit: RateUnit
+    periods: Sequence[Period]
+    transaction_id: str | None = None
+
+    def limit_at(self, moment: datetime) -> float | None:
+        """The profile's limit at ``moment`` (None outside its schedule)."""
+        offset = (moment - self.start).total_seconds()
+        if offset < 0 or offset >= self.duration_s:
+            return None
+        current = None
+        for period in self.periods:
+            if period.start_s <= offset:
+                current = period
+        return current.limit if current is not None else None
+
+
+@dataclass(frozen=True)
+class ChargerSetup:
+    """How a charger takes limits."""
+
+    station_id: str
+    connector: int
+    rate_unit: RateUnit = "W"
+    phases: int = 3
+
+
+@dataclass
+class ProfileSet:
+    """The profiles of one plan, per station."""
+
+    by_station: dict[str, list[ChargingProfile]] = field(default_factory=dict)
+
+
+def to_unit(kw: float, unit: RateUnit, phases: int) -> float:
+    """A power as the charger's limit, rounded down."""
+    if unit == "W":
+        return float(math.floor(kw * 1000))
+    return math.floor(kw * 1000 / (VOLTS * phases) * 10) / 10
+
+
+def from_unit(limit: float, unit: RateUnit, phases: int) -> float:
+    """A limit back to kW."""
+    return limit / 1000 if unit == "W" else limit * VOLTS * phases / 1000
+
+
+def tx_profile(
+    series: Sequence[float],
+    setup: ChargerSetup,
+    start: datetime,
+    slot_s: int,
+    profile_id: int,
+    transaction_id: str | None = None,
+) -> ChargingProfile:
+    """A vehicle's planned power as a TxProfile (equal neighbouring slots merged)."""
+    periods: list[Period] = []
+    for t, kw in enumerate(series):
+        limit = to_unit(kw, setup.rate_unit, setup.phases)
+        if not periods or periods[-1].limit != limit:
+            phases = setup.phases if setup.rate_unit == "A" else None
+            periods.append(Period(t * slot_s, limit, phases))
+    return ChargingProfile(
+        profile_id=profile_id,
+        purpose="TxProfile",
+        stack_level=1,
+        connector=setup.connector,
+        start=start,
+        duration_s=len(series) * slot_s,
+        rate_unit=setup.rate_unit,
+        periods=periods,
+        transaction_id=transaction_id,
+    )
+
+
+def plan_profiles(
+    problem: SiteProblem,
+    schedule: Schedule,
+    setups: dict[str, ChargerSetup],
+    start: datetime,
+    *,
+    first_id: int = 1,
+) -> ProfileSet:
+    """TxProfiles for every vehicle and a station maximum per station."""
+    slot_s = round(problem.slot_hours * 3600)
+    result = ProfileSet()
+    next_id = first_id
+    chargers = {c.id: c for c in problem.chargers}
+    for vehicle in problem.vehicles:
+        setup = setups[vehicle.charger]
+        profile = tx_profile(schedule.power_kw[vehicle.id], setup, start, slot_s, next_id)
+        result.by_station.setdefault(setup.station_id, []).append(profile)
+        next_id += 1
+    for station_id in list(result.by_station):
+        rating = sum(
+            c.max_kw for cid, c in chargers.items() if setups[cid].station_id == station_id
+        )
+        unit = next(s.rate_unit for s in setups.values() if s.station_id == station_id)
+        phases = next(s.phases for s in setups.values() if s.station_id == station_id)
+        result.by_station[station_id].append(
+            ChargingProfile(
+                profile_id=next_id,
+                purpose="StationMax",
+                stack_level=0,
+                connector=0,
+                start=start,
+                duration_s=problem.slots * slot_s,
+                rate_unit=unit,
+                periods=[Period(0, to_unit(rating, unit, phases), phases if unit == "A" else None)],
+            )
+        )
+        next_id += 1
+    return result
+
+
+def composite(
+    profiles: Sequence[ChargingProfile], connector: int, moment: datetime, default: float
+) -> float:
+    """What ``connector`` may draw at ``moment`` (in the profiles' unit).
+
+    Per purpose, the profile in force with the highest stack level (the
+    connector's own, or the station's for connector 0) sets the limit; the
+    result is the lowest of the purposes, or ``default`` when none applies.
+    """
+    limits = [default]
+    for purpose in ("TxProfile", "StationMax"):
+        candidates = [
+            p
+            for p in profiles
+            if p.purpose == purpose
+            and (p.connector == connector or p.connector == 0)
+            and p.limit_at(moment) is not None
+        ]
+        if candidates:
+            best = max(candidates, key=lambda p: p.stack_level)
+            limits.append(float(best.limit_at(moment)))  # type: ignore[arg-type]
+    return min(limits)
+
+
+def check(
+    problem: SiteProblem,
+    profiles: ProfileSet,
+    setups: dict[str, ChargerSetup],
+    start: datetime,
+) -> list[str]:
+    """Every limit of the tree that the profiles would let the chargers break.
+
+    For each vehicle and slot, the composite limit of its connector (at the
+    slot's start and just before its end, so a period change inside a slot is
+    caught) is taken as its power; the capacity tree must hold under it.
+    """
+    slot = timedelta(hours=problem.slot_hours)
+    worst: dict[str, list[float]] = {}
+    chargers = {c.id: c for c in problem.chargers}
+    for vehicle in problem.vehicles:
+        setup = setups[vehicle.charger]
+        station_profiles = profiles.by_station.get(setup.station_id, [])
+        rating = to_unit(chargers[vehicle.charger].max_kw, setup.rate_unit, setup.phases)
+        series = []
+        for t in range(problem.slots):
+            begin = start + t * slot
+            limit = max(
+                composite(station_profiles, setup.connector, moment, rating)
+                for moment in (begin, begin + slot - timedelta(seconds=1))
+            )
+            kw = from_unit(limit, setup.rate_unit, setup.phases)
+            # The vehicle draws nothing while it is not plugged in.
+            series.append(kw if vehicle.arrival <= t < vehicle.departure else 0.0)
+        worst[vehicle.id] = series
+    # Energy beyond the need is not a limit breach of the tree: check limits only.
+    return [v for v in violations(problem, worst) if "more energy" not in v]
+
+
+def ocpp16(profile: ChargingProfile) -> dict[str, Any]:
+    """The 1.6 SetChargingProfile request of ``profile``."""
+    purpose = "TxProfile" if profile.purpose == "TxProfile" else "ChargePointMaxProfile"
+    body: dict[str, Any] = {
+        "chargingProfileId": profile.profile_id,
+        "stackLevel": profile.stack_level,
+        "chargingProfilePurpose": purpose,
+        "chargingProfileKind": "Absolute",
+        "chargingSchedule": {
+            "duration": profile.duration_s,
+            "startSchedule": _stamp(profile.start),
+            "chargingRateUnit": profile.rate_unit,
+            "chargingSchedulePeriod": [_period(p) for p in profile.periods],
+        },
+    }
+    if profile.transaction_id is not None and profile.transaction_id.isdigit():
+        body["transactionId"] = int(profile.transaction_id)
+    return {"connectorId": profile.connector, "csChargingProfiles": body}
+
+
+def ocpp2(profile: ChargingProfile) -> dict[str, Any]:
+    """The 2.0.1 / 2.1 SetChargingProfile request of ``profile``."""
+    purpose = "TxProfile" if profile.purpose == "TxProfile" else "ChargingStationMaxProfile"
+    body: dict[str, Any] = {
+        "id": profile.profile_id,
+        "stackLevel": profile.stack_level,
+        "chargingProfilePurpose": purpose,
+        "chargingProfileKind": "Absolute",
+        "chargingSchedule": [
+            {
+                "id": profile.profile_id,
+                "startSchedule": _stamp(profile.start),
+                "duration": profile.duration_s,
+                "chargingRateUnit": profile.rate_unit,
+                "chargingSchedulePeriod": [_period(p) for p in profile.periods],
+            }
+        ],
+    }
+    if profile.transaction_id is not None:
+        body["transactionId"] = profile.transaction_id
+    return {"evseId": profile.connector, "chargingProfile": body}
+
+
+def from_ocpp16(request: dict[str, Any]) -> ChargingProfile:
+    """A 1.6 SetChargingProfile request back to a profile (for round trips and audits)."""
+    body = request["csChargingProfiles"]
+    schedule = body["chargingSchedule"]
+    return ChargingProfile(
+        profile_id=body["chargingProfileId"],
+        purpose="TxProfile" if body["chargingProfilePurpose"] == "TxProfile" else "StationMax",
+        stack_level=body["stackLevel"],
+        connector=request["connectorId"],
+        start=datetime.fromisoformat(schedule["startSchedule"]),
+        duration_s=schedule["duration"],
+        rate_unit=schedule["chargingRateUnit"],
+        periods=[
+            Period(p["startPeriod"], p["limit"], p.get("numberPhases"))
+            for p in schedule["chargingSchedulePeriod"]
+        ],
+        transaction_id=str(body["transactionId"]) if "transactionId" in body else None,
+    )
+
+
+def from_ocpp2(request: dict[str, Any]) -> ChargingProfile:
+    """A 2.x SetChargingProfile request back to a profile."""
+    body = request["chargingProfile"]
+    schedule = body["chargingSchedule"][0]
+    return ChargingProfile(
+        profile_id=body["id"],
+        purpose="TxProfile" if body["chargingProfilePurpose"] == "TxProfile" else "StationMax",
+        stack_level=body["stackLevel"],
+        connector=request["evseId"],
+        start=datetime.fromisoformat(schedule["startSchedule"]),
+        duration_s=schedule["duration"],
+        rate_unit=schedule["chargingRateUnit"],
+        periods=[
+            Period(p["startPeriod"], p["limit"], p.get("numberPhases"))
+            for p in schedule["chargingSchedulePeriod"]
+        ],
+        transaction_id=body.get("transactionId"),
+    )
+
+
+def _period(period: Period) -> dict[str, Any]:
+    item: dict[str, Any] = {"startPeriod": period.start_s, "limit": period.limit}
+    if period.phases is not None:
+        item["numberPhases"] = period.phases
+    return item
+
+
+def _stamp(moment: datetime) -> str:
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
