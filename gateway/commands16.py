@@ -86,6 +86,20 @@ def encode(command: Any) -> Encoded:
                     "stopTime": command.until and format_timestamp(command.until),
                 }
             )
+        case c.SetChargingProfile():
+            return "SetChargingProfile", command.request_16
+        case c.ClearChargingProfile():
+            purpose = {"StationMax": "ChargePointMaxProfile"}.get(
+                command.purpose or "", command.purpose
+            )
+            return "ClearChargingProfile", drop_none(
+                {
+                    "id": command.profile_id,
+                    "connectorId": command.evse_id,
+                    "chargingProfilePurpose": purpose,
+                    "stackLevel": command.stack_level,
+                }
+            )
         case c.DataTransfer():
             return "DataTransfer", drop_none(
                 {

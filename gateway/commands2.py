@@ -144,6 +144,23 @@ def encode(command: Any) -> Encoded:
                 "logType": command.log_type,
                 "requestId": command.request_id,
             }
+        case c.SetChargingProfile():
+            return "SetChargingProfile", command.request_2x
+        case c.ClearChargingProfile():
+            purpose = {"StationMax": "ChargingStationMaxProfile"}.get(
+                command.purpose or "", command.purpose
+            )
+            criteria = drop_none(
+                {
+                    "evseId": command.evse_id,
+                    "chargingProfilePurpose": purpose,
+                    "stackLevel": command.stack_level,
+                }
+            )
+            clear: dict[str, Any] = drop_none({"chargingProfileId": command.profile_id})
+            if criteria:
+                clear["chargingProfileCriteria"] = criteria
+            return "ClearChargingProfile", clear
         case c.DataTransfer():
             return "DataTransfer", drop_none(
                 {

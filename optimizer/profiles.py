@@ -28,6 +28,16 @@ VOLTS = 230.0
 """Phase-to-neutral voltage used to turn power into current."""
 
 Purpose = Literal["TxProfile", "StationMax"]
+
+STATION_MAX_ID = 1
+"""Id of the station maximum profile the planner installs."""
+
+
+def tx_profile_id(connector: int) -> int:
+    """Id of the planner's TxProfile on ``connector`` (stable from plan to plan)."""
+    return 100 + connector
+
+
 RateUnit = Literal["W", "A"]
 
 
@@ -130,18 +140,27 @@ def plan_profiles(
     setups: dict[str, ChargerSetup],
     start: datetime,
     *,
-    first_id: int = 1,
+    transactions: dict[str, str] | None = None,
 ) -> ProfileSet:
-    """TxProfiles for every vehicle and a station maximum per station."""
+    """TxProfiles for every vehicle and a station maximum per station.
+
+    Profile ids are stable per connector (:func:`tx_profile_id`), so a new plan
+    replaces the previous one's profiles instead of stacking beside them.
+    """
     slot_s = round(problem.slot_hours * 3600)
     result = ProfileSet()
-    next_id = first_id
     chargers = {c.id: c for c in problem.chargers}
     for vehicle in problem.vehicles:
         setup = setups[vehicle.charger]
-        profile = tx_profile(schedule.power_kw[vehicle.id], setup, start, slot_s, next_id)
+        profile = tx_profile(
+            schedule.power_kw[vehicle.id],
+            setup,
+            start,
+            slot_s,
+            tx_profile_id(setup.connector),
+            (transactions or {}).get(vehicle.id),
+        )
         result.by_station.setdefault(setup.station_id, []).append(profile)
-        next_id += 1
     for station_id in list(result.by_station):
         rating = sum(
             c.max_kw for cid, c in chargers.items() if setups[cid].station_id == station_id
@@ -150,7 +169,7 @@ def plan_profiles(
         phases = next(s.phases for s in setups.values() if s.station_id == station_id)
         result.by_station[station_id].append(
             ChargingProfile(
-                profile_id=next_id,
+                profile_id=STATION_MAX_ID,
                 purpose="StationMax",
                 stack_level=0,
                 connector=0,
@@ -160,7 +179,6 @@ def plan_profiles(
                 periods=[Period(0, to_unit(rating, unit, phases), phases if unit == "A" else None)],
             )
         )
-        next_id += 1
     return result
 
 

@@ -214,6 +214,25 @@ class DataTransfer:
 
 
 @dataclass(frozen=True)
+class SetChargingProfile:
+    """Install a charging profile. The optimizer encodes it for both version families
+    (``optimizer.profiles``); the gateway sends the one the station speaks."""
+
+    request_16: dict[str, Any]
+    request_2x: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class ClearChargingProfile:
+    """Remove charging profiles: one by id, or those matching EVSE/purpose/stack level."""
+
+    profile_id: int | None = None
+    evse_id: int | None = None
+    purpose: Literal["TxProfile", "StationMax", "TxDefaultProfile"] | None = None
+    stack_level: int | None = None
+
+
+@dataclass(frozen=True)
 class RotatePassword:
     """Give the charger a new HTTP Basic password (1.6 AuthorizationKey, 2.x
     BasicAuthPassword). The gateway node generates it and stores its hash once the
@@ -238,6 +257,8 @@ COMMANDS: dict[str, type[Any]] = {
     "upload-logs": UploadLogs,
     "data-transfer": DataTransfer,
     "rotate-password": RotatePassword,
+    "set-charging-profile": SetChargingProfile,
+    "clear-charging-profile": ClearChargingProfile,
 }
 """Every command by its name in the API (``POST /stations/{id}/commands/{name}``)."""
 

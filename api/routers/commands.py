@@ -97,10 +97,17 @@ async def remote_start(
 
 
 for _name, _kind in COMMANDS.items():
-    if _name in ("remote-start", "reserve-now", "cancel-reservation", "upload-logs"):
+    if _name in (
+        "remote-start",
+        "reserve-now",
+        "cancel-reservation",
+        "upload-logs",
+        "set-charging-profile",
+    ):
         # Remote start above (a session workflow); reservations and log uploads are
         # resources of their own (``/stations/{id}/reservations``,
-        # ``/stations/{id}/log-uploads``), a workflow each.
+        # ``/stations/{id}/log-uploads``), a workflow each; charging profiles come
+        # from the site's smart-charging workflow.
         continue
     router.add_api_route(
         f"/{_name}",

@@ -9,9 +9,13 @@ import pytest
 
 from gateway import commands2, commands16, schemas
 from gateway.command_codec import NotAvailable
+from optimizer import profiles
 from workflows import commands as c
 
 WHEN = datetime(2030, 1, 1, 10, tzinfo=UTC)
+_PROFILE = profiles.ChargingProfile(
+    101, "TxProfile", 1, 1, WHEN, 3600, "A", [profiles.Period(0, 16.0, 3)], "42"
+)
 
 SAMPLES: list[Any] = [
     c.RemoteStart(id_token="TAG-1", evse_id=1, remote_start_id=7),
@@ -39,6 +43,10 @@ SAMPLES: list[Any] = [
     c.CancelReservation(reservation_id=4),
     c.UploadLogs(location="https://csms.test/up", request_id=2, since=WHEN, until=WHEN),
     c.DataTransfer(vendor_id="com.acme", message_id="x", data="y"),
+    c.ClearChargingProfile(evse_id=1, purpose="TxProfile"),
+    c.ClearChargingProfile(profile_id=101),
+    c.ClearChargingProfile(purpose="StationMax", stack_level=0),
+    c.SetChargingProfile(request_16=profiles.ocpp16(_PROFILE), request_2x=profiles.ocpp2(_PROFILE)),
 ]
 
 # Commands 1.6 cannot express (its answer is a clear CommandNotSupported / InvalidCommand).

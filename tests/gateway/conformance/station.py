@@ -40,6 +40,8 @@ ACCEPT_16: dict[str, Any] = {
     "CancelReservation": {"status": "Accepted"},
     "GetDiagnostics": {"fileName": "diagnostics.zip"},
     "DataTransfer": {"status": "Accepted", "data": "pong"},
+    "SetChargingProfile": {"status": "Accepted"},
+    "ClearChargingProfile": {"status": "Accepted"},
 }
 ACCEPT_2: dict[str, Any] = {
     "RequestStartTransaction": {"status": "Accepted"},
@@ -75,6 +77,8 @@ ACCEPT_2: dict[str, Any] = {
     "CancelReservation": {"status": "Accepted"},
     "GetLog": {"status": "Accepted", "filename": "log.zip"},
     "DataTransfer": {"status": "Accepted", "data": "pong"},
+    "SetChargingProfile": {"status": "Accepted"},
+    "ClearChargingProfile": {"status": "Accepted"},
 }
 
 
