@@ -20,6 +20,7 @@ from api.routers import (
     reservations,
     sessions,
     sites,
+    smart_charging,
     stations,
 )
 from workflows.client import TemporalLink
@@ -53,6 +54,7 @@ def create_app(
     app.state.api_keys = {key: Role(role) for key, role in api_keys.items()}
     for module in (
         sites,
+        smart_charging,
         stations,
         commands,
         reservations,

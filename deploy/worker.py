@@ -11,10 +11,12 @@ from activities.persistence.database import Database
 from activities.reservations import ReservationActivities
 from activities.routing import RoutingActivities
 from activities.sessions import SessionActivities
+from activities.smart_charging import SmartChargingActivities
 from workflows.charging_session import ChargingSessionWorkflow
 from workflows.configuration_push import ConfigurationPushWorkflow
 from workflows.log_upload import LogUploadWorkflow
 from workflows.reservation import ReservationWorkflow
+from workflows.site_charging import SiteChargingWorkflow
 from workflows.station_command import StationCommandWorkflow
 
 WORKFLOWS = [
@@ -23,6 +25,7 @@ WORKFLOWS = [
     ConfigurationPushWorkflow,
     ReservationWorkflow,
     LogUploadWorkflow,
+    SiteChargingWorkflow,
 ]
 
 # Logging handlers (rich) import lazily while a workflow logs; they must come from
@@ -38,6 +41,7 @@ def build_worker(client: Client, db: Database, task_queue: str) -> Worker:
     routing = RoutingActivities(db)
     reservations = ReservationActivities(db)
     uploads = LogUploadActivities(db)
+    smart = SmartChargingActivities(db)
     return Worker(
         client,
         task_queue=task_queue,
@@ -50,6 +54,8 @@ def build_worker(client: Client, db: Database, task_queue: str) -> Worker:
             reservations.set_reservation_status,
             uploads.record_log_upload,
             uploads.set_log_upload_status,
+            smart.plan_site,
+            smart.site_is_smart,
         ],
         workflow_runner=_RUNNER,
         max_concurrent_activities=64,

@@ -16,6 +16,7 @@ from workflows.routing import send_command
 # dataclasses' hints, not the sandbox's restricted proxy of it.
 with workflow.unsafe.imports_passed_through():
     from activities.sessions import RemoteStartRecord, SessionActivities, SettleRequest
+    from activities.smart_charging import SmartChargingActivities
     from workflows.commands import CommandReply, CommandRequest, RemoteStart
     from workflows.domain import (
         ChargeDetailRecord,
@@ -25,6 +26,7 @@ with workflow.unsafe.imports_passed_through():
         SessionState,
         SessionStopped,
     )
+    from workflows.smart_charging import SiteSessionEvent
 
 MAX_SESSION = timedelta(days=7)
 """A session with no stop after this long is closed with the last known reading."""
@@ -113,10 +115,16 @@ class ChargingSessionWorkflow:
             assert self._start is not None
             start = self._start
         self._details()
+        # Sessions recorded before smart charging existed replay without these steps.
+        smart = workflow.patched("site-charging") and await self._site_is_smart(start)
+        if smart:
+            await self._tell_site("vehicle_arrived", start)
         if not await self._wait_for_stop():
             self._stop = self._abandoned_stop(start)
         self._state = SessionState.STOPPED
         self._details()
+        if smart:
+            await self._tell_site("vehicle_left", start)
         assert self._stop is not None
         # A local activity: settling is a few short queries, and running it inside
         # the workflow task saves the server a task round trip per session.
@@ -128,6 +136,34 @@ class ChargingSessionWorkflow:
         )
         self._set_state(SessionState.COMPLETED)
         return self._cdr
+
+    async def _site_is_smart(self, start: SessionStarted) -> bool:
+        if not start.site_id:
+            return False
+        return await workflow.execute_local_activity_method(
+            SmartChargingActivities.site_is_smart,
+            start.site_id,
+            start_to_close_timeout=timedelta(seconds=10),
+        )
+
+    async def _tell_site(self, signal: str, start: SessionStarted) -> None:
+        """Let the site's smart-charging workflow re-plan (best effort: if it is not
+        running, the site is not being smart-charged right now)."""
+        assert start.site_id is not None
+        event = SiteSessionEvent(
+            site_id=start.site_id,
+            station_id=start.station_id,
+            evse_id=start.evse_id or start.connector_id,
+            transaction_id=start.transaction_id,
+            started_at=start.started_at,
+            meter_start_wh=start.meter_start_wh,
+        )
+        try:
+            await workflow.get_external_workflow_handle(f"site:{start.site_id}").signal(
+                signal, event
+            )
+        except Exception as error:  # not running: nothing to tell
+            workflow.logger.info("site %s not told: %s", start.site_id, error)
 
     async def _remote_start(self, remote: RemoteStartRequest) -> bool:
         """Send the remote start; True once the charger's transaction has begun."""

@@ -355,3 +355,16 @@ class StationVariable(Base):
     readonly: Mapped[bool | None]
     source: Mapped[str] = mapped_column(String(30))
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class SiteCharging(Base):
+    """A site's smart-charging configuration and its latest plan."""
+
+    __tablename__ = "site_charging"
+
+    site_id: Mapped[str] = mapped_column(ForeignKey("sites.id"), primary_key=True)
+    config: Mapped[dict[str, Any]] = mapped_column(JSON)
+    enabled: Mapped[bool] = mapped_column(default=True)
+    last_plan: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    planned_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)

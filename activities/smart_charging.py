@@ -1,0 +1,230 @@
+"""The site workflow's planning activity: telemetry and configuration in, profiles out.
+
+Reads the site's configuration and, for each vehicle present, the energy it has
+received (from the stored meter samples) and its need (from a 2.x
+NotifyEVChargingNeeds, else the site's defaults); solves the site LP; turns
+the schedule into charging profiles for each station's version family; keeps
+the plan on the site's row for the API.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import math
+import time
+from collections.abc import Sequence
+from dataclasses import asdict
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select
+from temporalio import activity
+from temporalio.converter import AdvancedJSONEncoder, value_to_type
+from temporalio.exceptions import ApplicationError
+
+from activities.persistence.database import Database
+from activities.persistence.models import SiteCharging, StationEvent, Transaction
+from activities.persistence.repositories import meter_samples, transactions
+from optimizer import lp, profiles
+from optimizer.problem import Charger, Circuit, SiteProblem, Tariff, Vehicle
+from workflows.commands import CommandRequest, SetChargingProfile
+from workflows.smart_charging import (
+    PlanRequest,
+    PresentVehicle,
+    PriceBand,
+    SiteChargingConfig,
+    SitePlan,
+)
+
+ROOT = "site"
+
+
+def price_at(bands: list[PriceBand], moment: datetime) -> float:
+    """The price of the band covering ``moment`` (0 where none does)."""
+    hour = moment.hour + moment.minute / 60
+    for band in bands:
+        inside = (
+            band.start_hour <= hour < band.end_hour
+            if band.start_hour <= band.end_hour
+            else hour >= band.start_hour or hour < band.end_hour
+        )
+        if inside:
+            return band.price_per_kwh
+    return 0.0
+
+
+def slot_start(now: datetime, slot_minutes: int) -> datetime:
+    """The start of the slot ``now`` falls in."""
+    minutes = (now.minute // slot_minutes) * slot_minutes
+    return now.replace(minute=minutes, second=0, microsecond=0)
+
+
+def site_problem(
+    config: SiteChargingConfig,
+    vehicles: Sequence[tuple[PresentVehicle, float, datetime | None]],
+    start: datetime,
+) -> SiteProblem:
+    """The optimizer's problem: ``vehicles`` are (vehicle, kWh still needed, departure)."""
+    slots = config.horizon_hours * 60 // config.slot_minutes
+    step = timedelta(minutes=config.slot_minutes)
+    chargers = {f"{c.station_id}#{c.evse_id}": c for c in config.chargers}
+    stays = []
+    for vehicle, need, departure in vehicles:
+        charger = chargers.get(vehicle.key)
+        if charger is None:
+            continue  # a charging point the configuration does not manage
+        leave = departure or vehicle.arrived_at + timedelta(hours=config.default_stay_hours)
+        last = max(1, min(slots, math.ceil((leave - start) / step)))
+        stays.append(
+            Vehicle(
+                vehicle.key, vehicle.key, 0, last, need, min(config.default_max_kw, charger.max_kw)
+            )
+        )
+    return SiteProblem(
+        slot_hours=config.slot_minutes / 60,
+        slots=slots,
+        circuits=[
+            Circuit(ROOT, config.connection_kw, None, config.connection_phase_limit_kw),
+            *(
+                Circuit(c.id, c.limit_kw, c.parent or ROOT, c.phase_limit_kw)
+                for c in config.circuits
+            ),
+        ],
+        chargers=[
+            Charger(key, c.circuit or ROOT, c.max_kw, c.phases) for key, c in chargers.items()
+        ],
+        vehicles=stays,
+        tariff=Tariff(
+            price_per_kwh=[price_at(config.prices, start + t * step) for t in range(slots)],
+            demand_charge_per_kw=config.demand_charge_per_kw,
+        ),
+    )
+
+
+class SmartChargingActivities:
+    """Planning for the site workflows, bound to a database."""
+
+    def __init__(self, db: Database, *, cache_s: float = 30.0) -> None:
+        self._db = db
+        self._cache_s = cache_s
+        self._smart: dict[str, tuple[bool, float]] = {}
+
+    @activity.defn(name="site_is_smart")
+    async def site_is_smart(self, site_id: str) -> bool:
+        """Whether the site is smart-charged (cached briefly: every session asks)."""
+        now = time.monotonic()
+        cached = self._smart.get(site_id)
+        if cached is not None and cached[1] > now:
+            return cached[0]
+        async with self._db.sessions() as session:
+            row = await session.get(SiteCharging, site_id)
+        smart = row is not None and row.enabled
+        self._smart[site_id] = (smart, now + self._cache_s)
+        return smart
+
+    @activity.defn(name="plan_site")
+    async def plan_site(self, request: PlanRequest) -> SitePlan:
+        """Solve the site's schedule now and return the profiles that install it."""
+        async with self._db.sessions() as session:
+            row = await session.get(SiteCharging, request.site_id)
+            if row is None:
+                raise ApplicationError(
+                    f"site {request.site_id} has no smart-charging configuration",
+                    type="NotConfigured",
+                    non_retryable=True,
+                )
+            config = value_to_type(SiteChargingConfig, row.config)
+            present = [
+                (vehicle, *await self._need(session, config, vehicle))
+                for vehicle in request.present
+            ]
+        start = slot_start(request.now, config.slot_minutes)
+        problem = site_problem(config, present, start)
+        # CPU-bound: off the worker's event loop.
+        schedule = await asyncio.to_thread(lp.solve, problem)
+        chargers = {f"{c.station_id}#{c.evse_id}": c for c in config.chargers}
+        setups = {
+            key: profiles.ChargerSetup(
+                c.station_id, c.evse_id, c.rate_unit, 3 if c.phases == "L123" else 1
+            )
+            for key, c in chargers.items()
+        }
+        tx_ids = {v.key: v.transaction_id for v, _, _ in present}
+        planned = profiles.plan_profiles(problem, schedule, setups, start, transactions=tx_ids)
+        requests = [
+            CommandRequest.of(
+                station_id,
+                SetChargingProfile(profiles.ocpp16(p), profiles.ocpp2(p)),
+                f"{request.site_id}-{start:%Y%m%d%H%M}-{station_id}-{p.profile_id}-{request.now.timestamp():.0f}",
+            )
+            for station_id, station_profiles in planned.by_station.items()
+            for p in station_profiles
+        ]
+        plan = SitePlan(
+            site_id=request.site_id,
+            planned_at=start,
+            slot_minutes=config.slot_minutes,
+            power_kw={k: [round(x, 3) for x in v] for k, v in schedule.power_kw.items()},
+            site_limit_kw=[problem.site_limit(t) for t in range(problem.slots)],
+            price_per_kwh=list(problem.tariff.price_per_kwh),
+            energy_cost=round(schedule.energy_cost, 4),
+            peak_kw=round(schedule.peak_kw, 3),
+            shortfall_kwh=schedule.shortfall_kwh,
+            summary=_summary(problem, schedule.power_kw, schedule.peak_kw),
+            build_s=schedule.build_s,
+            solve_s=schedule.solve_s,
+            requests=requests,
+        )
+        async with self._db.sessions.begin() as session:
+            stored = await session.get(SiteCharging, request.site_id)
+            if stored is not None:
+                record = {k: v for k, v in asdict(plan).items() if k != "requests"}
+                stored.last_plan = json.loads(json.dumps(record, cls=AdvancedJSONEncoder))
+                stored.planned_at = start
+        return plan
+
+    async def _need(
+        self, session: Any, config: SiteChargingConfig, vehicle: PresentVehicle
+    ) -> tuple[float, datetime | None]:
+        """kWh the vehicle still needs, and when it leaves (if it said)."""
+        need_kwh, departure = config.default_energy_kwh, None
+        reported = await session.scalar(
+            select(StationEvent)
+            .where(StationEvent.station_id == vehicle.station_id)
+            .where(StationEvent.kind == "EVChargingNeeds")
+            .where(StationEvent.received_at >= vehicle.arrived_at - timedelta(minutes=5))
+            .order_by(StationEvent.received_at.desc())
+            .limit(1)
+        )
+        if reported is not None:
+            needs = reported.payload.get("message", {}).get("chargingNeeds", {})
+            energy = (
+                needs.get("acChargingParameters") or needs.get("dcChargingParameters") or {}
+            ).get("energyAmount")
+            if energy is not None:
+                need_kwh = float(energy) / 1000
+            if needs.get("departureTime"):
+                departure = datetime.fromisoformat(needs["departureTime"].replace("Z", "+00:00"))
+        tx = await transactions.get_by_ref(session, vehicle.station_id, vehicle.transaction_id)
+        if tx is None and vehicle.transaction_id.isdigit():
+            tx = await session.get(Transaction, int(vehicle.transaction_id))
+        delivered = 0.0
+        if tx is not None:
+            low, high = await meter_samples.energy_register_range(session, tx.id)
+            begin = tx.meter_start_wh if tx.meter_start_wh is not None else low
+            if begin is not None and high is not None:
+                delivered = max(0.0, (high - begin) / 1000)
+        return max(0.0, need_kwh - delivered), departure
+
+
+def _summary(problem: SiteProblem, power: dict[str, list[float]], peak: float) -> str:
+    """The next two hours at a glance, for the workflow's details in the Temporal UI."""
+    per_hour = round(1 / problem.slot_hours)
+    totals = [sum(series[t] for series in power.values()) for t in range(problem.slots)]
+    upcoming = " · ".join(f"{kw:.1f}" for kw in totals[: 2 * per_hour])
+    return (
+        f"**planned** {len(problem.vehicles)} vehicles · next 2 h (kW per "
+        f"{round(problem.slot_hours * 60)} min): {upcoming} · peak {peak:.1f} kW of "
+        f"{problem.root.limit_kw:.0f} kW"
+    )

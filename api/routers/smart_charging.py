@@ -1,0 +1,225 @@
+"""Smart charging of a site: its configuration, its live schedule, and "what if" plans."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+from fastapi import APIRouter, HTTPException, Request, status
+from pydantic import BaseModel, Field
+from sqlalchemy import select
+from temporalio.common import SearchAttributePair, TypedSearchAttributes, WorkflowIDConflictPolicy
+from temporalio.converter import AdvancedJSONEncoder, value_to_type
+from temporalio.service import RPCError
+
+from activities.persistence.models import SiteCharging, Station, Transaction
+from activities.persistence.repositories import sites
+from activities.smart_charging import site_problem, slot_start
+from api.auth import Operator, Viewer
+from api.commands import temporal_client
+from api.deps import Session, Temporal
+from api.errors import not_found, unprocessable
+from api.schemas import UtcDateTime
+from optimizer import lp
+from workflows import search_attributes as sa
+from workflows.site_charging import SiteChargingWorkflow, SiteState, site_workflow_id
+from workflows.smart_charging import PresentVehicle, SiteChargingConfig
+
+router = APIRouter(prefix="/sites/{site_id}", tags=["smart charging"])
+
+
+class SmartChargingOut(BaseModel):
+    """A site's smart-charging configuration and state."""
+
+    site_id: str
+    enabled: bool
+    config: dict[str, Any]
+    workflow_id: str
+    planned_at: datetime | None
+
+
+async def _present(session: Any, site_id: str, config: SiteChargingConfig) -> list[PresentVehicle]:
+    """The site's active transactions on managed charging points (for a fresh workflow)."""
+    managed = {(c.station_id, c.evse_id) for c in config.chargers}
+    rows = await session.scalars(
+        select(Transaction).where(Transaction.site_id == site_id, Transaction.status == "active")
+    )
+    return [
+        PresentVehicle(
+            f"{tx.station_id}#{tx.evse_id}",
+            tx.station_id,
+            tx.evse_id,
+            tx.transaction_ref or str(tx.id),
+            tx.started_at,
+            tx.meter_start_wh,
+        )
+        for tx in rows
+        if (tx.station_id, tx.evse_id) in managed
+    ]
+
+
+@router.put("/smart-charging")
+async def configure(
+    site_id: str, body: SiteChargingConfig, request: Request, session: Session, _: Operator
+) -> SmartChargingOut:
+    """Set the site's capacity tree, chargers and tariff, and (re)start its planning
+    workflow (``site:{id}``), which re-plans at once."""
+    if await sites.get_site(session, site_id) is None:
+        raise not_found("site", site_id)
+    station_ids = {c.station_id for c in body.chargers}
+    known = set(
+        (await session.scalars(select(Station.id).where(Station.id.in_(station_ids)))).all()
+    )
+    if station_ids - known:
+        raise unprocessable(f"unknown stations: {', '.join(sorted(station_ids - known))}")
+    circuits = {c.id for c in body.circuits}
+    for charger in body.chargers:
+        if charger.circuit is not None and charger.circuit not in circuits:
+            raise unprocessable(f"charger {charger.station_id}: unknown circuit {charger.circuit}")
+    row = await session.get(SiteCharging, site_id)
+    config = _json(body)
+    if row is None:
+        row = SiteCharging(site_id=site_id, config=config, enabled=True)
+        session.add(row)
+    else:
+        row.config, row.enabled, row.updated_at = config, True, datetime.now(UTC)
+    present = await _present(session, site_id, body)
+    await session.commit()
+    planned_at = row.planned_at
+    await session.close()
+    client = await temporal_client(request.app.state.temporal)
+    await client.start_workflow(
+        SiteChargingWorkflow.run,
+        SiteState(site_id, present),
+        id=site_workflow_id(site_id),
+        task_queue=request.app.state.task_queue,
+        id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+        start_signal="config_changed",
+        search_attributes=TypedSearchAttributes([SearchAttributePair(sa.SITE_ID, site_id)]),
+        static_summary=f"Smart charging of site {site_id}",
+    )
+    return SmartChargingOut(
+        site_id=site_id,
+        enabled=True,
+        config=config,
+        workflow_id=site_workflow_id(site_id),
+        planned_at=planned_at,
+    )
+
+
+@router.get("/smart-charging")
+async def configuration(site_id: str, session: Session, _: Viewer) -> SmartChargingOut:
+    """The site's smart-charging configuration."""
+    row = await session.get(SiteCharging, site_id)
+    if row is None:
+        raise not_found("smart-charging configuration of site", site_id)
+    return SmartChargingOut(
+        site_id=site_id,
+        enabled=row.enabled,
+        config=row.config,
+        workflow_id=site_workflow_id(site_id),
+        planned_at=row.planned_at,
+    )
+
+
+@router.delete("/smart-charging")
+async def switch_off(
+    site_id: str, request: Request, session: Session, _: Operator
+) -> dict[str, str]:
+    """Stop smart-charging the site: its workflow clears the profiles it set and ends."""
+    row = await session.get(SiteCharging, site_id)
+    if row is None:
+        raise not_found("smart-charging configuration of site", site_id)
+    row.enabled = False
+    await session.commit()
+    await session.close()
+    client = await temporal_client(request.app.state.temporal)
+    with contextlib.suppress(RPCError):  # not running: nothing to stop
+        await client.get_workflow_handle(site_workflow_id(site_id)).signal(
+            SiteChargingWorkflow.switch_off
+        )
+    return {"site_id": site_id, "smart_charging": "off"}
+
+
+@router.get("/schedule")
+async def schedule(site_id: str, session: Session, temporal: Temporal, _: Viewer) -> dict[str, Any]:
+    """The live plan: per vehicle the planned kW per slot from ``planned_at``, the site's
+    limit and prices per slot, cost, peak and shortfalls."""
+    row = await session.get(SiteCharging, site_id)
+    if row is None:
+        raise not_found("smart-charging configuration of site", site_id)
+    stored = row.last_plan
+    await session.close()
+    client = await temporal_client(temporal)
+    try:
+        live = await client.get_workflow_handle(site_workflow_id(site_id)).query(
+            SiteChargingWorkflow.schedule
+        )
+    except RPCError:
+        live = None
+    if live is not None:
+        plan = _json(live)
+        plan.pop("requests", None)
+        return plan
+    if stored is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, "no plan yet")
+    return stored
+
+
+class WhatIfVehicle(BaseModel):
+    """A vehicle to plan for: where it plugs in, what it needs, when it leaves."""
+
+    station_id: str
+    evse_id: int = 1
+    energy_kwh: float = Field(ge=0, le=1000)
+    departure: UtcDateTime
+
+
+class WhatIfIn(BaseModel):
+    """Vehicles, and optionally a configuration to try instead of the site's."""
+
+    vehicles: list[WhatIfVehicle] = Field(min_length=1, max_length=5000)
+    config: SiteChargingConfig | None = None
+
+
+@router.post("/what-if")
+async def what_if(site_id: str, body: WhatIfIn, session: Session, _: Viewer) -> dict[str, Any]:
+    """Solve the site's schedule for these vehicles now, without applying it."""
+    row = await session.get(SiteCharging, site_id)
+    if body.config is None and row is None:
+        raise unprocessable("the site has no smart-charging configuration: send one")
+    await session.close()
+    config = body.config or value_to_type(SiteChargingConfig, row.config)  # type: ignore[union-attr]
+    now = datetime.now(UTC)
+    start = slot_start(now, config.slot_minutes)
+    vehicles = [
+        (
+            PresentVehicle(f"{v.station_id}#{v.evse_id}", v.station_id, v.evse_id, "what-if", now),
+            v.energy_kwh,
+            v.departure,
+        )
+        for v in body.vehicles
+    ]
+    problem = site_problem(config, vehicles, start)
+    result = await asyncio.to_thread(lp.solve, problem)
+    return {
+        "planned_at": start,
+        "slot_minutes": config.slot_minutes,
+        "power_kw": {k: [round(x, 3) for x in v] for k, v in result.power_kw.items()},
+        "energy_cost": round(result.energy_cost, 4),
+        "demand_cost": round(result.demand_cost, 4),
+        "peak_kw": round(result.peak_kw, 3),
+        "delivered_kwh": {k: round(v, 3) for k, v in result.delivered_kwh.items()},
+        "shortfall_kwh": result.shortfall_kwh,
+        "build_s": result.build_s,
+        "solve_s": result.solve_s,
+        "notes": result.notes,
+    }
+
+
+def _json(value: Any) -> dict[str, Any]:
+    """A dataclass as JSON-ready data (datetimes as ISO strings)."""
+    return dict(json.loads(json.dumps(value, cls=AdvancedJSONEncoder)))

@@ -1,0 +1,146 @@
+"""A smart-charged site end to end: vehicles arrive and leave over real WebSockets, the
+site workflow re-plans and the stations receive (and lose) their charging profiles."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import httpx
+
+from deploy.stack import Stack
+from tests.deploy.conftest import api_client, eventually
+from tests.deploy.live_stations import booted_station
+from tests.gateway.conformance.station import StrictStation
+
+CONFIG = {
+    "connection_kw": 15,
+    "chargers": [
+        {"station_id": "SC-A", "evse_id": 1, "max_kw": 11},
+        {"station_id": "SC-B", "evse_id": 1, "max_kw": 11, "rate_unit": "A"},
+    ],
+    "prices": [{"start_hour": 0, "end_hour": 24, "price_per_kwh": 0.2}],
+    "default_energy_kwh": 30,
+    "default_stay_hours": 10,
+}
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat().replace("+00:00", "Z")
+
+
+def _tx16(request: dict[str, Any]) -> dict[str, Any]:
+    profile: dict[str, Any] = request["csChargingProfiles"]
+    return profile
+
+
+async def _profiles(station: StrictStation, wanted: str, timeout: float = 30) -> dict[str, Any]:
+    """The next SetChargingProfile of purpose ``wanted`` the station receives."""
+    while True:
+        request = await station.next_command("SetChargingProfile", timeout=timeout)
+        body = request.get("csChargingProfiles") or request.get("chargingProfile") or {}
+        if body.get("chargingProfilePurpose") == wanted:
+            return request
+
+
+async def test_profiles_follow_vehicles_arriving_and_leaving(stack: Stack) -> None:
+    """Arrival: a TxProfile for the vehicle's transaction; a second arrival re-plans both
+    within the 15 kW connection; a departure clears its profile and re-plans the rest."""
+    async with api_client(stack) as http:
+        assert (
+            await http.post(
+                "/sites",
+                json={"id": "sc-depot", "name": "Depot", "price_per_kwh": "0.2", "currency": "EUR"},
+            )
+        ).status_code == 201
+        seed = {"site_id": "sc-depot", "tokens": {"TAG-SC": "accepted"}}
+        a = await booted_station(stack, "SC-A", "ocpp1.6", **seed)
+        b = await booted_station(stack, "SC-B", "ocpp2.0.1", **seed)
+        try:
+            configured = await http.put("/sites/sc-depot/smart-charging", json=CONFIG)
+            assert configured.status_code == 200, configured.text
+            assert configured.json()["workflow_id"] == "site:sc-depot"
+
+            started = await a.call(
+                "StartTransaction",
+                {"connectorId": 1, "idTag": "TAG-SC", "meterStart": 0, "timestamp": _now()},
+            )
+            tx_a = started["transactionId"]
+            first = _tx16(await _profiles(a, "TxProfile"))
+            assert first["transactionId"] == tx_a
+            assert first["chargingSchedule"]["chargingRateUnit"] == "W"
+            assert first["chargingSchedule"]["chargingSchedulePeriod"][0]["limit"] <= 11000
+
+            await b.call(
+                "TransactionEvent",
+                {
+                    "eventType": "Started",
+                    "timestamp": _now(),
+                    "triggerReason": "Authorized",
+                    "seqNo": 0,
+                    "transactionInfo": {"transactionId": "sc-b-1"},
+                    "evse": {"id": 1, "connectorId": 1},
+                    "idToken": {"idToken": "TAG-SC", "type": "ISO14443"},
+                },
+            )
+            on_b = (await _profiles(b, "TxProfile"))["chargingProfile"]
+            assert on_b["transactionId"] == "sc-b-1"
+            assert on_b["chargingSchedule"][0]["chargingRateUnit"] == "A"
+            again_a = _tx16(await _profiles(a, "TxProfile"))
+            first_a = again_a["chargingSchedule"]["chargingSchedulePeriod"][0]["limit"] / 1000
+            first_b = on_b["chargingSchedule"][0]["chargingSchedulePeriod"][0]["limit"] * 0.69
+            assert first_a + first_b <= 15 + 0.1  # the connection holds in the first slot
+
+            await a.call(
+                "StopTransaction", {"transactionId": tx_a, "meterStop": 1000, "timestamp": _now()}
+            )
+            assert await a.next_command("ClearChargingProfile", timeout=30) == {"id": 101}
+            await _profiles(b, "TxProfile")
+
+            async def plan_without_a() -> dict[str, Any] | None:
+                plan = (await http.get("/sites/sc-depot/schedule")).json()
+                return plan if set(plan.get("power_kw", {})) == {"SC-B#1"} else None
+
+            plan = await eventually(plan_without_a, timeout=30)
+            assert plan["peak_kw"] <= 15 + 1e-6
+            assert a.failures == [] and b.failures == []
+
+            what_if = await http.post(
+                "/sites/sc-depot/what-if",
+                json={
+                    "vehicles": [
+                        {
+                            "station_id": "SC-A",
+                            "energy_kwh": 20,
+                            "departure": "2099-01-01T00:00:00Z",
+                        },
+                        {
+                            "station_id": "SC-B",
+                            "energy_kwh": 20,
+                            "departure": "2099-01-01T00:00:00Z",
+                        },
+                    ]
+                },
+            )
+            assert what_if.status_code == 200, what_if.text
+            assert what_if.json()["shortfall_kwh"] == {}
+            assert what_if.json()["peak_kw"] <= 15 + 1e-6
+        finally:
+            await a.close()
+            await b.close()
+
+
+async def test_configuration_is_checked(stack: Stack) -> None:
+    """Unknown site, unknown station, unknown circuit, impossible values: 4xx with reasons."""
+    async with api_client(stack) as http:
+        assert (await http.put("/sites/nope/smart-charging", json=CONFIG)).status_code == 404
+        await http.post(
+            "/sites", json={"id": "sc-2", "name": "x", "price_per_kwh": "0.2", "currency": "EUR"}
+        )
+        unknown = await http.put("/sites/sc-2/smart-charging", json=CONFIG)
+        assert unknown.status_code == 422 and "SC-A" in unknown.text
+        bad = await http.put("/sites/sc-2/smart-charging", json={**CONFIG, "connection_kw": 0})
+        assert bad.status_code == 422
+        assert (await http.get("/sites/sc-2/schedule")).status_code == 404
+        empty: httpx.Response = await http.post("/sites/sc-2/what-if", json={"vehicles": []})
+        assert empty.status_code == 422

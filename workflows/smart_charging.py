@@ -1,0 +1,137 @@
+"""Smart-charging types shared by the site workflow, its activities and the API."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Literal
+
+from workflows.commands import CommandRequest
+
+
+@dataclass(frozen=True)
+class SiteCircuit:
+    """A feeder or circuit below the site connection."""
+
+    id: str
+    limit_kw: float
+    parent: str | None = None  # None: directly under the site connection
+    phase_limit_kw: float | None = None
+
+
+@dataclass(frozen=True)
+class SiteCharger:
+    """A charging point (a 1.6 connector or a 2.x EVSE) of the site."""
+
+    station_id: str
+    evse_id: int = 1
+    max_kw: float = 11.0
+    circuit: str | None = None  # None: directly on the site connection
+    phases: Literal["L1", "L2", "L3", "L123"] = "L123"
+    rate_unit: Literal["W", "A"] = "W"
+
+
+@dataclass(frozen=True)
+class PriceBand:
+    """A daily time-of-use band (may wrap midnight)."""
+
+    start_hour: float
+    end_hour: float
+    price_per_kwh: float
+
+
+@dataclass(frozen=True)
+class SiteChargingConfig:
+    """How a site is smart-charged: its capacity tree, chargers, tariff and defaults."""
+
+    connection_kw: float
+    chargers: list[SiteCharger]
+    prices: list[PriceBand]
+    circuits: list[SiteCircuit] = field(default_factory=list)
+    connection_phase_limit_kw: float | None = None
+    demand_charge_per_kw: float = 0.0
+    # For vehicles that tell nothing about their needs (1.6, or no NotifyEVChargingNeeds).
+    default_energy_kwh: float = 30.0
+    default_stay_hours: float = 10.0
+    default_max_kw: float = 11.0
+    slot_minutes: int = 15
+    horizon_hours: int = 24
+
+    def __post_init__(self) -> None:
+        if self.connection_kw <= 0:
+            raise ValueError("connection_kw must be positive")
+        if not self.chargers:
+            raise ValueError("name at least one charger")
+        if 60 % self.slot_minutes:
+            raise ValueError("slot_minutes must divide an hour")
+
+
+@dataclass(frozen=True)
+class SiteSessionEvent:
+    """A session starting or ending at a site (sent by the session workflow)."""
+
+    site_id: str
+    station_id: str
+    evse_id: int
+    transaction_id: str
+    started_at: datetime
+    meter_start_wh: int | None = None
+
+    @property
+    def key(self) -> str:
+        """The charging point the session occupies."""
+        return f"{self.station_id}#{self.evse_id}"
+
+
+@dataclass(frozen=True)
+class PresentVehicle:
+    """A vehicle at the site, as the workflow knows it."""
+
+    key: str
+    station_id: str
+    evse_id: int
+    transaction_id: str
+    arrived_at: datetime
+    meter_start_wh: int | None = None
+
+    @classmethod
+    def of(cls, event: SiteSessionEvent) -> PresentVehicle:
+        """The vehicle of a session that started."""
+        return cls(
+            event.key,
+            event.station_id,
+            event.evse_id,
+            event.transaction_id,
+            event.started_at,
+            event.meter_start_wh,
+        )
+
+
+@dataclass(frozen=True)
+class PlanRequest:
+    """Plan the site now for the vehicles present."""
+
+    site_id: str
+    present: list[PresentVehicle]
+    now: datetime
+
+
+@dataclass
+class SitePlan:
+    """A plan: per-vehicle power, what it costs, and the commands that install it."""
+
+    site_id: str
+    planned_at: datetime
+    slot_minutes: int
+    # Per vehicle key: planned kW per slot from planned_at.
+    power_kw: dict[str, list[float]]
+    site_limit_kw: list[float]
+    price_per_kwh: list[float]
+    energy_cost: float
+    peak_kw: float
+    shortfall_kwh: dict[str, float]
+    summary: str
+    build_s: float
+    solve_s: float
+    # The SetChargingProfile commands that install it, in the order to send them.
+    requests: list[CommandRequest] = field(default_factory=list)
