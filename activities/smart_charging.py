@@ -27,6 +27,7 @@ from activities.persistence.database import Database
 from activities.persistence.models import SiteCharging, StationEvent, Transaction
 from activities.persistence.repositories import meter_samples, transactions
 from optimizer import lp, profiles
+from optimizer.fleet import Depot, DepotCharger, TimeOfUse
 from optimizer.problem import Charger, Circuit, SiteProblem, Tariff, Vehicle
 from workflows.commands import CommandRequest, SetChargingProfile
 from workflows.smart_charging import (
@@ -135,8 +136,9 @@ class SmartChargingActivities:
                     non_retryable=True,
                 )
             config = value_to_type(SiteChargingConfig, row.config)
+            fleet = row.fleet_needs or {}
             present = [
-                (vehicle, *await self._need(session, config, vehicle))
+                (vehicle, *await self._need(session, config, vehicle, fleet.get(vehicle.key)))
                 for vehicle in request.present
             ]
         start = slot_start(request.now, config.slot_minutes)
@@ -185,10 +187,22 @@ class SmartChargingActivities:
         return plan
 
     async def _need(
-        self, session: Any, config: SiteChargingConfig, vehicle: PresentVehicle
+        self,
+        session: Any,
+        config: SiteChargingConfig,
+        vehicle: PresentVehicle,
+        planned: dict[str, Any] | None,
     ) -> tuple[float, datetime | None]:
-        """kWh the vehicle still needs, and when it leaves (if it said)."""
+        """kWh the vehicle still needs, and when it leaves: from what the vehicle reported
+        (2.x), else an applied fleet plan's expectation for its charging point, else the
+        site's defaults."""
         need_kwh, departure = config.default_energy_kwh, None
+        if planned is not None:
+            arrives = datetime.fromisoformat(planned["arrival"])
+            leaves = datetime.fromisoformat(planned["departure"])
+            # The plan's vehicle, if it came within two hours of when it was expected.
+            if arrives - timedelta(hours=2) <= vehicle.arrived_at < leaves:
+                need_kwh, departure = float(planned["energy_kwh"]), leaves
         reported = await session.scalar(
             select(StationEvent)
             .where(StationEvent.station_id == vehicle.station_id)
@@ -216,6 +230,28 @@ class SmartChargingActivities:
             if begin is not None and high is not None:
                 delivered = max(0.0, (high - begin) / 1000)
         return max(0.0, need_kwh - delivered), departure
+
+
+def depot_of(config: SiteChargingConfig) -> Depot:
+    """The site as the fleet planner sees it (chargers named ``station#evse``)."""
+    return Depot(
+        chargers=[
+            DepotCharger(
+                f"{c.station_id}#{c.evse_id}",
+                c.max_kw,
+                phases=c.phases,
+                circuit=c.circuit or "depot",
+            )
+            for c in config.chargers
+        ],
+        connection_kw=config.connection_kw,
+        prices=[TimeOfUse(b.start_hour, b.end_hour, b.price_per_kwh) for b in config.prices],
+        demand_charge_per_kw=config.demand_charge_per_kw,
+        circuits=[
+            Circuit(c.id, c.limit_kw, c.parent or "depot", c.phase_limit_kw)
+            for c in config.circuits
+        ],
+    )
 
 
 def _summary(problem: SiteProblem, power: dict[str, list[float]], peak: float) -> str:

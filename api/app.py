@@ -10,11 +10,12 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import text
 
 from activities.persistence.database import Database
-from api.auth import Role
+from api.auth import parse_grant
 from api.routers import (
     cdrs,
     commands,
     configuration_pushes,
+    fleet_plans,
     id_tokens,
     log_uploads,
     reservations,
@@ -51,10 +52,11 @@ def create_app(
     # Chargers upload diagnostics to public_url/uploads/...; files land in upload_dir.
     app.state.public_url = public_url
     app.state.upload_dir = upload_dir
-    app.state.api_keys = {key: Role(role) for key, role in api_keys.items()}
+    app.state.api_keys = {key: parse_grant(grant) for key, grant in api_keys.items()}
     for module in (
         sites,
         smart_charging,
+        fleet_plans,
         stations,
         commands,
         reservations,

@@ -6,9 +6,10 @@ import json
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from api.auth import parse_grant
 from gateway.config import GatewayConfig
 from gateway.security import TlsFiles
 from workflows.domain import TASK_QUEUE
@@ -40,9 +41,18 @@ class Settings(BaseSettings):
     unknown_stations: Literal["reject", "pending"] = "reject"
     heartbeat_interval_s: int = 300
     progress_interval_s: float = 60.0
-    api_keys: dict[str, Literal["operator", "viewer"]] = Field(
-        default_factory=dict, description='JSON: {"<key>": "operator" | "viewer"}'
+    api_keys: dict[str, str] = Field(
+        default_factory=dict,
+        description='JSON: {"<key>": "operator" | "viewer" | "depot_manager:<site>,<site>"}',
     )
+
+    @field_validator("api_keys")
+    @classmethod
+    def _grants(cls, keys: dict[str, str]) -> dict[str, str]:
+        for grant in keys.values():
+            parse_grant(grant)  # refuses unknown roles and site-less depot managers
+        return keys
+
     message_log: Literal["all", "commands", "off"] = Field(
         "all", description="per-station frame log: every frame, commands only, or off"
     )

@@ -91,6 +91,7 @@ class FleetPlan:
 
     start: datetime
     slot_minutes: int
+    problem: SiteProblem
     assignments: dict[str, str]
     schedule: Schedule
     on_arrival: Schedule
@@ -173,6 +174,7 @@ def plan(
     return FleetPlan(
         start=start,
         slot_minutes=slot_minutes,
+        problem=problem,
         assignments=assignments,
         schedule=solve(problem),
         on_arrival=uncontrolled(problem),

@@ -368,3 +368,19 @@ class SiteCharging(Base):
     last_plan: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     planned_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    # Needs of an applied fleet plan, by charging point ("station#evse"): energy and
+    # stay of the vehicle expected there (used instead of the site's defaults).
+    fleet_needs: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+
+
+class FleetPlanRow(Base):
+    """A fleet charging plan a depot manager requested: the request and the result."""
+
+    __tablename__ = "fleet_plans"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    site_id: Mapped[str] = mapped_column(ForeignKey("sites.id"), index=True)
+    request: Mapped[dict[str, Any]] = mapped_column(JSON)
+    result: Mapped[dict[str, Any]] = mapped_column(JSON)
+    applied: Mapped[bool] = mapped_column(default=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)

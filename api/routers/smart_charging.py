@@ -18,7 +18,7 @@ from temporalio.service import RPCError
 from activities.persistence.models import SiteCharging, Station, Transaction
 from activities.persistence.repositories import sites
 from activities.smart_charging import site_problem, slot_start
-from api.auth import Operator, Viewer
+from api.auth import DepotManager, DepotViewer
 from api.commands import temporal_client
 from api.deps import Session, Temporal
 from api.errors import not_found, unprocessable
@@ -63,7 +63,7 @@ async def _present(session: Any, site_id: str, config: SiteChargingConfig) -> li
 
 @router.put("/smart-charging")
 async def configure(
-    site_id: str, body: SiteChargingConfig, request: Request, session: Session, _: Operator
+    site_id: str, body: SiteChargingConfig, request: Request, session: Session, _: DepotManager
 ) -> SmartChargingOut:
     """Set the site's capacity tree, chargers and tariff, and (re)start its planning
     workflow (``site:{id}``), which re-plans at once."""
@@ -111,7 +111,7 @@ async def configure(
 
 
 @router.get("/smart-charging")
-async def configuration(site_id: str, session: Session, _: Viewer) -> SmartChargingOut:
+async def configuration(site_id: str, session: Session, _: DepotViewer) -> SmartChargingOut:
     """The site's smart-charging configuration."""
     row = await session.get(SiteCharging, site_id)
     if row is None:
@@ -127,7 +127,7 @@ async def configuration(site_id: str, session: Session, _: Viewer) -> SmartCharg
 
 @router.delete("/smart-charging")
 async def switch_off(
-    site_id: str, request: Request, session: Session, _: Operator
+    site_id: str, request: Request, session: Session, _: DepotManager
 ) -> dict[str, str]:
     """Stop smart-charging the site: its workflow clears the profiles it set and ends."""
     row = await session.get(SiteCharging, site_id)
@@ -145,7 +145,9 @@ async def switch_off(
 
 
 @router.get("/schedule")
-async def schedule(site_id: str, session: Session, temporal: Temporal, _: Viewer) -> dict[str, Any]:
+async def schedule(
+    site_id: str, session: Session, temporal: Temporal, _: DepotViewer
+) -> dict[str, Any]:
     """The live plan: per vehicle the planned kW per slot from ``planned_at``, the site's
     limit and prices per slot, cost, peak and shortfalls."""
     row = await session.get(SiteCharging, site_id)
@@ -186,7 +188,7 @@ class WhatIfIn(BaseModel):
 
 
 @router.post("/what-if")
-async def what_if(site_id: str, body: WhatIfIn, session: Session, _: Viewer) -> dict[str, Any]:
+async def what_if(site_id: str, body: WhatIfIn, session: Session, _: DepotViewer) -> dict[str, Any]:
     """Solve the site's schedule for these vehicles now, without applying it."""
     row = await session.get(SiteCharging, site_id)
     if body.config is None and row is None:

@@ -7,7 +7,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 import httpx
+import pytest
 
+from activities.persistence.models import SiteCharging
 from deploy.stack import Stack
 from tests.deploy.conftest import api_client, eventually
 from tests.deploy.live_stations import booted_station
@@ -144,3 +146,55 @@ async def test_configuration_is_checked(stack: Stack) -> None:
         assert (await http.get("/sites/sc-2/schedule")).status_code == 404
         empty: httpx.Response = await http.post("/sites/sc-2/what-if", json={"vehicles": []})
         assert empty.status_code == 422
+
+
+async def test_fleet_plan_request_chart_and_apply(stack: Stack) -> None:
+    """A depot manager's fleet plan: schedules, cost against charging on arrival, a PNG
+    chart; applied, its needs reach the site's smart charging."""
+    async with api_client(stack) as http:
+        await http.post(
+            "/sites",
+            json={"id": "fp-depot", "name": "x", "price_per_kwh": "0.2", "currency": "EUR"},
+        )
+        for station in ("FP-1", "FP-2"):
+            assert (await http.post("/stations", json={"id": station})).status_code == 201
+        config = {
+            "connection_kw": 22,
+            "chargers": [{"station_id": "FP-1"}, {"station_id": "FP-2"}],
+            "prices": [
+                {"start_hour": 23, "end_hour": 8, "price_per_kwh": 0.05},
+                {"start_hour": 8, "end_hour": 23, "price_per_kwh": 0.25},
+            ],
+            "demand_charge_per_kw": 15.51,
+        }
+        assert (await http.put("/sites/fp-depot/smart-charging", json=config)).status_code == 200
+        vans = [
+            {
+                "id": f"van-{i}",
+                "battery_kwh": 75,
+                "soc_now": 0.2,
+                "soc_departure": 0.9,
+                "arrival": "2030-01-01T18:00:00Z",
+                "departure": "2030-01-02T07:00:00Z",
+            }
+            for i in range(2)
+        ]
+        made = await http.post(
+            "/sites/fp-depot/fleet-plans",
+            json={"vehicles": vans, "start": "2030-01-01T12:00:00Z", "apply": True},
+        )
+        assert made.status_code == 200, made.text
+        plan = made.json()
+        assert set(plan["vehicles"]) == {"van-0", "van-1"}
+        assert {v["charger"] for v in plan["vehicles"].values()} == {"FP-1#1", "FP-2#1"}
+        assert all(v["shortfall_kwh"] == 0 for v in plan["vehicles"].values())
+        assert plan["saving"] > 0.2 and plan["peak_kw"] < plan["on_arrival"]["peak_kw"]
+        chart = await http.get(f"/sites/fp-depot/fleet-plans/{plan['plan_id']}/chart.png")
+        assert chart.status_code == 200 and chart.content.startswith(b"\x89PNG")
+        again = await http.get(f"/sites/fp-depot/fleet-plans/{plan['plan_id']}")
+        assert again.json()["total_cost"] == plan["total_cost"]
+        assert (await http.get("/sites/fp-depot/fleet-plans/nope")).status_code == 404
+    async with stack.db.sessions() as session:
+        row = await session.get(SiteCharging, "fp-depot")
+        assert row is not None and row.fleet_needs is not None
+        assert row.fleet_needs["FP-1#1"]["energy_kwh"] == pytest.approx(52.5)

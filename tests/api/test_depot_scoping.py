@@ -1,0 +1,75 @@
+"""Depot managers' keys reach their own sites' smart charging and plans, nothing else."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import httpx
+import pytest
+
+from activities.persistence.database import Database
+from api.app import create_app
+from api.auth import parse_grant
+from deploy.settings import Settings
+from workflows.client import TemporalLink
+
+OPERATOR, VIEWER, MANAGER = "op-key", "view-key", "depot-key"
+CONFIG = {
+    "connection_kw": 22,
+    "chargers": [{"station_id": "DS-1"}],
+    "prices": [{"start_hour": 0, "end_hour": 24, "price_per_kwh": 0.2}],
+}
+
+
+@pytest.fixture
+async def http(sqlite_db: Database) -> AsyncIterator[httpx.AsyncClient]:
+    keys = {OPERATOR: "operator", VIEWER: "viewer", MANAGER: "depot_manager:ds-mine"}
+    app = create_app(sqlite_db, TemporalLink("127.0.0.1:1"), keys)
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://api"
+    ) as client:
+        for site in ("ds-mine", "ds-other"):
+            await client.post(
+                "/sites",
+                headers={"X-API-Key": OPERATOR},
+                json={"id": site, "name": site, "price_per_kwh": "0.2", "currency": "EUR"},
+            )
+        await client.post("/stations", headers={"X-API-Key": OPERATOR}, json={"id": "DS-1"})
+        yield client
+
+
+async def test_depot_manager_reaches_only_its_sites(http: httpx.AsyncClient) -> None:
+    """Own site: allowed (Temporal being down here gives 503, not 403); another site,
+    or any global endpoint: 403 with the reason."""
+    mine = await http.put(
+        "/sites/ds-mine/smart-charging", json=CONFIG, headers={"X-API-Key": MANAGER}
+    )
+    assert mine.status_code == 503, mine.text
+    other = await http.put(
+        "/sites/ds-other/smart-charging", json=CONFIG, headers={"X-API-Key": MANAGER}
+    )
+    assert other.status_code == 403 and "ds-other" in other.json()["detail"]
+    stations = await http.get("/stations", headers={"X-API-Key": MANAGER})
+    assert stations.status_code == 403
+    assert (
+        await http.get("/sites/ds-mine/smart-charging", headers={"X-API-Key": MANAGER})
+    ).status_code == 200
+
+
+async def test_viewers_read_but_do_not_configure(http: httpx.AsyncClient) -> None:
+    """A viewer reads any site's configuration, and may not change it."""
+    refused = await http.put(
+        "/sites/ds-mine/smart-charging", json=CONFIG, headers={"X-API-Key": VIEWER}
+    )
+    assert refused.status_code == 403
+    missing = await http.get("/sites/ds-other/smart-charging", headers={"X-API-Key": VIEWER})
+    assert missing.status_code == 404
+
+
+def test_grants_are_checked() -> None:
+    """A depot manager key must name its sites; unknown roles are refused at startup."""
+    assert parse_grant("depot_manager:a,b").sites == frozenset({"a", "b"})
+    with pytest.raises(ValueError):
+        parse_grant("depot_manager")
+    with pytest.raises(ValueError):
+        Settings(api_keys={"k": "admin"})
