@@ -178,10 +178,11 @@ class Ocpp2Handlers:
         return {}
 
     async def ev_charging_needs(self, conn: OcppConnection, p: dict[str, Any]) -> dict[str, Any]:
-        """Keep the vehicle's needs; no schedule is computed for it yet, so say Rejected."""
-        await self.service.notice(
-            conn.context, StationNotice(NoticeKind.EV_CHARGING_NEEDS, None, None, p)
-        )
+        """Keep the vehicle's needs. At a smart-charged site the site re-plans with them
+        (Accepted: a charging profile follows); elsewhere no schedule is computed (Rejected)."""
+        notice = StationNotice(NoticeKind.EV_CHARGING_NEEDS, None, None, p)
+        if await self.service.ev_charging_needs(conn.context, notice):
+            return {"status": "Accepted"}
         return {"status": "Rejected", "statusInfo": _rejection("NoSmartCharging")}
 
     async def data_transfer(self, conn: OcppConnection, p: dict[str, Any]) -> dict[str, Any]:

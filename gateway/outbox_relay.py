@@ -204,11 +204,11 @@ class OutboxRelay:
         )
 
 
-async def signal_workflow(link: TemporalLink, workflow_id: str, signal: str, arg: Any) -> None:
+async def signal_workflow(link: TemporalLink, workflow_id: str, signal: str, *args: Any) -> None:
     """Best-effort signal (the state it announces is already in the database)."""
     try:
         client = await link.client()
-        await client.get_workflow_handle(workflow_id).signal(signal, arg)
+        await client.get_workflow_handle(workflow_id).signal(signal, args=list(args))
     except Exception as exc:
         log.debug("signal %s to %s not delivered: %s", signal, workflow_id, exc)
 

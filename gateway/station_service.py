@@ -20,7 +20,7 @@ from typing import Any
 from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from activities.persistence.models import OutboxEvent, Transaction
+from activities.persistence.models import OutboxEvent, SiteCharging, Transaction
 from activities.persistence.repositories import (
     log_uploads,
     meter_samples,
@@ -196,6 +196,21 @@ class StationService:
             # workflow (an upload's or a reservation's), which otherwise ends at
             # its own timeout.
             self._in_background(signal_workflow(self.services.temporal, workflow_id, signal, arg))
+
+    async def ev_charging_needs(self, ctx: StationContext, notice: StationNotice) -> bool:
+        """Keep a vehicle's reported needs; True if its site is smart-charged (the site's
+        workflow is woken to re-plan with them)."""
+        await self.notice(ctx, notice)
+        site_id = ctx.site_id
+        if site_id is None:
+            return False
+        row = await self.services.writes.run(lambda session: session.get(SiteCharging, site_id))
+        if row is None or not row.enabled:
+            return False
+        self._in_background(
+            signal_workflow(self.services.temporal, f"site:{site_id}", "config_changed")
+        )
+        return True
 
     async def transaction_event(
         self, ctx: StationContext, event: TransactionEvent

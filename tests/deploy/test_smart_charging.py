@@ -3,7 +3,7 @@ site workflow re-plans and the stations receive (and lose) their charging profil
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -198,3 +198,62 @@ async def test_fleet_plan_request_chart_and_apply(stack: Stack) -> None:
         row = await session.get(SiteCharging, "fp-depot")
         assert row is not None and row.fleet_needs is not None
         assert row.fleet_needs["FP-1#1"]["energy_kwh"] == pytest.approx(52.5)
+
+
+async def test_ev_charging_needs_shape_the_plan(stack: Stack) -> None:
+    """A 2.0.1 vehicle that reports 5 kWh and a departure in 2 hours gets a profile that
+    delivers 5 kWh before then (not the site's default 30 kWh over 10 hours)."""
+    async with api_client(stack) as http:
+        await http.post(
+            "/sites", json={"id": "ev-site", "name": "x", "price_per_kwh": "0.2", "currency": "EUR"}
+        )
+        station = await booted_station(
+            stack, "EVN-1", "ocpp2.0.1", site_id="ev-site", tokens={"TAG-EV": "accepted"}
+        )
+        try:
+            config = {**CONFIG, "chargers": [{"station_id": "EVN-1", "max_kw": 11}]}
+            assert (await http.put("/sites/ev-site/smart-charging", json=config)).status_code == 200
+            leaves = (datetime.now(UTC) + timedelta(hours=2)).isoformat().replace("+00:00", "Z")
+            answer = await station.call(
+                "NotifyEVChargingNeeds",
+                {
+                    "evseId": 1,
+                    "chargingNeeds": {
+                        "requestedEnergyTransfer": "AC_three_phase",
+                        "departureTime": leaves,
+                        "acChargingParameters": {
+                            "energyAmount": 5000,
+                            "evMinCurrent": 6,
+                            "evMaxCurrent": 16,
+                            "evMaxVoltage": 400,
+                        },
+                    },
+                },
+            )
+            assert answer["status"] == "Accepted"
+            await station.call(
+                "TransactionEvent",
+                {
+                    "eventType": "Started",
+                    "timestamp": _now(),
+                    "triggerReason": "Authorized",
+                    "seqNo": 0,
+                    "transactionInfo": {"transactionId": "evn-1"},
+                    "evse": {"id": 1, "connectorId": 1},
+                    "idToken": {"idToken": "TAG-EV", "type": "ISO14443"},
+                },
+            )
+            profile = (await _profiles(station, "TxProfile"))["chargingProfile"]
+            schedule = profile["chargingSchedule"][0]
+            periods = schedule["chargingSchedulePeriod"]
+            ends = [p["startPeriod"] for p in periods[1:]] + [schedule["duration"]]
+            energy_kwh = sum(
+                p["limit"] * (end - p["startPeriod"]) / 3600 / 1000
+                for p, end in zip(periods, ends, strict=True)
+            )
+            assert energy_kwh == pytest.approx(5, abs=0.05)
+            assert (
+                sum(p["limit"] for p in periods if p["startPeriod"] >= 2 * 3600 + 15 * 60) == 0
+            ), "nothing planned after the departure"
+        finally:
+            await station.close()
