@@ -13,16 +13,15 @@ from pydantic import BaseModel, Field, model_validator
 from temporalio.converter import value_to_type
 from temporalio.service import RPCError
 
+from activities import planning
 from activities.charts import load_chart
 from activities.persistence.models import FleetPlanRow, SiteCharging
-from activities.smart_charging import depot_of, slot_start
+from activities.smart_charging import slot_start
 from api.auth import DepotManager, DepotViewer
 from api.commands import temporal_client
 from api.deps import Session
 from api.errors import not_found, unprocessable
 from api.schemas import UtcDateTime
-from optimizer.evaluate import site_import
-from optimizer.fleet import FleetVehicle, plan
 from workflows.site_charging import SiteChargingWorkflow, site_workflow_id
 from workflows.smart_charging import SiteChargingConfig
 
@@ -70,49 +69,17 @@ async def request_plan(
         raise unprocessable("the site has no smart-charging configuration")
     config = value_to_type(SiteChargingConfig, row.config)
     start = body.start or slot_start(datetime.now(UTC), config.slot_minutes)
-    vehicles = [FleetVehicle(**v.model_dump()) for v in body.vehicles]
-    depot = depot_of(config)
+    vehicles = [v.model_dump() for v in body.vehicles]
     try:
-        outcome = await asyncio.to_thread(
-            plan, depot, vehicles, start, hours=body.hours, slot_minutes=config.slot_minutes
+        computed, needs = await asyncio.to_thread(
+            planning.fleet_plan, config, vehicles, start, body.hours
         )
     except ValueError as exc:
         raise unprocessable(str(exc)) from None
-    schedule, on_arrival = outcome.schedule, outcome.on_arrival
-    by_vehicle = {v.id: v for v in vehicles}
     result: dict[str, Any] = {
         "plan_id": uuid.uuid4().hex,
         "site_id": site_id,
-        "start": start.isoformat(),
-        "slot_minutes": config.slot_minutes,
-        "vehicles": {
-            vid: {
-                "charger": outcome.assignments[vid],
-                "power_kw": [round(x, 3) for x in schedule.power_kw[vid]],
-                "delivered_kwh": round(schedule.delivered_kwh[vid], 3),
-                "shortfall_kwh": round(schedule.shortfall_kwh.get(vid, 0.0), 3),
-            }
-            for vid in schedule.power_kw
-        },
-        "unassigned": outcome.unassigned,
-        "energy_cost": round(schedule.energy_cost, 4),
-        "demand_cost": round(schedule.demand_cost, 4),
-        "total_cost": round(schedule.total_cost, 4),
-        "peak_kw": round(schedule.peak_kw, 3),
-        "on_arrival": {
-            "total_cost": round(on_arrival.total_cost, 4),
-            "peak_kw": round(on_arrival.peak_kw, 3),
-        },
-        "saving": round(outcome.saving, 4),
-        "site_load_kw": [round(x, 3) for x in site_import(outcome.problem, schedule.power_kw)],
-        "on_arrival_load_kw": [
-            round(x, 3) for x in site_import(outcome.problem, on_arrival.power_kw)
-        ],
-        "site_limit_kw": [outcome.problem.site_limit(t) for t in range(outcome.problem.slots)],
-        "price_per_kwh": list(outcome.problem.tariff.price_per_kwh),
-        "build_s": round(schedule.build_s, 4),
-        "solve_s": round(schedule.solve_s, 4),
-        "notes": schedule.notes,
+        **computed,
         "applied": body.apply,
     }
     session.add(
@@ -125,15 +92,7 @@ async def request_plan(
         )
     )
     if body.apply:
-        row.fleet_needs = {
-            outcome.assignments[vid]: {
-                "vehicle": vid,
-                "energy_kwh": by_vehicle[vid].need_kwh,
-                "arrival": by_vehicle[vid].arrival.isoformat(),
-                "departure": by_vehicle[vid].departure.isoformat(),
-            }
-            for vid in outcome.assignments
-        }
+        row.fleet_needs = needs
     await session.commit()
     await session.close()
     if body.apply:

@@ -15,15 +15,14 @@ from temporalio.common import SearchAttributePair, TypedSearchAttributes, Workfl
 from temporalio.converter import AdvancedJSONEncoder, value_to_type
 from temporalio.service import RPCError
 
+from activities import planning
 from activities.persistence.models import SiteCharging, Station, Transaction
 from activities.persistence.repositories import sites
-from activities.smart_charging import site_problem, slot_start
 from api.auth import DepotManager, DepotViewer
 from api.commands import temporal_client
 from api.deps import Session, Temporal
 from api.errors import not_found, unprocessable
 from api.schemas import UtcDateTime
-from optimizer import lp
 from workflows import search_attributes as sa
 from workflows.site_charging import SiteChargingWorkflow, SiteState, site_workflow_id
 from workflows.smart_charging import PresentVehicle, SiteChargingConfig
@@ -195,31 +194,8 @@ async def what_if(site_id: str, body: WhatIfIn, session: Session, _: DepotViewer
         raise unprocessable("the site has no smart-charging configuration: send one")
     await session.close()
     config = body.config or value_to_type(SiteChargingConfig, row.config)  # type: ignore[union-attr]
-    now = datetime.now(UTC)
-    start = slot_start(now, config.slot_minutes)
-    vehicles = [
-        (
-            PresentVehicle(f"{v.station_id}#{v.evse_id}", v.station_id, v.evse_id, "what-if", now),
-            v.energy_kwh,
-            v.departure,
-        )
-        for v in body.vehicles
-    ]
-    problem = site_problem(config, vehicles, start)
-    result = await asyncio.to_thread(lp.solve, problem)
-    return {
-        "planned_at": start,
-        "slot_minutes": config.slot_minutes,
-        "power_kw": {k: [round(x, 3) for x in v] for k, v in result.power_kw.items()},
-        "energy_cost": round(result.energy_cost, 4),
-        "demand_cost": round(result.demand_cost, 4),
-        "peak_kw": round(result.peak_kw, 3),
-        "delivered_kwh": {k: round(v, 3) for k, v in result.delivered_kwh.items()},
-        "shortfall_kwh": result.shortfall_kwh,
-        "build_s": result.build_s,
-        "solve_s": result.solve_s,
-        "notes": result.notes,
-    }
+    vehicles = [(v.station_id, v.evse_id, v.energy_kwh, v.departure) for v in body.vehicles]
+    return await asyncio.to_thread(planning.what_if, config, vehicles, datetime.now(UTC))
 
 
 def _json(value: Any) -> dict[str, Any]:
