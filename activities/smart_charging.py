@@ -154,6 +154,15 @@ class SmartChargingActivities:
         }
         tx_ids = {v.key: v.transaction_id for v, _, _ in present}
         planned = profiles.plan_profiles(problem, schedule, setups, start, transactions=tx_ids)
+        # Prove the profiles, as chargers will combine them, keep the tree within limits
+        # before any is sent.
+        broken = profiles.check(problem, planned, setups, start)
+        if broken:
+            raise ApplicationError(
+                f"the plan's profiles would break limits: {'; '.join(broken[:5])}",
+                type="ProfilesBreakLimits",
+                non_retryable=True,
+            )
         requests = [
             CommandRequest.of(
                 station_id,
