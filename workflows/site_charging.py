@@ -25,7 +25,6 @@ from workflows.routing import send_command
 
 with workflow.unsafe.imports_passed_through():
     from activities.smart_charging import SmartChargingActivities
-
     from workflows.commands import ClearChargingProfile, CommandRequest
     from workflows.smart_charging import PlanRequest, PresentVehicle, SitePlan, SiteSessionEvent
 
