@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import json
 import math
-import time
 from collections.abc import Sequence
 from dataclasses import asdict
 from datetime import datetime, timedelta
@@ -106,23 +105,8 @@ def site_problem(
 class SmartChargingActivities:
     """Planning for the site workflows, bound to a database."""
 
-    def __init__(self, db: Database, *, cache_s: float = 30.0) -> None:
+    def __init__(self, db: Database) -> None:
         self._db = db
-        self._cache_s = cache_s
-        self._smart: dict[str, tuple[bool, float]] = {}
-
-    @activity.defn(name="site_is_smart")
-    async def site_is_smart(self, site_id: str) -> bool:
-        """Whether the site is smart-charged (cached briefly: every session asks)."""
-        now = time.monotonic()
-        cached = self._smart.get(site_id)
-        if cached is not None and cached[1] > now:
-            return cached[0]
-        async with self._db.sessions() as session:
-            row = await session.get(SiteCharging, site_id)
-        smart = row is not None and row.enabled
-        self._smart[site_id] = (smart, now + self._cache_s)
-        return smart
 
     @activity.defn(name="plan_site")
     async def plan_site(self, request: PlanRequest) -> SitePlan:

@@ -55,7 +55,6 @@ def build_worker(client: Client, db: Database, task_queue: str) -> Worker:
             uploads.record_log_upload,
             uploads.set_log_upload_status,
             smart.plan_site,
-            smart.site_is_smart,
         ],
         workflow_runner=_RUNNER,
         max_concurrent_activities=64,

@@ -67,8 +67,11 @@ log = logging.getLogger(__name__)
 REJECTED_RETRY_S = 3600
 """A rejected station is told to come back after an hour."""
 
+SMART_SITE_TTL_S = 30.0
+"""How long a node trusts what it read about a site being smart-charged."""
 
-def session_started(tx: Transaction) -> SessionStarted:
+
+def session_started(tx: Transaction, *, smart_charging: bool = False) -> SessionStarted:
     """The domain event for a stored transaction."""
     return SessionStarted(
         station_id=tx.station_id,
@@ -80,6 +83,7 @@ def session_started(tx: Transaction) -> SessionStarted:
         started_at=tx.started_at,
         ocpp_version=tx.ocpp_version,
         evse_id=tx.evse_id,
+        smart_charging=smart_charging,
     )
 
 
@@ -98,6 +102,8 @@ class StationService:
     def __init__(self, services: GatewayServices) -> None:
         self.services = services
         self._background: set[asyncio.Task[None]] = set()
+        # Site id -> (smart-charged, valid until monotonic time).
+        self._smart_sites: dict[str, tuple[bool, float]] = {}
 
     async def boot(self, ctx: StationContext, identity: StationIdentity) -> RegistrationStatus:
         """Record what the station reported; answer its registration state."""
@@ -197,6 +203,17 @@ class StationService:
             # its own timeout.
             self._in_background(signal_workflow(self.services.temporal, workflow_id, signal, arg))
 
+    async def _refresh_smart(self, site_id: str) -> bool:
+        """Whether the site is smart-charged (read at most every 30 s per site)."""
+        smart, until = self._smart_sites.get(site_id, (False, 0.0))
+        now = time.monotonic()
+        if until > now:
+            return smart
+        row = await self.services.writes.run(lambda session: session.get(SiteCharging, site_id))
+        smart = row is not None and row.enabled
+        self._smart_sites[site_id] = (smart, now + SMART_SITE_TTL_S)
+        return smart
+
     async def ev_charging_needs(self, ctx: StationContext, notice: StationNotice) -> bool:
         """Keep a vehicle's reported needs; True if its site is smart-charged (the site's
         workflow is woken to re-plan with them)."""
@@ -204,8 +221,7 @@ class StationService:
         site_id = ctx.site_id
         if site_id is None:
             return False
-        row = await self.services.writes.run(lambda session: session.get(SiteCharging, site_id))
-        if row is None or not row.enabled:
+        if not await self._refresh_smart(site_id):
             return False
         self._in_background(
             signal_workflow(self.services.temporal, f"site:{site_id}", "config_changed")
@@ -220,6 +236,8 @@ class StationService:
         if event.kind is TransactionEventKind.ENDED:
             # Samples still buffered must be in the database before the workflow settles.
             await self.services.meter_writer.flush()
+        if ctx.site_id is not None:
+            await self._refresh_smart(ctx.site_id)
         events: list[OutboxEvent] = []
         ended: list[str] = []  # workflows of reservations this transaction used
         async with self.services.db.sessions.begin() as session:
@@ -424,7 +442,8 @@ class StationService:
     def _enqueue(
         self, session: AsyncSession, kind: str, tx: Transaction, stop: SessionStopped | None
     ) -> OutboxEvent:
-        payload: dict[str, Any] = {"start": to_json(session_started(tx))}
+        smart = self._smart_sites.get(tx.site_id or "", (False, 0.0))[0]
+        payload: dict[str, Any] = {"start": to_json(session_started(tx, smart_charging=smart))}
         if stop is not None:
             payload["stop"] = to_json(stop)
         return outbox.enqueue(

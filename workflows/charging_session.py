@@ -16,7 +16,6 @@ from workflows.routing import send_command
 # dataclasses' hints, not the sandbox's restricted proxy of it.
 with workflow.unsafe.imports_passed_through():
     from activities.sessions import RemoteStartRecord, SessionActivities, SettleRequest
-    from activities.smart_charging import SmartChargingActivities
     from workflows.commands import CommandReply, CommandRequest, RemoteStart
     from workflows.domain import (
         ChargeDetailRecord,
@@ -115,8 +114,9 @@ class ChargingSessionWorkflow:
             assert self._start is not None
             start = self._start
         self._details()
-        # Sessions recorded before smart charging existed replay without these steps.
-        smart = workflow.patched("site-charging") and await self._site_is_smart(start)
+        # The gateway says whether the site is smart-charged; sessions recorded
+        # before smart charging existed carry False and replay unchanged.
+        smart = start.smart_charging and start.site_id is not None
         if smart:
             await self._tell_site("vehicle_arrived", start)
         if not await self._wait_for_stop():
@@ -136,15 +136,6 @@ class ChargingSessionWorkflow:
         )
         self._set_state(SessionState.COMPLETED)
         return self._cdr
-
-    async def _site_is_smart(self, start: SessionStarted) -> bool:
-        if not start.site_id:
-            return False
-        return await workflow.execute_local_activity_method(
-            SmartChargingActivities.site_is_smart,
-            start.site_id,
-            start_to_close_timeout=timedelta(seconds=10),
-        )
 
     async def _tell_site(self, signal: str, start: SessionStarted) -> None:
         """Let the site's smart-charging workflow re-plan (best effort: if it is not

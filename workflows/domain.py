@@ -69,6 +69,9 @@ class SessionStarted:
     started_at: datetime
     ocpp_version: str = "1.6"
     evse_id: int | None = None
+    # The site is smart-charged: the session tells the site's workflow when it
+    # starts and ends (decided by the gateway, so other sessions pay nothing).
+    smart_charging: bool = False
 
 
 @dataclass(frozen=True)
