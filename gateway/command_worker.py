@@ -93,6 +93,10 @@ class StationCommands:
             command = value_to_type(kind, request.arguments)
         except (TypeError, ValueError) as exc:
             raise _fail(c.CommandFailure.INVALID, f"{request.command}: {exc}") from None
+        if isinstance(command, c.RemoteStart | c.ReserveNow):
+            # Its transaction will start on this connection: check claims again.
+            conn.context.claims_possible = True
+            conn.context.claims_generation += 1
         codec = commands16 if conn.version == "1.6" else commands2
         password: str | None = None
         try:

@@ -79,6 +79,12 @@ class StationContext:
     last_progress: dict[str, float] = field(default_factory=dict)
     # Transactions whose session workflow has a non-default id (remote starts).
     workflow_ids: dict[str, str] = field(default_factory=dict)
+    # Whether a new transaction may answer a remote start or meet a reservation: true
+    # on a fresh connection and whenever this node sends RemoteStart or ReserveNow;
+    # false once a start found none pending. Saves two queries per start otherwise.
+    claims_possible: bool = True
+    # Bumped with every such command, so a check that raced one does not clear the flag.
+    claims_generation: int = 0
 
 
 class OcppConnection:

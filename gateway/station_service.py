@@ -279,9 +279,12 @@ class StationService:
                         transaction_pk=tx.id,
                     ),
                 )
-            if created:
-                await self._correlate(session, tx)
-                allowed, used = await reservations.claim_for_start(
+            named = event.remote_start_id is not None or event.reservation_id is not None
+            allowed = True
+            if created and (ctx.claims_possible or named):
+                generation = ctx.claims_generation
+                more_starts = await self._correlate(session, tx)
+                allowed, used, more_reservations = await reservations.claim_for_start(
                     session,
                     station_id=tx.station_id,
                     evse_id=tx.evse_id,
@@ -291,8 +294,11 @@ class StationService:
                     transaction_pk=tx.id,
                     now=utcnow(),
                 )
+                if not (more_starts or more_reservations) and generation == ctx.claims_generation:
+                    ctx.claims_possible = False
                 if used is not None:
                     ended.append(used)
+            if created:
                 if not allowed:
                     # Recorded like any transaction (nothing is lost), but the
                     # charger is told the token may not charge here.
@@ -369,10 +375,11 @@ class StationService:
         return tx, True
 
     @staticmethod
-    async def _correlate(session: AsyncSession, tx: Transaction) -> None:
+    async def _correlate(session: AsyncSession, tx: Transaction) -> bool:
         """Attach a new transaction to the remote start it answers, if any: its events
-        then go to the session workflow the remote start created."""
-        claimed = await remote_starts.claim(
+        then go to the session workflow the remote start created. True if other
+        remote starts are still pending for the station."""
+        claimed, others = await remote_starts.claim(
             session,
             station_id=tx.station_id,
             transaction_pk=tx.id,
@@ -382,7 +389,7 @@ class StationService:
             now=utcnow(),
         )
         if claimed is None:
-            return
+            return others
         tx.workflow_id, tx.remote_start_id = claimed.workflow_id, claimed.remote_start_id
         # A 1.6 start hands back a plain (unattached) row: write the link explicitly.
         await session.execute(
@@ -390,6 +397,7 @@ class StationService:
             .where(Transaction.id == tx.id)
             .values(workflow_id=claimed.workflow_id, remote_start_id=claimed.remote_start_id)
         )
+        return others
 
     @staticmethod
     def _note_event(tx: Transaction, event: TransactionEvent) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import or_, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from activities.persistence.database import dialect_insert
@@ -49,29 +49,37 @@ async def claim(
     id_token: str | None,
     connector_id: int,
     now: datetime,
-) -> RemoteStart | None:
-    """The unclaimed remote start a new transaction answers, marked as claimed by it.
+) -> tuple[RemoteStart | None, bool]:
+    """The unclaimed remote start a new transaction answers (marked as claimed by it),
+    and whether others are still pending for the station.
 
     2.x names it (``remoteStartId``); a 1.6 transaction is matched by its id tag
     (and connector, when the request named one) among unexpired requests, the
     newest first.
     """
-    query = select(RemoteStart).where(
-        RemoteStart.station_id == station_id, RemoteStart.transaction_pk.is_(None)
-    )
-    if remote_start_id is not None:
-        query = query.where(RemoteStart.remote_start_id == remote_start_id)
-    elif id_token is not None:
-        query = query.where(
-            RemoteStart.id_token == id_token,
-            RemoteStart.expires_at > now,
-            or_(RemoteStart.connector_id.is_(None), RemoteStart.connector_id == connector_id),
+    pending = (
+        await session.scalars(
+            select(RemoteStart)
+            .where(RemoteStart.station_id == station_id, RemoteStart.transaction_pk.is_(None))
+            .order_by(RemoteStart.requested_at.desc())
+            .with_for_update()
         )
-    else:
-        return None
-    found = await session.scalar(
-        query.order_by(RemoteStart.requested_at.desc()).limit(1).with_for_update()
-    )
+    ).all()
+    found = None
+    for candidate in pending:
+        if remote_start_id is not None:
+            match = candidate.remote_start_id == remote_start_id
+        else:
+            match = (
+                id_token is not None
+                and candidate.id_token == id_token
+                and candidate.expires_at > now
+                and candidate.connector_id in (None, connector_id)
+            )
+        if match:
+            found = candidate
+            break
     if found is not None:
         found.transaction_pk = transaction_pk
-    return found
+    others = any(c is not found and c.expires_at > now for c in pending)
+    return found, others

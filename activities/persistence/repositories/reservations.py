@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from activities.persistence.database import dialect_insert
@@ -67,33 +67,40 @@ async def claim_for_start(
     reservation_id: int | None,
     transaction_pk: int,
     now: datetime,
-) -> tuple[bool, str | None]:
+) -> tuple[bool, str | None, bool]:
     """Apply reservations to a starting transaction: (allowed, the workflow of the
-    reservation it used). Not allowed when it breaks one.
+    reservation it used, whether the station still has active reservations).
 
     The active, unexpired reservation the charger names (``reservation_id``) or
     that holds this connector is used by the transaction when the id token is
     the reserved one; a different token on a reserved connector breaks it.
     """
-    query = select(Reservation).where(
-        Reservation.station_id == station_id,
-        Reservation.status == ACTIVE,
-        Reservation.expires_at > now,
-    )
-    if reservation_id is not None:
-        query = query.where(Reservation.id == reservation_id)
-    else:
-        query = query.where(
-            or_(
-                Reservation.connector_id == connector_id,
-                Reservation.evse_id == evse_id,
-                Reservation.connector_id == 0,  # 1.6: the whole station
+    active = (
+        await session.scalars(
+            select(Reservation)
+            .where(
+                Reservation.station_id == station_id,
+                Reservation.status == ACTIVE,
+                Reservation.expires_at > now,
             )
+            .with_for_update()
         )
-    held = await session.scalar(query.limit(1).with_for_update())
+    ).all()
+    if reservation_id is not None:
+        held = next((r for r in active if r.id == reservation_id), None)
+    else:
+        held = next(
+            (
+                r
+                for r in active
+                # 1.6 connector 0: the whole station.
+                if r.connector_id in (connector_id, 0) or r.evse_id == evse_id
+            ),
+            None,
+        )
     if held is None:
-        return True, None
+        return True, None, bool(active)
     if id_token is None or id_token != held.id_token:
-        return False, None
+        return False, None, True
     held.status, held.transaction_pk = "used", transaction_pk
-    return True, held.workflow_id
+    return True, held.workflow_id, len(active) > 1
