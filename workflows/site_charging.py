@@ -44,6 +44,9 @@ class SiteState:
     site_id: str
     present: list[PresentVehicle] = field(default_factory=list)
     plans: int = 0
+    # A run continues as new after this many plans (about a day of 15-minute
+    # re-plans), or earlier when Temporal suggests it.
+    plans_per_run: int = 100
 
 
 # Unsandboxed like the other workflows: it only awaits timers and activities.
@@ -59,6 +62,7 @@ class SiteChargingWorkflow:
         self._left: list[PresentVehicle] = []
         self._plan: SitePlan | None = None
         self._stopping = False
+        self._plans_this_run = 0
 
     @workflow.run
     async def run(self, state: SiteState) -> None:
@@ -75,10 +79,19 @@ class SiteChargingWorkflow:
             await workflow.sleep(DEBOUNCE)
             self._stale = False
             await self._plan_and_push()
-            if workflow.info().is_continue_as_new_suggested():
+            self._plans_this_run += 1
+            if (
+                self._plans_this_run >= state.plans_per_run
+                or workflow.info().is_continue_as_new_suggested()
+            ):
                 await workflow.wait_condition(workflow.all_handlers_finished)
                 workflow.continue_as_new(
-                    SiteState(state.site_id, list(self._present.values()), self._state.plans)
+                    SiteState(
+                        state.site_id,
+                        list(self._present.values()),
+                        self._state.plans,
+                        state.plans_per_run,
+                    )
                 )
         await self._clear(list(self._present.values()))
 
@@ -147,6 +160,11 @@ class SiteChargingWorkflow:
     def schedule(self) -> SitePlan | None:
         """The current plan (the next hours per vehicle, totals, limits)."""
         return self._plan
+
+    @workflow.query
+    def plans(self) -> int:
+        """How many plans the site has had (across continue-as-new)."""
+        return self._state.plans
 
     @workflow.query
     def vehicles(self) -> list[PresentVehicle]:
