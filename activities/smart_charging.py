@@ -10,48 +10,33 @@ the plan on the site's row for the API.
 from __future__ import annotations
 
 import asyncio
-import json
 import math
 from collections.abc import Sequence
 from dataclasses import asdict
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select
 from temporalio import activity
-from temporalio.converter import AdvancedJSONEncoder, value_to_type
+from temporalio.converter import value_to_type
 from temporalio.exceptions import ApplicationError
 
 from activities.persistence.database import Database
 from activities.persistence.models import SiteCharging, StationEvent, Transaction
 from activities.persistence.repositories import meter_samples, transactions
+from activities.persistence.types import to_json
 from optimizer import lp, profiles
 from optimizer.fleet import Depot, DepotCharger, TimeOfUse
-from optimizer.problem import Charger, Circuit, SiteProblem, Tariff, Vehicle
+from optimizer.problem import Charger, Circuit, Schedule, SiteProblem, Tariff, Vehicle
 from workflows.commands import CommandRequest, SetChargingProfile
 from workflows.smart_charging import (
     PlanRequest,
     PresentVehicle,
-    PriceBand,
     SiteChargingConfig,
     SitePlan,
 )
 
 ROOT = "site"
-
-
-def price_at(bands: list[PriceBand], moment: datetime) -> float:
-    """The price of the band covering ``moment`` (0 where none does)."""
-    hour = moment.hour + moment.minute / 60
-    for band in bands:
-        inside = (
-            band.start_hour <= hour < band.end_hour
-            if band.start_hour <= band.end_hour
-            else hour >= band.start_hour or hour < band.end_hour
-        )
-        if inside:
-            return band.price_per_kwh
-    return 0.0
 
 
 def slot_start(now: datetime, slot_minutes: int) -> datetime:
@@ -68,6 +53,7 @@ def site_problem(
     """The optimizer's problem: ``vehicles`` are (vehicle, kWh still needed, departure)."""
     slots = config.horizon_hours * 60 // config.slot_minutes
     step = timedelta(minutes=config.slot_minutes)
+    depot = depot_of(config)
     chargers = {f"{c.station_id}#{c.evse_id}": c for c in config.chargers}
     stays = []
     for vehicle, need, departure in vehicles:
@@ -96,7 +82,7 @@ def site_problem(
         ],
         vehicles=stays,
         tariff=Tariff(
-            price_per_kwh=[price_at(config.prices, start + t * step) for t in range(slots)],
+            price_per_kwh=[depot.price_at(start + t * step) for t in range(slots)],
             demand_charge_per_kw=config.demand_charge_per_kw,
         ),
     )
@@ -127,26 +113,11 @@ class SmartChargingActivities:
             ]
         start = slot_start(request.now, config.slot_minutes)
         problem = site_problem(config, present, start)
-        # CPU-bound: off the worker's event loop.
-        schedule = await asyncio.to_thread(lp.solve, problem)
-        chargers = {f"{c.station_id}#{c.evse_id}": c for c in config.chargers}
-        setups = {
-            key: profiles.ChargerSetup(
-                c.station_id, c.evse_id, c.rate_unit, 3 if c.phases == "L123" else 1
-            )
-            for key, c in chargers.items()
-        }
         tx_ids = {v.key: v.transaction_id for v, _, _ in present}
-        planned = profiles.plan_profiles(problem, schedule, setups, start, transactions=tx_ids)
-        # Prove the profiles, as chargers will combine them, keep the tree within limits
-        # before any is sent.
-        broken = profiles.check(problem, planned, setups, start)
-        if broken:
-            raise ApplicationError(
-                f"the plan's profiles would break limits: {'; '.join(broken[:5])}",
-                type="ProfilesBreakLimits",
-                non_retryable=True,
-            )
+        # CPU-bound: off the worker's event loop.
+        schedule, planned = await asyncio.to_thread(
+            solve_with_profiles, config, problem, start, tx_ids
+        )
         requests = [
             CommandRequest.of(
                 station_id,
@@ -175,7 +146,7 @@ class SmartChargingActivities:
             stored = await session.get(SiteCharging, request.site_id)
             if stored is not None:
                 record = {k: v for k, v in asdict(plan).items() if k != "requests"}
-                stored.last_plan = json.loads(json.dumps(record, cls=AdvancedJSONEncoder))
+                stored.last_plan = to_json(record)
                 stored.planned_at = start
         return plan
 
@@ -223,6 +194,42 @@ class SmartChargingActivities:
             if begin is not None and high is not None:
                 delivered = max(0.0, (high - begin) / 1000)
         return max(0.0, need_kwh - delivered), departure
+
+
+def check_prices(config: SiteChargingConfig) -> None:
+    """Raise ``ValueError`` unless every slot of the day has a price."""
+    depot = depot_of(config)
+    day = datetime(2000, 1, 1, tzinfo=UTC)
+    for t in range(24 * 60 // config.slot_minutes):
+        depot.price_at(day + timedelta(minutes=t * config.slot_minutes))
+
+
+def charger_setups(config: SiteChargingConfig) -> dict[str, profiles.ChargerSetup]:
+    """How each charging point (``station#evse``) takes limits."""
+    return {
+        f"{c.station_id}#{c.evse_id}": profiles.ChargerSetup(
+            c.station_id, c.evse_id, c.rate_unit, 3 if c.phases == "L123" else 1
+        )
+        for c in config.chargers
+    }
+
+
+def solve_with_profiles(
+    config: SiteChargingConfig, problem: SiteProblem, start: datetime, tx_ids: dict[str, str]
+) -> tuple[Schedule, profiles.ProfileSet]:
+    """Solve, turn the schedule into profiles, and prove that the profiles, as the
+    chargers will combine them, keep the tree within its limits before any is sent."""
+    schedule = lp.solve(problem)
+    setups = charger_setups(config)
+    planned = profiles.plan_profiles(problem, schedule, setups, start, transactions=tx_ids)
+    broken = profiles.check(problem, planned, setups, start)
+    if broken:
+        raise ApplicationError(
+            f"the plan's profiles would break limits: {'; '.join(broken[:5])}",
+            type="ProfilesBreakLimits",
+            non_retryable=True,
+        )
+    return schedule, planned
 
 
 def depot_of(config: SiteChargingConfig) -> Depot:

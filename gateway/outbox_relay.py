@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 from dataclasses import dataclass
 from datetime import timedelta
@@ -18,7 +17,7 @@ from typing import Any
 
 from temporalio.client import Client
 from temporalio.common import WorkflowIDReusePolicy
-from temporalio.converter import AdvancedJSONEncoder, value_to_type
+from temporalio.converter import value_to_type
 from temporalio.exceptions import WorkflowAlreadyStartedError
 
 from activities.persistence.database import Database
@@ -35,11 +34,6 @@ SESSION_STARTED = "session.started"
 SESSION_STOPPED = "session.stopped"
 ORPHAN_AGE = timedelta(seconds=30)
 """Events of another node older than this are taken over (that node may be gone)."""
-
-
-def to_json(value: Any) -> dict[str, Any]:
-    """A dataclass as a JSON-ready dict (datetimes as ISO strings)."""
-    return json.loads(json.dumps(value, cls=AdvancedJSONEncoder))
 
 
 @dataclass(frozen=True)

@@ -33,13 +33,13 @@ from activities.persistence.repositories import (
     stations,
     transactions,
 )
+from activities.persistence.types import to_json
 from gateway.connection import StationContext
 from gateway.outbox_relay import (
     SESSION_STARTED,
     SESSION_STOPPED,
     send_progress,
     signal_workflow,
-    to_json,
 )
 from gateway.rpc import ErrorKind, OcppError
 from gateway.services import GatewayServices

@@ -113,7 +113,9 @@ class SiteChargingWorkflow:
             *(
                 self._send(
                     v.station_id,
-                    ClearChargingProfile(profile_id=100 + v.evse_id),
+                    # By criteria, not id: the planner's TxProfile on that EVSE (its
+                    # transaction has ended, so no other TxProfile applies there).
+                    ClearChargingProfile(evse_id=v.evse_id, purpose="TxProfile"),
                     f"clear{self._state.plans}-{v.key}",
                 )
                 for v in vehicles

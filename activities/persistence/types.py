@@ -6,12 +6,14 @@ decorators store UTC and decimal strings there and native types elsewhere.
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import DateTime, Dialect, Numeric, String
 from sqlalchemy.types import TypeDecorator, TypeEngine
+from temporalio.converter import AdvancedJSONEncoder
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -53,3 +55,8 @@ class ExactDecimal(TypeDecorator[Decimal]):
 
     def process_result_value(self, value: Any, dialect: Dialect) -> Decimal | None:
         return None if value is None else Decimal(str(value))
+
+
+def to_json(value: Any) -> dict[str, Any]:
+    """A dataclass as a JSON-ready dict for a JSON column (datetimes as ISO strings)."""
+    return dict(json.loads(json.dumps(value, cls=AdvancedJSONEncoder)))

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 from datetime import UTC, datetime
 from typing import Any
 
@@ -12,12 +11,14 @@ from fastapi import APIRouter, HTTPException, Request, status
 from pydantic import BaseModel, Field
 from sqlalchemy import select
 from temporalio.common import SearchAttributePair, TypedSearchAttributes, WorkflowIDConflictPolicy
-from temporalio.converter import AdvancedJSONEncoder, value_to_type
+from temporalio.converter import value_to_type
 from temporalio.service import RPCError
 
 from activities import planning
 from activities.persistence.models import SiteCharging, Station, Transaction
 from activities.persistence.repositories import sites
+from activities.persistence.types import to_json
+from activities.smart_charging import check_prices
 from api.auth import DepotManager, DepotViewer
 from api.commands import temporal_client
 from api.deps import Session, Temporal
@@ -68,6 +69,10 @@ async def configure(
     workflow (``site:{id}``), which re-plans at once."""
     if await sites.get_site(session, site_id) is None:
         raise not_found("site", site_id)
+    try:
+        check_prices(body)
+    except ValueError as exc:
+        raise unprocessable(f"prices: {exc}") from None
     station_ids = {c.station_id for c in body.chargers}
     known = set(
         (await session.scalars(select(Station.id).where(Station.id.in_(station_ids)))).all()
@@ -79,7 +84,7 @@ async def configure(
         if charger.circuit is not None and charger.circuit not in circuits:
             raise unprocessable(f"charger {charger.station_id}: unknown circuit {charger.circuit}")
     row = await session.get(SiteCharging, site_id)
-    config = _json(body)
+    config = to_json(body)
     if row is None:
         row = SiteCharging(site_id=site_id, config=config, enabled=True)
         session.add(row)
@@ -162,7 +167,7 @@ async def schedule(
     except RPCError:
         live = None
     if live is not None:
-        plan = _json(live)
+        plan = to_json(live)
         plan.pop("requests", None)
         return plan
     if stored is None:
@@ -196,8 +201,3 @@ async def what_if(site_id: str, body: WhatIfIn, session: Session, _: DepotViewer
     config = body.config or value_to_type(SiteChargingConfig, row.config)  # type: ignore[union-attr]
     vehicles = [(v.station_id, v.evse_id, v.energy_kwh, v.departure) for v in body.vehicles]
     return await asyncio.to_thread(planning.what_if, config, vehicles, datetime.now(UTC))
-
-
-def _json(value: Any) -> dict[str, Any]:
-    """A dataclass as JSON-ready data (datetimes as ISO strings)."""
-    return dict(json.loads(json.dumps(value, cls=AdvancedJSONEncoder)))

@@ -96,7 +96,10 @@ async def test_profiles_follow_vehicles_arriving_and_leaving(stack: Stack) -> No
             await a.call(
                 "StopTransaction", {"transactionId": tx_a, "meterStop": 1000, "timestamp": _now()}
             )
-            assert await a.next_command("ClearChargingProfile", timeout=30) == {"id": 101}
+            assert await a.next_command("ClearChargingProfile", timeout=30) == {
+                "connectorId": 1,
+                "chargingProfilePurpose": "TxProfile",
+            }
             await _profiles(b, "TxProfile")
 
             async def plan_without_a() -> dict[str, Any] | None:
@@ -143,6 +146,11 @@ async def test_configuration_is_checked(stack: Stack) -> None:
         assert unknown.status_code == 422 and "SC-A" in unknown.text
         bad = await http.put("/sites/sc-2/smart-charging", json={**CONFIG, "connection_kw": 0})
         assert bad.status_code == 422
+        gap = await http.put(
+            "/sites/sc-2/smart-charging",
+            json={**CONFIG, "prices": [{"start_hour": 0, "end_hour": 12, "price_per_kwh": 0.2}]},
+        )
+        assert gap.status_code == 422 and "no price covers" in gap.text
         assert (await http.get("/sites/sc-2/schedule")).status_code == 404
         empty: httpx.Response = await http.post("/sites/sc-2/what-if", json={"vehicles": []})
         assert empty.status_code == 422
