@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from fastapi import HTTPException, status
+from sqlalchemy.ext.asyncio import AsyncSession
 from temporalio.client import (
     WithStartWorkflowOperation,
     WorkflowFailureError,
@@ -20,6 +21,8 @@ from temporalio.common import (
 )
 from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 
+from activities.persistence.repositories import registry, stations
+from api.errors import not_found
 from workflows import search_attributes as sa
 from workflows.charging_session import ChargingSessionWorkflow, initial_search_attributes
 from workflows.client import TemporalLink
@@ -55,6 +58,19 @@ def command_error(error: BaseException) -> HTTPException:
             detail.update(cause.details[0])
         return HTTPException(HTTP_STATUS[cause.type], detail)
     return HTTPException(status.HTTP_502_BAD_GATEWAY, f"command failed: {cause}")
+
+
+async def reachable_node(session: AsyncSession, station_id: str) -> str:
+    """The gateway node holding a registered station's socket: 404 for an unknown
+    station, 409 at once for an offline one (the workflow would only confirm it).
+    Gives the database connection back: the caller now waits on the charger."""
+    if await stations.get_station(session, station_id) is None:
+        raise not_found("station", station_id)
+    live = (await registry.connections(session, [station_id])).get(station_id)
+    await session.close()
+    if live is None:
+        raise offline_error(station_id)
+    return live.node_id
 
 
 def offline_error(station_id: str) -> HTTPException:

@@ -295,10 +295,7 @@ def from_ocpp16(request: dict[str, Any]) -> ChargingProfile:
         start=datetime.fromisoformat(schedule["startSchedule"]),
         duration_s=schedule["duration"],
         rate_unit=schedule["chargingRateUnit"],
-        periods=[
-            Period(p["startPeriod"], p["limit"], p.get("numberPhases"))
-            for p in schedule["chargingSchedulePeriod"]
-        ],
+        periods=_periods(schedule),
         transaction_id=str(body["transactionId"]) if "transactionId" in body else None,
     )
 
@@ -315,12 +312,17 @@ def from_ocpp2(request: dict[str, Any]) -> ChargingProfile:
         start=datetime.fromisoformat(schedule["startSchedule"]),
         duration_s=schedule["duration"],
         rate_unit=schedule["chargingRateUnit"],
-        periods=[
-            Period(p["startPeriod"], p["limit"], p.get("numberPhases"))
-            for p in schedule["chargingSchedulePeriod"]
-        ],
+        periods=_periods(schedule),
         transaction_id=body.get("transactionId"),
     )
+
+
+def _periods(schedule: dict[str, Any]) -> list[Period]:
+    """The periods of an OCPP charging schedule (same shape in every version)."""
+    return [
+        Period(p["startPeriod"], p["limit"], p.get("numberPhases"))
+        for p in schedule["chargingSchedulePeriod"]
+    ]
 
 
 def _period(period: Period) -> dict[str, Any]:

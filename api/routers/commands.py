@@ -14,9 +14,9 @@ from typing import Any
 
 from fastapi import APIRouter, Query, Request
 
-from activities.persistence.repositories import registry, stations
+from activities.persistence.repositories import stations
 from api.auth import Operator
-from api.commands import RemoteStartReply, offline_error, run_command, run_remote_start
+from api.commands import RemoteStartReply, reachable_node, run_command, run_remote_start
 from api.deps import Session
 from api.errors import not_found
 from workflows.commands import COMMANDS, CommandReply, RemoteStart
@@ -36,15 +36,7 @@ def _endpoint(name: str, kind: type[Any]) -> Callable[..., Awaitable[CommandRepl
         body: Any = None,
         timeout_s: float = Query(30.0, gt=0, le=300, description="how long the charger may take"),
     ) -> CommandReply:
-        if await stations.get_station(session, station_id) is None:
-            raise not_found("station", station_id)
-        live = (await registry.connections(session, [station_id])).get(station_id)
-        if live is None:
-            # Offline now: answer at once; the workflow would only confirm it.
-            raise offline_error(station_id)
-        node = live.node_id
-        # Give the connection back before waiting on the charger.
-        await session.close()
+        node = await reachable_node(session, station_id)
         state = request.app.state
         return await run_command(
             state.temporal,

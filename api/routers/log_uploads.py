@@ -25,9 +25,9 @@ from temporalio.common import (
     WorkflowIDConflictPolicy,
 )
 
-from activities.persistence.repositories import log_uploads, registry, stations
+from activities.persistence.repositories import log_uploads, stations
 from api.auth import Operator, Viewer
-from api.commands import command_error, offline_error, temporal_client
+from api.commands import command_error, reachable_node, temporal_client
 from api.deps import Session
 from api.errors import not_found
 from api.schemas import UtcDateTime
@@ -80,12 +80,7 @@ async def request_upload(
     station_id: str, body: LogUploadIn, request: Request, session: Session, _: Operator
 ) -> LogUploadReply:
     """Ask the station to upload; follow it at ``GET /stations/{id}/log-uploads``."""
-    if await stations.get_station(session, station_id) is None:
-        raise not_found("station", station_id)
-    live = (await registry.connections(session, [station_id])).get(station_id)
-    await session.close()
-    if live is None:
-        raise offline_error(station_id)
+    await reachable_node(session, station_id)
     state = request.app.state
     request_id = secrets.randbelow(2**31 - 2) + 1
     token = secrets.token_urlsafe(24)
@@ -161,17 +156,22 @@ async def receive(
     name = _safe_name(file_name or f"{upload.log_type}.bin")
     path = folder / f"{upload.request_id}-{name}"
     size = 0
-    with path.open("wb") as out:
+    # File I/O in a worker thread: a slow disk must not stall the event loop.
+    out = await asyncio.to_thread(path.open, "wb")
+    try:
         async for chunk in request.stream():
             size += len(chunk)
             if size > MAX_UPLOAD_BYTES:
-                out.close()
-                path.unlink(missing_ok=True)
                 raise HTTPException(
                     status.HTTP_413_CONTENT_TOO_LARGE,
                     f"uploads are limited to {MAX_UPLOAD_BYTES} bytes",
                 )
-            out.write(chunk)
+            await asyncio.to_thread(out.write, chunk)
+    except BaseException:
+        await asyncio.to_thread(out.close)
+        await asyncio.to_thread(path.unlink, True)
+        raise
+    await asyncio.to_thread(out.close)
     upload.file_name, upload.size_bytes, upload.stored_path = name, size, str(path)
     upload.status, upload.updated_at = "received", datetime.now(UTC)
     workflow_id = upload.workflow_id

@@ -19,9 +19,9 @@ from temporalio.common import (
 )
 from temporalio.service import RPCError
 
-from activities.persistence.repositories import registry, reservations, stations
+from activities.persistence.repositories import reservations, stations
 from api.auth import Operator, Viewer
-from api.commands import command_error, offline_error, temporal_client
+from api.commands import command_error, reachable_node, temporal_client
 from api.deps import Session
 from api.errors import not_found, unprocessable
 from api.schemas import UtcDateTime
@@ -72,14 +72,9 @@ async def reserve(
     station_id: str, body: ReservationIn, request: Request, session: Session, _: Operator
 ) -> ReservationReply:
     """Reserve; the answer is the charger's. Accepted reservations expire on their own."""
-    if await stations.get_station(session, station_id) is None:
-        raise not_found("station", station_id)
     if body.expires_at <= datetime.now(UTC):
         raise unprocessable("expires_at is in the past")
-    live = (await registry.connections(session, [station_id])).get(station_id)
-    await session.close()
-    if live is None:
-        raise offline_error(station_id)
+    await reachable_node(session, station_id)
     reservation_id = secrets.randbelow(2**31 - 2) + 1
     workflow_id = reservation_workflow_id(station_id, reservation_id)
     operation = WithStartWorkflowOperation(

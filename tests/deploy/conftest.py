@@ -47,6 +47,24 @@ async def stack(temporal_dev: WorkflowEnvironment, tmp_path: Path) -> AsyncItera
     await running.stop()
 
 
+@pytest.fixture(scope="module")
+async def module_stack(
+    temporal_dev: WorkflowEnvironment, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[Stack]:
+    """One node (worker, gateway, API) shared by a whole test module."""
+    running = Stack(stack_settings(temporal_dev, Path(tmp_path_factory.mktemp("module"))))
+    await running.start(temporal_dev.client)
+    yield running
+    await running.stop()
+
+
+@pytest.fixture(scope="module")
+async def module_http(module_stack: Stack) -> AsyncIterator[httpx.AsyncClient]:
+    """The module stack's API."""
+    async with api_client(module_stack) as client:
+        yield client
+
+
 def api_client(stack: Stack) -> httpx.AsyncClient:
     """An HTTP client for the stack's API."""
     return httpx.AsyncClient(

@@ -12,15 +12,12 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from temporalio.testing import WorkflowEnvironment
 
 from deploy.stack import Stack
-from tests.deploy.conftest import api_client, stack_settings
 from tests.deploy.live_stations import booted_station
 from tests.gateway.conformance.station import StrictStation
 
@@ -29,21 +26,15 @@ LATER = "2099-01-01T00:00:00Z"
 
 
 @pytest.fixture(scope="module")
-async def stack(
-    temporal_dev: WorkflowEnvironment, tmp_path_factory: pytest.TempPathFactory
-) -> AsyncIterator[Stack]:
-    """One node (worker, gateway, API) for the module."""
-    running = Stack(stack_settings(temporal_dev, Path(tmp_path_factory.mktemp("octt"))))
-    await running.start(temporal_dev.client)
-    yield running
-    await running.stop()
+def stack(module_stack: Stack) -> Stack:
+    """One node for the whole module."""
+    return module_stack
 
 
 @pytest.fixture(scope="module")
-async def http(stack: Stack) -> AsyncIterator[httpx.AsyncClient]:
-    """The stack's API."""
-    async with api_client(stack) as client:
-        yield client
+def http(module_http: httpx.AsyncClient) -> httpx.AsyncClient:
+    """Its API."""
+    return module_http
 
 
 @pytest.fixture(scope="module")

@@ -10,17 +10,15 @@ from __future__ import annotations
 import time
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from temporalio.testing import WorkflowEnvironment
 
 from activities.credentials import verify_password
 from activities.persistence.models import Station
 from deploy.stack import Stack
-from tests.deploy.conftest import api_client, eventually, stack_settings
+from tests.deploy.conftest import api_client, eventually
 from tests.deploy.live_stations import booted_station, endpoint
 from tests.gateway.conformance.station import StrictStation
 from tests.helpers import seed_station
@@ -29,21 +27,15 @@ VERSIONS = ["ocpp1.6", "ocpp2.0.1"]
 
 
 @pytest.fixture(scope="module")
-async def stack(
-    temporal_dev: WorkflowEnvironment, tmp_path_factory: pytest.TempPathFactory
-) -> AsyncIterator[Stack]:
-    """One node (worker, gateway, API) for the whole module."""
-    running = Stack(stack_settings(temporal_dev, Path(tmp_path_factory.mktemp("commands"))))
-    await running.start(temporal_dev.client)
-    yield running
-    await running.stop()
+def stack(module_stack: Stack) -> Stack:
+    """One node for the whole module."""
+    return module_stack
 
 
 @pytest.fixture(scope="module")
-async def http(stack: Stack) -> AsyncIterator[httpx.AsyncClient]:
-    """The stack's API."""
-    async with api_client(stack) as client:
-        yield client
+def http(module_http: httpx.AsyncClient) -> httpx.AsyncClient:
+    """Its API."""
+    return module_http
 
 
 @pytest.fixture(scope="module")
@@ -842,3 +834,26 @@ async def test_2x_reservation_status_update_ends_the_reservation(
     workflow = made.json()["workflow_id"]
     assert stack.worker is not None
     assert await stack.worker.client.get_workflow_handle(workflow).result() == "removed"
+
+
+async def test_oversized_upload_is_refused_and_leaves_nothing(
+    stack: Stack,
+    http: httpx.AsyncClient,
+    stations: dict[str, StrictStation],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Beyond the size limit: 413, no partial file kept, the upload not marked received."""
+    from api.routers import log_uploads
+
+    monkeypatch.setattr(log_uploads, "MAX_UPLOAD_BYTES", 16)
+    station_id = sid("ocpp1.6")
+    made = (await http.post(f"/stations/{station_id}/log-uploads", json={})).json()
+    await stations["ocpp1.6"].next_command("GetDiagnostics")
+    async with httpx.AsyncClient() as charger_http:
+        put = await charger_http.put(made["location"] + "big.zip", content=b"x" * 64)
+    assert put.status_code == 413
+    folder = stack.settings.data_dir / "uploads" / station_id
+    assert not list(folder.glob(f"{made['request_id']}-*"))
+    rows = (await http.get(f"/stations/{station_id}/log-uploads")).json()
+    mine = next(r for r in rows if r["request_id"] == made["request_id"])
+    assert mine["status"] != "received" and mine["size_bytes"] is None
