@@ -22,7 +22,7 @@ from activities.credentials import verify_password
 from activities.persistence.database import Database, dialect_insert
 from activities.persistence.group_commit import GroupCommit
 from activities.persistence.models import Station
-from activities.persistence.repositories import registry
+from activities.persistence.repositories import registry, stations
 from gateway import security
 from gateway.authorizer import TokenAuthorizer
 from gateway.command_worker import CommandWorker, StationCommands
@@ -188,23 +188,14 @@ class Gateway:
         station_id = station_identity(request.path)
         if not station_id or len(station_id) > 48:
             return connection.respond(HTTPStatus.BAD_REQUEST, "station identity missing\n")
-        # Joins the shared transactions of the group commit: in a reconnect storm the
-        # admissions' reads and writes queue as batches, not one by one.
-        station = await self.services.writes.run(lambda session: session.get(Station, station_id))
+        # Joins the group commit: in a reconnect storm the admissions of a batch are
+        # one query, queued with the registry and boot writes.
+        station = await self.services.writes.run_batched(stations.admissions, station_id)
         if station is None:
             if self.config.unknown_stations == "reject":
                 log.warning("refused unknown station %s", station_id)
                 return connection.respond(HTTPStatus.NOT_FOUND, "unknown station\n")
-            station = Station(id=station_id, registration_status="pending", security_profile=0)
-            async with self.db.sessions.begin() as session:
-                # Never overwrite a station the API registered a moment ago.
-                await session.execute(
-                    dialect_insert(session)(Station)
-                    .values(id=station_id, registration_status="pending", security_profile=0)
-                    .on_conflict_do_nothing(index_elements=["id"])
-                )
-                station = await session.get(Station, station_id) or station
-            log.info("admitted unknown station %s as pending", station_id)
+            station = await self._admit_unknown(station_id)
         refusal = security.profile_refusal(
             station.security_profile,
             station_id,
@@ -230,6 +221,20 @@ class Gateway:
         )
         return None
 
+    async def _admit_unknown(self, station_id: str) -> stations.Admission:
+        """Create an unknown station as pending (``unknown_stations="pending"``)."""
+        async with self.db.sessions.begin() as session:
+            # Never overwrite a station the API registered a moment ago.
+            await session.execute(
+                dialect_insert(session)(Station)
+                .values(id=station_id, registration_status="pending", security_profile=0)
+                .on_conflict_do_nothing(index_elements=["id"])
+            )
+            (station,) = await stations.admissions(session, [station_id])
+        log.info("admitted unknown station %s as pending", station_id)
+        assert station is not None
+        return station
+
     @staticmethod
     def _select_subprotocol(
         connection: ServerConnection, offered: Sequence[Subprotocol]
@@ -245,7 +250,7 @@ class Gateway:
         """Drop a cached password check: the station's password just changed."""
         self._verified.pop(station_id, None)
 
-    async def _password_ok(self, station: Station, headers: Headers) -> bool:
+    async def _password_ok(self, station: stations.Admission, headers: Headers) -> bool:
         credentials = basic_credentials(headers)
         if credentials is None or credentials[0] != station.id or station.password_hash is None:
             return False
@@ -285,26 +290,25 @@ class Gateway:
             closing.add_done_callback(self._background.discard)
         remote = websocket.remote_address
         try:
-            await self.services.writes.run(
-                lambda session: registry.register(
-                    session,
+            await self.services.writes.run_batched(
+                registry.register,
+                registry.Registration(
                     station_id=context.station_id,
                     node_id=self.config.node_id,
                     connection_id=context.connection_id,
                     ocpp_version=version_handlers.version,
                     remote_address=f"{remote[0]}:{remote[1]}" if remote else None,
-                    at=utcnow(),
-                )
+                    connected_at=utcnow(),
+                ),
             )
             await conn.serve()
         finally:
             if self.connections.get(context.station_id) is conn:
                 del self.connections[context.station_id]
             try:
-                await self.services.writes.run(
-                    lambda session: registry.unregister(
-                        session, context.station_id, context.connection_id
-                    )
+                await self.services.writes.run_batched(
+                    registry.unregister,
+                    registry.Departure(context.station_id, context.connection_id),
                 )
             except Exception:
                 log.exception("could not unregister %s", context.station_id)

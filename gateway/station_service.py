@@ -108,8 +108,8 @@ class StationService:
     async def boot(self, ctx: StationContext, identity: StationIdentity) -> RegistrationStatus:
         """Record what the station reported; answer its registration state."""
         now = utcnow()
-        found = await self.services.writes.run(
-            lambda session: stations.record_boot(session, ctx.station_id, identity, now)
+        found = await self.services.writes.run_batched(
+            stations.record_boot, stations.Boot(ctx.station_id, identity, now)
         )
         if found is None:  # deleted while connected
             raise OcppError(ErrorKind.SECURITY, "station is not registered")

@@ -4,13 +4,19 @@ Under a reconnect storm thousands of stations each need a registry upsert and
 a boot update; one transaction (and on SQLite one fsync-free commit behind a
 single writer) per batch instead of per call multiplies throughput, and each
 caller still returns only once its write is committed.
+
+The hottest statements go one step further: a *batched operation* receives the
+items of every caller in the batch at once and serves them with one statement
+(an ``IN`` query, an executemany), so a connect storm costs one statement per
+batch instead of one per station.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -20,7 +26,26 @@ from activities.persistence.database import Database
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
+I = TypeVar("I")  # noqa: E741 - the item type of a batched operation
 Work = Callable[[AsyncSession], Awaitable[Any]]
+# Given the items of several callers, returns one result per item, in order.
+BatchedOperation = Callable[[AsyncSession, Sequence[I]], Awaitable[Sequence[T]]]
+
+
+@dataclass(slots=True)
+class _Entry:
+    """One caller's request: a plain work, or an item for a batched operation."""
+
+    future: asyncio.Future[Any]
+    work: Work | None = None
+    operation: BatchedOperation[Any, Any] | None = None
+    item: Any = None
+
+    async def run_alone(self, session: AsyncSession) -> Any:
+        if self.operation is not None:
+            return (await self.operation(session, [self.item]))[0]
+        assert self.work is not None
+        return await self.work(session)
 
 
 class GroupCommit:
@@ -29,7 +54,7 @@ class GroupCommit:
     def __init__(self, db: Database, *, max_batch: int = 500) -> None:
         self._db = db
         self._max_batch = max_batch
-        self._queue: list[tuple[Work, asyncio.Future[Any]]] = []
+        self._queue: list[_Entry] = []
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
@@ -40,10 +65,28 @@ class GroupCommit:
         if self._task is None:  # not started (e.g. in a short-lived tool): run alone
             async with self._db.sessions.begin() as session:
                 return await work(session)
-        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-        self._queue.append((work, future))
+        return await self._submit(_Entry(self._future(), work=work))
+
+    async def run_batched(self, operation: BatchedOperation[I, T], item: I) -> T:
+        """Give ``item`` to ``operation``, which serves every caller of the batch at once.
+
+        Items of one batch must be independent of each other (no caller waits for
+        another's); the operation runs at the place of its first item in the batch.
+        """
+        entry = _Entry(self._future(), operation=operation, item=item)
+        if self._task is None:
+            async with self._db.sessions.begin() as session:
+                return await entry.run_alone(session)
+        return await self._submit(entry)
+
+    @staticmethod
+    def _future() -> asyncio.Future[Any]:
+        return asyncio.get_running_loop().create_future()
+
+    async def _submit(self, entry: _Entry) -> Any:
+        self._queue.append(entry)
         self._wake.set()
-        return await future
+        return await entry.future
 
     def start(self) -> None:
         """Start committing as work arrives."""
@@ -68,25 +111,36 @@ class GroupCommit:
 
     async def _commit_batch(self) -> None:
         batch, self._queue = self._queue[: self._max_batch], self._queue[self._max_batch :]
+        # Each batched operation's entries, so that it runs once, at its first entry.
+        members: dict[BatchedOperation[Any, Any], list[_Entry]] = {}
+        for entry in batch:
+            if entry.operation is not None:
+                members.setdefault(entry.operation, []).append(entry)
+        results: dict[int, Any] = {}
         try:
-            results = []
             async with self._db.sessions.begin() as session:
-                for work, _ in batch:
-                    results.append(await work(session))
+                for entry in batch:
+                    if entry.operation is None:
+                        results[id(entry)] = await entry.run_alone(session)
+                    elif members[entry.operation][0] is entry:
+                        group = members[entry.operation]
+                        answers = await entry.operation(session, [e.item for e in group])
+                        for member, answer in zip(group, answers, strict=True):
+                            results[id(member)] = answer
         except Exception:
             # One bad write must not fail the others: retry each on its own.
-            for work, future in batch:
+            for entry in batch:
                 try:
                     async with self._db.sessions.begin() as session:
-                        result = await work(session)
+                        result = await entry.run_alone(session)
                 except Exception as exc:
-                    if not future.done():
-                        future.set_exception(exc)
+                    if not entry.future.done():
+                        entry.future.set_exception(exc)
                 else:
-                    if not future.done():
-                        future.set_result(result)
+                    if not entry.future.done():
+                        entry.future.set_result(result)
             return
         self.batches += 1
-        for (_, future), result in zip(batch, results, strict=True):
-            if not future.done():
-                future.set_result(result)
+        for entry in batch:
+            if not entry.future.done():
+                entry.future.set_result(results[id(entry)])

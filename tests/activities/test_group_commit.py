@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from decimal import Decimal
 
 import pytest
@@ -81,3 +81,43 @@ async def test_without_start_it_writes_directly(db: Database) -> None:
         assert await sites.get_site(session, site_id) is not None
     with pytest.raises(ZeroDivisionError):
         await GroupCommit(db).run(lambda session: asyncio.sleep(1 / 0))
+
+
+async def test_a_batched_operation_serves_every_caller_of_a_batch_at_once(db: Database) -> None:
+    writes = GroupCommit(db)
+    writes.start()
+    calls: list[list[int]] = []
+
+    async def double(session: AsyncSession, items: Sequence[int]) -> list[int]:
+        calls.append(list(items))
+        return [2 * i for i in items]
+
+    try:
+        results = await asyncio.gather(*(writes.run_batched(double, i) for i in range(100)))
+    finally:
+        await writes.stop()
+    assert results == [2 * i for i in range(100)], "each caller gets its own answer"
+    assert len(calls) < 100 and max(len(c) for c in calls) > 1
+    assert sorted(i for c in calls for i in c) == list(range(100))
+
+
+async def test_a_failing_item_of_a_batched_operation_fails_alone(db: Database) -> None:
+    writes = GroupCommit(db)
+    writes.start()
+    seen: list[int] = []
+
+    async def picky(session: AsyncSession, items: Sequence[int]) -> list[int]:
+        if 13 in items:
+            raise ValueError("13")
+        seen.extend(items)
+        return list(items)
+
+    try:
+        results = await asyncio.gather(
+            *(writes.run_batched(picky, i) for i in (1, 13, 2)), return_exceptions=True
+        )
+    finally:
+        await writes.stop()
+    assert results[0] == 1 and results[2] == 2
+    assert isinstance(results[1], ValueError)
+    assert await GroupCommit(db).run_batched(picky, 5) == 5, "unstarted: runs alone"

@@ -22,7 +22,7 @@ from activities.persistence.repositories import (
 )
 from tests.conftest import unique
 from tests.helpers import seed_station
-from workflows.domain import AuthorizationStatus, ConnectorStatus
+from workflows.domain import AuthorizationStatus, ConnectorStatus, StationIdentity
 
 T0 = datetime(2026, 3, 1, 8, 0, tzinfo=UTC)
 
@@ -166,25 +166,16 @@ async def test_samples_batch_and_energy_range(db: Database) -> None:
 async def test_registry_forgets_only_the_connection_it_was_told(db: Database) -> None:
     station = unique("CP")
     async with db.sessions.begin() as session:
+        # Two connections of one station in one batch: the later wins.
         await registry.register(
             session,
-            station_id=station,
-            node_id="a",
-            connection_id="c1",
-            ocpp_version="1.6",
-            remote_address=None,
-            at=T0,
+            [
+                registry.Registration(station, "a", "c1", "1.6", None, T0),
+                registry.Registration(station, "b", "c2", "1.6", None, T0),
+            ],
         )
-        await registry.register(
-            session,
-            station_id=station,
-            node_id="b",
-            connection_id="c2",
-            ocpp_version="1.6",
-            remote_address=None,
-            at=T0,
-        )
-        await registry.unregister(session, station, "c1")  # the replaced socket closing late
+        # the replaced socket closing late
+        await registry.unregister(session, [registry.Departure(station, "c1")])
     async with db.sessions() as session:
         live = await registry.connections(session, [station])
     assert live[station].node_id == "b"
@@ -192,6 +183,32 @@ async def test_registry_forgets_only_the_connection_it_was_told(db: Database) ->
         await registry.clear_node(session, "b")
     async with db.sessions() as session:
         assert await registry.connections(session, [station]) == {}
+
+
+async def test_admissions_and_boots_answer_each_station_of_a_batch(db: Database) -> None:
+    known, other, missing = unique("CP"), unique("CP"), unique("CP")
+    await seed_station(db, known, site_id=unique("site"))
+    await seed_station(db, other)
+    async with db.sessions() as session:
+        found = await stations.admissions(session, [missing, known, other, known])
+    assert found[0] is None
+    assert found[1] is not None and found[1].id == known and found[1].site_id is not None
+    assert found[2] is not None and found[2].registration_status == "accepted"
+    assert found[3] == found[1]
+    identity = StationIdentity("V", "M", "S1", "1.0", "2.0.1")
+    async with db.sessions.begin() as session:
+        answers = await stations.record_boot(
+            session,
+            [stations.Boot(known, identity, T0), stations.Boot(missing, identity, T0)],
+        )
+    assert answers == [("accepted", found[1].site_id), None]
+    async with db.sessions() as session:
+        row = await stations.get_station(session, known)
+    assert row is not None and (row.vendor, row.ocpp_version, row.last_boot_at) == (
+        "V",
+        "2.0.1",
+        T0,
+    )
 
 
 async def test_outbox_pending_and_delivery(db: Database) -> None:

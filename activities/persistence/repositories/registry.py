@@ -3,50 +3,76 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import asdict, dataclass
 from datetime import datetime
+from typing import cast
 
-from sqlalchemy import delete, select
+from sqlalchemy import Table, bindparam, delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from activities.persistence.database import dialect_insert
 from activities.persistence.models import StationConnection
 
 
-async def register(
-    session: AsyncSession,
-    *,
-    station_id: str,
-    node_id: str,
-    connection_id: str,
-    ocpp_version: str,
-    remote_address: str | None,
-    at: datetime,
-) -> None:
-    """Record that ``node_id`` now holds the station (replacing any older entry).
+@dataclass(frozen=True, slots=True)
+class Registration:
+    """That ``node_id`` now holds the station's socket, as connection ``connection_id``."""
 
-    One upsert statement: thousands of stations connect at once after an outage.
+    station_id: str
+    node_id: str
+    connection_id: str
+    ocpp_version: str
+    remote_address: str | None
+    connected_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Departure:
+    """That connection ``connection_id`` of the station closed."""
+
+    station_id: str
+    connection_id: str
+
+
+async def register(session: AsyncSession, registrations: Sequence[Registration]) -> list[None]:
+    """Record each registration, replacing the station's older entry.
+
+    One executemany upsert for all: thousands of stations connect at once after
+    an outage. Of two registrations of one station, the later wins.
     """
-    values = {
-        "node_id": node_id,
-        "connection_id": connection_id,
-        "ocpp_version": ocpp_version,
-        "remote_address": remote_address,
-        "connected_at": at,
-    }
-    statement = dialect_insert(session)(StationConnection).values(station_id=station_id, **values)
-    await session.execute(
-        statement.on_conflict_do_update(index_elements=["station_id"], set_=values)
+    latest = {r.station_id: r for r in registrations}
+    table = cast(Table, StationConnection.__table__)
+    statement = dialect_insert(session)(table)
+    statement = statement.on_conflict_do_update(
+        index_elements=["station_id"],
+        set_={name: statement.excluded[name] for name in _REGISTRATION_COLUMNS},
     )
+    connection = await session.connection()
+    await connection.execute(statement, [asdict(r) for r in latest.values()])
+    return [None] * len(registrations)
 
 
-async def unregister(session: AsyncSession, station_id: str, connection_id: str) -> None:
-    """Forget a connection, unless a newer connection of the station already replaced it."""
-    await session.execute(
-        delete(StationConnection).where(
-            StationConnection.station_id == station_id,
-            StationConnection.connection_id == connection_id,
-        )
+_REGISTRATION_COLUMNS = (
+    "node_id",
+    "connection_id",
+    "ocpp_version",
+    "remote_address",
+    "connected_at",
+)
+
+
+async def unregister(session: AsyncSession, departures: Sequence[Departure]) -> list[None]:
+    """Forget each connection, unless a newer connection of the station replaced it."""
+    table = cast(Table, StationConnection.__table__)
+    connection = await session.connection()
+    await connection.execute(
+        delete(table).where(
+            table.c.station_id == bindparam("d_station"),
+            table.c.connection_id == bindparam("d_connection"),
+        ),
+        [{"d_station": d.station_id, "d_connection": d.connection_id} for d in departures],
     )
+    return [None] * len(departures)
 
 
 async def clear_node(session: AsyncSession, node_id: str) -> None:

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
+from typing import cast
 
-from sqlalchemy import select, update
+from sqlalchemy import Table, bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
@@ -28,27 +30,74 @@ async def list_stations(
     return (await session.scalars(query.limit(limit).offset(offset))).all()
 
 
-async def record_boot(
-    session: AsyncSession, station_id: str, identity: StationIdentity, at: datetime
-) -> tuple[str, str | None] | None:
-    """Store what a BootNotification reported; the station's registration status and
-    site, or None if it does not exist. One statement."""
-    statement = (
-        update(Station)
-        .where(Station.id == station_id)
-        .values(
-            vendor=identity.vendor,
-            model=identity.model,
-            serial_number=identity.serial_number,
-            firmware_version=identity.firmware_version,
-            ocpp_version=identity.ocpp_version,
-            last_boot_at=at,
-            last_seen_at=at,
-        )
-        .returning(Station.registration_status, Station.site_id)
+@dataclass(frozen=True, slots=True)
+class Admission:
+    """What the gateway needs to admit a connection of the station."""
+
+    id: str
+    registration_status: str
+    site_id: str | None
+    security_profile: int
+    password_hash: str | None
+    ocpp_version: str | None
+
+
+async def admissions(session: AsyncSession, station_ids: Sequence[str]) -> list[Admission | None]:
+    """Each station's admission facts (None for an unknown id); one query for all."""
+    rows = await session.execute(
+        select(
+            Station.id,
+            Station.registration_status,
+            Station.site_id,
+            Station.security_profile,
+            Station.password_hash,
+            Station.ocpp_version,
+        ).where(Station.id.in_(set(station_ids)))
     )
-    row = (await session.execute(statement)).one_or_none()
-    return None if row is None else (row[0], row[1])
+    found = {row[0]: Admission(*row) for row in rows}
+    return [found.get(station_id) for station_id in station_ids]
+
+
+@dataclass(frozen=True, slots=True)
+class Boot:
+    """A BootNotification: who reported what, when."""
+
+    station_id: str
+    identity: StationIdentity
+    at: datetime
+
+
+async def record_boot(
+    session: AsyncSession, boots: Sequence[Boot]
+) -> list[tuple[str, str | None] | None]:
+    """Store what each BootNotification reported; answer each station's registration
+    status and site, or None if it does not exist. Two statements for all."""
+    table = cast(Table, Station.__table__)
+    connection = await session.connection()
+    # Parameters named like columns fill the SET clause (the executemany idiom).
+    await connection.execute(
+        update(table).where(table.c.id == bindparam("b_id")),
+        [
+            {
+                "b_id": boot.station_id,
+                "vendor": boot.identity.vendor,
+                "model": boot.identity.model,
+                "serial_number": boot.identity.serial_number,
+                "firmware_version": boot.identity.firmware_version,
+                "ocpp_version": boot.identity.ocpp_version,
+                "last_boot_at": boot.at,
+                "last_seen_at": boot.at,
+            }
+            for boot in boots
+        ],
+    )
+    rows = await connection.execute(
+        select(table.c.id, table.c.registration_status, table.c.site_id).where(
+            table.c.id.in_({boot.station_id for boot in boots})
+        )
+    )
+    found = {row[0]: (row[1], row[2]) for row in rows}
+    return [found.get(boot.station_id) for boot in boots]
 
 
 async def set_connector_status(
