@@ -17,6 +17,7 @@ from rich.logging import RichHandler
 from rich.table import Table
 
 from activities.persistence.migrate import upgrade, upgrade_async
+from deploy.gc_policy import GcPolicy
 from deploy.processes import spawn, terminate
 from deploy.settings import Settings
 from deploy.simulator import (
@@ -53,7 +54,9 @@ async def _until_signalled() -> None:
     console.print("[yellow]stopping…[/yellow]")
 
 
-def _run(main: Callable[[], Coroutine[Any, Any, None]]) -> None:
+def _run(main: Callable[[], Coroutine[Any, Any, None]], settings: Settings) -> None:
+    # Full collections of a heap holding thousands of connections stall the loop.
+    GcPolicy(settings.gc_young_threshold, settings.gc_thaw_interval_s).install()
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(main())
 
@@ -102,7 +105,7 @@ def up(
                 await temporal.stop()
             console.print("[green]stopped cleanly[/green]")
 
-    _run(main)
+    _run(main, settings)
 
 
 def _print_endpoints(settings: Settings, *, ui: bool) -> None:
@@ -136,7 +139,7 @@ def _component(**wanted: bool) -> None:
         finally:
             await stack.stop()
 
-    _run(main)
+    _run(main, settings)
 
 
 @app.command()
@@ -217,7 +220,7 @@ def simulate(
             )
         await chargers
 
-    _run(main)
+    _run(main, settings)
 
 
 if __name__ == "__main__":

@@ -58,6 +58,12 @@ class Settings(BaseSettings):
     )
     message_log_retention_days: float = 7.0
     log_level: str = "INFO"
+    gc_young_threshold: int = Field(
+        10_000, description="allocations between young collections (CPython's default: 700)"
+    )
+    gc_thaw_interval_s: float = Field(
+        3600.0, description="how often a full collection walks the frozen objects too"
+    )
 
     @property
     def db_url(self) -> str:

@@ -168,7 +168,7 @@ def main() -> None:
             "gateway / reference",
             "",
             "",
-            "",
+            f"{g['connectRate'] / max(ref['connectRate'], 1e-9):.2f}x",
             f"{g['messagesPerSecond'] / max(ref['messagesPerSecond'], 1e-9):.2f}x",
             f"{g['p50'] / ref['p50']:.2f}x",
             f"{g['p99'] / ref['p99']:.2f}x",

@@ -18,6 +18,7 @@ from sqlalchemy import insert
 from activities.persistence.database import Database
 from activities.persistence.migrate import upgrade_async
 from activities.persistence.models import Station
+from deploy.gc_policy import GcPolicy
 from gateway.config import GatewayConfig
 from gateway.server import Gateway
 
@@ -50,4 +51,5 @@ async def main(port: int, stations: int, prefix: str, folder: Path) -> None:
 
 
 if __name__ == "__main__":
+    GcPolicy().install()  # as `csms gateway` does
     asyncio.run(main(int(sys.argv[1]), int(sys.argv[2]), sys.argv[3], Path(sys.argv[4])))

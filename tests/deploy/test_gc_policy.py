@@ -1,0 +1,69 @@
+"""The garbage-collector policy: survivors of full collections frozen, thawed periodically."""
+
+from __future__ import annotations
+
+import gc
+import weakref
+from collections.abc import Iterator
+
+import pytest
+
+from deploy.gc_policy import GcPolicy
+
+
+class Node:
+    """An object in a reference cycle: only the cycle collector can free it."""
+
+    def __init__(self) -> None:
+        self.me = self
+
+
+@pytest.fixture
+def policy() -> Iterator[GcPolicy]:
+    before = gc.get_threshold()
+    installed = GcPolicy(young_threshold=5_000, thaw_interval_s=3600)
+    installed.install()
+    try:
+        yield installed
+    finally:
+        installed.uninstall()
+    assert gc.get_threshold() == before and gc.get_freeze_count() == 0
+
+
+def test_install_sets_the_young_generation_and_freezes_what_is_loaded(policy: GcPolicy) -> None:
+    assert gc.get_threshold()[0] == 5_000
+    assert gc.get_freeze_count() > 0
+
+
+def test_survivors_of_a_full_collection_are_frozen(policy: GcPolicy) -> None:
+    survivors = [Node() for _ in range(1_000)]
+    frozen_before = gc.get_freeze_count()
+    gc.collect()
+    assert policy.freezes == 1
+    assert gc.get_freeze_count() >= frozen_before + len(survivors)
+
+
+def test_a_thaw_reclaims_cycles_that_died_while_frozen(policy: GcPolicy) -> None:
+    node = Node()
+    alive = weakref.ref(node)
+    gc.collect()  # the node survives and is frozen
+    del node
+    gc.collect()
+    assert alive() is not None, "frozen: a full collection does not walk it"
+    policy.thaw_interval_s = 0
+    gc.collect()  # the thaw is due: this collection's end unfreezes everything
+    assert policy.thaws == 1 and gc.get_freeze_count() == 0
+    gc.collect()
+    assert alive() is None, "after the thaw the dead cycle is reclaimed"
+    assert gc.get_freeze_count() > 0, "and the survivors of that walk are frozen again"
+
+
+def test_frozen_growth_brings_the_thaw_forward(policy: GcPolicy) -> None:
+    gc.collect()
+    assert policy.thaws == 0
+    # Frozen objects grow by more than half (new ones, or dead cycles: the
+    # collector cannot tell them apart without walking them).
+    grown = [Node() for _ in range(gc.get_freeze_count())]
+    gc.collect()
+    assert policy.thaws == 1 and gc.get_freeze_count() == 0
+    del grown
