@@ -16,6 +16,11 @@ The policy, in the spirit of Instagram's ``gc.freeze()`` (see the ``gc`` docs):
 - After every full collection, the survivors are frozen (moved to the permanent
   generation): the next full collections walk only what was created since.
   Nothing garbage is frozen: a full collection has just removed it.
+- Full collections being cheap then, CPython may consider one after every
+  middle-generation pass (its own rule, 25 % more long-lived objects since the
+  last one, still gates it). A reconnect storm's objects are so walked and
+  frozen while the storm goes on, not minutes later in the middle of steady
+  traffic (measured: a 0.66 s pause a minute into the load otherwise).
 - Frozen objects are still freed by reference counting, but a reference cycle
   among them (a closed connection's objects, an evicted workflow's) stays until
   the permanent generation is thawed and the next full collection walks
@@ -54,8 +59,8 @@ class GcPolicy:
     def install(self) -> None:
         """Apply the policy to this process (once, at start-up)."""
         self._previous_threshold = gc.get_threshold()
-        _, middle, old = self._previous_threshold
-        gc.set_threshold(self.young_threshold, middle, old)
+        _, middle, _ = self._previous_threshold
+        gc.set_threshold(self.young_threshold, middle, 1)
         # Modules, classes and settings loaded so far live as long as the process.
         gc.collect()
         gc.freeze()

@@ -31,7 +31,8 @@ def policy() -> Iterator[GcPolicy]:
 
 
 def test_install_sets_the_young_generation_and_freezes_what_is_loaded(policy: GcPolicy) -> None:
-    assert gc.get_threshold()[0] == 5_000
+    young, _, old = gc.get_threshold()
+    assert (young, old) == (5_000, 1)
     assert gc.get_freeze_count() > 0
 
 
@@ -65,5 +66,5 @@ def test_frozen_growth_brings_the_thaw_forward(policy: GcPolicy) -> None:
     # collector cannot tell them apart without walking them).
     grown = [Node() for _ in range(gc.get_freeze_count())]
     gc.collect()
-    assert policy.thaws == 1 and gc.get_freeze_count() == 0
+    assert policy.thaws >= 1, "an hour has not passed: the growth alone thawed"
     del grown
