@@ -23,18 +23,20 @@ The policy, in the spirit of Instagram's ``gc.freeze()`` (see the ``gc`` docs):
   traffic (measured: a 0.66 s pause a minute into the load otherwise).
 - Frozen objects are still freed by reference counting, but a reference cycle
   among them (a closed connection's objects, an evicted workflow's) stays until
-  the permanent generation is thawed and the next full collection walks
-  everything once. That happens when the frozen objects have grown by
-  ``thaw_growth`` (0.5: half) since the last such walk, so dead cycles can never
-  hold more than that fraction of the heap (CPython itself walks everything
-  after 25 % growth), and at least once per ``thaw_interval_s``. In a steady
-  state that full walk comes once an hour instead of every few seconds.
+  the permanent generation is thawed and a full collection walks everything
+  once. The thaw comes when the frozen objects have grown by ``thaw_growth``
+  (0.5: half) since the last such walk, so dead cycles can never hold more than
+  that fraction of the heap (CPython itself walks everything after 25 %
+  growth), and at least once per ``thaw_interval_s``; a helper thread runs the
+  walk right after. In a steady state it comes once an hour instead of every
+  few seconds.
 """
 
 from __future__ import annotations
 
 import gc
 import logging
+import threading
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -51,10 +53,16 @@ class GcPolicy:
     thaw_growth: float = 0.5
     thaws: int = 0
     freezes: int = 0
+    # Full walks done after a thaw.
+    walks: int = 0
     _last_thaw: float = field(default_factory=time.monotonic)
-    # Frozen objects right after the last full walk: the base of thaw_growth.
+    # Frozen objects right after the last full walk (the base of thaw_growth);
+    # 0 while a thaw waits for its walk.
     _baseline: int = 0
     _previous_threshold: tuple[int, int, int] | None = None
+    _thawed: threading.Event = field(default_factory=threading.Event)
+    _walker: threading.Thread | None = None
+    _stopping: bool = False
 
     def install(self) -> None:
         """Apply the policy to this process (once, at start-up)."""
@@ -66,11 +74,17 @@ class GcPolicy:
         gc.freeze()
         self._baseline = gc.get_freeze_count()
         gc.callbacks.append(self._after_collection)
+        self._walker = threading.Thread(target=self._walk_after_thaws, name="gc-thaw", daemon=True)
+        self._walker.start()
 
     def uninstall(self) -> None:
         """Restore the collector's defaults and thaw everything (tests)."""
         if self._after_collection in gc.callbacks:
             gc.callbacks.remove(self._after_collection)
+        self._stopping = True
+        self._thawed.set()
+        if self._walker is not None:
+            self._walker.join()
         if self._previous_threshold is not None:
             gc.set_threshold(*self._previous_threshold)
         gc.unfreeze()
@@ -83,7 +97,8 @@ class GcPolicy:
         self.freezes += 1
         gc.freeze()
         frozen = gc.get_freeze_count()
-        if self._baseline == 0:  # this collection came after a thaw: it walked everything
+        if self._baseline == 0:  # the walk after a thaw
+            self.walks += 1
             self._baseline = frozen
             return
         now = time.monotonic()
@@ -92,4 +107,20 @@ class GcPolicy:
             self._last_thaw = now
             self.thaws += 1
             self._baseline = 0
-            gc.unfreeze()  # the next full collection walks (and reclaims) everything
+            gc.unfreeze()
+            self._thawed.set()
+
+    def _walk_after_thaws(self) -> None:
+        """Walk everything right after a thaw, not whenever CPython next decides to:
+        during a reconnect storm, not a minute into the steady traffic after it."""
+        while True:
+            self._thawed.wait()
+            self._thawed.clear()
+            # A collection started while the collector is still running (its callback
+            # set the event) does nothing: try until the walk has happened.
+            while self._baseline == 0 and not self._stopping:
+                gc.collect()
+                if self._baseline == 0:
+                    time.sleep(0.01)
+            if self._stopping:
+                return
