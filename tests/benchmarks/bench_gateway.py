@@ -23,6 +23,9 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -55,27 +58,46 @@ def raise_fd_limit() -> None:
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
 
 
-def start_server(kind: str, port: int, stations: int, prefix: str, folder: Path) -> Any:
+@dataclass
+class Served:
+    """A running server: its process, port, and the prefix of its station ids."""
+
+    process: subprocess.Popen[str]
+    port: int
+    prefix: str
+
+
+@contextmanager
+def serving(kind: str, stations: int, env: dict[str, str] | None = None) -> Iterator[Served]:
+    """Run the full gateway (with ``stations`` registered) or the reference server."""
+    folder = Path(tempfile.mkdtemp(prefix="csms-gw-bench-"))
+    port = free_port()
+    prefix = f"L{int(time.time()) % 100000}-"
     script = HERE / ("serve_gateway.py" if kind == "gateway" else "reference_server.py")
     args = [sys.executable, str(script), str(port)]
     if kind == "gateway":
         args += [str(stations), prefix, str(folder)]
-    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[2])}
     process = subprocess.Popen(
-        args, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env, text=True
+        args,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        env={**os.environ, "PYTHONPATH": str(Path(__file__).parents[2]), **(env or {})},
+        text=True,
     )
-    assert process.stdout is not None
-    if process.stdout.readline().strip() != "ready":
-        raise RuntimeError(f"{kind} server did not start")
-    return process
+    try:
+        assert process.stdout is not None
+        if process.stdout.readline().strip() != "ready":
+            raise RuntimeError(f"{kind} server did not start")
+        yield Served(process, port, prefix)
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def run(kind: str, stations: int, rate: float, seconds: float) -> dict[str, Any]:
-    folder = Path(tempfile.mkdtemp(prefix="csms-gw-bench-"))
-    port = free_port()
-    prefix = f"L{int(time.time()) % 100000}-"
-    server = start_server(kind, port, stations, prefix, folder)
-    try:
+    with serving(kind, stations) as served:
+        server, port, prefix = served.process, served.port, served.prefix
         time.sleep(0.5)
         baseline = rss_kib(server.pid)
         load = subprocess.Popen(
@@ -111,10 +133,6 @@ def run(kind: str, stations: int, rate: float, seconds: float) -> dict[str, Any]
         result["kib_per_connection"] = ((idle or baseline) - baseline) / connected
         result["server_rss_mib"] = rss_kib(server.pid) / 1024
         return result
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
-        shutil.rmtree(folder, ignore_errors=True)
 
 
 def main() -> None:

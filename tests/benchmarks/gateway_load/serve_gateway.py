@@ -2,6 +2,9 @@
 
     python tests/benchmarks/gateway_load/serve_gateway.py PORT STATIONS PREFIX FOLDER
 
+``CSMS_MESSAGE_LOG`` sets the message log as for ``csms gateway``;
+``CSMS_BENCH_GC_POLICY=off`` leaves CPython's collector at its defaults.
+
 Temporal is not needed: Heartbeat and MeterValues outside transactions create
 no lifecycle events (telemetry goes to the database only).
 """
@@ -51,5 +54,6 @@ async def main(port: int, stations: int, prefix: str, folder: Path) -> None:
 
 
 if __name__ == "__main__":
-    GcPolicy().install()  # as `csms gateway` does
+    if os.environ.get("CSMS_BENCH_GC_POLICY", "on") != "off":
+        GcPolicy().install()  # as `csms gateway` does
     asyncio.run(main(int(sys.argv[1]), int(sys.argv[2]), sys.argv[3], Path(sys.argv[4])))
