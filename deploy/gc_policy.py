@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import gc
 import logging
+import queue
 import threading
 import time
 from dataclasses import dataclass, field
@@ -60,7 +61,10 @@ class GcPolicy:
     # 0 while a thaw waits for its walk.
     _baseline: int = 0
     _previous_threshold: tuple[int, int, int] | None = None
-    _thawed: threading.Event = field(default_factory=threading.Event)
+    # Thaws for the helper thread. The collector's callback may run in that very
+    # thread, inside a lock an Event or Condition holds: SimpleQueue.put is the
+    # one signal documented as safe to call reentrantly.
+    _thaws: queue.SimpleQueue[bool] = field(default_factory=queue.SimpleQueue)
     _walker: threading.Thread | None = None
     _stopping: bool = False
 
@@ -82,7 +86,7 @@ class GcPolicy:
         if self._after_collection in gc.callbacks:
             gc.callbacks.remove(self._after_collection)
         self._stopping = True
-        self._thawed.set()
+        self._thaws.put(False)
         if self._walker is not None:
             self._walker.join()
         if self._previous_threshold is not None:
@@ -108,16 +112,16 @@ class GcPolicy:
             self.thaws += 1
             self._baseline = 0
             gc.unfreeze()
-            self._thawed.set()
+            self._thaws.put(True)
 
     def _walk_after_thaws(self) -> None:
         """Walk everything right after a thaw, not whenever CPython next decides to:
         during a reconnect storm, not a minute into the steady traffic after it."""
         while True:
-            self._thawed.wait()
-            self._thawed.clear()
+            if not self._thaws.get():
+                return
             # A collection started while the collector is still running (its callback
-            # set the event) does nothing: try until the walk has happened.
+            # sent the thaw) does nothing: try until the walk has happened.
             while self._baseline == 0 and not self._stopping:
                 gc.collect()
                 if self._baseline == 0:

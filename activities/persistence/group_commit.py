@@ -72,6 +72,9 @@ class GroupCommit:
 
         Items of one batch must be independent of each other (no caller waits for
         another's); the operation runs at the place of its first item in the batch.
+        Operations that use Core statements on ``session.connection()`` do not flush
+        the session first: plain works of the batch must not leave pending ORM
+        objects the operation would need to see.
         """
         entry = _Entry(self._future(), operation=operation, item=item)
         if self._task is None:
