@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 from deploy.stack import Stack
@@ -29,3 +30,23 @@ async def booted_station(
     answer = await station.call("BootNotification", boot)
     assert answer["status"] == "Accepted", answer
     return station
+
+
+def now_iso() -> str:
+    """The current time as OCPP writes it."""
+    return datetime.now(UTC).isoformat().replace("+00:00", "Z")
+
+
+def tx_started(transaction_id: str, token: str | None = None) -> dict[str, Any]:
+    """A 2.x TransactionEvent Started on EVSE 1, connector 1 (authorized by ``token``)."""
+    event: dict[str, Any] = {
+        "eventType": "Started",
+        "timestamp": now_iso(),
+        "triggerReason": "Authorized",
+        "seqNo": 0,
+        "transactionInfo": {"transactionId": transaction_id},
+        "evse": {"id": 1, "connectorId": 1},
+    }
+    if token is not None:
+        event["idToken"] = {"idToken": token, "type": "ISO14443"}
+    return event

@@ -19,7 +19,7 @@ from activities.credentials import verify_password
 from activities.persistence.models import Station
 from deploy.stack import Stack
 from tests.deploy.conftest import api_client, eventually
-from tests.deploy.live_stations import booted_station, endpoint
+from tests.deploy.live_stations import booted_station, endpoint, now_iso, tx_started
 from tests.gateway.conformance.station import StrictStation
 from tests.helpers import seed_station
 
@@ -519,23 +519,16 @@ async def test_remote_start_session_is_correlated_to_the_chargers_transaction(
         if protocol == "ocpp1.6":
             local = await station.call(
                 "StartTransaction",
-                {"connectorId": 1, "idTag": "TAG-R", "meterStart": 0, "timestamp": _now()},
+                {"connectorId": 1, "idTag": "TAG-R", "meterStart": 0, "timestamp": now_iso()},
             )
             await station.call(
                 "StopTransaction",
-                {"transactionId": local["transactionId"], "meterStop": 0, "timestamp": _now()},
+                {"transactionId": local["transactionId"], "meterStop": 0, "timestamp": now_iso()},
             )
         else:
             await station.call(
                 "TransactionEvent",
-                {
-                    "eventType": "Started",
-                    "timestamp": _now(),
-                    "triggerReason": "Authorized",
-                    "seqNo": 0,
-                    "transactionInfo": {"transactionId": "local-first"},
-                    "evse": {"id": 1, "connectorId": 1},
-                },
+                tx_started("local-first"),
             )
         response = await http.post(
             f"/stations/{station_id}/commands/remote-start",
@@ -638,10 +631,6 @@ async def _reservations(http: httpx.AsyncClient, station_id: str) -> dict[int, s
     return {r["id"]: r["status"] for r in rows}
 
 
-def _now() -> str:
-    return datetime.now(UTC).isoformat().replace("+00:00", "Z")
-
-
 @pytest.mark.parametrize("protocol", VERSIONS)
 async def test_reservation_holds_the_connector_for_its_token(stack: Stack, protocol: str) -> None:
     """ReserveNow in the version's form; another token is refused on the reserved
@@ -669,10 +658,10 @@ async def test_reservation_holds_the_connector_for_its_token(stack: Stack, proto
             assert sent.get("reservationId", sent.get("id")) == rid
             assert await _reservations(http, station_id) == {rid: "active"}
             if protocol == "ocpp1.6":
-                start = {"connectorId": 1, "meterStart": 0, "timestamp": _now()}
+                start = {"connectorId": 1, "meterStart": 0, "timestamp": now_iso()}
                 other = await station.call("StartTransaction", {**start, "idTag": "TAG-OTHER"})
                 assert other["idTagInfo"]["status"] == "Invalid"
-                stop = {"meterStop": 0, "timestamp": _now()}
+                stop = {"meterStop": 0, "timestamp": now_iso()}
                 await station.call(
                     "StopTransaction", {**stop, "transactionId": other["transactionId"]}
                 )
@@ -682,18 +671,7 @@ async def test_reservation_holds_the_connector_for_its_token(stack: Stack, proto
                 assert mine["idTagInfo"]["status"] == "Accepted"
             else:
                 for n, token in enumerate(("TAG-OTHER", "TAG-HOLDER")):
-                    answer = await station.call(
-                        "TransactionEvent",
-                        {
-                            "eventType": "Started",
-                            "timestamp": _now(),
-                            "triggerReason": "Authorized",
-                            "seqNo": 0,
-                            "transactionInfo": {"transactionId": f"rsv-{n}"},
-                            "evse": {"id": 1, "connectorId": 1},
-                            "idToken": {"idToken": token, "type": "ISO14443"},
-                        },
-                    )
+                    answer = await station.call("TransactionEvent", tx_started(f"rsv-{n}", token))
                     expected = "Invalid" if token == "TAG-OTHER" else "Accepted"
                     assert answer["idTokenInfo"]["status"] == expected
             assert await _reservations(http, station_id) == {rid: "used"}

@@ -12,7 +12,7 @@ import pytest
 from activities.persistence.models import SiteCharging
 from deploy.stack import Stack
 from tests.deploy.conftest import api_client, eventually
-from tests.deploy.live_stations import booted_station
+from tests.deploy.live_stations import booted_station, now_iso, tx_started
 from tests.gateway.conformance.station import StrictStation
 
 CONFIG = {
@@ -25,10 +25,6 @@ CONFIG = {
     "default_energy_kwh": 30,
     "default_stay_hours": 10,
 }
-
-
-def _now() -> str:
-    return datetime.now(UTC).isoformat().replace("+00:00", "Z")
 
 
 def _tx16(request: dict[str, Any]) -> dict[str, Any]:
@@ -65,7 +61,7 @@ async def test_profiles_follow_vehicles_arriving_and_leaving(stack: Stack) -> No
 
             started = await a.call(
                 "StartTransaction",
-                {"connectorId": 1, "idTag": "TAG-SC", "meterStart": 0, "timestamp": _now()},
+                {"connectorId": 1, "idTag": "TAG-SC", "meterStart": 0, "timestamp": now_iso()},
             )
             tx_a = started["transactionId"]
             first = _tx16(await _profiles(a, "TxProfile"))
@@ -75,15 +71,7 @@ async def test_profiles_follow_vehicles_arriving_and_leaving(stack: Stack) -> No
 
             await b.call(
                 "TransactionEvent",
-                {
-                    "eventType": "Started",
-                    "timestamp": _now(),
-                    "triggerReason": "Authorized",
-                    "seqNo": 0,
-                    "transactionInfo": {"transactionId": "sc-b-1"},
-                    "evse": {"id": 1, "connectorId": 1},
-                    "idToken": {"idToken": "TAG-SC", "type": "ISO14443"},
-                },
+                tx_started("sc-b-1", "TAG-SC"),
             )
             on_b = (await _profiles(b, "TxProfile"))["chargingProfile"]
             assert on_b["transactionId"] == "sc-b-1"
@@ -94,7 +82,8 @@ async def test_profiles_follow_vehicles_arriving_and_leaving(stack: Stack) -> No
             assert first_a + first_b <= 15 + 0.1  # the connection holds in the first slot
 
             await a.call(
-                "StopTransaction", {"transactionId": tx_a, "meterStop": 1000, "timestamp": _now()}
+                "StopTransaction",
+                {"transactionId": tx_a, "meterStop": 1000, "timestamp": now_iso()},
             )
             assert await a.next_command("ClearChargingProfile", timeout=30) == {
                 "connectorId": 1,
@@ -241,15 +230,7 @@ async def test_ev_charging_needs_shape_the_plan(stack: Stack) -> None:
             assert answer["status"] == "Accepted"
             await station.call(
                 "TransactionEvent",
-                {
-                    "eventType": "Started",
-                    "timestamp": _now(),
-                    "triggerReason": "Authorized",
-                    "seqNo": 0,
-                    "transactionInfo": {"transactionId": "evn-1"},
-                    "evse": {"id": 1, "connectorId": 1},
-                    "idToken": {"idToken": "TAG-EV", "type": "ISO14443"},
-                },
+                tx_started("evn-1", "TAG-EV"),
             )
             profile = (await _profiles(station, "TxProfile"))["chargingProfile"]
             schedule = profile["chargingSchedule"][0]
