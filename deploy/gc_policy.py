@@ -35,14 +35,11 @@ The policy, in the spirit of Instagram's ``gc.freeze()`` (see the ``gc`` docs):
 from __future__ import annotations
 
 import gc
-import logging
 import queue
 import threading
 import time
 from dataclasses import dataclass, field
 from typing import Any
-
-log = logging.getLogger(__name__)
 
 
 @dataclass
