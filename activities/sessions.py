@@ -146,7 +146,7 @@ class SessionActivities:
                 stopped_at=stop.stopped_at,
                 reason=stop.reason,
             )
-            low, high = await meter_samples.energy_register_range(session, tx.id)
+            low, high = await meter_samples.energy_register_range(session, tx.station_id, tx.id)
             energy, notes = _energy_wh(tx.meter_start_wh, tx.meter_stop_wh, low, high)
             site = await sites.get_site(session, tx.site_id) if tx.site_id else None
             if site is None:

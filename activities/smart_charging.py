@@ -189,7 +189,7 @@ class SmartChargingActivities:
             tx = await session.get(Transaction, int(vehicle.transaction_id))
         delivered = 0.0
         if tx is not None:
-            low, high = await meter_samples.energy_register_range(session, tx.id)
+            low, high = await meter_samples.energy_register_range(session, tx.station_id, tx.id)
             begin = tx.meter_start_wh if tx.meter_start_wh is not None else low
             if begin is not None and high is not None:
                 delivered = max(0.0, (high - begin) / 1000)

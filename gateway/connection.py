@@ -115,6 +115,12 @@ class OcppConnection:
         """Answer frames until the socket closes."""
         try:
             async for raw in self.websocket:
+                if isinstance(raw, bytes):
+                    # OCPP-J carries its frames as WebSocket text; a binary frame is
+                    # refused the way RFC 6455 says (1003: unsupported data).
+                    log.info("%s sent a binary frame; closing", self.station_id)
+                    await self.websocket.close(1003, "OCPP-J frames must be text frames")
+                    break
                 reply = await self.handle_frame(raw)
                 if reply is not None:
                     await self.websocket.send(reply)

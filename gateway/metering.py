@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import math
+from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
-from gateway.rpc import ErrorKind, OcppError
+from gateway.bounds import MAX_SAMPLE
+from gateway.rpc import OcppError
 from gateway.timestamps import parse_timestamp
 from workflows.domain import ENERGY_REGISTER, MeterReading
 
@@ -54,36 +58,77 @@ def _reading(at: Any, sampled: dict[str, Any], value: float, unit: str | None) -
     )
 
 
-def readings_v16(meter_values: list[dict[str, Any]]) -> list[MeterReading]:
-    """OCPP 1.6 MeterValue objects: values are strings, units named."""
-    readings: list[MeterReading] = []
+@dataclass
+class Sampled:
+    """The readings of a message, and a note for each sample that was dropped."""
+
+    readings: list[MeterReading] = field(default_factory=list)
+    dropped: list[str] = field(default_factory=list)
+
+    def keep(self, reading: MeterReading) -> None:
+        """Keep ``reading`` unless its value is beyond any real meter's."""
+        if abs(reading.value) > MAX_SAMPLE:
+            self.dropped.append(
+                f"{reading.measurand} sample {reading.value:g} {reading.unit} out of range: dropped"
+            )
+        else:
+            self.readings.append(reading)
+
+
+def _sample_time(meter_value: dict[str, Any], sampled: Sampled) -> datetime | None:
+    try:
+        return parse_timestamp(meter_value["timestamp"], field="meterValue.timestamp")
+    except OcppError:
+        count = len(meter_value["sampledValue"])
+        sampled.dropped.append(
+            f"meterValue at {str(meter_value['timestamp'])[:40]!r} has an unusable time: "
+            f"{count} sample(s) dropped"
+        )
+        return None
+
+
+def readings_v16(meter_values: list[dict[str, Any]]) -> Sampled:
+    """OCPP 1.6 MeterValue objects: values are strings, units named.
+
+    A value that is not a number, or not a plausible one, is dropped with a note
+    rather than refusing the message: a refused StopTransaction is retried forever.
+    """
+    sampled = Sampled()
     for meter_value in meter_values:
-        at = parse_timestamp(meter_value["timestamp"])
-        for sampled in meter_value["sampledValue"]:
-            if sampled.get("format") == "SignedData":
+        at = _sample_time(meter_value, sampled)
+        if at is None:
+            continue
+        for value in meter_value["sampledValue"]:
+            if value.get("format") == "SignedData":
                 continue  # signed meter data is not a number: not for the numeric table
             try:
-                raw = float(sampled["value"])
+                raw = float(value["value"])
             except ValueError:
-                raise OcppError(
-                    ErrorKind.PROPERTY, f"sampledValue.value {sampled['value']!r} is not a number"
-                ) from None
-            readings.append(_reading(at, sampled, raw, sampled.get("unit")))
-    return readings
+                raw = math.nan
+            if not math.isfinite(raw):
+                sampled.dropped.append(
+                    f"sampledValue {str(value['value'])[:40]!r} is not a number: dropped"
+                )
+                continue
+            sampled.keep(_reading(at, value, raw, value.get("unit")))
+    return sampled
 
 
-def readings_v2(meter_values: list[dict[str, Any]]) -> list[MeterReading]:
+def readings_v2(meter_values: list[dict[str, Any]]) -> Sampled:
     """OCPP 2.0.1 / 2.1 MeterValue objects: numeric values with a power-of-ten multiplier."""
-    readings: list[MeterReading] = []
+    sampled = Sampled()
     for meter_value in meter_values:
-        at = parse_timestamp(meter_value["timestamp"])
-        for sampled in meter_value["sampledValue"]:
-            unit_of_measure = sampled.get("unitOfMeasure") or {}
+        at = _sample_time(meter_value, sampled)
+        if at is None:
+            continue
+        for value in meter_value["sampledValue"]:
+            unit_of_measure = value.get("unitOfMeasure") or {}
             multiplier = unit_of_measure.get("multiplier", 0)
             if not -30 <= multiplier <= 30:
-                raise OcppError(
-                    ErrorKind.PROPERTY, f"unitOfMeasure.multiplier {multiplier} is not plausible"
+                sampled.dropped.append(
+                    f"unitOfMeasure.multiplier {multiplier} is not plausible: sample dropped"
                 )
-            value = float(sampled["value"]) * 10.0**multiplier
-            readings.append(_reading(at, sampled, value, unit_of_measure.get("unit")))
-    return readings
+                continue
+            number = float(value["value"]) * 10.0**multiplier
+            sampled.keep(_reading(at, value, number, unit_of_measure.get("unit")))
+    return sampled

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from gateway import metering
+from gateway import bounds, metering
 from gateway.connection import Handler, OcppConnection, guarded
 from gateway.station_service import StationService
 from gateway.timestamps import format_timestamp, parse_timestamp, utcnow
@@ -87,7 +87,7 @@ class Ocpp16Handlers:
 
     async def status_notification(self, conn: OcppConnection, p: dict[str, Any]) -> dict[str, Any]:
         """A connector's status; 1.6 connector n is stored as EVSE n, connector n."""
-        connector = p["connectorId"]
+        connector = bounds.station_id_field(p["connectorId"], "connectorId")
         await self.service.connector_status(
             conn.context,
             ConnectorStatus(
@@ -108,18 +108,21 @@ class Ocpp16Handlers:
 
     async def start_transaction(self, conn: OcppConnection, p: dict[str, Any]) -> dict[str, Any]:
         """Allocate the transaction id (idempotently) and queue the session start."""
+        notes: list[str] = []
+        connector = bounds.id_or_zero(p["connectorId"], "connectorId", notes)
         outcome = await self.service.transaction_event(
             conn.context,
             TransactionEvent(
                 kind=TransactionEventKind.STARTED,
                 station_id=conn.station_id,
                 transaction_ref=None,
-                timestamp=parse_timestamp(p["timestamp"]),
-                evse_id=p["connectorId"],
-                connector_id=p["connectorId"],
+                timestamp=bounds.event_time(p["timestamp"], "timestamp", notes),
+                evse_id=connector,
+                connector_id=connector,
                 id_token=p["idTag"],
-                register_wh=p["meterStart"],
-                reservation_id=p.get("reservationId"),
+                register_wh=bounds.register_or_none(p["meterStart"], "meterStart", notes),
+                reservation_id=bounds.id_or_none(p.get("reservationId"), "reservationId", notes),
+                notes=tuple(notes),
             ),
         )
         assert outcome.transaction_pk is not None and outcome.authorization is not None
@@ -131,32 +134,39 @@ class Ocpp16Handlers:
     async def meter_values(self, conn: OcppConnection, p: dict[str, Any]) -> dict[str, Any]:
         """Queue the samples for the batched writer."""
         tx_id = p.get("transactionId")
+        connector = bounds.station_id_field(p["connectorId"], "connectorId")
+        sampled = metering.readings_v16(p["meterValue"])
         await self.service.meter_values(
             conn.context,
-            evse_id=p["connectorId"],
-            connector_id=p["connectorId"],
-            # An id no transaction can have (1.6 integers are unbounded) links nothing.
+            evse_id=connector,
+            connector_id=connector,
+            # 1.6 transaction ids are the CSMS's primary keys; the service links the
+            # samples only to a transaction of this station.
             transaction_pk=tx_id if tx_id is not None and 0 < tx_id < 2**63 else None,
             transaction_ref=None if tx_id is None else str(tx_id),
-            readings=metering.readings_v16(p["meterValue"]),
+            readings=sampled.readings,
+            dropped=sampled.dropped,
         )
         return {}
 
     async def stop_transaction(self, conn: OcppConnection, p: dict[str, Any]) -> dict[str, Any]:
         """Record the stop and queue it for the session workflow; never reject."""
+        notes: list[str] = []
+        sampled = metering.readings_v16(p.get("transactionData", []))
         outcome = await self.service.transaction_event(
             conn.context,
             TransactionEvent(
                 kind=TransactionEventKind.ENDED,
                 station_id=conn.station_id,
                 transaction_ref=str(p["transactionId"]),
-                timestamp=parse_timestamp(p["timestamp"]),
+                timestamp=bounds.event_time(p["timestamp"], "timestamp", notes),
                 evse_id=0,
                 connector_id=0,
                 id_token=p.get("idTag"),
-                readings=tuple(metering.readings_v16(p.get("transactionData", []))),
-                register_wh=p["meterStop"],
+                readings=tuple(sampled.readings),
+                register_wh=bounds.register_or_none(p["meterStop"], "meterStop", notes),
                 stopped_reason=p.get("reason", "Local"),
+                notes=(*notes, *sampled.dropped),
             ),
         )
         if outcome.authorization is None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from gateway import metering
+from gateway import bounds, metering
 from gateway.connection import Handler, OcppConnection, guarded
 from gateway.rpc import ErrorKind, OcppError
 from gateway.station_service import StationService
@@ -122,8 +122,8 @@ class Ocpp2Handlers:
         await self.service.connector_status(
             conn.context,
             ConnectorStatus(
-                evse_id=p["evseId"],
-                connector_id=p["connectorId"],
+                evse_id=bounds.station_id_field(p["evseId"], "evseId"),
+                connector_id=bounds.station_id_field(p["connectorId"], "connectorId"),
                 status=p["connectorStatus"],
                 at=parse_timestamp(p["timestamp"]),
             ),
@@ -141,24 +141,31 @@ class Ocpp2Handlers:
         """Started / Updated / Ended: one transaction lifecycle, keyed by the charger's id."""
         info = p["transactionInfo"]
         evse = p.get("evse") or {}
+        notes: list[str] = []
+        sampled = metering.readings_v2(p.get("meterValue", []))
         outcome = await self.service.transaction_event(
             conn.context,
             TransactionEvent(
                 kind=TransactionEventKind(p["eventType"]),
                 station_id=conn.station_id,
                 transaction_ref=info["transactionId"],
-                timestamp=parse_timestamp(p["timestamp"]),
-                evse_id=evse.get("id", 1),
-                connector_id=evse.get("connectorId", 1),
+                timestamp=bounds.event_time(p["timestamp"], "timestamp", notes),
+                evse_id=bounds.id_or_zero(evse.get("id", 1), "evse.id", notes),
+                connector_id=bounds.id_or_zero(
+                    evse.get("connectorId", 1), "evse.connectorId", notes
+                ),
                 id_token=_token(p),
                 seq_no=p["seqNo"],
                 trigger_reason=p["triggerReason"],
                 offline=p.get("offline", False),
-                readings=tuple(metering.readings_v2(p.get("meterValue", []))),
+                readings=tuple(sampled.readings),
                 stopped_reason=info.get("stoppedReason"),
-                remote_start_id=info.get("remoteStartId"),
+                remote_start_id=bounds.id_or_none(
+                    info.get("remoteStartId"), "remoteStartId", notes
+                ),
                 charging_state=info.get("chargingState"),
-                reservation_id=p.get("reservationId"),
+                reservation_id=bounds.id_or_none(p.get("reservationId"), "reservationId", notes),
+                notes=(*notes, *sampled.dropped),
             ),
         )
         if outcome.authorization is None:
@@ -167,13 +174,15 @@ class Ocpp2Handlers:
 
     async def meter_values(self, conn: OcppConnection, p: dict[str, Any]) -> dict[str, Any]:
         """Samples outside a transaction event (EVSE 0 is the main meter)."""
+        sampled = metering.readings_v2(p["meterValue"])
         await self.service.meter_values(
             conn.context,
-            evse_id=p["evseId"],
+            evse_id=bounds.station_id_field(p["evseId"], "evseId"),
             connector_id=0,
             transaction_pk=None,
             transaction_ref=None,
-            readings=metering.readings_v2(p["meterValue"]),
+            readings=sampled.readings,
+            dropped=sampled.dropped,
         )
         return {}
 

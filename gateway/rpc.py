@@ -8,6 +8,7 @@ The error names differ between versions (1.6 spells ``FormationViolation`` and
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
@@ -15,6 +16,11 @@ from typing import Any
 CALL, CALLRESULT, CALLERROR = 2, 3, 4
 UNKNOWN_MESSAGE_ID = "-1"
 """Message id used in a CALLERROR when the offending frame's id cannot be read."""
+
+MAX_DEPTH = 32
+"""Deepest nesting of arrays and objects a frame may have. OCPP's deepest messages
+(NotifyReport, charging profiles) nest under a dozen levels; anything far deeper is an
+attack on the recursion of every later step (validation, logging, the database)."""
 
 
 class ErrorKind(Enum):
@@ -97,12 +103,57 @@ class CallErrorFrame:
 Frame = Call | CallResult | CallErrorFrame
 
 
-def parse(raw: str | bytes) -> Frame:
-    """Parse one OCPP-J frame, raising :class:`OcppError` for anything malformed."""
+def _no_constant(name: str) -> float:
+    # json accepts NaN and Infinity by default; JSON (RFC 8259) and OCPP do not, and a
+    # non-finite number breaks every sum it reaches.
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def _finite(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):  # e.g. 1e400 overflows to infinity
+        raise ValueError(f"number {text[:20]} is out of range")
+    return value
+
+
+_DECODER = json.JSONDecoder(parse_constant=_no_constant, parse_float=_finite)
+
+
+def _depth(value: Any) -> int:
+    """Nesting depth of a decoded value, without recursion."""
+    deepest = 0
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        item, level = stack.pop()
+        if isinstance(item, dict):
+            item = item.values()
+        elif not isinstance(item, list):
+            continue
+        deepest = max(deepest, level)
+        if deepest > MAX_DEPTH:
+            return deepest
+        stack.extend((child, level + 1) for child in item)
+    return deepest
+
+
+def decode(raw: str | bytes) -> Any:
+    """Decode a frame's JSON: finite numbers only, at most :data:`MAX_DEPTH` levels deep."""
     try:
-        message = json.loads(raw)
+        text = raw.decode() if isinstance(raw, bytes) else raw
+        message = _DECODER.decode(text)
+    except RecursionError:
+        raise OcppError(ErrorKind.FORMAT, "frame nests too deeply") from None
     except (ValueError, UnicodeDecodeError) as exc:
         raise OcppError(ErrorKind.FORMAT, f"frame is not valid JSON: {exc}") from None
+    # Counting brackets is cheap; only a frame that could be deep is walked.
+    if (text.count("[") + text.count("{")) > MAX_DEPTH and _depth(message) > MAX_DEPTH:
+        raise OcppError(ErrorKind.FORMAT, f"frame nests deeper than {MAX_DEPTH} levels")
+    return message
+
+
+def parse(raw: str | bytes) -> Frame:
+    """Parse one OCPP-J frame, raising :class:`OcppError` for anything malformed."""
+    message = decode(raw)
     if not isinstance(message, list) or not message:
         raise OcppError(ErrorKind.FORMAT, "frame must be a non-empty JSON array")
     message_id = message[1] if len(message) > 1 and isinstance(message[1], str) else None
@@ -138,7 +189,8 @@ def parse(raw: str | bytes) -> Frame:
 
 
 def _dumps(message: list[Any]) -> str:
-    return json.dumps(message, separators=(",", ":"), ensure_ascii=False)
+    # allow_nan=False: never send a NaN or Infinity a strict peer cannot parse.
+    return json.dumps(message, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
 
 
 def call_result(message_id: str, payload: dict[str, Any]) -> str:

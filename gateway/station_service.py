@@ -144,8 +144,22 @@ class StationService:
         transaction_pk: int | None,
         transaction_ref: str | None,
         readings: list[MeterReading],
+        dropped: list[str] | None = None,
     ) -> None:
-        """Store samples (group commit with other connections); send throttled progress."""
+        """Store samples (group commit with other connections); send throttled progress.
+
+        Samples the edge dropped (not numbers, out of range) are noted in reconciliation.
+        """
+        if dropped:
+            await self.services.writes.run(
+                lambda session: self._note_corrections(
+                    session,
+                    ctx.station_id,
+                    "MeterValues",
+                    {"transaction": transaction_ref},
+                    dropped,
+                )
+            )
         await self.services.meter_writer.write(
             meter_samples.rows_of(
                 readings,
@@ -203,6 +217,23 @@ class StationService:
             # its own timeout.
             self._in_background(signal_workflow(self.services.temporal, workflow_id, signal, arg))
 
+    @staticmethod
+    async def _note_corrections(
+        session: AsyncSession,
+        station_id: str,
+        action: str,
+        payload: dict[str, Any],
+        notes: list[str] | tuple[str, ...],
+    ) -> None:
+        """Keep what the edge corrected in a message for an operator to see."""
+        reconciliation.add_item(
+            session,
+            station_id=station_id,
+            kind=f"{action}Corrected",
+            payload=payload,
+            note="; ".join(notes)[:2000],
+        )
+
     async def _refresh_smart(self, site_id: str) -> bool:
         """Whether the site is smart-charged (read at most every 30 s per site)."""
         smart, until = self._smart_sites.get(site_id, (False, 0.0))
@@ -241,6 +272,14 @@ class StationService:
         events: list[OutboxEvent] = []
         ended: list[str] = []  # workflows of reservations this transaction used
         async with self.services.db.sessions.begin() as session:
+            if event.notes:
+                await self._note_corrections(
+                    session,
+                    ctx.station_id,
+                    f"Transaction{event.kind.value}",
+                    to_json(event),
+                    event.notes,
+                )
             tx, created = await self._resolve(session, ctx, event)
             if tx is None:
                 reconciliation.add_item(

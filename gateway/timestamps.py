@@ -17,7 +17,10 @@ def parse_timestamp(value: str, *, field: str = "timestamp") -> datetime:
         raise OcppError(ErrorKind.PROPERTY, f"{field}: not an ISO 8601 date-time") from None
     if parsed.tzinfo is None:
         return parsed.replace(tzinfo=UTC)
-    return parsed.astimezone(UTC)
+    try:
+        return parsed.astimezone(UTC)
+    except OverflowError:  # e.g. 0001-01-01T00:00:00+01:00 has no UTC year
+        raise OcppError(ErrorKind.PROPERTY, f"{field}: out of the representable range") from None
 
 
 def format_timestamp(value: datetime) -> str:

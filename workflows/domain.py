@@ -221,6 +221,9 @@ class TransactionEvent:
     remote_start_id: int | None = None
     charging_state: str | None = None
     reservation_id: int | None = None
+    # What the gateway had to correct in the message (values out of range, samples
+    # that are not numbers), kept in reconciliation; the message itself is accepted.
+    notes: tuple[str, ...] = ()
 
 
 class NoticeKind(StrEnum):

@@ -100,7 +100,7 @@ async def get_session(
         raise not_found("session", session_id)
     detail = _out(tx, SessionDetail)
     workflow_id = detail.workflow_id or ""
-    samples = await meter_samples.samples_for(session, tx.id, limit=samples_limit)
+    samples = await meter_samples.samples_for(session, tx.station_id, tx.id, limit=samples_limit)
     detail.samples = [MeterSampleOut.model_validate(s) for s in samples]
     cdr = await cdrs.get_for_transaction(session, tx.id)
     detail.cdr = CdrOut.model_validate(cdr) if cdr else None

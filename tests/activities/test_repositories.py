@@ -159,8 +159,11 @@ async def test_samples_batch_and_energy_range(db: Database) -> None:
     async with db.sessions.begin() as session:
         assert await meter_samples.add_samples(session, rows) == 4
     async with db.sessions() as session:
-        assert await meter_samples.energy_register_range(session, tx.id) == (100.0, 700.0)
-        assert len(await meter_samples.samples_for(session, tx.id)) == 4
+        assert await meter_samples.energy_register_range(session, tx.station_id, tx.id) == (
+            100.0,
+            700.0,
+        )
+        assert len(await meter_samples.samples_for(session, tx.station_id, tx.id)) == 4
 
 
 async def test_registry_forgets_only_the_connection_it_was_told(db: Database) -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import uuid
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -21,21 +22,33 @@ from gateway.config import GatewayConfig
 from gateway.server import Gateway
 
 
+def gateway_config(**overrides: Any) -> GatewayConfig:
+    """The gateway settings of these tests: unknown stations pending, Temporal unreachable."""
+    settings: dict[str, Any] = {
+        "node_id": "gw-test",
+        "host": "127.0.0.1",
+        "port": 0,
+        "unknown_stations": "pending",
+        "temporal_address": "127.0.0.1:1",
+        "heartbeat_interval_s": 120,
+        "max_frame_bytes": 16_384,
+    }
+    return GatewayConfig(**{**settings, **overrides})
+
+
 @pytest.fixture
 async def gateway(sqlite_db: Database) -> AsyncIterator[Gateway]:
     """A started gateway that admits unknown stations as pending."""
-    node = Gateway(
-        GatewayConfig(
-            node_id="gw-test",
-            host="127.0.0.1",
-            port=0,
-            unknown_stations="pending",
-            temporal_address="127.0.0.1:1",
-            heartbeat_interval_s=120,
-            max_frame_bytes=16_384,
-        ),
-        sqlite_db,
-    )
+    node = Gateway(gateway_config(), sqlite_db)
+    await node.start()
+    yield node
+    await node.stop()
+
+
+@pytest.fixture
+async def db_gateway(db: Database) -> AsyncIterator[Gateway]:
+    """The same gateway over each database backend (for defects a backend shows)."""
+    node = Gateway(gateway_config(node_id=f"gw-{uuid.uuid4().hex[:6]}"), db)
     await node.start()
     yield node
     await node.stop()

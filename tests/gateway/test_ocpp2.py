@@ -17,6 +17,7 @@ from activities.persistence.models import (
     IdToken,
     MeterSample,
     OutboxEvent,
+    ReconciliationItem,
     Station,
     StationEvent,
     Transaction,
@@ -508,7 +509,7 @@ async def test_a_late_started_event_corrects_the_start(
     assert row.seq_nos == [0, 1]
 
 
-async def test_absurd_values_get_a_clear_error_not_an_internal_one(
+async def test_absurd_samples_are_dropped_with_a_note_not_an_internal_error(
     gateway: Gateway, sqlite_db: Database, version: str
 ) -> None:
     ident = await station(sqlite_db)
@@ -529,5 +530,16 @@ async def test_absurd_values_get_a_clear_error_not_an_internal_one(
                 ],
             },
         )
-        assert reply[0] == 4 and reply[2] == "PropertyConstraintViolation", reply
+        # Acknowledged (a refused MeterValues is retried, then lost), the sample dropped.
+        assert reply[0] == 3, reply
         assert (await charger.ok("Heartbeat", {}))["currentTime"]
+    async with sqlite_db.sessions() as session:
+        notes = (
+            await session.scalars(
+                select(ReconciliationItem.note).where(ReconciliationItem.station_id == ident)
+            )
+        ).all()
+        kept = await session.scalar(
+            select(func.count()).select_from(MeterSample).where(MeterSample.station_id == ident)
+        )
+    assert kept == 0 and any("multiplier 400" in (n or "") for n in notes), notes

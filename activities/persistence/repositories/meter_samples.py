@@ -15,19 +15,21 @@ from workflows.domain import ENERGY_REGISTER, MeterReading
 async def add_samples(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> int:
     """Insert many samples in one statement.
 
-    A row naming a transaction that does not exist is kept with no link rather
-    than failing the whole batch.
+    A row naming a transaction that does not exist, or that belongs to another
+    station than the row's, is kept with no link rather than failing the whole
+    batch: a station's samples never feed another station's session.
     """
     if not rows:
         return 0
     wanted = {r["transaction_pk"] for r in rows if r.get("transaction_pk") is not None}
     if wanted:
-        known = set(
-            (await session.scalars(select(Transaction.id).where(Transaction.id.in_(wanted)))).all()
+        found = await session.execute(
+            select(Transaction.id, Transaction.station_id).where(Transaction.id.in_(wanted))
         )
+        owners = {pk: owner for pk, owner in found.all()}
         rows = [
             r
-            if r.get("transaction_pk") in known or r.get("transaction_pk") is None
+            if r.get("transaction_pk") is None or owners.get(r["transaction_pk"]) == r["station_id"]
             else {**r, "transaction_pk": None}
             for r in rows
         ]
@@ -36,12 +38,12 @@ async def add_samples(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> 
 
 
 async def samples_for(
-    session: AsyncSession, transaction_pk: int, *, limit: int = 10_000
+    session: AsyncSession, station_id: str, transaction_pk: int, *, limit: int = 10_000
 ) -> Sequence[MeterSample]:
-    """Samples of one transaction in time order."""
+    """Samples of one transaction in time order (those its own station sent)."""
     query = (
         select(MeterSample)
-        .where(MeterSample.transaction_pk == transaction_pk)
+        .where(MeterSample.transaction_pk == transaction_pk, MeterSample.station_id == station_id)
         .order_by(MeterSample.sampled_at, MeterSample.id)
         .limit(limit)
     )
@@ -49,11 +51,13 @@ async def samples_for(
 
 
 async def energy_register_range(
-    session: AsyncSession, transaction_pk: int
+    session: AsyncSession, station_id: str, transaction_pk: int
 ) -> tuple[float | None, float | None]:
-    """Lowest and highest whole-meter energy register reading (Wh) of a transaction."""
+    """Lowest and highest whole-meter energy register reading (Wh) of a transaction,
+    among the samples its own station sent."""
     query = select(func.min(MeterSample.value), func.max(MeterSample.value)).where(
         MeterSample.transaction_pk == transaction_pk,
+        MeterSample.station_id == station_id,
         MeterSample.measurand == ENERGY_REGISTER,
         MeterSample.phase.is_(None),
     )
