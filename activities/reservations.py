@@ -50,6 +50,10 @@ class ReservationActivities:
     async def set_reservation_status(self, change: StatusChange) -> bool:
         """Apply a status change; False if the reservation had moved on (e.g. used)."""
         async with self._db.sessions.begin() as session:
+            # By the workflow's own id: reservation ids are per station.
             return await reservations.set_status(
-                session, change.reservation_id, change.status, only_from=change.only_from
+                session,
+                activity.info().workflow_id or "",
+                change.status,
+                only_from=change.only_from,
             )

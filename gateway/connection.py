@@ -104,6 +104,9 @@ class OcppConnection:
         self.rate_limit = rate_limit
         self.version = handlers.version
         self._pending: dict[str, asyncio.Future[dict[str, Any]]] = {}
+        # OCPP-J: one CALL of ours in flight at a time; others wait here, in order
+        # (asyncio's lock wakes its waiters first come, first served).
+        self._call_slot = asyncio.Lock()
         self.message_log = message_log
 
     @property
@@ -232,10 +235,24 @@ class OcppConnection:
     async def call(self, action: str, payload: dict[str, Any], *, timeout: float = 30.0) -> Any:
         """Send a CALL to the charger and wait for its result.
 
-        Raises :class:`ChargerError` for a CALLERROR, ``TimeoutError`` when the
-        charger does not answer in ``timeout`` seconds, and ``ConnectionError``
-        when the socket closes first.
+        Calls to one charger go out one at a time, in order, as OCPP-J requires; the
+        wait for the previous one counts against ``timeout``, and a call still
+        waiting then is never sent. Raises :class:`ChargerError` for a CALLERROR,
+        ``TimeoutError`` when the charger does not answer in ``timeout`` seconds, and
+        ``ConnectionError`` when the socket closes first.
         """
+        deadline = time.monotonic() + timeout
+        try:
+            await asyncio.wait_for(self._call_slot.acquire(), timeout)
+        except TimeoutError:
+            log.info("%s: %s not sent, an earlier call still waits", self.station_id, action)
+            raise
+        try:
+            return await self._call(action, payload, max(0.0, deadline - time.monotonic()))
+        finally:
+            self._call_slot.release()
+
+    async def _call(self, action: str, payload: dict[str, Any], timeout: float) -> Any:
         message_id = str(uuid.uuid4())
         future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
         self._pending[message_id] = future

@@ -18,6 +18,7 @@ from workflows.domain import (
     Authorization,
     ConnectorStatus,
     NoticeKind,
+    ReservationEnded,
     StationIdentity,
     StationNotice,
     TransactionEvent,
@@ -35,7 +36,6 @@ _NOTICES: dict[str, NoticeKind] = {
     "NotifyCustomerInformation": NoticeKind.REPORT,
     "NotifyDisplayMessages": NoticeKind.REPORT,
     "NotifyEvent": NoticeKind.EVENT,
-    "ReservationStatusUpdate": NoticeKind.EVENT,
     "SecurityEventNotification": NoticeKind.SECURITY_EVENT,
     "FirmwareStatusNotification": NoticeKind.FIRMWARE_STATUS,
     "PublishFirmwareStatusNotification": NoticeKind.FIRMWARE_STATUS,
@@ -81,6 +81,7 @@ class Ocpp2Handlers:
             "TransactionEvent": self.transaction_event,
             "MeterValues": self.meter_values,
             "NotifyEVChargingNeeds": self.ev_charging_needs,
+            "ReservationStatusUpdate": self.reservation_status,
             "DataTransfer": self.data_transfer,
             "SignCertificate": self.sign_certificate,
             "Get15118EVCertificate": self.ev_certificate,
@@ -193,6 +194,24 @@ class Ocpp2Handlers:
         if await self.service.ev_charging_needs(conn.context, notice):
             return {"status": "Accepted"}
         return {"status": "Rejected", "statusInfo": _rejection("NoSmartCharging")}
+
+    async def reservation_status(self, conn: OcppConnection, p: dict[str, Any]) -> dict[str, Any]:
+        """The station expired or removed a reservation; kept, and the reservation ends."""
+        ended = bounds.id_or_none(p["reservationId"], "reservationId", [])
+        status = p["reservationUpdateStatus"]
+        await self.service.notice(
+            conn.context,
+            StationNotice(
+                NoticeKind.EVENT,
+                status,
+                None,
+                p,
+                reservation_ended=None
+                if ended is None
+                else ReservationEnded(reservation_id=ended, status=status.lower()),
+            ),
+        )
+        return {}
 
     async def data_transfer(self, conn: OcppConnection, p: dict[str, Any]) -> dict[str, Any]:
         """No vendor extensions are known yet: say so, as the spec intends."""

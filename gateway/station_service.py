@@ -193,14 +193,13 @@ class StationService:
                     source="NotifyReport",
                     at=utcnow(),
                 )
-            if "reservationUpdateStatus" in notice.payload:
-                # 2.x ReservationStatusUpdate: the station expired or removed it.
-                ended = await reservations.end_by_station(
-                    session,
-                    notice.payload["reservationId"],
-                    notice.payload["reservationUpdateStatus"].lower(),
+            if notice.reservation_ended is not None:
+                # Only this station's own reservation: ids are per station.
+                ended = notice.reservation_ended
+                workflow = await reservations.end_by_station(
+                    session, ctx.station_id, ended.reservation_id, ended.status
                 )
-                return (ended, "ended", notice.payload["reservationUpdateStatus"].lower())
+                return (workflow, "ended", ended.status)
             if notice.kind is NoticeKind.LOG_STATUS and notice.status is not None:
                 upload = await log_uploads.charger_status(
                     session, ctx.station_id, notice.request_id, notice.status, utcnow()

@@ -241,13 +241,26 @@ class NoticeKind(StrEnum):
 
 
 @dataclass(frozen=True)
+class ReservationEnded:
+    """The station ended one of its reservations itself (2.x ReservationStatusUpdate)."""
+
+    reservation_id: int
+    # "expired" or "removed".
+    status: str
+
+
+@dataclass(frozen=True)
 class StationNotice:
-    """One such notification: its status (if it has one) and the message as sent."""
+    """One such notification: its status (if it has one) and the message as sent.
+
+    ``payload`` is kept for operators only; what the CSMS acts on arrives typed.
+    """
 
     kind: NoticeKind
     status: str | None
     request_id: int | None
     payload: dict[str, Any]
+    reservation_ended: ReservationEnded | None = None
 
 
 def reservation_workflow_id(station_id: str, reservation_id: int) -> str:

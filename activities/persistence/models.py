@@ -242,6 +242,8 @@ class ReconciliationItem(Base):
     received_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     note: Mapped[str | None] = mapped_column(Text)
+    # What the operator did about it.
+    resolution: Mapped[str | None] = mapped_column(Text)
 
 
 class OutboxEvent(Base):
@@ -257,6 +259,9 @@ class OutboxEvent(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, index=True)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     last_error: Mapped[str | None] = mapped_column(Text)
+    # Set when the event can never be delivered (it does not decode, or Temporal refuses
+    # it for good): the sweep passes it by, and operators see it in the dead letters.
+    dead_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
 
 class StationMessage(Base):
@@ -305,8 +310,10 @@ class Reservation(Base):
     __tablename__ = "reservations"
     __table_args__ = (Index("ix_reservations_station_status", "station_id", "status"),)
 
+    # Keyed per station: ids are the station's to interpret, and two stations may
+    # hold the same one without either losing its reservation.
+    station_id: Mapped[str] = mapped_column(String(64), primary_key=True)
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
-    station_id: Mapped[str] = mapped_column(String(64))
     evse_id: Mapped[int | None] = mapped_column(Integer)
     connector_id: Mapped[int] = mapped_column(Integer)
     id_token: Mapped[str] = mapped_column(String(255))

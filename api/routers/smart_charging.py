@@ -74,11 +74,19 @@ async def configure(
     except ValueError as exc:
         raise unprocessable(f"prices: {exc}") from None
     station_ids = {c.station_id for c in body.chargers}
+    # Only the site's own stations; "not at this site" is the answer whether the
+    # station is elsewhere or nowhere, so the error reveals nothing about other sites.
     known = set(
-        (await session.scalars(select(Station.id).where(Station.id.in_(station_ids)))).all()
+        (
+            await session.scalars(
+                select(Station.id).where(Station.id.in_(station_ids), Station.site_id == site_id)
+            )
+        ).all()
     )
     if station_ids - known:
-        raise unprocessable(f"unknown stations: {', '.join(sorted(station_ids - known))}")
+        raise unprocessable(
+            f"stations not at site {site_id}: {', '.join(sorted(station_ids - known))}"
+        )
     circuits = {c.id for c in body.circuits}
     for charger in body.chargers:
         if charger.circuit is not None and charger.circuit not in circuits:

@@ -24,7 +24,7 @@ CONFIG = {
 @pytest.fixture
 async def http(sqlite_db: Database) -> AsyncIterator[httpx.AsyncClient]:
     keys = {OPERATOR: "operator", VIEWER: "viewer", MANAGER: "depot_manager:ds-mine"}
-    app = create_app(sqlite_db, TemporalLink("127.0.0.1:1"), keys)
+    app = create_app(sqlite_db, TemporalLink("127.0.0.1:1"), keys, allow_unsecured_stations=True)
     async with httpx.AsyncClient(
         transport=httpx.ASGITransport(app=app), base_url="http://api"
     ) as client:
@@ -34,7 +34,12 @@ async def http(sqlite_db: Database) -> AsyncIterator[httpx.AsyncClient]:
                 headers={"X-API-Key": OPERATOR},
                 json={"id": site, "name": site, "price_per_kwh": "0.2", "currency": "EUR"},
             )
-        await client.post("/stations", headers={"X-API-Key": OPERATOR}, json={"id": "DS-1"})
+        for station, site in (("DS-1", "ds-mine"), ("DS-2", "ds-other")):
+            await client.post(
+                "/stations",
+                headers={"X-API-Key": OPERATOR},
+                json={"id": station, "site_id": site, "security_profile": 0},
+            )
         yield client
 
 
@@ -54,6 +59,20 @@ async def test_depot_manager_reaches_only_its_sites(http: httpx.AsyncClient) -> 
     assert (
         await http.get("/sites/ds-mine/smart-charging", headers={"X-API-Key": MANAGER})
     ).status_code == 200
+
+
+async def test_a_site_names_only_its_own_stations(http: httpx.AsyncClient) -> None:
+    """Another site's station and a station that does not exist get the same answer, so
+    a depot manager learns nothing about other sites."""
+    answers = []
+    for station in ("DS-2", "DS-NOWHERE"):
+        config = {**CONFIG, "chargers": [{"station_id": station}]}
+        reply = await http.put(
+            "/sites/ds-mine/smart-charging", json=config, headers={"X-API-Key": MANAGER}
+        )
+        assert reply.status_code == 422, reply.text
+        answers.append(str(reply.json()["detail"]).replace(station, "<station>"))
+    assert answers[0] == answers[1] and "not at site ds-mine" in answers[0]
 
 
 async def test_viewers_read_but_do_not_configure(http: httpx.AsyncClient) -> None:

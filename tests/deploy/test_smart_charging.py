@@ -154,7 +154,8 @@ async def test_fleet_plan_request_chart_and_apply(stack: Stack) -> None:
             json={"id": "fp-depot", "name": "x", "price_per_kwh": "0.2", "currency": "EUR"},
         )
         for station in ("FP-1", "FP-2"):
-            assert (await http.post("/stations", json={"id": station})).status_code == 201
+            body = {"id": station, "site_id": "fp-depot", "security_profile": 0}
+            assert (await http.post("/stations", json=body)).status_code == 201
         config = {
             "connection_kw": 22,
             "chargers": [{"station_id": "FP-1"}, {"station_id": "FP-2"}],

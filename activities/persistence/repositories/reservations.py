@@ -20,26 +20,29 @@ async def record(session: AsyncSession, reservation: Reservation) -> None:
     await session.execute(
         dialect_insert(session)(Reservation)
         .values(**{k: v for k, v in values.items() if v is not None})
-        .on_conflict_do_nothing(index_elements=["id"])
+        .on_conflict_do_nothing(index_elements=["station_id", "id"])
     )
 
 
 async def set_status(
-    session: AsyncSession, reservation_id: int, status: str, *, only_from: Sequence[str]
+    session: AsyncSession, workflow_id: str, status: str, *, only_from: Sequence[str]
 ) -> bool:
-    """Move a reservation to ``status`` if it is in one of ``only_from``; True if it moved."""
+    """Move the reservation of workflow ``workflow_id`` to ``status`` if it is in one of
+    ``only_from``; True if it moved."""
     result = await session.execute(
         update(Reservation)
-        .where(Reservation.id == reservation_id, Reservation.status.in_(only_from))
+        .where(Reservation.workflow_id == workflow_id, Reservation.status.in_(only_from))
         .values(status=status)
     )
     return bool(result.rowcount)  # type: ignore[attr-defined]
 
 
-async def end_by_station(session: AsyncSession, reservation_id: int, status: str) -> str | None:
-    """The station ended an active reservation itself (2.x ReservationStatusUpdate);
+async def end_by_station(
+    session: AsyncSession, station_id: str, reservation_id: int, status: str
+) -> str | None:
+    """The station ended one of its own active reservations (2.x ReservationStatusUpdate);
     the reservation's workflow id if it was active."""
-    held = await session.get(Reservation, reservation_id)
+    held = await session.get(Reservation, (station_id, reservation_id))
     if held is None or held.status != ACTIVE:
         return None
     held.status = status
