@@ -42,6 +42,7 @@ def create_app(
     *,
     public_url: str = "http://localhost:8000",
     upload_dir: Path = Path(".csms/uploads"),
+    allow_unsecured_stations: bool = False,
 ) -> FastAPI:
     """Build the API over a database, a (lazily connected) Temporal link and the
     workers' task queue."""
@@ -49,6 +50,8 @@ def create_app(
     app.state.db = db
     app.state.temporal = temporal
     app.state.task_queue = task_queue
+    # Security profile 0 (no authentication) only where the deployment opts in.
+    app.state.allow_unsecured_stations = allow_unsecured_stations
     # Chargers upload diagnostics to public_url/uploads/...; files land in upload_dir.
     app.state.public_url = public_url
     app.state.upload_dir = upload_dir

@@ -68,8 +68,10 @@ class StationIn(BaseModel):
         default=None,
         ge=0,
         le=3,
-        description="0 none, 1 Basic auth, 2 TLS + Basic auth, 3 TLS client certificate; "
-        "default 1 with a password, else 0",
+        description="0 none (development only: refused unless the deployment allows "
+        "unsecured stations), 1 Basic auth, 2 TLS + Basic auth, 3 TLS client certificate; "
+        "default 1 with a password. Without a password and without profile 3, profile 0 "
+        "must be chosen explicitly.",
     )
     ocpp_version: Literal["1.6", "2.0.1", "2.1"] | None = Field(
         default=None, description="preferred when the station offers several versions"
@@ -78,7 +80,13 @@ class StationIn(BaseModel):
     @model_validator(mode="after")
     def _profile_fits_credentials(self) -> StationIn:
         if self.security_profile is None:
-            self.security_profile = 1 if self.password else 0
+            if not self.password:
+                # Anyone who knows the id could take an unauthenticated station's socket.
+                raise ValueError(
+                    "no password: give one (security profile 1), or choose security_profile "
+                    "3 (client certificate) or 0 (no authentication, development only)"
+                )
+            self.security_profile = 1
         if self.security_profile in (1, 2) and not self.password:
             raise ValueError(f"security profile {self.security_profile} needs a password")
         return self

@@ -70,7 +70,8 @@ def up(
     """Run everything on embedded defaults: Temporal dev server, worker, gateway and API."""
     settings = Settings()
     _logging(settings.log_level)
-    if not settings.api_keys:
+    dev_key = not settings.api_keys
+    if dev_key:
         settings.api_keys = {dev_api_key(settings.data_dir): "operator"}
 
     async def main() -> None:
@@ -96,7 +97,7 @@ def up(
         stack = Stack(settings, worker=False)
         try:
             await stack.start(client)
-            _print_endpoints(settings, ui=temporal is not None)
+            _print_endpoints(settings, ui=temporal is not None, dev_key=dev_key)
             await _until_signalled()
         finally:
             await stack.stop()
@@ -108,7 +109,9 @@ def up(
     _run(main, settings)
 
 
-def _print_endpoints(settings: Settings, *, ui: bool) -> None:
+def _print_endpoints(settings: Settings, *, ui: bool, dev_key: bool) -> None:
+    # Secrets never reach the console: the database password is masked, and keys are
+    # named by where they live, never printed.
     table = Table(title="CSMS is up", show_header=False)
     gateway = f"ws://localhost:{settings.gateway_port}/<station-id>"
     table.add_row("OCPP gateway", f"{gateway}  (ocpp1.6, ocpp2.0.1, ocpp2.1)")
@@ -116,8 +119,11 @@ def _print_endpoints(settings: Settings, *, ui: bool) -> None:
     if ui:
         table.add_row("Temporal UI", f"http://localhost:{settings.temporal_ui_port}")
     table.add_row("Temporal", settings.temporal_address)
-    table.add_row("Database", settings.db_url)
-    table.add_row("API key (operator)", next(iter(settings.api_keys)))
+    table.add_row("Database", settings.db_url_for_display)
+    if dev_key:
+        table.add_row("API key (operator)", f"in {settings.data_dir / 'dev-api-key'}")
+    else:
+        table.add_row("API keys", f"{len(settings.api_keys)} configured in CSMS_API_KEYS")
     table.add_row("Try", "csms simulate --stations 5   (in another terminal)")
     console.print(table)
     console.print("Ctrl-C stops everything.")
@@ -168,7 +174,7 @@ def migrate() -> None:
     """Apply the database migrations (CSMS_DATABASE_URL)."""
     settings = Settings()
     upgrade(settings.db_url)
-    console.print(f"database at {settings.db_url} is up to date")
+    console.print(f"database at {settings.db_url_for_display} is up to date")
 
 
 @app.command()

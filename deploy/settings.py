@@ -8,6 +8,7 @@ from typing import Literal
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+from sqlalchemy.engine import make_url
 
 from api.auth import parse_grant
 from gateway.config import GatewayConfig
@@ -39,6 +40,11 @@ class Settings(BaseSettings):
     tls_client_ca: str | None = Field(None, description="CA of station certificates (profile 3)")
     tls_port: int = 9443
     unknown_stations: Literal["reject", "pending"] = "reject"
+    allow_unsecured_stations: bool | None = Field(
+        None,
+        description="stations with security profile 0 (no authentication); default: allowed "
+        "only on the embedded SQLite database (development), refused elsewhere",
+    )
     heartbeat_interval_s: int = 300
     progress_interval_s: float = 60.0
     api_keys: dict[str, str] = Field(
@@ -71,6 +77,18 @@ class Settings(BaseSettings):
         return self.database_url or f"sqlite:///{(self.data_dir / 'csms.db').resolve()}"
 
     @property
+    def db_url_for_display(self) -> str:
+        """The database URL with its password masked (for the console and logs)."""
+        return make_url(self.db_url).render_as_string(hide_password=True)
+
+    @property
+    def unsecured_stations_allowed(self) -> bool:
+        """Whether profile 0 may be used: as set, else only in the embedded development setup."""
+        if self.allow_unsecured_stations is not None:
+            return self.allow_unsecured_stations
+        return self.database_url is None
+
+    @property
     def api_public_url(self) -> str:
         """Base URL chargers upload to."""
         return self.public_url or f"http://localhost:{self.api_port}"
@@ -83,6 +101,8 @@ class Settings(BaseSettings):
             if value is not None
         }
         env["CSMS_DATABASE_URL"] = self.db_url
+        # Decided here: the child sees an explicit database URL even on the embedded one.
+        env["CSMS_ALLOW_UNSECURED_STATIONS"] = str(self.unsecured_stations_allowed).lower()
         env["CSMS_API_KEYS"] = json.dumps(self.api_keys)
         return env
 
@@ -93,6 +113,7 @@ class Settings(BaseSettings):
             host=self.gateway_host,
             port=self.gateway_port,
             unknown_stations=self.unknown_stations,
+            allow_unsecured_stations=self.unsecured_stations_allowed,
             heartbeat_interval_s=self.heartbeat_interval_s,
             tls=TlsFiles(self.tls_cert, self.tls_key, self.tls_client_ca)
             if self.tls_cert and self.tls_key

@@ -321,7 +321,8 @@ async def provision(
             response.raise_for_status()
         for station_id in stations:
             for path, body in (
-                ("/stations", {"id": station_id, "site_id": site_id}),
+                # Simulated chargers send no credentials: a development setup only.
+                ("/stations", {"id": station_id, "site_id": site_id, "security_profile": 0}),
                 ("/id-tokens", {"id_token": id_tag_for(station_id)}),
             ):
                 response = await http.post(path, json=body)

@@ -80,6 +80,7 @@ class Stack:
                 self.settings.task_queue,
                 public_url=self.settings.api_public_url,
                 upload_dir=self.settings.data_dir / "uploads",
+                allow_unsecured_stations=self.settings.unsecured_stations_allowed,
             )
             config = uvicorn.Config(
                 app,

@@ -19,6 +19,9 @@ class GatewayConfig:
     # "reject": unknown identities get HTTP 404 at the handshake;
     # "pending": they are admitted, created as pending and answered Pending until approved.
     unknown_stations: Literal["reject", "pending"] = "reject"
+    # Accepted stations at security profile 0 (no authentication) may connect only
+    # when the deployment opts in (development); pending ones may always boot.
+    allow_unsecured_stations: bool = False
     heartbeat_interval_s: int = 300
     max_frame_bytes: int = 65_536
     # Per connection: sustained CALLs per second, and the burst allowed above it

@@ -202,6 +202,13 @@ class Gateway:
             tls=security.is_tls(connection),
             common_name=security.peer_common_name(connection),
         )
+        if (
+            refusal is None
+            and station.security_profile == 0
+            and station.registration_status == "accepted"
+            and not self.config.allow_unsecured_stations
+        ):
+            refusal = "security profile 0 (no authentication) is not allowed by this CSMS"
         if refusal is not None:
             self.failed_authentications += 1
             log.warning("refused station %s: %s", station_id, refusal)

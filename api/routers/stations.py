@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from fastapi import APIRouter, Query, status
+from fastapi import APIRouter, Query, Request, status
 from sqlalchemy.exc import IntegrityError
 
 from activities.credentials import hash_password
@@ -56,11 +56,25 @@ async def list_stations(
     return [_out(s, live.get(s.id)) for s in rows]
 
 
+def refuse_unsecured(request: Request) -> None:
+    """422 unless this deployment allows stations without authentication (profile 0)."""
+    if not request.app.state.allow_unsecured_stations:
+        raise unprocessable(
+            "security profile 0 (no authentication) is refused by this deployment; "
+            "give the station a password or a client certificate "
+            "(CSMS_ALLOW_UNSECURED_STATIONS=true opts in)"
+        )
+
+
 @router.post("", status_code=status.HTTP_201_CREATED)
-async def register_station(body: StationIn, session: Session, _: Operator) -> StationOut:
+async def register_station(
+    body: StationIn, request: Request, session: Session, _: Operator
+) -> StationOut:
     """Register a station so it may connect; with a password it must use HTTP Basic auth."""
     if body.site_id is not None and await sites.get_site(session, body.site_id) is None:
         raise unprocessable(f"site {body.site_id!r} does not exist")
+    if body.security_profile == 0:
+        refuse_unsecured(request)
     if await stations.get_station(session, body.id) is not None:
         raise conflict("station", body.id)
     station = Station(
@@ -148,12 +162,17 @@ async def station_configuration(
 
 @router.post("/{station_id}/approve")
 async def approve_station(
-    station_id: str, session: Session, _: Operator, body: ApprovalIn | None = None
+    station_id: str,
+    request: Request,
+    session: Session,
+    _: Operator,
+    body: ApprovalIn | None = None,
 ) -> StationOut:
     """Accept a pending station (it is told Accepted at its next BootNotification).
 
     A station admitted as pending presented no credentials: give it a password
-    and a security profile here, or it stays at profile 0.
+    and a security profile here; it may stay at profile 0 only where the
+    deployment allows unsecured stations.
     """
     body = body or ApprovalIn()
     station = await stations.get_station(session, station_id)
@@ -168,6 +187,8 @@ async def approve_station(
         station.security_profile = 1
     if body.security_profile is not None:
         station.security_profile = body.security_profile
+    if station.security_profile == 0:
+        refuse_unsecured(request)
     station.registration_status = "accepted"
     await session.commit()
     live = await registry.connections(session, [station_id])

@@ -77,7 +77,10 @@ async def test_sites(http: httpx.AsyncClient) -> None:
 async def test_station_registration_and_detail(http: httpx.AsyncClient) -> None:
     site, station = unique("site"), unique("CP")
     await http.post("/sites", json={"id": site, "name": "S", "price_per_kwh": "0.3"})
-    unknown_site = await http.post("/stations", json={"id": station, "site_id": "ghost"})
+    secret = "a-long-enough-secret"
+    unknown_site = await http.post(
+        "/stations", json={"id": station, "site_id": "ghost", "password": secret}
+    )
     assert unknown_site.status_code == 422 and "ghost" in unknown_site.json()["detail"]
     short = await http.post("/stations", json={"id": station, "password": "short"})
     assert short.status_code == 422
@@ -88,7 +91,8 @@ async def test_station_registration_and_detail(http: httpx.AsyncClient) -> None:
     body = created.json()
     assert body["security_profile"] == 1 and body["online"] is False
     assert "password" not in body and "password_hash" not in body
-    assert (await http.post("/stations", json={"id": station})).status_code == 409
+    again = await http.post("/stations", json={"id": station, "password": secret})
+    assert again.status_code == 409
     listed = (await http.get("/stations", params={"site_id": site})).json()
     assert [s["id"] for s in listed] == [station]
     assert (await http.get("/stations/ghost")).status_code == 404
@@ -100,7 +104,9 @@ async def test_approving_a_pending_station(http: httpx.AsyncClient, sqlite_db: D
     station = unique("NEW")
     async with sqlite_db.sessions.begin() as session:
         session.add(Station(id=station, registration_status="pending"))
-    approved = await http.post(f"/stations/{station}/approve")
+    approved = await http.post(
+        f"/stations/{station}/approve", json={"password": "a-long-enough-secret"}
+    )
     assert approved.status_code == 200 and approved.json()["registration_status"] == "accepted"
     assert (await http.post("/stations/ghost/approve")).status_code == 404
 
@@ -219,6 +225,37 @@ async def test_station_security_profile_must_fit_its_credentials(http: httpx.Asy
         "/stations", json={"id": unique("P1"), "password": "a-long-enough-secret"}
     )
     assert default.json()["security_profile"] == 1
+
+
+async def test_profile_0_is_an_explicit_choice_refused_unless_the_deployment_opts_in(
+    http: httpx.AsyncClient, sqlite_db: Database
+) -> None:
+    """No password and no profile: 422 (it used to become profile 0 silently). Profile 0
+    asked for: 422 here (the app does not allow unsecured stations), 201 where it does."""
+    implicit = await http.post("/stations", json={"id": unique("P0")})
+    assert implicit.status_code == 422 and "no password" in implicit.text
+    explicit = await http.post("/stations", json={"id": unique("P0"), "security_profile": 0})
+    assert explicit.status_code == 422 and "CSMS_ALLOW_UNSECURED_STATIONS" in explicit.text
+    pending = unique("P0")
+    from activities.persistence.models import Station
+
+    async with sqlite_db.sessions.begin() as session:
+        session.add(Station(id=pending, registration_status="pending"))
+    assert (await http.post(f"/stations/{pending}/approve", json={})).status_code == 422
+    development = create_app(
+        sqlite_db,
+        TemporalLink("127.0.0.1:1"),
+        {OPERATOR: "operator"},
+        allow_unsecured_stations=True,
+    )
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=development),
+        base_url="http://api",
+        headers={"X-API-Key": OPERATOR},
+    ) as dev:
+        made = await dev.post("/stations", json={"id": unique("P0"), "security_profile": 0})
+        assert made.status_code == 201 and made.json()["security_profile"] == 0
+        assert (await dev.post(f"/stations/{pending}/approve", json={})).status_code == 200
 
 
 async def test_approval_can_give_a_pending_station_credentials(

@@ -33,6 +33,8 @@ def stack_settings(env: WorkflowEnvironment, data_dir: Path, **overrides: Any) -
         "api_port": 0,
         "api_keys": {API_KEY: "operator"},
         "progress_interval_s": 0.0,
+        # The test chargers mostly connect without credentials (profile 0).
+        "allow_unsecured_stations": True,
     }
     values.update(overrides)
     return Settings(**values)

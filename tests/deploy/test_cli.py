@@ -12,6 +12,8 @@ import time
 from pathlib import Path
 
 import httpx
+import pytest
+from sqlalchemy.engine import make_url
 
 from tests.helpers import free_port
 
@@ -40,7 +42,9 @@ def test_csms_up_then_simulate_then_ctrl_c(tmp_path: Path) -> None:
             assert time.monotonic() < deadline, (tmp_path / "up.log").read_text()
             time.sleep(0.3)
         key = (tmp_path / ".csms" / "dev-api-key").read_text().strip()
-        assert key in (tmp_path / "up.log").read_text(), "the dev key is printed"
+        printed = (tmp_path / "up.log").read_text()
+        assert key not in printed, "a key never reaches the console"
+        assert "dev-api-key" in printed, "where the key is kept is printed"
         simulate = subprocess.run(
             [
                 CSMS,
@@ -89,3 +93,21 @@ def test_csms_up_then_simulate_then_ctrl_c(tmp_path: Path) -> None:
     assert "stopped cleanly" in output
     with socket.socket() as s:  # the dev server went down with it
         assert s.connect_ex(("127.0.0.1", ports["temporal"])) != 0
+
+
+def test_migrate_masks_the_database_password(tmp_path: Path, postgres_url: str | None) -> None:
+    """``csms migrate`` names the database it migrated without its password."""
+    if postgres_url is None:
+        pytest.skip("needs CSMS_TEST_DATABASE_URL (PostgreSQL; trust auth takes any password)")
+    url = make_url(postgres_url).set(password="hunter2-secret")
+    env = {
+        **os.environ,
+        "CSMS_DATABASE_URL": url.render_as_string(hide_password=False),
+        "COLUMNS": "300",
+    }
+    done = subprocess.run(
+        [CSMS, "migrate"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "up to date" in done.stdout and "***" in done.stdout
+    assert "hunter2-secret" not in done.stdout + done.stderr

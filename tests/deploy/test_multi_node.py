@@ -70,6 +70,7 @@ async def cluster(temporal_dev: WorkflowEnvironment, tmp_path: Path) -> AsyncIte
     ports = {"a": free_port(), "b": free_port(), "api": free_port()}
     common = {
         "CSMS_DATABASE_URL": db_url,
+        "CSMS_ALLOW_UNSECURED_STATIONS": "true",
         "CSMS_DATA_DIR": str(tmp_path),
         "CSMS_TEMPORAL_ADDRESS": temporal_dev.client.service_client.config.target_host,
         "CSMS_TASK_QUEUE": unique("csms"),
@@ -118,7 +119,7 @@ async def _command(cluster: Cluster, station_id: str, command: str, body: Any) -
 
 async def test_command_follows_the_station_across_nodes(cluster: Cluster) -> None:
     """Issued next to node A, delivered by node B; after the move, delivered by node A."""
-    created = await cluster.api.post("/stations", json={"id": "MN-1"})
+    created = await cluster.api.post("/stations", json={"id": "MN-1", "security_profile": 0})
     assert created.status_code == 201, created.text
 
     on_b = await StrictStation.connect(cluster.gateway("b"), "MN-1", "ocpp1.6")
@@ -145,7 +146,9 @@ async def test_command_follows_the_station_across_nodes(cluster: Cluster) -> Non
 
 async def test_crashed_node_gives_station_offline_not_a_hang(cluster: Cluster) -> None:
     """SIGKILL node B: its registry rows stay, the command still ends in a fast 409."""
-    assert (await cluster.api.post("/stations", json={"id": "MN-2"})).status_code == 201
+    assert (
+        await cluster.api.post("/stations", json={"id": "MN-2", "security_profile": 0})
+    ).status_code == 201
     station = await StrictStation.connect(cluster.gateway("b"), "MN-2", "ocpp2.0.1")
     await eventually(lambda: _held_by(cluster, "MN-2", "node-b"))
     # Warm up node B's command worker (it polls once Temporal is reachable).

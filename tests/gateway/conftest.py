@@ -32,6 +32,7 @@ def gateway_config(**overrides: Any) -> GatewayConfig:
         "temporal_address": "127.0.0.1:1",
         "heartbeat_interval_s": 120,
         "max_frame_bytes": 16_384,
+        "allow_unsecured_stations": True,
     }
     return GatewayConfig(**{**settings, **overrides})
 

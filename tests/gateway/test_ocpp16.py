@@ -365,7 +365,11 @@ async def test_unknown_station_is_refused_under_the_reject_policy(sqlite_db: Dat
 
     node = Gateway(
         GatewayConfig(
-            node_id="gw-reject", host="127.0.0.1", port=0, temporal_address="127.0.0.1:1"
+            allow_unsecured_stations=True,
+            node_id="gw-reject",
+            host="127.0.0.1",
+            port=0,
+            temporal_address="127.0.0.1:1",
         ),
         sqlite_db,
     )
@@ -469,6 +473,7 @@ async def test_a_flooding_station_is_rate_limited_without_side_effects(sqlite_db
 
     node = Gateway(
         GatewayConfig(
+            allow_unsecured_stations=True,
             node_id="gw-rate",
             host="127.0.0.1",
             port=0,

@@ -21,6 +21,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
+from websockets.exceptions import InvalidStatus
 from websockets.typing import Subprotocol
 
 from activities.credentials import hash_password
@@ -30,7 +31,7 @@ from gateway.config import GatewayConfig
 from gateway.security import TlsFiles
 from gateway.server import Gateway
 from tests.conftest import unique
-from tests.gateway.conftest import RawCharger
+from tests.gateway.conftest import RawCharger, gateway_config
 from tests.helpers import seed_station
 
 PASSWORD = "profile-password-0123456789"
@@ -106,6 +107,7 @@ async def tls_gateway(sqlite_db: Database, pki: Pki) -> AsyncIterator[Gateway]:
     cert, key = pki.issue("gateway", server=True)
     node = Gateway(
         GatewayConfig(
+            allow_unsecured_stations=True,
             node_id="gw-tls",
             host="127.0.0.1",
             port=0,
@@ -239,3 +241,27 @@ async def test_a_certificate_from_another_ca_fails_the_tls_handshake(
         ws = await connect(tls_gateway, ident, tls=context)
         async with ws:  # TLS 1.3 reports a rejected client certificate on first use
             await RawCharger(ws).ok("BootNotification", BOOT)
+
+
+async def test_an_unauthenticated_station_is_refused_unless_the_deployment_opts_in(
+    sqlite_db: Database,
+) -> None:
+    """Profile 0 lets anyone who knows the id take the socket: refused (403) by a gateway
+    that does not allow it. A pending station may still boot (it can do nothing else)."""
+    node = Gateway(gateway_config(allow_unsecured_stations=False), sqlite_db)
+    await node.start()
+    try:
+        open_station = await secured_station(sqlite_db, 0)
+        with pytest.raises(InvalidStatus) as refused:
+            await connect(node, open_station)
+        assert refused.value.response.status_code == 403
+        pending = unique("SEC")
+        async with sqlite_db.sessions.begin() as session:
+            session.add(Station(id=pending, registration_status="pending"))
+        async with await connect(node, pending) as ws:
+            reply = await RawCharger(ws).ok(
+                "BootNotification", {"chargePointVendor": "ACME", "chargePointModel": "X"}
+            )
+        assert reply["status"] == "Pending"
+    finally:
+        await node.stop()

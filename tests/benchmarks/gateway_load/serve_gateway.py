@@ -40,6 +40,7 @@ async def main(port: int, stations: int, prefix: str, folder: Path) -> None:
         )
     gateway = Gateway(
         GatewayConfig(
+            allow_unsecured_stations=True,
             node_id="gw-bench",
             host="127.0.0.1",
             port=port,
