@@ -18,6 +18,7 @@ from api.routers import (
     fleet_plans,
     id_tokens,
     log_uploads,
+    reconciliation,
     reservations,
     sessions,
     sites,
@@ -68,6 +69,7 @@ def create_app(
         id_tokens,
         sessions,
         cdrs,
+        reconciliation,
     ):
         app.include_router(module.router)
     app.include_router(log_uploads.public)

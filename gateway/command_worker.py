@@ -33,6 +33,7 @@ from gateway.rpc import OcppError
 from gateway.timestamps import utcnow
 from workflows import commands as c
 from workflows.client import TemporalLink
+from workflows.domain import ReportedVariable
 
 log = logging.getLogger(__name__)
 
@@ -169,10 +170,10 @@ class StationCommands:
         self, station_id: str, command: Any, status: str | None, data: dict[str, Any], version: str
     ) -> None:
         """Keep what a configuration read returned or a change set (GET .../configuration)."""
-        rows: list[dict[str, Any]] = []
+        rows: list[ReportedVariable] = []
         if isinstance(command, c.GetConfiguration):
             rows = [
-                {"key": v["key"], "value": v["value"], "readonly": v["readonly"]}
+                ReportedVariable(v["key"], v["value"], v["readonly"])
                 for v in data.get("values", [])
                 if v["status"] == "Accepted"
             ]
@@ -181,7 +182,7 @@ class StationCommands:
             "RebootRequired",
         ):
             key = command.key if version == "1.6" else command.key_2x or command.key
-            rows = [{"key": key, "value": command.value, "readonly": False}]
+            rows = [ReportedVariable(key, command.value, False)]
         if rows:
             async with self.db.sessions.begin() as session:
                 await station_variables.upsert_many(

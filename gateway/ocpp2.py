@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from gateway import bounds, metering
+from gateway import bounds, device_model, metering
 from gateway.connection import Handler, OcppConnection, guarded
 from gateway.rpc import ErrorKind, OcppError
 from gateway.station_service import StationService
@@ -31,7 +31,6 @@ NO_AUTHORIZATION = "NoAuthorization"
 
 # Notifications that are answered with an empty response and kept for operators.
 _NOTICES: dict[str, NoticeKind] = {
-    "NotifyReport": NoticeKind.REPORT,
     "NotifyMonitoringReport": NoticeKind.REPORT,
     "NotifyCustomerInformation": NoticeKind.REPORT,
     "NotifyDisplayMessages": NoticeKind.REPORT,
@@ -82,6 +81,7 @@ class Ocpp2Handlers:
             "MeterValues": self.meter_values,
             "NotifyEVChargingNeeds": self.ev_charging_needs,
             "ReservationStatusUpdate": self.reservation_status,
+            "NotifyReport": self.notify_report,
             "DataTransfer": self.data_transfer,
             "SignCertificate": self.sign_certificate,
             "Get15118EVCertificate": self.ev_certificate,
@@ -194,6 +194,20 @@ class Ocpp2Handlers:
         if await self.service.ev_charging_needs(conn.context, notice):
             return {"status": "Accepted"}
         return {"status": "Rejected", "statusInfo": _rejection("NoSmartCharging")}
+
+    async def notify_report(self, conn: OcppConnection, p: dict[str, Any]) -> dict[str, Any]:
+        """A part of a base report: kept, and its values stored as the configuration."""
+        await self.service.notice(
+            conn.context,
+            StationNotice(
+                NoticeKind.REPORT,
+                None,
+                p.get("requestId"),
+                p,
+                variables=device_model.reported_variables(p.get("reportData", [])),
+            ),
+        )
+        return {}
 
     async def reservation_status(self, conn: OcppConnection, p: dict[str, Any]) -> dict[str, Any]:
         """The station expired or removed a reservation; kept, and the reservation ends."""

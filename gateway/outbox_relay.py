@@ -19,6 +19,7 @@ from temporalio.client import Client
 from temporalio.common import WorkflowIDReusePolicy
 from temporalio.converter import value_to_type
 from temporalio.exceptions import WorkflowAlreadyStartedError
+from temporalio.service import RPCError, RPCStatusCode
 
 from activities.persistence.database import Database
 from activities.persistence.models import OutboxEvent
@@ -34,6 +35,21 @@ SESSION_STARTED = "session.started"
 SESSION_STOPPED = "session.stopped"
 ORPHAN_AGE = timedelta(seconds=30)
 """Events of another node older than this are taken over (that node may be gone)."""
+
+
+class UndeliverableEvent(Exception):
+    """An outbox row that no retry can deliver (it does not decode, or names no kind)."""
+
+
+@dataclass(frozen=True)
+class Failure:
+    """Why an event was not delivered, and whether trying again can help."""
+
+    reason: str
+    permanent: bool
+
+
+_PERMANENT_RPC = frozenset({RPCStatusCode.INVALID_ARGUMENT})
 
 
 @dataclass(frozen=True)
@@ -127,61 +143,80 @@ class OutboxRelay:
         """Deliver stored events the fast path missed; returns how many were delivered.
 
         Only events older than the sweep interval are taken (younger ones are
-        still on the fast path), this node's and those of nodes that may be gone.
+        still on the fast path), this node's and those of nodes that may be gone,
+        page by page in id order: a page that fails does not stop the pages after it.
         """
         cutoff = utcnow() - timedelta(seconds=self._sweep_interval)
-        delivered = 0
+        delivered, after = 0, 0
         while True:
             async with self._db.sessions() as session:
-                rows = await outbox.pending(session, created_before=cutoff, limit=self._batch)
-            orphan = utcnow() - ORPHAN_AGE
-            mine = [
-                PendingEvent.of(r)
-                for r in rows
-                if r.node_id == self._node_id or r.created_at < orphan
-            ]
-            if not mine:
+                rows = await outbox.pending(
+                    session,
+                    node_id=self._node_id,
+                    orphaned_before=utcnow() - ORPHAN_AGE,
+                    created_before=cutoff,
+                    after_id=after,
+                    limit=self._batch,
+                )
+            if not rows:
                 return delivered
-            done = await self._deliver_batch(mine)
-            delivered += done
-            if len(rows) < self._batch or done == 0:
+            delivered += await self._deliver_batch([PendingEvent.of(r) for r in rows])
+            if len(rows) < self._batch:
                 return delivered
+            after = rows[-1].id
 
     async def _deliver_batch(self, batch: list[PendingEvent]) -> int:
         client = await self._link.client()
         results = await asyncio.gather(*(self._deliver(client, e) for e in batch))
-        done = [e.id for e, error in zip(batch, results, strict=True) if error is None]
+        done = [e.id for e, failure in zip(batch, results, strict=True) if failure is None]
+        failures = [(e, f) for e, f in zip(batch, results, strict=True) if f is not None]
         async with self._db.sessions.begin() as session:
             await outbox.remove_delivered(session, done)
-            for event, error in zip(batch, results, strict=True):
-                if error is not None:
-                    await outbox.mark_failed(session, event.id, error)
+            for event, failure in failures:
+                if failure.permanent:
+                    await outbox.mark_dead(session, event.id, failure.reason, utcnow())
+                else:
+                    await outbox.mark_failed(session, event.id, failure.reason)
         self.delivered += len(done)
-        errors = [e for e in results if e is not None]
-        if errors:
-            # Kept for the sweep; one bad event must not hold the others back.
-            log.warning("%d outbox events not delivered, e.g. %s", len(errors), errors[0])
+        if failures:
+            # Kept for the sweep (or dead-lettered); one bad event must not hold the others.
+            dead = sum(f.permanent for _, f in failures)
+            log.warning(
+                "%d outbox events not delivered (%d dead-lettered), e.g. %s",
+                len(failures),
+                dead,
+                failures[0][1].reason,
+            )
         return len(done)
 
-    async def _deliver(self, client: Client, row: PendingEvent) -> str | None:
+    async def _deliver(self, client: Client, row: PendingEvent) -> Failure | None:
         async with self._concurrency:
             try:
                 await self._send(client, row)
+            except UndeliverableEvent as exc:
+                return Failure(str(exc), permanent=True)
             except WorkflowAlreadyStartedError:
                 pass  # the session already finished: the event has nothing left to do
+            except RPCError as exc:
+                # INVALID_ARGUMENT and the like will never succeed as sent.
+                permanent = exc.status in _PERMANENT_RPC
+                return Failure(f"{type(exc).__name__}: {exc}", permanent=permanent)
             except Exception as exc:
-                return f"{type(exc).__name__}: {exc}"
+                return Failure(f"{type(exc).__name__}: {exc}", permanent=False)
             return None
 
     async def _send(self, client: Client, row: PendingEvent) -> None:
-        start = value_to_type(SessionStarted, row.payload["start"])
-        if row.kind == SESSION_STARTED:
-            signal, arg = "started", start
-        elif row.kind == SESSION_STOPPED:
-            signal, arg = "stopped", value_to_type(SessionStopped, row.payload["stop"])
-        else:
-            log.error("unknown outbox event kind %s (id %s) skipped", row.kind, row.id)
-            return
+        arg: SessionStarted | SessionStopped
+        try:
+            start = value_to_type(SessionStarted, row.payload["start"])
+            if row.kind == SESSION_STARTED:
+                signal, arg = "started", start
+            elif row.kind == SESSION_STOPPED:
+                signal, arg = "stopped", value_to_type(SessionStopped, row.payload["stop"])
+            else:
+                raise UndeliverableEvent(f"unknown outbox event kind {row.kind!r}")
+        except (KeyError, TypeError, ValueError) as exc:
+            raise UndeliverableEvent(f"event {row.id} does not decode: {exc!r}"[:500]) from None
         await client.start_workflow(
             ChargingSessionWorkflow.run,
             start,

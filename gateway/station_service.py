@@ -184,14 +184,10 @@ class StationService:
             station_events.add_event(
                 session, station_id=ctx.station_id, kind=notice.kind.value, payload=payload
             )
-            if notice.kind is NoticeKind.REPORT and "reportData" in notice.payload:
+            if notice.variables:
                 # A part of a base report: keep the values the station reported.
                 await station_variables.upsert_many(
-                    session,
-                    ctx.station_id,
-                    station_variables.from_report(notice.payload["reportData"]),
-                    source="NotifyReport",
-                    at=utcnow(),
+                    session, ctx.station_id, notice.variables, source="NotifyReport", at=utcnow()
                 )
             if notice.reservation_ended is not None:
                 # Only this station's own reservation: ids are per station.

@@ -241,6 +241,15 @@ class NoticeKind(StrEnum):
 
 
 @dataclass(frozen=True)
+class ReportedVariable:
+    """One configuration value a station reported (1.6 key, or 2.x component.variable)."""
+
+    key: str
+    value: str | None
+    readonly: bool | None = None
+
+
+@dataclass(frozen=True)
 class ReservationEnded:
     """The station ended one of its reservations itself (2.x ReservationStatusUpdate)."""
 
@@ -261,6 +270,8 @@ class StationNotice:
     request_id: int | None
     payload: dict[str, Any]
     reservation_ended: ReservationEnded | None = None
+    # A part of a base report (2.x NotifyReport): the values it carries.
+    variables: tuple[ReportedVariable, ...] = ()
 
 
 def reservation_workflow_id(station_id: str, reservation_id: int) -> str:

@@ -8,6 +8,7 @@ reconciliation.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -16,11 +17,13 @@ from websockets.exceptions import ConnectionClosed
 
 from activities.persistence.database import Database
 from activities.persistence.models import MeterSample, ReconciliationItem, Transaction
+from activities.persistence.repositories import station_variables
 from gateway import rpc
 from gateway.server import Gateway
 from tests.conftest import unique
 from tests.gateway.conftest import RawCharger, connect
 from tests.helpers import seed_station
+from workflows.domain import ReportedVariable
 
 BOOT_16 = {"chargePointVendor": "ACME", "chargePointModel": "Volt-22"}
 BOOT_2 = {"chargingStation": {"model": "Volt-2", "vendorName": "ACME"}, "reason": "PowerUp"}
@@ -217,3 +220,41 @@ async def test_meter_values_cannot_feed_another_stations_transaction(
 def test_the_gateway_never_sends_a_non_finite_number() -> None:
     with pytest.raises(ValueError):
         rpc.call_result("r1", {"limit": float("nan")})
+
+
+async def test_a_key_reported_twice_in_one_report_is_stored_once(
+    db_gateway: Gateway, db: Database
+) -> None:
+    """PostgreSQL refuses an upsert touching one row twice: the last value wins instead."""
+    ident = await _station(db)
+    item = {"component": {"name": "OCPPCommCtrlr"}, "variable": {"name": "HeartbeatInterval"}}
+    report = {
+        "requestId": 1,
+        "generatedAt": NOW,
+        "seqNo": 0,
+        "reportData": [
+            {**item, "variableAttribute": [{"value": "60"}]},
+            {**item, "variableAttribute": [{"value": "90", "mutability": "ReadWrite"}]},
+        ],
+    }
+    async with await connect(db_gateway, ident, "ocpp2.0.1") as ws:
+        charger = RawCharger(ws)
+        await charger.ok("BootNotification", BOOT_2)
+        assert await charger.ok("NotifyReport", report) == {}
+    async with db.sessions() as session:
+        stored = await station_variables.of_station(session, ident)
+    assert [(v.key, v.value, v.readonly) for v in stored] == [
+        ("OCPPCommCtrlr.HeartbeatInterval", "90", False)
+    ]
+    async with db.sessions.begin() as session:  # a GetConfiguration answer, the same way
+        await station_variables.upsert_many(
+            session,
+            ident,
+            [ReportedVariable("A", "1"), ReportedVariable("A", "2")],
+            source="GetConfiguration",
+            at=datetime.now(UTC),
+        )
+    async with db.sessions() as session:
+        assert {v.key: v.value for v in await station_variables.of_station(session, ident)}[
+            "A"
+        ] == "2"

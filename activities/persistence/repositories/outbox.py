@@ -25,13 +25,66 @@ def enqueue(
 
 
 async def pending(
-    session: AsyncSession, *, created_before: datetime | None = None, limit: int = 200
+    session: AsyncSession,
+    *,
+    node_id: str | None = None,
+    orphaned_before: datetime | None = None,
+    created_before: datetime | None = None,
+    after_id: int = 0,
+    limit: int = 200,
 ) -> Sequence[OutboxEvent]:
-    """Undelivered events, oldest first (optionally only those older than a moment)."""
-    query = select(OutboxEvent).order_by(OutboxEvent.id).limit(limit)
+    """Undelivered, live events after ``after_id``, oldest first.
+
+    With ``node_id``: that node's events, and other nodes' created before
+    ``orphaned_before`` (their node may be gone). Filtered in SQL, so the rows of
+    other nodes never fill a page.
+    """
+    query = (
+        select(OutboxEvent)
+        .where(OutboxEvent.dead_at.is_(None), OutboxEvent.id > after_id)
+        .order_by(OutboxEvent.id)
+        .limit(limit)
+    )
     if created_before is not None:
         query = query.where(OutboxEvent.created_at < created_before)
+    if node_id is not None:
+        mine = OutboxEvent.node_id == node_id
+        query = query.where(
+            mine if orphaned_before is None else mine | (OutboxEvent.created_at < orphaned_before)
+        )
     return (await session.scalars(query)).all()
+
+
+async def dead_letters(
+    session: AsyncSession, *, after_id: int = 0, limit: int = 100
+) -> Sequence[OutboxEvent]:
+    """Events that can never be delivered as they are, oldest first."""
+    query = (
+        select(OutboxEvent)
+        .where(OutboxEvent.dead_at.is_not(None), OutboxEvent.id > after_id)
+        .order_by(OutboxEvent.id)
+        .limit(limit)
+    )
+    return (await session.scalars(query)).all()
+
+
+async def mark_dead(session: AsyncSession, event_id: int, error: str, at: datetime) -> None:
+    """Take an event out of delivery for good, with the reason."""
+    await session.execute(
+        update(OutboxEvent)
+        .where(OutboxEvent.id == event_id)
+        .values(attempts=OutboxEvent.attempts + 1, last_error=error[:2000], dead_at=at)
+    )
+
+
+async def revive(session: AsyncSession, event_id: int) -> bool:
+    """Put a dead letter back into delivery (after the cause was fixed); True if it was dead."""
+    result = await session.execute(
+        update(OutboxEvent)
+        .where(OutboxEvent.id == event_id, OutboxEvent.dead_at.is_not(None))
+        .values(dead_at=None, attempts=0)
+    )
+    return bool(result.rowcount)  # type: ignore[attr-defined]
 
 
 async def remove_delivered(session: AsyncSession, ids: Sequence[int]) -> None:

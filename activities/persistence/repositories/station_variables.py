@@ -4,62 +4,42 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from activities.persistence.database import dialect_insert
 from activities.persistence.models import StationVariable
-
-
-def device_model_key(item: dict[str, Any], attribute_type: str = "Actual") -> str:
-    """The key of a 2.x component/variable pair (as NotifyReport and GetVariables name it)."""
-    component, variable = item["component"], item["variable"]
-    key = component["name"]
-    if component.get("instance"):
-        key += f"[{component['instance']}]"
-    evse = component.get("evse")
-    if evse:
-        key += f"@{evse['id']}" + (f".{evse['connectorId']}" if "connectorId" in evse else "")
-    key += f".{variable['name']}"
-    if variable.get("instance"):
-        key += f"[{variable['instance']}]"
-    if attribute_type != "Actual":
-        key += f":{attribute_type}"
-    return key
-
-
-def from_report(report_data: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Rows (key, value, readonly) of a NotifyReport's ``reportData``."""
-    rows = []
-    for item in report_data:
-        for attribute in item.get("variableAttribute", []):
-            kind = attribute.get("type", "Actual")
-            rows.append(
-                {
-                    "key": device_model_key(item, kind),
-                    "value": attribute.get("value"),
-                    "readonly": attribute.get("mutability") == "ReadOnly"
-                    if "mutability" in attribute
-                    else None,
-                }
-            )
-    return rows
+from workflows.domain import ReportedVariable
 
 
 async def upsert_many(
     session: AsyncSession,
     station_id: str,
-    rows: Sequence[dict[str, Any]],
+    variables: Sequence[ReportedVariable],
     *,
     source: str,
     at: datetime,
 ) -> None:
-    """Store reported values, replacing older reports of the same keys."""
-    if not rows:
+    """Store reported values, replacing older reports of the same keys.
+
+    A key named twice in one report keeps its last value: PostgreSQL refuses an
+    upsert that touches one row twice (CardinalityViolation).
+    """
+    latest = {v.key: v for v in variables}
+    if not latest:
         return
-    values = [{**r, "station_id": station_id, "source": source, "updated_at": at} for r in rows]
+    values = [
+        {
+            "key": v.key,
+            "value": v.value,
+            "readonly": v.readonly,
+            "station_id": station_id,
+            "source": source,
+            "updated_at": at,
+        }
+        for v in latest.values()
+    ]
     statement = dialect_insert(session)(StationVariable).values(values)
     await session.execute(
         statement.on_conflict_do_update(

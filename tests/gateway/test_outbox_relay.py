@@ -1,0 +1,98 @@
+"""The outbox relay against a real Temporal dev server: paging, node filtering, dead letters."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import delete, select, update
+from temporalio.testing import WorkflowEnvironment
+
+from activities.persistence.database import Database
+from activities.persistence.models import OutboxEvent
+from activities.persistence.repositories import outbox
+from activities.persistence.types import to_json
+from gateway.outbox_relay import SESSION_STARTED, OutboxRelay
+from tests.conftest import unique
+from workflows.client import TemporalLink
+from workflows.domain import SessionStarted, session_workflow_id
+
+
+def _start(station: str, tx: str) -> SessionStarted:
+    return SessionStarted(
+        station_id=station,
+        site_id=None,
+        connector_id=1,
+        transaction_id=tx,
+        id_token=None,
+        meter_start_wh=0,
+        started_at=datetime(2026, 11, 1, tzinfo=UTC),
+    )
+
+
+async def test_undecodable_rows_are_dead_lettered_and_do_not_block_the_rest(
+    db: Database, temporal_dev: WorkflowEnvironment
+) -> None:
+    """Four pages of broken rows of this node, another node's fresh rows, then one good
+    event: the good one is delivered in the same sweep, the broken ones dead-lettered
+    (and not tried again), the other node's left alone."""
+    node, station = unique("gw"), unique("OBX")
+    good_id = session_workflow_id(station, "T-GOOD")
+    async with db.sessions.begin() as session:
+        for i in range(40):
+            outbox.enqueue(
+                session, node_id=node, kind=SESSION_STARTED, workflow_id=f"bad-{i}", payload={}
+            )
+        for i in range(30):
+            outbox.enqueue(
+                session,
+                node_id=unique("other"),
+                kind=SESSION_STARTED,
+                workflow_id=f"theirs-{i}",
+                payload={"start": to_json(_start(station, f"T-{i}"))},
+            )
+        good = outbox.enqueue(
+            session,
+            node_id=node,
+            kind=SESSION_STARTED,
+            workflow_id=good_id,
+            payload={"start": to_json(_start(station, "T-GOOD"))},
+        )
+        await session.flush()
+        good_pk = good.id
+    async with db.sessions.begin() as session:  # old enough for the sweep, not orphaned
+        await session.execute(
+            update(OutboxEvent)
+            .where(OutboxEvent.created_at > datetime.now(UTC) - timedelta(minutes=1))
+            .values(created_at=datetime.now(UTC) - timedelta(seconds=10))
+        )
+    relay = OutboxRelay(
+        db,
+        TemporalLink.of(temporal_dev.client),
+        node_id=node,
+        task_queue=unique("no-worker"),
+        batch=10,
+        sweep_interval_s=1.0,
+    )
+    assert await relay.sweep() == 1
+    described = await temporal_dev.client.get_workflow_handle(good_id).describe()
+    assert described.id == good_id
+    async with db.sessions() as session:
+        left = (await session.scalars(select(OutboxEvent).where(OutboxEvent.node_id == node))).all()
+        dead = await outbox.dead_letters(session, limit=10_000)
+    assert good_pk not in {r.id for r in left}
+    assert len(left) == 40 and all(r.dead_at is not None for r in left)
+    assert all("does not decode" in (r.last_error or "") for r in left)
+    assert {r.id for r in left} <= {d.id for d in dead}
+    # The next sweep does not try the dead letters again.
+    assert await relay.sweep() == 0
+    async with db.sessions() as session:
+        attempts = (
+            await session.scalars(select(OutboxEvent.attempts).where(OutboxEvent.node_id == node))
+        ).all()
+    assert set(attempts) == {1}
+    async with db.sessions.begin() as session:  # leave the shared table clean
+        await session.execute(
+            delete(OutboxEvent).where(
+                OutboxEvent.workflow_id.like("theirs-%") | (OutboxEvent.node_id == node)
+            )
+        )
