@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal
 
 from temporalio import activity
@@ -15,10 +15,12 @@ from activities.persistence.models import ChargeDetailRecordRow, Transaction
 from activities.persistence.repositories import (
     cdrs,
     meter_samples,
+    reconciliation,
     remote_starts,
     sites,
     transactions,
 )
+from activities.persistence.types import to_json
 from workflows.domain import (
     ChargeDetailRecord,
     RemoteStartRequest,
@@ -87,6 +89,14 @@ def _to_domain(row: ChargeDetailRecordRow) -> ChargeDetailRecord:
 
 
 @dataclass(frozen=True)
+class UnsettledSession:
+    """Input of :meth:`SessionActivities.record_unsettled`."""
+
+    request: SettleRequest
+    error: str
+
+
+@dataclass(frozen=True)
 class RemoteStartRecord:
     """Input of :meth:`SessionActivities.record_remote_start`."""
 
@@ -119,6 +129,31 @@ class SessionActivities:
                 expires_at=record.expires_at,
             )
 
+    @activity.defn(name="expire_remote_start")
+    async def expire_remote_start(self, request: RemoteStartRequest) -> bool:
+        """End a remote start's wait for its transaction; True if the gateway matched a
+        transaction to it first (the one decision both sides respect)."""
+        async with self._db.sessions.begin() as session:
+            return await remote_starts.expire(
+                session,
+                station_id=request.station_id,
+                remote_start_id=request.remote_start_id,
+                now=datetime.now(UTC),
+            )
+
+    @activity.defn(name="record_unsettled")
+    async def record_unsettled(self, unsettled: UnsettledSession) -> None:
+        """Put a session that will not settle into reconciliation, with the reason."""
+        start = unsettled.request.start
+        async with self._db.sessions.begin() as session:
+            reconciliation.add_item(
+                session,
+                station_id=start.station_id,
+                kind="SessionNotSettled",
+                payload=to_json(unsettled.request),
+                note=f"transaction {start.transaction_id}: {unsettled.error}"[:2000],
+            )
+
     @activity.defn(name="settle_session")
     async def settle_session(self, request: SettleRequest) -> ChargeDetailRecord:
         """Compute energy, price it with the site's tariff and write the CDR.
@@ -127,9 +162,13 @@ class SessionActivities:
         """
         start, stop = request.start, request.stop
         async with self._db.sessions.begin() as session:
-            tx: Transaction | None = await transactions.get_by_ref(
-                session, start.station_id, start.transaction_id
-            )
+            tx: Transaction | None
+            if start.transaction_pk is not None:
+                tx = await transactions.get_transaction(session, start.transaction_pk)
+                if tx is not None and tx.station_id != start.station_id:
+                    tx = None  # never another station's row
+            else:
+                tx = await transactions.get_by_ref(session, start.station_id, start.transaction_id)
             if tx is None:
                 raise ApplicationError(
                     f"transaction {start.transaction_id} of {start.station_id} is not stored",

@@ -94,6 +94,14 @@ class SmartChargingActivities:
     def __init__(self, db: Database) -> None:
         self._db = db
 
+    @activity.defn(name="site_is_smart")
+    async def site_is_smart(self, site_id: str) -> bool:
+        """Whether the site is smart-charged. Asked by sessions recorded between the
+        "site-charging" patch and the gateway's flag; kept so they can finish."""
+        async with self._db.sessions() as session:
+            row = await session.get(SiteCharging, site_id)
+        return row is not None and row.enabled
+
     @activity.defn(name="plan_site")
     async def plan_site(self, request: PlanRequest) -> SitePlan:
         """Solve the site's schedule now and return the profiles that install it."""

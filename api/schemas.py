@@ -267,7 +267,8 @@ class MeterSampleOut(ORM):
 
 
 class LiveSession(BaseModel):
-    """What the session's workflow reports right now."""
+    """The session right now: its workflow's state, and energy and power from the stored
+    samples."""
 
     state: str
     energy_so_far_wh: float

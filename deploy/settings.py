@@ -46,7 +46,6 @@ class Settings(BaseSettings):
         "only on the embedded SQLite database (development), refused elsewhere",
     )
     heartbeat_interval_s: int = 300
-    progress_interval_s: float = 60.0
     api_keys: dict[str, str] = Field(
         default_factory=dict,
         description='JSON: {"<key>": "operator" | "viewer" | "depot_manager:<site>,<site>"}',
@@ -119,7 +118,6 @@ class Settings(BaseSettings):
             if self.tls_cert and self.tls_key
             else None,
             tls_port=self.tls_port,
-            progress_interval_s=self.progress_interval_s,
             message_log=self.message_log,
             message_log_retention_days=self.message_log_retention_days,
             temporal_address=self.temporal_address,

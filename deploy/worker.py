@@ -28,11 +28,14 @@ WORKFLOWS = [
     SiteChargingWorkflow,
 ]
 
-# Logging handlers (rich) import lazily while a workflow logs; they must come from
-# outside the sandbox or the import fails inside it.
-_RUNNER = SandboxedWorkflowRunner(
-    restrictions=SandboxRestrictions.default.with_passthrough_modules("rich")
-)
+
+def workflow_runner() -> SandboxedWorkflowRunner:
+    """The sandbox of the sandboxed workflows (the worker's and the replay tests')."""
+    # Logging handlers (rich) import lazily while a workflow logs; they must come from
+    # outside the sandbox or the import fails inside it.
+    return SandboxedWorkflowRunner(
+        restrictions=SandboxRestrictions.default.with_passthrough_modules("rich")
+    )
 
 
 def build_worker(client: Client, db: Database, task_queue: str) -> Worker:
@@ -49,13 +52,16 @@ def build_worker(client: Client, db: Database, task_queue: str) -> Worker:
         activities=[
             sessions.settle_session,
             sessions.record_remote_start,
+            sessions.expire_remote_start,
+            sessions.record_unsettled,
             routing.locate_stations,
             reservations.record_reservation,
             reservations.set_reservation_status,
             uploads.record_log_upload,
             uploads.set_log_upload_status,
             smart.plan_site,
+            smart.site_is_smart,
         ],
-        workflow_runner=_RUNNER,
+        workflow_runner=workflow_runner(),
         max_concurrent_activities=64,
     )

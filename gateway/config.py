@@ -28,8 +28,6 @@ class GatewayConfig:
     # (a charger emptying its offline queue sends many in a row).
     rate_limit_per_s: float = 50.0
     rate_limit_burst: int = 500
-    # At most one progress signal per transaction per this many seconds.
-    progress_interval_s: float = 60.0
     auth_cache_ttl_s: float = 30.0
     # wss endpoint for security profiles 2 and 3 (off when ``tls`` is None).
     tls: TlsFiles | None = None

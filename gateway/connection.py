@@ -75,10 +75,6 @@ class StationContext:
     registration_status: str
     ocpp_version: str = "1.6"
     connection_id: str = field(default_factory=lambda: str(uuid.uuid4()))
-    # Per-transaction monotonic time of the last progress signal (throttling).
-    last_progress: dict[str, float] = field(default_factory=dict)
-    # Transactions whose session workflow has a non-default id (remote starts).
-    workflow_ids: dict[str, str] = field(default_factory=dict)
     # Whether a new transaction may answer a remote start or meet a reservation: true
     # on a fresh connection and whenever this node sends RemoteStart or ReserveNow;
     # false once a start found none pending. Saves two queries per start otherwise.

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
+from sqlalchemy.ext.asyncio import AsyncSession
 from temporalio.client import Client
 from temporalio.common import WorkflowIDReusePolicy
 from temporalio.converter import value_to_type
@@ -23,11 +24,11 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from activities.persistence.database import Database
 from activities.persistence.models import OutboxEvent
-from activities.persistence.repositories import outbox
+from activities.persistence.repositories import cdrs, outbox, reconciliation, transactions
 from gateway.timestamps import utcnow
 from workflows.charging_session import ChargingSessionWorkflow, initial_search_attributes
 from workflows.client import TemporalLink
-from workflows.domain import SessionProgress, SessionStarted, SessionStopped
+from workflows.domain import SessionStarted, SessionStopped
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +51,36 @@ class Failure:
 
 
 _PERMANENT_RPC = frozenset({RPCStatusCode.INVALID_ARGUMENT})
+
+CLOSED = Failure("the workflow has closed", permanent=False)
+"""The outcome of an event whose session workflow had already closed."""
+
+
+async def _closed_session(session: AsyncSession, event: PendingEvent) -> None:
+    """An event for a session whose workflow has closed: harmless if the session's CDR
+    already holds it (a redelivery after a crash), else kept in reconciliation (e.g. a
+    stop that came after the session was closed for want of one)."""
+    start = value_to_type(SessionStarted, event.payload["start"])
+    tx = (
+        await transactions.get_transaction(session, start.transaction_pk)
+        if start.transaction_pk is not None
+        else await transactions.get_by_ref(session, start.station_id, start.transaction_id)
+    )
+    cdr = await cdrs.get_for_transaction(session, tx.id) if tx is not None else None
+    stop = event.payload.get("stop")
+    if cdr is not None and (
+        stop is None or value_to_type(SessionStopped, stop).stopped_at == cdr.stopped_at
+    ):
+        return
+    reconciliation.add_item(
+        session,
+        station_id=start.station_id,
+        kind="EventForClosedSession",
+        payload={"kind": event.kind, "workflow_id": event.workflow_id, **event.payload},
+        note=f"{event.kind} for transaction {start.transaction_id} reached its workflow "
+        f"{event.workflow_id} after it closed"
+        + ("" if cdr is None else f" (CDR {cdr.id} ends at {cdr.stopped_at.isoformat()})"),
+    )
 
 
 @dataclass(frozen=True)
@@ -168,9 +199,13 @@ class OutboxRelay:
     async def _deliver_batch(self, batch: list[PendingEvent]) -> int:
         client = await self._link.client()
         results = await asyncio.gather(*(self._deliver(client, e) for e in batch))
-        done = [e.id for e, failure in zip(batch, results, strict=True) if failure is None]
-        failures = [(e, f) for e, f in zip(batch, results, strict=True) if f is not None]
+        pairs = list(zip(batch, results, strict=True))
+        done = [e.id for e, failure in pairs if failure is None or failure is CLOSED]
+        closed = [e for e, failure in pairs if failure is CLOSED]
+        failures = [(e, f) for e, f in pairs if f is not None and f is not CLOSED]
         async with self._db.sessions.begin() as session:
+            for event in closed:
+                await _closed_session(session, event)
             await outbox.remove_delivered(session, done)
             for event, failure in failures:
                 if failure.permanent:
@@ -196,7 +231,8 @@ class OutboxRelay:
             except UndeliverableEvent as exc:
                 return Failure(str(exc), permanent=True)
             except WorkflowAlreadyStartedError:
-                pass  # the session already finished: the event has nothing left to do
+                # The session's workflow has closed: never dropped (see _closed_session).
+                return CLOSED
             except RPCError as exc:
                 # INVALID_ARGUMENT and the like will never succeed as sent.
                 permanent = exc.status in _PERMANENT_RPC
@@ -240,14 +276,3 @@ async def signal_workflow(link: TemporalLink, workflow_id: str, signal: str, *ar
         await client.get_workflow_handle(workflow_id).signal(signal, args=list(args))
     except Exception as exc:
         log.debug("signal %s to %s not delivered: %s", signal, workflow_id, exc)
-
-
-async def send_progress(link: TemporalLink, workflow_id: str, progress: SessionProgress) -> None:
-    """Best-effort progress signal: losing one is harmless, so it skips the outbox."""
-    try:
-        client = await link.client()
-        await client.get_workflow_handle(workflow_id).signal(
-            ChargingSessionWorkflow.progress, progress
-        )
-    except Exception as exc:
-        log.debug("progress for %s not delivered: %s", workflow_id, exc)

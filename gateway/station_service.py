@@ -38,7 +38,6 @@ from gateway.connection import StationContext
 from gateway.outbox_relay import (
     SESSION_STARTED,
     SESSION_STOPPED,
-    send_progress,
     signal_workflow,
 )
 from gateway.rpc import ErrorKind, OcppError
@@ -51,7 +50,6 @@ from workflows.domain import (
     MeterReading,
     NoticeKind,
     RegistrationStatus,
-    SessionProgress,
     SessionStarted,
     SessionStopped,
     StationIdentity,
@@ -84,6 +82,7 @@ def session_started(tx: Transaction, *, smart_charging: bool = False) -> Session
         ocpp_version=tx.ocpp_version,
         evse_id=tx.evse_id,
         smart_charging=smart_charging,
+        transaction_pk=tx.id,
     )
 
 
@@ -146,7 +145,7 @@ class StationService:
         readings: list[MeterReading],
         dropped: list[str] | None = None,
     ) -> None:
-        """Store samples (group commit with other connections); send throttled progress.
+        """Store samples (group commit with other connections).
 
         Samples the edge dropped (not numbers, out of range) are noted in reconciliation.
         """
@@ -169,8 +168,6 @@ class StationService:
                 transaction_pk=transaction_pk,
             )
         )
-        if transaction_ref is not None:
-            await self._maybe_progress(ctx, transaction_ref, readings)
 
     async def notice(self, ctx: StationContext, notice: StationNotice) -> None:
         """Keep a notification for operators."""
@@ -354,31 +351,34 @@ class StationService:
                 )
             ref = tx.transaction_ref or str(tx.id)
             pk = tx.id
-            if tx.workflow_id is not None:
-                ctx.workflow_ids[ref] = tx.workflow_id
         for row in events:
             self.services.relay.submit(row)
         for workflow_id in ended:
             self._in_background(
                 signal_workflow(self.services.temporal, workflow_id, "ended", "used")
             )
-        if event.kind is TransactionEventKind.ENDED:
-            ctx.last_progress.pop(ref, None)
-            ctx.workflow_ids.pop(ref, None)
-        elif event.readings:
-            await self._maybe_progress(ctx, ref, list(event.readings))
         return TransactionOutcome(pk, ref, authorization)
 
     async def _resolve(
         self, session: AsyncSession, ctx: StationContext, event: TransactionEvent
     ) -> tuple[Transaction | None, bool]:
         """The event's transaction, creating it when the event may start one."""
+        reused = False
         if event.transaction_ref is not None:
             tx = await transactions.get_by_ref(
                 session, ctx.station_id, event.transaction_ref, for_update=True
             )
-            if tx is not None or ctx.ocpp_version == "1.6":
+            if ctx.ocpp_version == "1.6":
                 return tx, False  # 1.6 never creates a transaction from a stop
+            if tx is not None and not self._begins_anew(tx, event):
+                return tx, False
+            reused = tx is not None
+            if reused:
+                log.info(
+                    "%s reuses transaction id %s after it ended: a new session",
+                    ctx.station_id,
+                    event.transaction_ref,
+                )
         elif event.kind is not TransactionEventKind.STARTED:
             return None, False
         # A start, or the first message seen of a 2.x transaction that began offline.
@@ -398,6 +398,7 @@ class StationService:
             ocpp_version=ctx.ocpp_version,
             transaction_ref=event.transaction_ref,
             remote_start_id=event.remote_start_id,
+            reused=reused,
         )
         tx = outcome.transaction
         if not outcome.created:
@@ -407,6 +408,18 @@ class StationService:
             attached = await transactions.get_transaction(session, tx.id)
             return attached, True
         return tx, True
+
+    @staticmethod
+    def _begins_anew(tx: Transaction, event: TransactionEvent) -> bool:
+        """A 2.x event for a transaction that has ended, telling of a later one under the
+        same id (stations may reuse ids): it happened after the stop, and it is a Started
+        or a message the ended transaction has not seen. A repeat or a late message of
+        the ended one (sent offline, delivered out of order) is dated before its stop."""
+        if tx.status == "active" or tx.stopped_at is None or event.timestamp <= tx.stopped_at:
+            return False
+        return event.kind is TransactionEventKind.STARTED or (
+            event.seq_no is not None and event.seq_no not in (tx.seq_nos or [])
+        )
 
     @staticmethod
     async def _correlate(session: AsyncSession, tx: Transaction) -> bool:
@@ -495,43 +508,6 @@ class StationService:
             workflow_id=tx.workflow_id
             or session_workflow_id(tx.station_id, tx.transaction_ref or str(tx.id)),
             payload=payload,
-        )
-
-    async def _maybe_progress(
-        self, ctx: StationContext, tx_ref: str, readings: list[MeterReading]
-    ) -> None:
-        energy = energy_register(readings)
-        if energy is None:
-            return
-        now = time.monotonic()
-        interval = self.services.config.progress_interval_s
-        # The first reading of a transaction starts its interval: the workflow
-        # already knows the meter start, and short sessions then cost no signal.
-        first = tx_ref not in ctx.last_progress
-        last = ctx.last_progress.setdefault(tx_ref, now)
-        if (first and interval > 0) or now - last < interval:
-            return
-        ctx.last_progress[tx_ref] = now
-        power = next(
-            (
-                r.value
-                for r in reversed(readings)
-                if r.measurand == "Power.Active.Import" and r.phase is None
-            ),
-            None,
-        )
-        progress = SessionProgress(
-            transaction_id=tx_ref,
-            energy_register_wh=energy,
-            power_w=power,
-            measured_at=readings[-1].sampled_at,
-        )
-        self._in_background(
-            send_progress(
-                self.services.temporal,
-                ctx.workflow_ids.get(tx_ref) or session_workflow_id(ctx.station_id, tx_ref),
-                progress,
-            )
         )
 
     def _in_background(self, signal: Coroutine[Any, Any, None]) -> None:

@@ -24,6 +24,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from activities.persistence.database import Database
 from activities.persistence.migrate import upgrade_async
+from tests.workflows import history_recorder
 from workflows import search_attributes
 
 PG_ENV = "CSMS_TEST_DATABASE_URL"
@@ -109,6 +110,8 @@ async def temporal_dev() -> AsyncIterator[WorkflowEnvironment]:
         dev_server_log_level="error",
     )
     yield env
+    if os.environ.get(history_recorder.ENV):
+        await history_recorder.record_all(env.client)
     await env.shutdown()
 
 

@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy, SearchAttributePair, TypedSearchAttributes
-from temporalio.exceptions import ApplicationError
+from temporalio.exceptions import ActivityError, ApplicationError
 
 from workflows import search_attributes as sa
 from workflows.routing import send_command
@@ -15,7 +15,12 @@ from workflows.routing import send_command
 # Passed through so the data converter sees the real ``datetime`` class in these
 # dataclasses' hints, not the sandbox's restricted proxy of it.
 with workflow.unsafe.imports_passed_through():
-    from activities.sessions import RemoteStartRecord, SessionActivities, SettleRequest
+    from activities.sessions import (
+        RemoteStartRecord,
+        SessionActivities,
+        SettleRequest,
+        UnsettledSession,
+    )
     from workflows.commands import CommandReply, CommandRequest, RemoteStart
     from workflows.domain import (
         ChargeDetailRecord,
@@ -29,6 +34,18 @@ with workflow.unsafe.imports_passed_through():
 
 MAX_SESSION = timedelta(days=7)
 """A session with no stop after this long is closed with the last known reading."""
+
+SETTLE_ATTEMPTS = 20
+"""Settlement tries this often (about ten minutes with its back-off); then the session
+goes to reconciliation instead of retrying forever on data that will not settle."""
+
+# Patches, oldest first (samples-python's hello_patch discipline: a change to the
+# commands a workflow issues is guarded, so histories recorded before it replay):
+# - "site-charging": sessions asked a local activity whether the site is smart-charged;
+# - "gateway-site-flag": the gateway's SessionStarted.smart_charging answers that;
+# - "remote-start-expiry": a remote start's wait ends by marking the claim expired in
+#   the database, so the gateway and the workflow agree on one expiry;
+# - "bounded-settlement": settlement has an attempt limit and a reconciliation path.
 
 
 @dataclass
@@ -114,9 +131,7 @@ class ChargingSessionWorkflow:
             assert self._start is not None
             start = self._start
         self._details()
-        # The gateway says whether the site is smart-charged; sessions recorded
-        # before smart charging existed carry False and replay unchanged.
-        smart = start.smart_charging and start.site_id is not None
+        smart = await self._site_is_smart(start)
         if smart:
             await self._tell_site("vehicle_arrived", start)
         if not await self._wait_for_stop():
@@ -126,16 +141,58 @@ class ChargingSessionWorkflow:
         if smart:
             await self._tell_site("vehicle_left", start)
         assert self._stop is not None
-        # A local activity: settling is a few short queries, and running it inside
-        # the workflow task saves the server a task round trip per session.
-        self._cdr = await workflow.execute_local_activity_method(
-            SessionActivities.settle_session,
-            SettleRequest(start=start, stop=self._stop),
-            start_to_close_timeout=timedelta(seconds=30),
-            retry_policy=RetryPolicy(maximum_interval=timedelta(seconds=30)),
-        )
+        return await self._settle(start, self._stop)
+
+    async def _settle(
+        self, start: SessionStarted, stop: SessionStopped
+    ) -> ChargeDetailRecord | None:
+        """Write the CDR; a session that will not settle goes to reconciliation."""
+        bounded = workflow.patched("bounded-settlement")
+        request = SettleRequest(start=start, stop=stop)
+        try:
+            # A local activity: settling is a few short queries, and running it inside
+            # the workflow task saves the server a task round trip per session.
+            self._cdr = await workflow.execute_local_activity_method(
+                SessionActivities.settle_session,
+                request,
+                start_to_close_timeout=timedelta(seconds=30),
+                retry_policy=RetryPolicy(
+                    maximum_interval=timedelta(seconds=30),
+                    maximum_attempts=SETTLE_ATTEMPTS if bounded else 0,
+                ),
+            )
+        except (ActivityError, ApplicationError) as failure:
+            # A local activity's own error may arrive unwrapped (ApplicationError).
+            if not bounded:
+                raise
+            cause = failure.cause or failure
+            await workflow.execute_local_activity_method(
+                SessionActivities.record_unsettled,
+                UnsettledSession(request=request, error=f"{type(cause).__name__}: {cause}"),
+                start_to_close_timeout=timedelta(seconds=10),
+                retry_policy=RetryPolicy(maximum_interval=timedelta(seconds=30)),
+            )
+            self._set_state(SessionState.UNSETTLED)
+            return None
         self._set_state(SessionState.COMPLETED)
         return self._cdr
+
+    async def _site_is_smart(self, start: SessionStarted) -> bool:
+        """Whether the session tells the site's workflow when it starts and ends."""
+        if workflow.patched("gateway-site-flag"):
+            # The gateway says (cached per site), so other sites pay nothing more.
+            return start.smart_charging and start.site_id is not None
+        # Replaying a history recorded before that flag: one recorded between the two
+        # patches asked a local activity; one recorded before either asked nobody
+        # (and both carry smart_charging False).
+        if not workflow.patched("site-charging") or not start.site_id:
+            return start.smart_charging and start.site_id is not None
+        return await workflow.execute_local_activity(
+            "site_is_smart",
+            start.site_id,
+            result_type=bool,
+            start_to_close_timeout=timedelta(seconds=10),
+        )
 
     async def _tell_site(self, signal: str, start: SessionStarted) -> None:
         """Let the site's smart-charging workflow re-plan (best effort: if it is not
@@ -187,20 +244,42 @@ class ChargingSessionWorkflow:
             )
         except ApplicationError as error:
             self._remote_error = error
-            self._set_state(SessionState.NOT_STARTED)
-            return False
+            return await self._remote_start_ended(remote)
         if self._remote_reply.status != "Accepted":
-            self._set_state(SessionState.NOT_STARTED)
-            return False
+            return await self._remote_start_ended(remote)
         try:
             await workflow.wait_condition(
                 lambda: self._start is not None, timeout=timedelta(seconds=remote.start_timeout_s)
             )
         except TimeoutError:
-            self._set_state(SessionState.NOT_STARTED)
-            return False
+            return await self._remote_start_ended(remote)
         self._set_state(SessionState.ACTIVE)
         return True
+
+    async def _remote_start_ended(self, remote: RemoteStartRequest) -> bool:
+        """No transaction followed the request in time: expire its claim in the database,
+        unless the gateway matched a transaction to it first. The database decides once,
+        so a transaction is never attached to a workflow that stopped waiting for it:
+        True (and the session goes on) if one was matched, its start then on its way."""
+        if workflow.patched("remote-start-expiry"):
+            claimed = await workflow.execute_local_activity_method(
+                SessionActivities.expire_remote_start,
+                remote,
+                start_to_close_timeout=timedelta(seconds=10),
+                retry_policy=RetryPolicy(maximum_interval=timedelta(seconds=10)),
+            )
+            if claimed:
+                try:
+                    await workflow.wait_condition(
+                        lambda: self._start is not None, timeout=MAX_SESSION
+                    )
+                except TimeoutError:
+                    pass
+                else:
+                    self._set_state(SessionState.ACTIVE)
+                    return True
+        self._set_state(SessionState.NOT_STARTED)
+        return False
 
     @workflow.update
     async def remote_start_result(self) -> CommandReply:
@@ -221,8 +300,7 @@ class ChargingSessionWorkflow:
         return True
 
     def _abandoned_stop(self, start: SessionStarted) -> SessionStopped:
-        # No reading: settling takes the highest register among the stored samples,
-        # which are more complete than the throttled progress signals.
+        # No reading: settling takes the highest register among the stored samples.
         return SessionStopped(
             transaction_id=start.transaction_id,
             meter_stop_wh=None,
@@ -245,7 +323,9 @@ class ChargingSessionWorkflow:
 
     @workflow.signal
     def progress(self, progress: SessionProgress) -> None:
-        """Throttled progress from the gateway; older readings are ignored."""
+        """Progress from gateways of earlier versions (sessions recorded then still send
+        it on replay); today's gateway sends none: the API reads the live figures from
+        the stored samples, so a history stays a handful of events however long."""
         if self._progress is None or progress.measured_at >= self._progress.measured_at:
             self._progress = progress
             self._details()

@@ -37,6 +37,8 @@ class SessionState(StrEnum):
     STOPPED = "stopped"
     COMPLETED = "completed"
     NOT_STARTED = "not_started"
+    # Stopped, but settlement failed for good: the session is in reconciliation.
+    UNSETTLED = "unsettled"
 
 
 @dataclass(frozen=True)
@@ -72,6 +74,9 @@ class SessionStarted:
     # The site is smart-charged: the session tells the site's workflow when it
     # starts and ends (decided by the gateway, so other sessions pay nothing).
     smart_charging: bool = False
+    # The stored transaction (a 2.x id may name several over time; older events
+    # carry None and are found by station and id).
+    transaction_pk: int | None = None
 
 
 @dataclass(frozen=True)

@@ -20,6 +20,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -132,7 +133,19 @@ class Transaction(Base):
     """
 
     __tablename__ = "transactions"
-    __table_args__ = (UniqueConstraint("station_id", "transaction_ref"),)
+    # A station's id is unique among its open transactions: 2.x stations may reuse
+    # one after the transaction ended (each use is its own row and session).
+    __table_args__ = (
+        Index(
+            "uq_transactions_open_ref",
+            "station_id",
+            "transaction_ref",
+            unique=True,
+            sqlite_where=text("status = 'active'"),
+            postgresql_where=text("status = 'active'"),
+        ),
+        Index("ix_transactions_station_ref", "station_id", "transaction_ref"),
+    )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     transaction_ref: Mapped[str | None] = mapped_column(String(64))
@@ -302,6 +315,8 @@ class RemoteStart(Base):
     requested_at: Mapped[datetime] = mapped_column(UTCDateTime())
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
     transaction_pk: Mapped[int | None] = mapped_column(ForeignKey("transactions.id"))
+    # Set by the workflow when it stops waiting: no transaction is matched after that.
+    expired_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
 
 class Reservation(Base):

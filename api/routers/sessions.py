@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Literal, TypeVar
 
 from fastapi import APIRouter, Query
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from activities.persistence.models import Transaction
 from activities.persistence.repositories import cdrs, meter_samples, transactions
@@ -65,7 +67,14 @@ async def list_sessions(
     return [_out(tx, SessionOut) for tx in rows]
 
 
-async def _live(temporal: TemporalLink, workflow_id: str) -> tuple[LiveSession | None, str | None]:
+async def _live(
+    temporal: TemporalLink, workflow_id: str, measured: Measured
+) -> tuple[LiveSession | None, str | None]:
+    """The workflow's state with the live figures read from the stored samples.
+
+    The gateway sends the workflow no progress signals (a long session's history
+    would approach Temporal's limit): energy and power come from the database.
+    """
     try:
         client = await temporal.client()
         view: SessionView = await asyncio.wait_for(
@@ -74,16 +83,34 @@ async def _live(temporal: TemporalLink, workflow_id: str) -> tuple[LiveSession |
         )
     except Exception as exc:  # the database view still answers without Temporal
         return None, f"live state unavailable: {type(exc).__name__}: {exc}"[:300]
+    running = view.stopped_at is None
     return (
         LiveSession(
             state=view.state.value,
-            energy_so_far_wh=view.energy_so_far_wh,
-            power_w=view.power_w,
+            energy_so_far_wh=measured.energy_wh if view.cdr is None else view.cdr.energy_wh,
+            power_w=measured.power_w if running else None,
             stopped_at=view.stopped_at,
             stop_reason=view.stop_reason,
         ),
         None,
     )
+
+
+@dataclass(frozen=True)
+class Measured:
+    """A session's figures so far, from its stored samples."""
+
+    energy_wh: float
+    power_w: float | None
+
+
+async def _measured(session: AsyncSession, tx: Transaction) -> Measured:
+    low, high = await meter_samples.energy_register_range(session, tx.station_id, tx.id)
+    start = tx.meter_start_wh if tx.meter_start_wh is not None else low
+    end = tx.meter_stop_wh if tx.meter_stop_wh is not None else high
+    energy = max(0.0, end - start) if start is not None and end is not None else 0.0
+    power = await meter_samples.last_power(session, tx.station_id, tx.id)
+    return Measured(energy_wh=energy, power_w=power[0] if power else None)
 
 
 @router.get("/{session_id}")
@@ -104,7 +131,8 @@ async def get_session(
     detail.samples = [MeterSampleOut.model_validate(s) for s in samples]
     cdr = await cdrs.get_for_transaction(session, tx.id)
     detail.cdr = CdrOut.model_validate(cdr) if cdr else None
+    measured = await _measured(session, tx)
     # Give the connection back before waiting on Temporal.
     await session.close()
-    detail.live, detail.live_error = await _live(temporal, workflow_id)
+    detail.live, detail.live_error = await _live(temporal, workflow_id, measured)
     return detail

@@ -32,7 +32,6 @@ def stack_settings(env: WorkflowEnvironment, data_dir: Path, **overrides: Any) -
         "api_host": "127.0.0.1",
         "api_port": 0,
         "api_keys": {API_KEY: "operator"},
-        "progress_interval_s": 0.0,
         # The test chargers mostly connect without credentials (profile 0).
         "allow_unsecured_stations": True,
     }

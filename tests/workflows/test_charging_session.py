@@ -13,7 +13,7 @@ from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Replayer
 
 from activities.persistence.database import Database
-from activities.persistence.repositories import cdrs, meter_samples, transactions
+from activities.persistence.repositories import cdrs, meter_samples, reconciliation, transactions
 from deploy.worker import build_worker
 from tests.conftest import unique
 from tests.helpers import seed_station, seed_transaction
@@ -183,9 +183,12 @@ async def test_meter_going_backwards_falls_back_to_samples(
     assert any("below meter start" in note for note in cdr.notes)
 
 
-async def test_unknown_transaction_fails_the_workflow_clearly(
+async def test_a_session_that_will_not_settle_goes_to_reconciliation(
     time_skipping: WorkflowEnvironment, sqlite_db: Database
 ) -> None:
+    """Settlement has an attempt limit: a session it cannot settle (here, no stored
+    transaction) ends ``unsettled`` with a reconciliation item, instead of retrying
+    forever or failing with no trace an operator would see."""
     queue = unique("q")
     start = SessionStarted(
         unique("CP"), None, 1, str(uuid.uuid4().int % 10**9), "T", 0, datetime.now(UTC)
@@ -198,13 +201,13 @@ async def test_unknown_transaction_fails_the_workflow_clearly(
             "stopped",
             SessionStopped(start.transaction_id, 10, datetime.now(UTC)),
         )
-        with pytest.raises(Exception) as failure:
-            await handle.result()
-    chain, error = [], failure.value
-    while error is not None:
-        chain.append(str(error))
-        error = error.__cause__  # type: ignore[assignment]
-    assert any("is not stored" in text for text in chain), chain
+        assert await handle.result() is None
+        view = await handle.query(ChargingSessionWorkflow.state)
+    assert view.state == SessionState.UNSETTLED
+    async with sqlite_db.sessions() as session:
+        items = await reconciliation.open_items(session, station_id=start.station_id)
+    assert [i.kind for i in items] == ["SessionNotSettled"]
+    assert "is not stored" in (items[0].note or "")
 
 
 @pytest.mark.parametrize("path", ["progress_then_stop", "stop_first", "no_stop"])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import func, insert, select
@@ -63,6 +64,25 @@ async def energy_register_range(
     )
     low, high = (await session.execute(query)).one()
     return low, high
+
+
+async def last_power(
+    session: AsyncSession, station_id: str, transaction_pk: int
+) -> tuple[float, datetime] | None:
+    """The latest whole-EVSE active power sample (W) of a transaction and when it was taken."""
+    query = (
+        select(MeterSample.value, MeterSample.sampled_at)
+        .where(
+            MeterSample.transaction_pk == transaction_pk,
+            MeterSample.station_id == station_id,
+            MeterSample.measurand == "Power.Active.Import",
+            MeterSample.phase.is_(None),
+        )
+        .order_by(MeterSample.sampled_at.desc(), MeterSample.id.desc())
+        .limit(1)
+    )
+    row = (await session.execute(query)).first()
+    return (row[0], row[1]) if row is not None else None
 
 
 def rows_of(

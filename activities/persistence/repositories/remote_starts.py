@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from activities.persistence.database import dialect_insert
@@ -53,14 +53,20 @@ async def claim(
     """The unclaimed remote start a new transaction answers (marked as claimed by it),
     and whether others are still pending for the station.
 
-    2.x names it (``remoteStartId``); a 1.6 transaction is matched by its id tag
-    (and connector, when the request named one) among unexpired requests, the
+    Only requests their workflow has not expired are candidates. 2.x names it
+    (``remoteStartId``); a 1.6 transaction is matched by its id tag (and
+    connector, when the request named one) within the request's window, the
     newest first.
     """
     pending = (
         await session.scalars(
             select(RemoteStart)
-            .where(RemoteStart.station_id == station_id, RemoteStart.transaction_pk.is_(None))
+            .where(
+                RemoteStart.station_id == station_id,
+                RemoteStart.transaction_pk.is_(None),
+                # Expired by its workflow: that decision is final for both versions.
+                RemoteStart.expired_at.is_(None),
+            )
             .order_by(RemoteStart.requested_at.desc())
             .with_for_update()
         )
@@ -83,3 +89,27 @@ async def claim(
         found.transaction_pk = transaction_pk
     others = any(c is not found and c.expires_at > now for c in pending)
     return found, others
+
+
+async def expire(
+    session: AsyncSession, *, station_id: str, remote_start_id: int, now: datetime
+) -> bool:
+    """Mark an unclaimed remote start expired; True if a transaction had claimed it first.
+
+    A conditional UPDATE: on PostgreSQL it waits for a concurrent claim's row lock and
+    then sees its result, so exactly one of claim and expiry wins.
+    """
+    result = await session.execute(
+        update(RemoteStart)
+        .where(
+            RemoteStart.station_id == station_id,
+            RemoteStart.remote_start_id == remote_start_id,
+            RemoteStart.transaction_pk.is_(None),
+            RemoteStart.expired_at.is_(None),
+        )
+        .values(expired_at=now)
+    )
+    if result.rowcount:  # type: ignore[attr-defined]
+        return False
+    row = await session.get(RemoteStart, (station_id, remote_start_id))
+    return row is not None and row.transaction_pk is not None

@@ -7,11 +7,15 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from activities.persistence.database import dialect_insert
 from activities.persistence.models import Transaction, utcnow
+from workflows.domain import session_workflow_id
+
+OPEN = text("status = 'active'")
+"""The rows the (station, transaction_ref) uniqueness covers."""
 
 
 def start_key(
@@ -42,13 +46,16 @@ async def start_transaction(
     transaction_ref: str | None = None,
     evse_id: int | None = None,
     remote_start_id: int | None = None,
+    reused: bool = False,
 ) -> StartOutcome:
     """Create a transaction, or return the one an earlier identical start created.
 
     With no ``transaction_ref`` (OCPP 1.6) the CSMS allocates the id: the
     integer primary key, also used as the string reference, and a retry is
     recognised by its five facts (:func:`start_key`). With a reference (2.x,
-    the charger's own id) a repeat is recognised by station and reference.
+    the charger's own id) a repeat is recognised by station and reference among
+    the open transactions; ``reused`` says the reference named an earlier session
+    that has ended, and this one gets a workflow id of its own.
     """
     key = (
         start_key(station_id, connector_id, id_token or "", started_at, meter_start_wh or 0)
@@ -73,17 +80,22 @@ async def start_transaction(
     }
     # Core statements on the hot path: one INSERT that skips a retried start,
     # instead of a SELECT and an ORM flush.
-    conflict = ["start_key"] if key is not None else ["station_id", "transaction_ref"]
     insert = dialect_insert(session)(Transaction).values(**values)
-    new_id = await session.scalar(
-        insert.on_conflict_do_nothing(index_elements=conflict).returning(Transaction.id)
-    )
+    if key is not None:
+        insert = insert.on_conflict_do_nothing(index_elements=["start_key"])
+    else:  # unique among the station's open transactions (a closed id may be reused)
+        insert = insert.on_conflict_do_nothing(
+            index_elements=["station_id", "transaction_ref"], index_where=OPEN
+        )
+    new_id = await session.scalar(insert.returning(Transaction.id))
     if new_id is None:
         existing = await session.scalar(
             select(Transaction).where(Transaction.start_key == key)
             if key is not None
             else select(Transaction).where(
-                Transaction.station_id == station_id, Transaction.transaction_ref == transaction_ref
+                Transaction.station_id == station_id,
+                Transaction.transaction_ref == transaction_ref,
+                OPEN,
             )
         )
         assert existing is not None, "a conflicting start must exist"
@@ -92,6 +104,15 @@ async def start_transaction(
         values["transaction_ref"] = str(new_id)
         await session.execute(
             update(Transaction).where(Transaction.id == new_id).values(transaction_ref=str(new_id))
+        )
+    elif reused:
+        # The charger's id names an earlier, closed session too: this one's workflow
+        # gets an id of its own.
+        values["workflow_id"] = session_workflow_id(station_id, f"{transaction_ref}~{new_id}")
+        await session.execute(
+            update(Transaction)
+            .where(Transaction.id == new_id)
+            .values(workflow_id=values["workflow_id"])
         )
     # A plain object carrying what was stored (not attached to the session).
     return StartOutcome(Transaction(id=new_id, **values), created=True)
@@ -105,14 +126,17 @@ async def get_transaction(session: AsyncSession, pk: int) -> Transaction | None:
 async def get_by_ref(
     session: AsyncSession, station_id: str, transaction_ref: str, *, for_update: bool = False
 ) -> Transaction | None:
-    """The transaction a station knows as ``transaction_ref``, or None.
+    """The newest transaction a station knows as ``transaction_ref``, or None.
 
     ``for_update`` locks the row (PostgreSQL) so two messages about the same
     transaction, e.g. a retry on a new socket while the old one still works,
     apply one after the other. SQLite has a single writer anyway.
     """
-    query = select(Transaction).where(
-        Transaction.station_id == station_id, Transaction.transaction_ref == transaction_ref
+    query = (
+        select(Transaction)
+        .where(Transaction.station_id == station_id, Transaction.transaction_ref == transaction_ref)
+        .order_by(Transaction.id.desc())
+        .limit(1)
     )
     return await session.scalar(query.with_for_update() if for_update else query)
 
