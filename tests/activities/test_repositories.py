@@ -21,7 +21,7 @@ from activities.persistence.repositories import (
     transactions,
 )
 from tests.conftest import unique
-from tests.helpers import seed_station
+from tests.helpers import seed_station, seed_transaction
 from workflows.domain import AuthorizationStatus, ConnectorStatus, StationIdentity
 
 T0 = datetime(2026, 3, 1, 8, 0, tzinfo=UTC)
@@ -244,3 +244,56 @@ async def test_reconciliation_inbox(db: Database) -> None:
     async with db.sessions() as session:
         items = await reconciliation.open_items(session, station_id=station)
     assert [(i.kind, i.payload) for i in items] == [("StopTransaction", {"transactionId": 5})]
+
+
+async def test_remote_start_claim_and_expiry_decide_once(db: Database) -> None:
+    """Whichever comes first, the charger's transaction (claim) or the workflow giving up
+    (expire), wins; the other sees it."""
+    from activities.persistence.repositories import remote_starts
+
+    station = unique("RSX")
+    await seed_station(db, station)
+    start = await seed_transaction(db, station, site_id=None)
+    now = datetime.now(UTC)
+    async with db.sessions.begin() as session:
+        for rid in (1, 2):
+            await remote_starts.record(
+                session,
+                station_id=station,
+                remote_start_id=rid,
+                id_token="TAG-1",
+                evse_id=None,
+                connector_id=None,
+                workflow_id=f"session:{station}:remote-{rid}",
+                requested_at=now,
+                expires_at=now + timedelta(minutes=5),
+            )
+    pk = int(start.transaction_id)
+    async with db.sessions.begin() as session:  # 1: claimed first, then the workflow gives up
+        claimed, _ = await remote_starts.claim(
+            session,
+            station_id=station,
+            transaction_pk=pk,
+            remote_start_id=1,
+            id_token="TAG-1",
+            connector_id=1,
+            now=now,
+        )
+        assert claimed is not None
+    async with db.sessions.begin() as session:
+        assert await remote_starts.expire(session, station_id=station, remote_start_id=1, now=now)
+    async with db.sessions.begin() as session:  # 2: expired first, then a transaction names it
+        assert not await remote_starts.expire(
+            session, station_id=station, remote_start_id=2, now=now
+        )
+    async with db.sessions.begin() as session:
+        late, others = await remote_starts.claim(
+            session,
+            station_id=station,
+            transaction_pk=pk,
+            remote_start_id=2,
+            id_token="TAG-1",
+            connector_id=1,
+            now=now,
+        )
+    assert late is None and not others
