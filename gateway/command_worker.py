@@ -16,7 +16,6 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from sqlalchemy import update
 from temporalio import activity
 from temporalio.converter import value_to_type
 from temporalio.exceptions import ApplicationError
@@ -24,11 +23,11 @@ from temporalio.worker import Worker
 
 from activities.credentials import hash_password
 from activities.persistence.database import Database
-from activities.persistence.models import Station
-from activities.persistence.repositories import station_variables
+from activities.persistence.repositories import station_variables, stations
 from gateway import commands2, commands16, schemas
 from gateway.command_codec import NotAvailable
 from gateway.connection import ChargerError, OcppConnection
+from gateway.redaction import redact
 from gateway.rpc import OcppError
 from gateway.timestamps import utcnow
 from workflows import commands as c
@@ -110,11 +109,21 @@ class StationCommands:
             kind_ = c.CommandFailure.INVALID if exc.invalid else c.CommandFailure.NOT_SUPPORTED
             raise _fail(kind_, f"OCPP {conn.version}: {exc}") from None
         self._check(conn.version, action, payload, response=False)
+        pending: str | None = None
+        if password is not None:
+            # Stored as pending before it is sent: if the answer is lost, the station
+            # may have taken it, and the handshake accepts either until one is proven.
+            pending = await asyncio.to_thread(hash_password, password)
+            async with self.db.sessions.begin() as session:
+                await stations.set_pending_password(session, request.station_id, pending)
         began, answer = await self._round_trip(conn, request, action, payload)
         self._check(conn.version, action, answer, response=True)
         status, data = codec.decode(command, answer)
-        if password is not None and status == "Accepted":
-            await self._store_password(request.station_id, password)
+        # What goes on (the workflow's history, the API) carries no secret a charger
+        # reported (e.g. an AuthorizationKey in a GetConfiguration answer).
+        answer, data = redact(answer), redact(data)
+        if pending is not None:
+            await self._settle_password(request.station_id, pending, accepted=status == "Accepted")
         await self._remember_configuration(request.station_id, command, status, data, conn.version)
         return c.CommandReply(
             station_id=request.station_id,
@@ -189,14 +198,14 @@ class StationCommands:
                     session, station_id, rows, source=command.__class__.__name__, at=utcnow()
                 )
 
-    async def _store_password(self, station_id: str, password: str) -> None:
-        hashed = await asyncio.to_thread(hash_password, password)
+    async def _settle_password(self, station_id: str, pending: str, *, accepted: bool) -> None:
         async with self.db.sessions.begin() as session:
-            await session.execute(
-                update(Station).where(Station.id == station_id).values(password_hash=hashed)
-            )
+            if accepted:
+                await stations.confirm_password(session, station_id, pending)
+            else:
+                await stations.drop_pending_password(session, station_id)
         self.on_password_changed(station_id)
-        log.info("%s accepted a new password", station_id)
+        log.info("%s %s the new password", station_id, "accepted" if accepted else "refused")
 
 
 class CommandWorker:

@@ -16,6 +16,7 @@ from websockets.exceptions import ConnectionClosed
 from gateway import rpc, schemas
 from gateway.message_log import MessageLog
 from gateway.rate_limit import TokenBucket
+from gateway.redaction import redact
 from gateway.rpc import ErrorKind, OcppError
 
 log = logging.getLogger(__name__)
@@ -171,15 +172,15 @@ class OcppConnection:
         began: float,
         error_code: str | None = None,
     ) -> None:
-        """One exchange (a CALL and its answer) in the message log."""
+        """One exchange (a CALL and its answer) in the message log, secrets masked."""
         if self.message_log is not None:
             self.message_log.record(
                 self.station_id,
                 direction,
                 message_id,
                 action,
-                request,
-                response,
+                redact(request),
+                redact(response),
                 duration_ms=round((time.perf_counter() - began) * 1000, 3),
                 error_code=error_code,
             )

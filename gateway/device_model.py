@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from gateway.redaction import MASK, secret_variable
 from workflows.domain import ReportedVariable
 
 
@@ -32,10 +33,14 @@ def reported_variables(report_data: Sequence[dict[str, Any]]) -> tuple[ReportedV
     for item in report_data:
         for attribute in item.get("variableAttribute", []):
             mutability = attribute.get("mutability")
+            value = attribute.get("value")
             found.append(
                 ReportedVariable(
                     key=device_model_key(item, attribute.get("type", "Actual")),
-                    value=attribute.get("value"),
+                    # A secret the station reports is kept as "set", never its value.
+                    value=MASK
+                    if value is not None and secret_variable(item["variable"])
+                    else value,
                     readonly=None if mutability is None else mutability == "ReadOnly",
                 )
             )

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
-import hashlib
 import logging
 import ssl
 from collections.abc import Sequence
@@ -18,7 +17,13 @@ from websockets.datastructures import Headers
 from websockets.http11 import Request, Response
 from websockets.typing import Subprotocol
 
-from activities.credentials import verify_password
+from activities.credentials import (
+    hash_password,
+    needs_rehash,
+    recalls,
+    remember,
+    verify_password,
+)
 from activities.persistence.database import Database, dialect_insert
 from activities.persistence.group_commit import GroupCommit
 from activities.persistence.models import Station
@@ -104,8 +109,10 @@ class Gateway:
         self._server: Server | None = None
         self._tls_server: Server | None = None
         self._background: set[asyncio.Task[None]] = set()
-        # Successful password checks, so a reconnect storm does not redo PBKDF2.
-        self._verified: dict[str, str] = {}
+        # Recent successful password checks: the stored hashes they were made against,
+        # and a cheap memory-hard hash of the password (never the password, never a
+        # fast hash of it).
+        self._verified: dict[str, tuple[tuple[str, ...], str]] = {}
         self._hashing = asyncio.Semaphore(2)
 
     @property
@@ -213,8 +220,11 @@ class Gateway:
             self.failed_authentications += 1
             log.warning("refused station %s: %s", station_id, refusal)
             return connection.respond(HTTPStatus.FORBIDDEN, refusal + "\n")
+        has_password = (
+            station.password_hash is not None or station.pending_password_hash is not None
+        )
         if security.needs_password(
-            station.security_profile, station.password_hash is not None
+            station.security_profile, has_password
         ) and not await self._password_ok(station, request.headers):
             # Counted and logged without the secret.
             self.failed_authentications += 1
@@ -258,20 +268,49 @@ class Gateway:
         self._verified.pop(station_id, None)
 
     async def _password_ok(self, station: stations.Admission, headers: Headers) -> bool:
+        """Check HTTP Basic credentials against the stored hash, or a rotated password
+        still pending confirmation (which then becomes the stored one)."""
         credentials = basic_credentials(headers)
-        if credentials is None or credentials[0] != station.id or station.password_hash is None:
+        if credentials is None or credentials[0] != station.id:
             return False
-        digest = hashlib.sha256(f"{station.password_hash}\0{credentials[1]}".encode()).hexdigest()
-        if self._verified.get(station.id) == digest:
-            return True
-        # PBKDF2 costs tens of milliseconds: off the event loop, and at most a few at a
-        # time, so a stream of wrong passwords cannot occupy every worker thread.
+        password = credentials[1]
+        candidates = [h for h in (station.password_hash, station.pending_password_hash) if h]
+        if not candidates:
+            return False
+        # A recent success with the same stored hashes: a cheap memory-hard check
+        # instead of the full hash, so a reconnect storm does not pay Argon2 per station.
+        recent = self._verified.get(station.id)
+        if recent is not None and recent[0] == tuple(candidates):
+            async with self._hashing:
+                if await asyncio.to_thread(recalls, password, recent[1]):
+                    return True
+        # At most a few full hashes at a time, off the event loop: a stream of wrong
+        # passwords cannot occupy every worker thread.
         async with self._hashing:
-            ok = await asyncio.to_thread(verify_password, credentials[1], station.password_hash)
-        if not ok:
-            return False
-        self._verified[station.id] = digest
+            matched = None
+            for encoded in candidates:
+                if await asyncio.to_thread(verify_password, password, encoded):
+                    matched = encoded
+                    break
+            if matched is None:
+                return False
+            remembered = await asyncio.to_thread(remember, password)
+        if matched == station.pending_password_hash or needs_rehash(matched):
+            await self._confirm_password(station.id, matched, password)
+        else:
+            self._verified[station.id] = (tuple(candidates), remembered)
         return True
+
+    async def _confirm_password(self, station_id: str, matched: str, password: str) -> None:
+        """The station proved it holds ``matched``: make it (or a fresh Argon2 hash of an
+        outdated one) the stored password, and forget any other."""
+        current = matched
+        if needs_rehash(matched):
+            current = await asyncio.to_thread(hash_password, password)
+        async with self.db.sessions.begin() as session:
+            await stations.confirm_password(session, station_id, current)
+        self._verified.pop(station_id, None)
+        log.info("%s: password confirmed at the handshake", station_id)
 
     async def _serve_connection(self, websocket: ServerConnection) -> None:
         context: StationContext = websocket.station_context  # type: ignore[attr-defined]

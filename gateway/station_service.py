@@ -40,6 +40,7 @@ from gateway.outbox_relay import (
     SESSION_STOPPED,
     signal_workflow,
 )
+from gateway.redaction import redact
 from gateway.rpc import ErrorKind, OcppError
 from gateway.services import GatewayServices
 from gateway.timestamps import utcnow
@@ -174,7 +175,7 @@ class StationService:
         payload: dict[str, Any] = {
             "status": notice.status,
             "request_id": notice.request_id,
-            "message": notice.payload,
+            "message": redact(notice.payload),
         }
 
         async def keep(session: AsyncSession) -> tuple[str | None, str, str] | None:

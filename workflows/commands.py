@@ -109,6 +109,10 @@ class GetConfiguration:
     keys: list[str] = field(default_factory=list)
 
 
+SECRET_SETTINGS = frozenset({"AuthorizationKey", "SecurityCtrlr.BasicAuthPassword"})
+"""Settings whose value is a station's password (1.6 key, 2.x component.variable)."""
+
+
 @dataclass(frozen=True)
 class ChangeConfiguration:
     """Set one configuration value: a 1.6 key, or a 2.x ``Component.Variable`` name.
@@ -120,6 +124,14 @@ class ChangeConfiguration:
     key: str
     value: str
     key_2x: str | None = None
+
+    def __post_init__(self) -> None:
+        # A password set this way would travel through the workflow's history and the
+        # API's logs: rotate-password generates it at the gateway instead.
+        if {self.key, self.key_2x} & SECRET_SETTINGS:
+            raise ValueError(
+                "station passwords are not set by change-configuration: use rotate-password"
+            )
 
 
 @dataclass(frozen=True)

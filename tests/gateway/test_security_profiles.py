@@ -265,3 +265,27 @@ async def test_an_unauthenticated_station_is_refused_unless_the_deployment_opts_
         assert reply["status"] == "Pending"
     finally:
         await node.stop()
+
+
+async def test_a_legacy_password_hash_is_replaced_by_argon2_at_the_handshake(
+    tls_gateway: Gateway, sqlite_db: Database
+) -> None:
+    """Hashes from before Argon2 (PBKDF2) still let the station in, once; the stored
+    hash is then an Argon2id one, and reconnects use the cheap cache."""
+    from tests.activities.test_billing_and_credentials import _legacy_pbkdf2
+
+    ident = await secured_station(sqlite_db, 1)
+    async with sqlite_db.sessions.begin() as session:
+        row = await session.get(Station, ident)
+        assert row is not None
+        row.password_hash = _legacy_pbkdf2(PASSWORD)
+    for _ in range(2):
+        assert await boots(await connect(tls_gateway, ident, additional_headers=basic(ident)))
+    async with sqlite_db.sessions() as session:
+        row = await session.get(Station, ident)
+    assert row is not None and (row.password_hash or "").startswith("$argon2id$")
+    assert (
+        await refused(connect(tls_gateway, ident, additional_headers=basic(ident, "x" * 20))) == 401
+    )
+    cached = tls_gateway._verified[ident]
+    assert PASSWORD not in repr(cached) and cached[1].startswith("$argon2id$")

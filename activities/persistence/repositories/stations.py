@@ -40,6 +40,7 @@ class Admission:
     security_profile: int
     password_hash: str | None
     ocpp_version: str | None
+    pending_password_hash: str | None = None
 
 
 async def admissions(session: AsyncSession, station_ids: Sequence[str]) -> list[Admission | None]:
@@ -52,10 +53,35 @@ async def admissions(session: AsyncSession, station_ids: Sequence[str]) -> list[
             Station.security_profile,
             Station.password_hash,
             Station.ocpp_version,
+            Station.pending_password_hash,
         ).where(Station.id.in_(set(station_ids)))
     )
     found = {row[0]: Admission(*row) for row in rows}
     return [found.get(station_id) for station_id in station_ids]
+
+
+async def set_pending_password(session: AsyncSession, station_id: str, hashed: str) -> None:
+    """A new password is about to be sent to the station: accept it at the handshake
+    as well as the current one until one of them is confirmed."""
+    await session.execute(
+        update(Station).where(Station.id == station_id).values(pending_password_hash=hashed)
+    )
+
+
+async def confirm_password(session: AsyncSession, station_id: str, hashed: str) -> None:
+    """The station holds ``hashed``'s password (it accepted it, or authenticated with it)."""
+    await session.execute(
+        update(Station)
+        .where(Station.id == station_id)
+        .values(password_hash=hashed, pending_password_hash=None)
+    )
+
+
+async def drop_pending_password(session: AsyncSession, station_id: str) -> None:
+    """The station refused the new password: only the current one stands."""
+    await session.execute(
+        update(Station).where(Station.id == station_id).values(pending_password_hash=None)
+    )
 
 
 @dataclass(frozen=True, slots=True)
