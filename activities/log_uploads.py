@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 
 from temporalio import activity
 
@@ -38,6 +39,9 @@ class LogUploadActivities:
                         request_id=request.request_id,
                         log_type=request.log_type,
                         token=request.token,
+                        # The charger may upload while the workflow waits for the file.
+                        token_expires_at=datetime.now(UTC)
+                        + timedelta(seconds=request.timeout_s + request.wait_s),
                         status="requested",
                         workflow_id=workflow_id,
                     )

@@ -353,8 +353,11 @@ class LogUpload(Base):
     station_id: Mapped[str] = mapped_column(String(64), index=True)
     request_id: Mapped[int] = mapped_column(Integer)
     log_type: Mapped[str] = mapped_column(String(20))
-    # The secret in the upload URL (chargers cannot present API keys).
+    # The secret in the upload URL (chargers cannot present API keys): good for one
+    # upload until it expires (none recorded: refused).
     token: Mapped[str] = mapped_column(String(64))
+    token_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    token_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     # requested -> accepted | rejected; then the charger's statuses (Uploading,
     # Uploaded, UploadFailed, ...) and finally "received" when the file arrived.
     status: Mapped[str] = mapped_column(String(30))

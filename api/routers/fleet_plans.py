@@ -10,6 +10,7 @@ from typing import Any
 
 from fastapi import APIRouter, Request, Response
 from pydantic import BaseModel, Field, model_validator
+from sqlalchemy import update
 from temporalio.converter import value_to_type
 from temporalio.service import RPCError
 
@@ -70,6 +71,9 @@ async def request_plan(
     config = value_to_type(SiteChargingConfig, row.config)
     start = body.start or slot_start(datetime.now(UTC), config.slot_minutes)
     vehicles = [v.model_dump() for v in body.vehicles]
+    # Give the connection back during the solve (SQLite has one, shared with the
+    # gateway); the results are written in a fresh transaction.
+    await session.close()
     try:
         computed, needs = await asyncio.to_thread(
             planning.fleet_plan, config, vehicles, start, body.hours
@@ -92,7 +96,9 @@ async def request_plan(
         )
     )
     if body.apply:
-        row.fleet_needs = needs
+        await session.execute(
+            update(SiteCharging).where(SiteCharging.site_id == site_id).values(fleet_needs=needs)
+        )
     await session.commit()
     await session.close()
     if body.apply:

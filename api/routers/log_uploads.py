@@ -18,6 +18,7 @@ from typing import Literal
 from fastapi import APIRouter, HTTPException, Request, status
 from fastapi.responses import FileResponse
 from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy import update
 from temporalio.client import WithStartWorkflowOperation, WorkflowUpdateFailedError
 from temporalio.common import (
     SearchAttributePair,
@@ -25,6 +26,8 @@ from temporalio.common import (
     WorkflowIDConflictPolicy,
 )
 
+from activities.persistence.database import Database
+from activities.persistence.models import LogUpload
 from activities.persistence.repositories import log_uploads, stations
 from api.auth import Operator, Viewer
 from api.commands import command_error, reachable_node, temporal_client
@@ -144,17 +147,25 @@ def _safe_name(name: str) -> str:
 @public.api_route("/{token}/", methods=["PUT", "POST"], include_in_schema=False)
 @public.post("/{token}/{file_name}", include_in_schema=False)
 @public.put("/{token}/{file_name}", operation_id="upload_log_file")
-async def receive(
-    token: str, request: Request, session: Session, file_name: str = ""
-) -> dict[str, int]:
-    """Where chargers upload (no API key: the token in the URL is the credential)."""
-    upload = await log_uploads.get_by_token(session, token)
-    if upload is None:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, "unknown upload")
-    folder: Path = request.app.state.upload_dir / upload.station_id
+async def receive(token: str, request: Request, file_name: str = "") -> dict[str, int]:
+    """Where chargers upload (no API key: the token in the URL is the credential, good
+    for one upload until it expires)."""
+    db: Database = request.app.state.db
+    # No database connection is held while the file streams in (up to 200 MB): read,
+    # close, receive, then write in a fresh transaction.
+    async with db.sessions.begin() as session:
+        upload = await log_uploads.use_token(session, token, datetime.now(UTC))
+        if upload is None:
+            known = await log_uploads.get_by_token(session, token)
+            if known is None:
+                raise HTTPException(status.HTTP_404_NOT_FOUND, "unknown upload")
+            raise HTTPException(status.HTTP_410_GONE, "this upload URL was used or has expired")
+        upload_id, station_id = upload.id, upload.station_id
+        request_id, log_type, workflow_id = upload.request_id, upload.log_type, upload.workflow_id
+    folder: Path = request.app.state.upload_dir / station_id
     await asyncio.to_thread(folder.mkdir, parents=True, exist_ok=True)
-    name = _safe_name(file_name or f"{upload.log_type}.bin")
-    path = folder / f"{upload.request_id}-{name}"
+    name = _safe_name(file_name or f"{log_type}.bin")
+    path = folder / f"{request_id}-{name}"
     size = 0
     # File I/O in a worker thread: a slow disk must not stall the event loop.
     out = await asyncio.to_thread(path.open, "wb")
@@ -170,13 +181,22 @@ async def receive(
     except BaseException:
         await asyncio.to_thread(out.close)
         await asyncio.to_thread(path.unlink, True)
+        async with db.sessions.begin() as session:
+            await log_uploads.release_token(session, upload_id)
         raise
     await asyncio.to_thread(out.close)
-    upload.file_name, upload.size_bytes, upload.stored_path = name, size, str(path)
-    upload.status, upload.updated_at = "received", datetime.now(UTC)
-    workflow_id = upload.workflow_id
-    await session.commit()
-    await session.close()
+    async with db.sessions.begin() as session:
+        await session.execute(
+            update(LogUpload)
+            .where(LogUpload.id == upload_id)
+            .values(
+                file_name=name,
+                size_bytes=size,
+                stored_path=str(path),
+                status="received",
+                updated_at=datetime.now(UTC),
+            )
+        )
     try:
         client = await request.app.state.temporal.client()
         await client.get_workflow_handle(workflow_id).signal(LogUploadWorkflow.progress, "received")

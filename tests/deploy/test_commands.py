@@ -762,6 +762,12 @@ async def test_log_upload_from_request_to_file(
     assert result == "received"
     got = await http.get(f"/stations/{station_id}/log-uploads/{request_id}/file")
     assert got.status_code == 200 and got.content == content
+    # One use: a second upload to the same URL is refused and replaces nothing.
+    async with httpx.AsyncClient() as charger_http:
+        again = await charger_http.put(location + "diag.zip", content=b"replaced")
+    assert again.status_code == 410, again.text
+    got = await http.get(f"/stations/{station_id}/log-uploads/{request_id}/file")
+    assert got.content == content
     rows = (await http.get(f"/stations/{station_id}/log-uploads")).json()
     mine = next(r for r in rows if r["request_id"] == request_id)
     assert mine["size_bytes"] == len(content) and mine["file_name"] == "diag.zip"
@@ -770,6 +776,48 @@ async def test_log_upload_from_request_to_file(
         assert (
             await stranger.put(location.replace("/uploads/", "/uploads/x") + "f.zip", content=b"x")
         ).status_code == 404
+
+
+async def test_an_upload_url_expires_and_a_slow_upload_holds_no_database_connection(
+    stack: Stack, http: httpx.AsyncClient, stations: dict[str, StrictStation]
+) -> None:
+    """While a charger streams its file slowly, the API keeps answering (SQLite has one
+    connection, shared with the gateway); an expired URL is refused."""
+    import asyncio
+
+    from sqlalchemy import update
+
+    from activities.persistence.models import LogUpload
+
+    station_id = sid("ocpp1.6")
+    made = (await http.post(f"/stations/{station_id}/log-uploads", json={})).json()
+    await stations["ocpp1.6"].next_command("GetDiagnostics")
+
+    async def slowly() -> AsyncIterator[bytes]:
+        for _ in range(3):
+            yield b"x" * 1024
+            await asyncio.sleep(1.0)
+
+    async with httpx.AsyncClient(timeout=30) as charger_http:
+        upload = asyncio.create_task(
+            charger_http.put(made["location"] + "slow.bin", content=slowly())
+        )
+        await asyncio.sleep(0.5)
+        began = time.monotonic()
+        assert (await http.get("/cdrs", params={"limit": 1})).status_code == 200
+        assert time.monotonic() - began < 1.0, "the API waited behind the upload"
+        assert (await upload).status_code == 200
+    late = (await http.post(f"/stations/{station_id}/log-uploads", json={})).json()
+    await stations["ocpp1.6"].next_command("GetDiagnostics")
+    async with stack.db.sessions.begin() as session:
+        await session.execute(
+            update(LogUpload)
+            .where(LogUpload.workflow_id == late["workflow_id"])
+            .values(token_expires_at=datetime.now(UTC) - timedelta(seconds=1))
+        )
+    async with httpx.AsyncClient() as charger_http:
+        expired = await charger_http.put(late["location"] + "late.bin", content=b"late")
+    assert expired.status_code == 410
 
 
 @pytest.mark.parametrize("protocol", VERSIONS)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from activities.persistence.models import LogUpload
@@ -33,6 +33,31 @@ async def get_by_workflow(session: AsyncSession, workflow_id: str) -> LogUpload 
 async def get_by_token(session: AsyncSession, token: str) -> LogUpload | None:
     """The upload an upload URL belongs to."""
     return await session.scalar(select(LogUpload).where(LogUpload.token == token))
+
+
+async def use_token(session: AsyncSession, token: str, now: datetime) -> LogUpload | None:
+    """Take an upload URL's token for one upload: the upload, or None if the token is
+    unknown, expired or already used. A conditional UPDATE, so two concurrent
+    uploads with one token cannot both pass."""
+    taken = await session.execute(
+        update(LogUpload)
+        .where(
+            LogUpload.token == token,
+            LogUpload.token_used_at.is_(None),
+            LogUpload.token_expires_at > now,
+        )
+        .values(token_used_at=now)
+    )
+    if not taken.rowcount:  # type: ignore[attr-defined]
+        return None
+    return await get_by_token(session, token)
+
+
+async def release_token(session: AsyncSession, upload_id: int) -> None:
+    """An upload that failed part-way: the token may be used again (until it expires)."""
+    await session.execute(
+        update(LogUpload).where(LogUpload.id == upload_id).values(token_used_at=None)
+    )
 
 
 async def of_station(session: AsyncSession, station_id: str) -> Sequence[LogUpload]:
