@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import secrets
 import uuid
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from fastapi import HTTPException, status
@@ -20,6 +22,7 @@ from temporalio.common import (
     WorkflowIDConflictPolicy,
 )
 from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
+from temporalio.service import RPCError
 
 from activities.persistence.repositories import registry, stations
 from api.errors import not_found
@@ -36,9 +39,14 @@ from workflows.commands import (
 from workflows.domain import RemoteStartRequest, remote_session_workflow_id
 from workflows.station_command import StationCommandWorkflow
 
+DISPATCH_S = 10.0
+"""How long a command may wait for a worker to take it. The API waits that long plus
+the charger's answer time; a command not sent by then is never sent."""
+
 HTTP_STATUS = {
     CommandFailure.STATION_OFFLINE: status.HTTP_409_CONFLICT,
     CommandFailure.TIMEOUT: status.HTTP_504_GATEWAY_TIMEOUT,
+    CommandFailure.EXPIRED: status.HTTP_504_GATEWAY_TIMEOUT,
     CommandFailure.CHARGER_ERROR: status.HTTP_502_BAD_GATEWAY,
     CommandFailure.NOT_SUPPORTED: status.HTTP_422_UNPROCESSABLE_CONTENT,
     CommandFailure.INVALID: status.HTTP_422_UNPROCESSABLE_CONTENT,
@@ -103,23 +111,58 @@ async def run_command(
     timeout_s: float = 30.0,
     node_hint: str | None = None,
 ) -> CommandReply:
-    """Send ``command`` to the station through a ``StationCommand`` workflow; its answer."""
+    """Send ``command`` to the station through a ``StationCommand`` workflow; its answer.
+
+    Waits a bounded time (the dispatch window plus ``timeout_s``): with no worker
+    running the answer is a 504, and the command carries a deadline past which
+    neither the workflow nor the gateway sends it.
+    """
     client = await temporal_client(temporal)
-    request = CommandRequest.of(station_id, command, uuid.uuid4().hex, timeout_s, node_hint)
+    request = CommandRequest.of(
+        station_id,
+        command,
+        uuid.uuid4().hex,
+        timeout_s,
+        node_hint,
+        send_by=datetime.now(UTC) + timedelta(seconds=DISPATCH_S),
+    )
     try:
-        reply: CommandReply = await client.execute_workflow(
-            StationCommandWorkflow.run,
-            request,
-            id=command_workflow_id(station_id, request.request_id),
-            task_queue=task_queue,
-            search_attributes=TypedSearchAttributes(
-                [SearchAttributePair(sa.STATION_ID, station_id)]
-            ),
-            static_summary=f"{request.command} to {station_id}",
-        )
+        async with asyncio.timeout(DISPATCH_S + timeout_s + 2):
+            reply: CommandReply = await client.execute_workflow(
+                StationCommandWorkflow.run,
+                request,
+                id=command_workflow_id(station_id, request.request_id),
+                task_queue=task_queue,
+                search_attributes=TypedSearchAttributes(
+                    [SearchAttributePair(sa.STATION_ID, station_id)]
+                ),
+                static_summary=f"{request.command} to {station_id}",
+                # Bounded like the wait: a forgotten command never runs days later.
+                execution_timeout=timedelta(seconds=DISPATCH_S + 2 * timeout_s + 60),
+            )
     except WorkflowFailureError as exc:
         raise command_error(exc) from None
+    except TimeoutError:
+        raise no_worker() from None
+    except RPCError as exc:
+        raise temporal_unavailable(exc) from None
     return reply
+
+
+def no_worker() -> HTTPException:
+    """504 for a command no worker took in time (it carries a deadline: never sent later)."""
+    return HTTPException(
+        status.HTTP_504_GATEWAY_TIMEOUT,
+        {
+            "error": CommandFailure.EXPIRED,
+            "reason": f"no worker took the command within {DISPATCH_S:g} s; it will not be sent",
+        },
+    )
+
+
+def temporal_unavailable(exc: BaseException) -> HTTPException:
+    """503 for a Temporal that cannot be reached or refuses the request right now."""
+    return HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, f"Temporal is unavailable: {exc}")
 
 
 @dataclass(frozen=True)
@@ -158,6 +201,7 @@ async def run_remote_start(
         connector_id=command.connector_id,
         command_timeout_s=timeout_s,
         start_timeout_s=start_timeout_s,
+        send_by=datetime.now(UTC) + timedelta(seconds=DISPATCH_S),
     )
     workflow_id = remote_session_workflow_id(station_id, remote_start_id)
     operation = WithStartWorkflowOperation(
@@ -170,11 +214,16 @@ async def run_remote_start(
         static_summary=f"Remote start {remote_start_id} on {station_id}",
     )
     try:
-        reply: CommandReply = await client.execute_update_with_start_workflow(
-            ChargingSessionWorkflow.remote_start_result, start_workflow_operation=operation
-        )
+        async with asyncio.timeout(DISPATCH_S + timeout_s + 2):
+            reply: CommandReply = await client.execute_update_with_start_workflow(
+                ChargingSessionWorkflow.remote_start_result, start_workflow_operation=operation
+            )
     except WorkflowUpdateFailedError as exc:
         raise command_error(exc) from None
+    except TimeoutError:
+        raise no_worker() from None
+    except RPCError as exc:
+        raise temporal_unavailable(exc) from None
     except WorkflowAlreadyStartedError:
         raise HTTPException(
             status.HTTP_409_CONFLICT, f"remote start id {remote_start_id} was already used"

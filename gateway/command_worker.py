@@ -81,6 +81,11 @@ class StationCommands:
 
     async def send(self, request: c.CommandRequest) -> c.CommandReply:
         """The command's round trip (also callable without Temporal)."""
+        if request.expired(utcnow()):
+            raise _fail(
+                c.CommandFailure.EXPIRED,
+                f"{request.command} to {request.station_id} not sent: its deadline passed",
+            )
         conn = self.connections.get(request.station_id)
         if conn is None:
             raise _fail(

@@ -239,7 +239,11 @@ class ChargingSessionWorkflow:
         try:
             self._remote_reply = await send_command(
                 CommandRequest.of(
-                    remote.station_id, command, remote.request_id, remote.command_timeout_s
+                    remote.station_id,
+                    command,
+                    remote.request_id,
+                    remote.command_timeout_s,
+                    send_by=remote.send_by,
                 )
             )
         except ApplicationError as error:

@@ -39,6 +39,9 @@ class CommandFailure:
     """The arguments do not fit the station's OCPP version (API: 422)."""
     MOVED = "StationMoved"
     """The station left this node between lookup and delivery (re-routed, never surfaced)."""
+    EXPIRED = "CommandExpired"
+    """Not sent: no worker took the command before its deadline (API: 504). A Reset or
+    an unlock that arrives a minute late is an unexpected action, not a late answer."""
 
 
 def _positive(name: str, value: int | None) -> None:
@@ -289,6 +292,9 @@ class CommandRequest:
     # The node the sender saw in the registry (saves the workflow a lookup; a
     # stale hint costs one re-route).
     node_hint: str | None = None
+    # The latest moment the command may still be sent (an operator's request waits a
+    # bounded time; past it, sending would surprise whoever asked). None: no limit.
+    send_by: datetime | None = None
 
     @classmethod
     def of(
@@ -298,6 +304,7 @@ class CommandRequest:
         request_id: str,
         timeout_s: float = 30.0,
         node_hint: str | None = None,
+        send_by: datetime | None = None,
     ) -> CommandRequest:
         """The envelope of a command dataclass."""
         return cls(
@@ -307,7 +314,12 @@ class CommandRequest:
             request_id=request_id,
             timeout_s=timeout_s,
             node_hint=node_hint,
+            send_by=send_by,
         )
+
+    def expired(self, now: datetime) -> bool:
+        """Whether it is too late to send the command."""
+        return self.send_by is not None and now > self.send_by
 
 
 @dataclass(frozen=True)

@@ -56,6 +56,8 @@ class RemoteStartRequest:
     # How long the driver has to plug in after the charger accepted (OCPP's
     # ConnectionTimeOut is typically one to three minutes).
     start_timeout_s: float = 180.0
+    # The request is not sent after this (the operator's API call stopped waiting).
+    send_by: datetime | None = None
 
 
 @dataclass(frozen=True)

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from temporalio import workflow
+from temporalio.exceptions import ApplicationError
 
 from workflows.routing import send_command
 
 with workflow.unsafe.imports_passed_through():
-    from workflows.commands import CommandReply, CommandRequest
+    from workflows.commands import CommandFailure, CommandReply, CommandRequest
 
 
 # Unsandboxed like the session workflow (short, frequent runs); the code only
@@ -24,6 +25,17 @@ class StationCommandWorkflow:
     async def run(self, request: CommandRequest) -> CommandReply:
         """Send the command; fail with a typed, non-retryable error if it cannot be."""
         workflow.set_current_details(f"{request.command} → {request.station_id}")
+        if request.expired(workflow.now()):
+            # The operator stopped waiting: a command delivered now would be a surprise.
+            workflow.set_current_details(
+                f"{request.command} → {request.station_id}: **not sent** (deadline passed)"
+            )
+            raise ApplicationError(
+                f"{request.command} to {request.station_id} not sent: no worker took it "
+                f"before its deadline {request.send_by}",
+                type=CommandFailure.EXPIRED,
+                non_retryable=True,
+            )
         reply = await send_command(request, node_id=request.node_hint)
         workflow.set_current_details(
             f"{request.command} → {request.station_id}: **{reply.status}** "

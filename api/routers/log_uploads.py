@@ -25,12 +25,20 @@ from temporalio.common import (
     TypedSearchAttributes,
     WorkflowIDConflictPolicy,
 )
+from temporalio.service import RPCError
 
 from activities.persistence.database import Database
 from activities.persistence.models import LogUpload
 from activities.persistence.repositories import log_uploads, stations
 from api.auth import Operator, Viewer
-from api.commands import command_error, reachable_node, temporal_client
+from api.commands import (
+    DISPATCH_S,
+    command_error,
+    no_worker,
+    reachable_node,
+    temporal_client,
+    temporal_unavailable,
+)
 from api.deps import Session
 from api.errors import not_found
 from api.schemas import UtcDateTime
@@ -109,11 +117,17 @@ async def request_upload(
     )
     client = await temporal_client(state.temporal)
     try:
-        reply: CommandReply = await client.execute_update_with_start_workflow(
-            LogUploadWorkflow.upload_result, start_workflow_operation=operation
-        )
+        # Bounded: with no worker running the operator hears so, instead of waiting.
+        async with asyncio.timeout(DISPATCH_S + 32):
+            reply: CommandReply = await client.execute_update_with_start_workflow(
+                LogUploadWorkflow.upload_result, start_workflow_operation=operation
+            )
     except WorkflowUpdateFailedError as exc:
         raise command_error(exc) from None
+    except TimeoutError:
+        raise no_worker() from None
+    except RPCError as exc:
+        raise temporal_unavailable(exc) from None
     return LogUploadReply(
         request_id=request_id, workflow_id=workflow_id, reply=reply, location=location
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import secrets
 import uuid
 from datetime import UTC, datetime
@@ -21,7 +22,14 @@ from temporalio.service import RPCError
 
 from activities.persistence.repositories import reservations, stations
 from api.auth import Operator, Viewer
-from api.commands import command_error, reachable_node, temporal_client
+from api.commands import (
+    DISPATCH_S,
+    command_error,
+    no_worker,
+    reachable_node,
+    temporal_client,
+    temporal_unavailable,
+)
 from api.deps import Session
 from api.errors import not_found, unprocessable
 from api.schemas import UtcDateTime
@@ -96,11 +104,17 @@ async def reserve(
     )
     client = await temporal_client(request.app.state.temporal)
     try:
-        reply: CommandReply = await client.execute_update_with_start_workflow(
-            ReservationWorkflow.reserve_result, start_workflow_operation=operation
-        )
+        # Bounded: with no worker running the operator hears so, instead of waiting.
+        async with asyncio.timeout(DISPATCH_S + 32):
+            reply: CommandReply = await client.execute_update_with_start_workflow(
+                ReservationWorkflow.reserve_result, start_workflow_operation=operation
+            )
     except WorkflowUpdateFailedError as exc:
         raise command_error(exc) from None
+    except TimeoutError:
+        raise no_worker() from None
+    except RPCError as exc:
+        raise temporal_unavailable(exc) from None
     return ReservationReply(reservation_id=reservation_id, workflow_id=workflow_id, reply=reply)
 
 

@@ -303,3 +303,25 @@ async def test_station_events_are_listed_newest_first(
     ).json()
     assert [e["payload"]["status"] for e in firmware] == ["Downloading"]
     assert (await http.get("/stations/ghost/events")).status_code == 404
+
+
+async def test_a_command_while_temporal_is_down_is_a_quick_503(
+    http: httpx.AsyncClient, sqlite_db: Database
+) -> None:
+    """The station is online (a gateway holds it) but Temporal cannot be reached."""
+    import time
+
+    from activities.persistence.repositories import registry
+
+    station = unique("T503")
+    await seed_station(sqlite_db, station)
+    async with sqlite_db.sessions.begin() as session:
+        await registry.register(
+            session,
+            [registry.Registration(station, "gw-x", "c-1", "1.6", None, datetime.now(UTC))],
+        )
+    began = time.monotonic()
+    reply = await http.post(f"/stations/{station}/commands/clear-cache")
+    assert reply.status_code == 503, reply.text
+    assert "Temporal" in reply.json()["detail"]
+    assert time.monotonic() - began < 5
