@@ -11,6 +11,7 @@ from sqlalchemy import text
 
 from activities.persistence.database import Database
 from api.auth import parse_grant
+from api.input_guard import InputGuard
 from api.routers import (
     cdrs,
     commands,
@@ -48,6 +49,7 @@ def create_app(
     """Build the API over a database, a (lazily connected) Temporal link and the
     workers' task queue."""
     app = FastAPI(title="CSMS API", version="0.1.0", description=DESCRIPTION)
+    app.add_middleware(InputGuard)
     app.state.db = db
     app.state.temporal = temporal
     app.state.task_queue = task_queue

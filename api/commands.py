@@ -61,10 +61,17 @@ def command_error(error: BaseException) -> HTTPException:
         else error
     )
     if isinstance(cause, ApplicationError) and cause.type in HTTP_STATUS:
+        code = HTTP_STATUS[cause.type]
+        if code == status.HTTP_422_UNPROCESSABLE_CONTENT:
+            # Every 422 of the API has the documented validation-error shape.
+            return HTTPException(
+                code,
+                [{"type": cause.type, "loc": ["body"], "msg": cause.message, "input": None}],
+            )
         detail: dict[str, Any] = {"error": cause.type, "reason": cause.message}
         if cause.details and isinstance(cause.details[0], dict):
             detail.update(cause.details[0])
-        return HTTPException(HTTP_STATUS[cause.type], detail)
+        return HTTPException(code, detail)
     return HTTPException(status.HTTP_502_BAD_GATEWAY, f"command failed: {cause}")
 
 

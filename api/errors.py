@@ -15,6 +15,10 @@ def conflict(kind: str, ident: object) -> HTTPException:
     return HTTPException(status.HTTP_409_CONFLICT, f"{kind} {ident!r} already exists")
 
 
-def unprocessable(reason: str) -> HTTPException:
-    """422 for a well-formed request that refers to something that does not exist."""
-    return HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, reason)
+def unprocessable(reason: str, *, where: str = "body") -> HTTPException:
+    """422 for a well-formed request that refers to something that does not exist, in
+    the shape every 422 of the API has (the documented validation error)."""
+    return HTTPException(
+        status.HTTP_422_UNPROCESSABLE_CONTENT,
+        [{"type": "value_error", "loc": [where], "msg": reason, "input": None}],
+    )

@@ -16,13 +16,20 @@ from pydantic import (
     model_validator,
 )
 
+EARLIEST, LATEST = 1970, 9000
+"""Years a timestamp may name (the edges of datetime overflow on conversion)."""
+
 
 def _assume_utc(value: datetime) -> datetime:
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    if not EARLIEST <= value.year <= LATEST:
+        raise ValueError(f"year {value.year} is outside {EARLIEST}..{LATEST}")
+    return value.astimezone(UTC)
 
 
 UtcDateTime = Annotated[datetime, AfterValidator(_assume_utc)]
-"""A timestamp; one written without an offset is read as UTC."""
+"""A timestamp in UTC; one written without an offset is read as UTC."""
 
 Identifier = Annotated[
     str, StringConstraints(min_length=1, max_length=48, pattern=r"^[A-Za-z0-9._:\-]+$")

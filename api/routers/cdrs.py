@@ -22,7 +22,7 @@ async def list_cdrs(
     stopped_after: UtcDateTime | None = None,
     stopped_before: UtcDateTime | None = None,
     limit: int = Query(100, ge=1, le=1000),
-    offset: int = Query(0, ge=0),
+    offset: int = Query(0, ge=0, le=2**63 - 1),
 ) -> list[CdrOut]:
     """CDRs, newest first."""
     rows = await cdrs.list_cdrs(

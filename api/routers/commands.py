@@ -9,6 +9,7 @@ error, 504 the charger did not answer in time, 503 Temporal unreachable.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -18,13 +19,26 @@ from activities.persistence.repositories import stations
 from api.auth import Operator
 from api.commands import RemoteStartReply, reachable_node, run_command, run_remote_start
 from api.deps import Session
-from api.errors import not_found
+from api.errors import not_found, unprocessable
 from workflows.commands import COMMANDS, CommandReply, RemoteStart
 
 router = APIRouter(prefix="/stations/{station_id}/commands", tags=["commands"])
 
 # Commands whose dataclass has no fields may be sent without a body.
 _EMPTY = {name for name, kind in COMMANDS.items() if not kind.__dataclass_fields__}
+
+
+MAX_ID = 2**31 - 1
+"""Ids a command names (connectors, EVSEs, requests) are 32-bit in OCPP's columns."""
+
+
+def check_ids(command: Any) -> None:
+    """422 for an integer field out of 0..2^31-1 (it would overflow a column, and no
+    charger's id is that large)."""
+    for item in dataclasses.fields(command):
+        value = getattr(command, item.name)
+        if isinstance(value, int) and not isinstance(value, bool) and not 0 <= value <= MAX_ID:
+            raise unprocessable(f"{item.name} {value} is out of range (0..{MAX_ID})")
 
 
 def _endpoint(name: str, kind: type[Any]) -> Callable[..., Awaitable[CommandReply]]:
@@ -36,13 +50,17 @@ def _endpoint(name: str, kind: type[Any]) -> Callable[..., Awaitable[CommandRepl
         body: Any = None,
         timeout_s: float = Query(30.0, gt=0, le=300, description="how long the charger may take"),
     ) -> CommandReply:
+        if body is None and name not in _EMPTY:
+            raise unprocessable(f"{name} needs a body: {', '.join(kind.__dataclass_fields__)}")
+        command = body if body is not None else kind()
+        check_ids(command)
         node = await reachable_node(session, station_id)
         state = request.app.state
         return await run_command(
             state.temporal,
             state.task_queue,
             station_id,
-            body if body is not None else kind(),
+            command,
             timeout_s=timeout_s,
             node_hint=node,
         )
@@ -71,6 +89,7 @@ async def remote_start(
     """Start a session remotely: its workflow exists at once (``workflow_id``), sends
     the request, and is joined by the charger's transaction when it starts (2.x by
     ``remoteStartId``, 1.6 by id tag and connector)."""
+    check_ids(body)
     station = await stations.get_station(session, station_id)
     if station is None:
         raise not_found("station", station_id)

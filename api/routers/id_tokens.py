@@ -27,7 +27,7 @@ async def list_tokens(
     session: Session,
     _: Viewer,
     limit: int = Query(100, ge=1, le=1000),
-    offset: int = Query(0, ge=0),
+    offset: int = Query(0, ge=0, le=2**63 - 1),
 ) -> list[IdTokenOut]:
     """Id tokens ordered by value."""
     rows = await id_tokens.list_tokens(session, limit=limit, offset=offset)

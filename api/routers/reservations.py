@@ -6,8 +6,9 @@ import asyncio
 import secrets
 import uuid
 from datetime import UTC, datetime
+from typing import Annotated
 
-from fastapi import APIRouter, HTTPException, Request, status
+from fastapi import APIRouter, HTTPException, Path, Request, status
 from pydantic import BaseModel, ConfigDict, Field
 from temporalio.client import (
     WithStartWorkflowOperation,
@@ -46,8 +47,10 @@ class ReservationIn(BaseModel):
 
     id_token: str = Field(min_length=1, max_length=36)
     expires_at: UtcDateTime
-    connector_id: int = Field(1, ge=0, description="1.6 connector (0: the whole station)")
-    evse_id: int | None = Field(None, ge=1, description="2.x EVSE (none: any)")
+    connector_id: int = Field(
+        1, ge=0, le=2**31 - 1, description="1.6 connector (0: the whole station)"
+    )
+    evse_id: int | None = Field(None, ge=1, le=2**31 - 1, description="2.x EVSE (none: any)")
 
 
 class ReservationOut(BaseModel):
@@ -130,7 +133,10 @@ async def list_reservations(station_id: str, session: Session, _: Viewer) -> lis
 
 @router.delete("/{reservation_id}")
 async def cancel_reservation(
-    station_id: str, reservation_id: int, request: Request, _: Operator
+    station_id: str,
+    reservation_id: Annotated[int, Path(ge=1, le=2**31 - 1)],
+    request: Request,
+    _: Operator,
 ) -> CommandReply:
     """Cancel an active reservation; the charger's answer to CancelReservation."""
     client = await temporal_client(request.app.state.temporal)

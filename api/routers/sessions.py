@@ -51,7 +51,7 @@ async def list_sessions(
     started_after: UtcDateTime | None = None,
     started_before: UtcDateTime | None = None,
     limit: int = Query(100, ge=1, le=1000),
-    offset: int = Query(0, ge=0),
+    offset: int = Query(0, ge=0, le=2**63 - 1),
 ) -> list[SessionOut]:
     """Sessions, newest first, filtered by station, site, status or start time."""
     rows = await transactions.list_transactions(

@@ -61,6 +61,21 @@ async def _present(session: Any, site_id: str, config: SiteChargingConfig) -> li
     ]
 
 
+def _check_tree(config: SiteChargingConfig) -> None:
+    """422 unless the prices cover the day and the circuits form one tree the chargers hang on."""
+    try:
+        check_prices(config)
+    except ValueError as exc:
+        raise unprocessable(f"prices: {exc}") from None
+    circuits = {c.id for c in config.circuits}
+    for circuit in config.circuits:
+        if circuit.parent is not None and circuit.parent not in circuits:
+            raise unprocessable(f"circuit {circuit.id}: unknown parent {circuit.parent}")
+    for charger in config.chargers:
+        if charger.circuit is not None and charger.circuit not in circuits:
+            raise unprocessable(f"charger {charger.station_id}: unknown circuit {charger.circuit}")
+
+
 @router.put("/smart-charging")
 async def configure(
     site_id: str, body: SiteChargingConfig, request: Request, session: Session, _: DepotManager
@@ -69,10 +84,7 @@ async def configure(
     workflow (``site:{id}``), which re-plans at once."""
     if await sites.get_site(session, site_id) is None:
         raise not_found("site", site_id)
-    try:
-        check_prices(body)
-    except ValueError as exc:
-        raise unprocessable(f"prices: {exc}") from None
+    _check_tree(body)
     station_ids = {c.station_id for c in body.chargers}
     # Only the site's own stations; "not at this site" is the answer whether the
     # station is elsewhere or nowhere, so the error reveals nothing about other sites.
@@ -87,10 +99,6 @@ async def configure(
         raise unprocessable(
             f"stations not at site {site_id}: {', '.join(sorted(station_ids - known))}"
         )
-    circuits = {c.id for c in body.circuits}
-    for charger in body.chargers:
-        if charger.circuit is not None and charger.circuit not in circuits:
-            raise unprocessable(f"charger {charger.station_id}: unknown circuit {charger.circuit}")
     row = await session.get(SiteCharging, site_id)
     config = to_json(body)
     if row is None:
@@ -207,5 +215,10 @@ async def what_if(site_id: str, body: WhatIfIn, session: Session, _: DepotViewer
         raise unprocessable("the site has no smart-charging configuration: send one")
     await session.close()
     config = body.config or value_to_type(SiteChargingConfig, row.config)  # type: ignore[union-attr]
+    if body.config is not None:
+        _check_tree(body.config)
     vehicles = [(v.station_id, v.evse_id, v.energy_kwh, v.departure) for v in body.vehicles]
-    return await asyncio.to_thread(planning.what_if, config, vehicles, datetime.now(UTC))
+    try:
+        return await asyncio.to_thread(planning.what_if, config, vehicles, datetime.now(UTC))
+    except ValueError as exc:  # e.g. a circuit loop the checks above cannot see
+        raise unprocessable(str(exc)) from None

@@ -49,7 +49,7 @@ async def list_stations(
     _: Viewer,
     site_id: str | None = None,
     limit: int = Query(100, ge=1, le=1000),
-    offset: int = Query(0, ge=0),
+    offset: int = Query(0, ge=0, le=2**63 - 1),
 ) -> list[StationOut]:
     """Stations with their online state, optionally of one site."""
     rows = await stations.list_stations(session, site_id=site_id, limit=limit, offset=offset)
@@ -132,7 +132,7 @@ async def station_messages_of(
     action: str | None = None,
     direction: Literal["in", "out"] | None = None,
     since: UtcDateTime | None = None,
-    before_id: int | None = Query(None, ge=1, description="page: ids below this one"),
+    before_id: int | None = Query(None, ge=1, le=2**63 - 1, description="page: ids below this one"),
     limit: int = Query(100, ge=1, le=1000),
 ) -> list[StationMessageOut]:
     """The station's message log, newest first: every frame in and out with its action,

@@ -81,7 +81,7 @@ async def test_station_registration_and_detail(http: httpx.AsyncClient) -> None:
     unknown_site = await http.post(
         "/stations", json={"id": station, "site_id": "ghost", "password": secret}
     )
-    assert unknown_site.status_code == 422 and "ghost" in unknown_site.json()["detail"]
+    assert unknown_site.status_code == 422 and "ghost" in unknown_site.json()["detail"][0]["msg"]
     short = await http.post("/stations", json={"id": station, "password": "short"})
     assert short.status_code == 422
     created = await http.post(

@@ -253,8 +253,8 @@ async def test_base_report_is_2x_only(
     }
     refused = await http.post(f"/stations/{sid('ocpp1.6')}/commands/get-base-report", json={})
     assert refused.status_code == 422
-    assert refused.json()["detail"]["error"] == "CommandNotSupported"
-    assert "1.6" in refused.json()["detail"]["reason"]
+    assert refused.json()["detail"][0]["type"] == "CommandNotSupported"
+    assert "1.6" in refused.json()["detail"][0]["msg"]
 
 
 @pytest.mark.parametrize("protocol", VERSIONS)
@@ -343,7 +343,7 @@ async def test_unknown_station_and_bad_bodies(http: httpx.AsyncClient) -> None:
         f"/stations/{sid('ocpp1.6')}/commands/remote-stop", json={"transaction_id": "abc"}
     )
     assert not_int.status_code == 422
-    assert not_int.json()["detail"]["error"] == "InvalidCommand"
+    assert not_int.json()["detail"][0]["type"] == "InvalidCommand"
 
 
 @pytest.mark.parametrize("protocol", VERSIONS)
