@@ -44,6 +44,9 @@ class ProtocolHandlers(Protocol):
         """The coroutine answering ``action``, or None if the CSMS does not take it."""
 
 
+WARN_EVERY_S = 60.0
+"""Refusals by the rate limit are logged at WARNING at most this often per connection."""
+
 # What a station may send before it is accepted (pending or rejected), in every version.
 ALLOWED_BEFORE_ACCEPTANCE = frozenset({"BootNotification", "Heartbeat"})
 
@@ -105,6 +108,7 @@ class OcppConnection:
         # (asyncio's lock wakes its waiters first come, first served).
         self._call_slot = asyncio.Lock()
         self.message_log = message_log
+        self._refused, self._warned_at = 0, -WARN_EVERY_S
 
     @property
     def station_id(self) -> str:
@@ -144,13 +148,19 @@ class OcppConnection:
             return rpc.call_error(error, self.version)
         if isinstance(frame, rpc.Call):
             if self.rate_limit is not None and not self.rate_limit.allow():
-                log.warning("%s exceeds the message rate limit", self.station_id)
+                self._warn_refused()
                 limited = OcppError(
                     ErrorKind.GENERIC,
                     "message rate limit exceeded; retry later",
                     message_id=frame.message_id,
                 )
-                self._log_refusal(frame, limited, 0.0)
+                # Logged without its payload: a flood must not fill the log with itself.
+                omitted = rpc.Call(
+                    frame.message_id,
+                    frame.action,
+                    {"omitted": "refused by the rate limit", "bytes": len(raw)},
+                )
+                self._log_refusal(omitted, limited, 0.0)
                 return rpc.call_error(limited, self.version)
             return await self._answer(frame)
         future = self._pending.pop(frame.message_id, None)
@@ -161,6 +171,19 @@ class OcppConnection:
         else:
             future.set_exception(ChargerError(frame.code, frame.description, frame.details))
         return None
+
+    def _warn_refused(self) -> None:
+        """One WARNING line per connection per :data:`WARN_EVERY_S` for refused frames,
+        with how many were refused since the last one."""
+        self._refused += 1
+        now = time.monotonic()
+        if now - self._warned_at >= WARN_EVERY_S:
+            log.warning(
+                "%s exceeds the message rate limit (%d frames refused)",
+                self.station_id,
+                self._refused,
+            )
+            self._warned_at, self._refused = now, 0
 
     def _log(
         self,
