@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 from temporalio import activity
@@ -69,6 +69,30 @@ def _energy_wh(
         return high - start, notes
     notes.append("no usable samples: energy set to 0")
     return 0.0, notes
+
+
+FUTURE_SKEW = timedelta(minutes=5)
+"""A charger's time this far ahead of ours is a clock error, not a fact."""
+OFFLINE_LIMIT = timedelta(days=31)
+"""Transactions older than this when first reported are taken for a clock error (an
+offline queue rarely holds more)."""
+
+
+def timing_notes(
+    started_at: datetime, stopped_at: datetime, received_at: datetime, now: datetime
+) -> list[str]:
+    """What is implausible about a session's times, judged by the gateway's clock
+    (``received_at``: when the start reached the CSMS; ``now``: settlement)."""
+    notes = []
+    if started_at > received_at + FUTURE_SKEW:
+        notes.append(f"start {started_at.isoformat()} is after it was received")
+    elif started_at < received_at - OFFLINE_LIMIT:
+        notes.append(f"start {started_at.isoformat()} is over 31 days before it was received")
+    if stopped_at > now + FUTURE_SKEW:
+        notes.append(f"stop {stopped_at.isoformat()} is in the future")
+    if stopped_at < started_at:
+        notes.append(f"stop {stopped_at.isoformat()} is before the start")
+    return [f"implausible time: {n} (charger clock?)" for n in notes]
 
 
 def _to_domain(row: ChargeDetailRecordRow) -> ChargeDetailRecord:
@@ -187,6 +211,22 @@ class SessionActivities:
             )
             low, high = await meter_samples.energy_register_range(session, tx.station_id, tx.id)
             energy, notes = _energy_wh(tx.meter_start_wh, tx.meter_stop_wh, low, high)
+            stopped_at = tx.stopped_at or stop.stopped_at
+            timing = timing_notes(tx.started_at, stopped_at, tx.created_at, datetime.now(UTC))
+            if timing:
+                notes.extend(timing)
+                reconciliation.add_item(
+                    session,
+                    station_id=tx.station_id,
+                    kind="ImplausibleTimes",
+                    payload={
+                        "transaction": tx.transaction_ref,
+                        "started_at": tx.started_at.isoformat(),
+                        "stopped_at": stopped_at.isoformat(),
+                        "received_at": tx.created_at.isoformat(),
+                    },
+                    note="; ".join(timing),
+                )
             site = await sites.get_site(session, tx.site_id) if tx.site_id else None
             if site is None:
                 price, currency = Decimal("0"), "EUR"
@@ -202,7 +242,7 @@ class SessionActivities:
                 connector_id=tx.connector_id,
                 ocpp_version=tx.ocpp_version,
                 started_at=tx.started_at,
-                stopped_at=tx.stopped_at or stop.stopped_at,
+                stopped_at=stopped_at,
                 energy_wh=energy,
                 price_per_kwh=price,
                 currency=currency,

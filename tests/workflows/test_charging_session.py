@@ -243,3 +243,25 @@ async def test_recorded_histories_replay_deterministically(
         recorded.write_text(history.to_json())
     assert recorded.exists(), f"record {recorded.name} with CSMS_RECORD_HISTORY=1"
     await replayer.replay_workflow(WorkflowHistory.from_json(path, recorded.read_text()))
+
+
+async def test_implausible_charger_times_are_flagged_on_the_cdr_and_in_reconciliation(
+    time_skipping: WorkflowEnvironment, sqlite_db: Database
+) -> None:
+    """A charger whose clock says 2000, and a stop before its start: the CDR is still
+    written (nothing is lost) with notes, and an operator sees it in reconciliation."""
+    station, queue = unique("CP"), unique("q")
+    await seed_station(sqlite_db, station, site_id="site-ws")
+    start = await seed_transaction(
+        sqlite_db, station, site_id="site-ws", started_at=datetime(2000, 1, 1, 12, tzinfo=UTC)
+    )
+    stop = SessionStopped(start.transaction_id, 2000, datetime(2000, 1, 1, 11, tzinfo=UTC))
+    async with build_worker(time_skipping.client, sqlite_db, queue):
+        cdr = await (await _start(time_skipping, start, queue, "stopped", stop)).result()
+    timing = [n for n in cdr.notes if n.startswith("implausible time")]
+    assert len(timing) == 2, cdr.notes
+    assert any("31 days before it was received" in n for n in timing)
+    assert any("before the start" in n for n in timing)
+    async with sqlite_db.sessions() as session:
+        items = await reconciliation.open_items(session, station_id=station)
+    assert [i.kind for i in items] == ["ImplausibleTimes"]
