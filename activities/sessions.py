@@ -235,7 +235,7 @@ class SessionActivities:
                 price, currency = site.price_per_kwh, site.currency
             row = ChargeDetailRecordRow(
                 transaction_pk=tx.id,
-                transaction_ref=tx.transaction_ref or str(tx.id),
+                transaction_ref=tx.ref,
                 station_id=tx.station_id,
                 site_id=tx.site_id,
                 evse_id=tx.evse_id,

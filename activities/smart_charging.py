@@ -29,6 +29,7 @@ from optimizer import lp, profiles
 from optimizer.fleet import Depot, DepotCharger, TimeOfUse
 from optimizer.problem import Charger, Circuit, Schedule, SiteProblem, Tariff, Vehicle
 from workflows.commands import CommandRequest, SetChargingProfile
+from workflows.domain import ChargingNeeds
 from workflows.smart_charging import (
     PlanRequest,
     PresentVehicle,
@@ -183,18 +184,17 @@ class SmartChargingActivities:
             .order_by(StationEvent.received_at.desc())
             .limit(1)
         )
-        if reported is not None:
-            needs = reported.payload.get("message", {}).get("chargingNeeds", {})
-            energy = (
-                needs.get("acChargingParameters") or needs.get("dcChargingParameters") or {}
-            ).get("energyAmount")
-            if energy is not None:
-                need_kwh = float(energy) / 1000
-            if needs.get("departureTime"):
-                departure = datetime.fromisoformat(needs["departureTime"].replace("Z", "+00:00"))
+        if reported is not None and reported.payload.get("needs"):
+            needs = value_to_type(ChargingNeeds, reported.payload["needs"])
+            if needs.energy_wh is not None:
+                need_kwh = needs.energy_wh / 1000
+            if needs.departure is not None:
+                departure = needs.departure
         tx = await transactions.get_by_ref(session, vehicle.station_id, vehicle.transaction_id)
         if tx is None and vehicle.transaction_id.isdigit():
             tx = await session.get(Transaction, int(vehicle.transaction_id))
+            if tx is not None and tx.station_id != vehicle.station_id:
+                tx = None  # another station's transaction: never its energy
         delivered = 0.0
         if tx is not None:
             low, high = await meter_samples.energy_register_range(session, tx.station_id, tx.id)

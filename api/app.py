@@ -10,6 +10,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import text
 
 from activities.persistence.database import Database
+from activities.temporal_link import TemporalLink
 from api.auth import parse_grant
 from api.input_guard import InputGuard
 from api.routers import (
@@ -26,7 +27,6 @@ from api.routers import (
     smart_charging,
     stations,
 )
-from workflows.client import TemporalLink
 from workflows.domain import TASK_QUEUE
 
 DESCRIPTION = """

@@ -25,10 +25,10 @@ from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError
 
 from activities.persistence.repositories import registry, stations
+from activities.temporal_link import TemporalLink
 from api.errors import not_found
 from workflows import search_attributes as sa
 from workflows.charging_session import ChargingSessionWorkflow, initial_search_attributes
-from workflows.client import TemporalLink
 from workflows.commands import (
     CommandFailure,
     CommandReply,

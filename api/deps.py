@@ -9,7 +9,7 @@ from fastapi import Depends, Path, Request
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from activities.persistence.database import Database
-from workflows.client import TemporalLink
+from activities.temporal_link import TemporalLink
 
 
 async def _session(request: Request) -> AsyncIterator[AsyncSession]:

@@ -15,11 +15,11 @@ from temporalio.worker import Worker
 
 from activities.persistence.database import Database
 from activities.persistence.migrate import upgrade_async
+from activities.temporal_link import TemporalLink
 from api.app import create_app
 from deploy.settings import Settings
 from deploy.worker import build_worker
 from gateway.server import Gateway
-from workflows.client import TemporalLink
 
 log = logging.getLogger(__name__)
 

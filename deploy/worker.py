@@ -9,9 +9,9 @@ from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxR
 from activities.log_uploads import LogUploadActivities
 from activities.persistence.database import Database
 from activities.reservations import ReservationActivities
-from activities.routing import RoutingActivities
 from activities.sessions import SessionActivities
 from activities.smart_charging import SmartChargingActivities
+from activities.station_locator import RoutingActivities
 from workflows.charging_session import ChargingSessionWorkflow
 from workflows.configuration_push import ConfigurationPushWorkflow
 from workflows.log_upload import LogUploadWorkflow

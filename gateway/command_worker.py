@@ -24,6 +24,7 @@ from temporalio.worker import Worker
 from activities.credentials import hash_password
 from activities.persistence.database import Database
 from activities.persistence.repositories import station_variables, stations
+from activities.temporal_link import TemporalLink
 from gateway import commands2, commands16, schemas
 from gateway.command_codec import NotAvailable
 from gateway.connection import ChargerError, OcppConnection
@@ -31,7 +32,6 @@ from gateway.redaction import redact
 from gateway.rpc import OcppError
 from gateway.timestamps import utcnow
 from workflows import commands as c
-from workflows.client import TemporalLink
 from workflows.domain import ReportedVariable
 
 log = logging.getLogger(__name__)

@@ -16,6 +16,7 @@ from gateway.station_service import StationService
 from gateway.timestamps import format_timestamp, parse_timestamp, utcnow
 from workflows.domain import (
     Authorization,
+    ChargingNeeds,
     ConnectorStatus,
     NoticeKind,
     ReservationEnded,
@@ -190,7 +191,21 @@ class Ocpp2Handlers:
     async def ev_charging_needs(self, conn: OcppConnection, p: dict[str, Any]) -> dict[str, Any]:
         """Keep the vehicle's needs. At a smart-charged site the site re-plans with them
         (Accepted: a charging profile follows); elsewhere no schedule is computed (Rejected)."""
-        notice = StationNotice(NoticeKind.EV_CHARGING_NEEDS, None, None, p)
+        needs = p["chargingNeeds"]
+        parameters = needs.get("acChargingParameters") or needs.get("dcChargingParameters") or {}
+        energy = parameters.get("energyAmount")
+        departure = needs.get("departureTime")
+        notice = StationNotice(
+            NoticeKind.EV_CHARGING_NEEDS,
+            None,
+            None,
+            p,
+            needs=ChargingNeeds(
+                evse_id=bounds.station_id_field(p["evseId"], "evseId"),
+                energy_wh=float(energy) if energy is not None else None,
+                departure=bounds.event_time(departure, "departureTime", []) if departure else None,
+            ),
+        )
         if await self.service.ev_charging_needs(conn.context, notice):
             return {"status": "Accepted"}
         return {"status": "Rejected", "statusInfo": _rejection("NoSmartCharging")}

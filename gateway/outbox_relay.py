@@ -25,9 +25,9 @@ from temporalio.service import RPCError, RPCStatusCode
 from activities.persistence.database import Database
 from activities.persistence.models import OutboxEvent
 from activities.persistence.repositories import cdrs, outbox, reconciliation, transactions
+from activities.temporal_link import TemporalLink
 from gateway.timestamps import utcnow
 from workflows.charging_session import ChargingSessionWorkflow, initial_search_attributes
-from workflows.client import TemporalLink
 from workflows.domain import SessionStarted, SessionStopped
 
 log = logging.getLogger(__name__)

@@ -28,6 +28,7 @@ from activities.persistence.database import Database, dialect_insert
 from activities.persistence.group_commit import GroupCommit
 from activities.persistence.models import Station
 from activities.persistence.repositories import registry, stations
+from activities.temporal_link import TemporalLink
 from gateway import security
 from gateway.authorizer import TokenAuthorizer
 from gateway.command_worker import CommandWorker, StationCommands
@@ -42,7 +43,6 @@ from gateway.rate_limit import TokenBucket
 from gateway.services import GatewayServices
 from gateway.station_service import StationService
 from gateway.timestamps import utcnow
-from workflows.client import TemporalLink
 from workflows.commands import gateway_task_queue
 
 log = logging.getLogger(__name__)

@@ -6,11 +6,11 @@ from dataclasses import dataclass
 
 from activities.persistence.database import Database
 from activities.persistence.group_commit import GroupCommit
+from activities.temporal_link import TemporalLink
 from gateway.authorizer import TokenAuthorizer
 from gateway.config import GatewayConfig
 from gateway.meter_writer import MeterSampleWriter
 from gateway.outbox_relay import OutboxRelay
-from workflows.client import TemporalLink
 
 
 @dataclass

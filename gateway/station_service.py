@@ -58,7 +58,6 @@ from workflows.domain import (
     TransactionEvent,
     TransactionEventKind,
     energy_register,
-    session_workflow_id,
 )
 
 log = logging.getLogger(__name__)
@@ -76,7 +75,7 @@ def session_started(tx: Transaction, *, smart_charging: bool = False) -> Session
         station_id=tx.station_id,
         site_id=tx.site_id,
         connector_id=tx.connector_id,
-        transaction_id=tx.transaction_ref or str(tx.id),
+        transaction_id=tx.ref,
         id_token=tx.id_token,
         meter_start_wh=tx.meter_start_wh,
         started_at=tx.started_at,
@@ -177,6 +176,9 @@ class StationService:
             "request_id": notice.request_id,
             "message": redact(notice.payload),
         }
+        if notice.needs is not None:
+            # What the CSMS acts on, in neutral terms (planning never reads OCPP fields).
+            payload["needs"] = to_json(notice.needs)
 
         async def keep(session: AsyncSession) -> tuple[str | None, str, str] | None:
             station_events.add_event(
@@ -350,7 +352,7 @@ class StationService:
                     note=f"transaction already closed ({tx.stop_reason}, "
                     f"meter stop {tx.meter_stop_wh} Wh)",
                 )
-            ref = tx.transaction_ref or str(tx.id)
+            ref = tx.ref
             pk = tx.id
         for row in events:
             self.services.relay.submit(row)
@@ -489,7 +491,7 @@ class StationService:
         ):
             return None  # already stopped: a repeated stop adds nothing
         return SessionStopped(
-            transaction_id=tx.transaction_ref or str(tx.id),
+            transaction_id=tx.ref,
             meter_stop_wh=register,
             stopped_at=event.timestamp,
             reason=reason,
@@ -506,8 +508,7 @@ class StationService:
             session,
             node_id=self.services.config.node_id,
             kind=kind,
-            workflow_id=tx.workflow_id
-            or session_workflow_id(tx.station_id, tx.transaction_ref or str(tx.id)),
+            workflow_id=tx.session_workflow,
             payload=payload,
         )
 

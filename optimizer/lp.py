@@ -26,8 +26,12 @@ HiGHS is missing or fails. Build and solve times are reported separately.
 
 from __future__ import annotations
 
+import os
+import sys
+import threading
 import time
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pulp
@@ -205,6 +209,36 @@ def solve(
     return schedule
 
 
+_banner_lock = threading.Lock()
+_banner_shown = False
+
+
+def _new_highs(highspy: Any) -> Any:
+    """A HiGHS instance; the first of a process is made with stdout closed for a moment.
+
+    HiGHS prints its copyright banner on stdout when the first instance is built,
+    before any option can silence it, into the service's logs; later instances are
+    quiet (``output_flag`` off).
+    """
+    global _banner_shown
+    with _banner_lock:
+        if _banner_shown:
+            return highspy.Highs()
+        sys.stdout.flush()
+        saved = os.dup(1)
+        try:
+            with open(os.devnull, "wb") as devnull:
+                os.dup2(devnull.fileno(), 1)
+                try:
+                    solver = highspy.Highs()
+                finally:
+                    os.dup2(saved, 1)
+        finally:
+            os.close(saved)
+        _banner_shown = True
+        return solver
+
+
 def _highs(program: Program, time_limit_s: float | None) -> tuple[str, np.ndarray | None]:
     try:
         import highspy
@@ -218,7 +252,7 @@ def _highs(program: Program, time_limit_s: float | None) -> tuple[str, np.ndarra
     lp.a_matrix_.start_ = program.start
     lp.a_matrix_.index_ = program.index
     lp.a_matrix_.value_ = program.value
-    solver = highspy.Highs()
+    solver = _new_highs(highspy)
     solver.setOptionValue("output_flag", False)
     solver.setOptionValue("solver", "ipm")
     if time_limit_s is not None:

@@ -10,7 +10,7 @@ from temporalio.common import RetryPolicy, SearchAttributePair, TypedSearchAttri
 from temporalio.exceptions import ActivityError, ApplicationError
 
 from workflows import search_attributes as sa
-from workflows.routing import send_command
+from workflows.command_routing import send_command
 
 # Passed through so the data converter sees the real ``datetime`` class in these
 # dataclasses' hints, not the sandbox's restricted proxy of it.

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from temporalio import workflow
 from temporalio.exceptions import ApplicationError
 
-from workflows.routing import locate, send_batch, send_command
+from workflows.command_routing import locate, send_batch, send_command
 
 with workflow.unsafe.imports_passed_through():
     from workflows.commands import (

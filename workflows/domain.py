@@ -248,6 +248,15 @@ class NoticeKind(StrEnum):
 
 
 @dataclass(frozen=True)
+class ChargingNeeds:
+    """What a vehicle says it needs (2.x NotifyEVChargingNeeds), in neutral units."""
+
+    evse_id: int
+    energy_wh: float | None = None
+    departure: datetime | None = None
+
+
+@dataclass(frozen=True)
 class ReportedVariable:
     """One configuration value a station reported (1.6 key, or 2.x component.variable)."""
 
@@ -279,6 +288,8 @@ class StationNotice:
     reservation_ended: ReservationEnded | None = None
     # A part of a base report (2.x NotifyReport): the values it carries.
     variables: tuple[ReportedVariable, ...] = ()
+    # A vehicle's charging needs (2.x NotifyEVChargingNeeds).
+    needs: ChargingNeeds | None = None
 
 
 def reservation_workflow_id(station_id: str, reservation_id: int) -> str:

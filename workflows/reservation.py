@@ -7,7 +7,7 @@ from datetime import timedelta
 from temporalio import workflow
 from temporalio.exceptions import ApplicationError
 
-from workflows.routing import send_command
+from workflows.command_routing import send_command
 
 with workflow.unsafe.imports_passed_through():
     from activities.reservations import ReservationActivities, StatusChange

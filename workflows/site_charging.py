@@ -21,7 +21,7 @@ from temporalio import workflow
 from temporalio.common import RetryPolicy
 from temporalio.exceptions import ApplicationError
 
-from workflows.routing import send_command
+from workflows.command_routing import send_command
 
 with workflow.unsafe.imports_passed_through():
     from activities.smart_charging import SmartChargingActivities

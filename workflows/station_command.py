@@ -5,7 +5,7 @@ from __future__ import annotations
 from temporalio import workflow
 from temporalio.exceptions import ApplicationError
 
-from workflows.routing import send_command
+from workflows.command_routing import send_command
 
 with workflow.unsafe.imports_passed_through():
     from workflows.commands import CommandFailure, CommandReply, CommandRequest

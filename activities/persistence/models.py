@@ -25,6 +25,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 from activities.persistence.types import ExactDecimal, UTCDateTime
+from workflows.domain import session_workflow_id
 
 # Deterministic constraint names keep Alembic migrations identical on both engines.
 NAMING = {
@@ -174,6 +175,16 @@ class Transaction(Base):
     # Sequence numbers of the 2.x TransactionEvents received, to drop repeats and spot gaps.
     seq_nos: Mapped[list[int]] = mapped_column(JSON, default=list)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+    @property
+    def ref(self) -> str:
+        """The transaction's id as the charger knows it (1.6: the primary key)."""
+        return self.transaction_ref or str(self.id)
+
+    @property
+    def session_workflow(self) -> str:
+        """The id of the session workflow that follows this transaction."""
+        return self.workflow_id or session_workflow_id(self.station_id, self.ref)
 
 
 class StationEvent(Base):

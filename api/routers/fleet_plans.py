@@ -14,7 +14,7 @@ from sqlalchemy import update
 from temporalio.converter import value_to_type
 from temporalio.service import RPCError
 
-from activities import planning
+from activities import plan_previews
 from activities.charts import load_chart
 from activities.persistence.models import FleetPlanRow, SiteCharging
 from activities.smart_charging import slot_start
@@ -76,7 +76,7 @@ async def request_plan(
     await session.close()
     try:
         computed, needs = await asyncio.to_thread(
-            planning.fleet_plan, config, vehicles, start, body.hours
+            plan_previews.fleet_plan, config, vehicles, start, body.hours
         )
     except ValueError as exc:
         raise unprocessable(str(exc)) from None

@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from activities.persistence.models import Transaction
 from activities.persistence.repositories import cdrs, meter_samples, transactions
+from activities.temporal_link import TemporalLink
 from api.auth import Viewer
 from api.deps import IdInPath, Session, Temporal
 from api.errors import not_found
@@ -24,8 +25,6 @@ from api.schemas import (
     UtcDateTime,
 )
 from workflows.charging_session import ChargingSessionWorkflow, SessionView
-from workflows.client import TemporalLink
-from workflows.domain import session_workflow_id
 
 router = APIRouter(prefix="/sessions", tags=["sessions"])
 S = TypeVar("S", bound=SessionOut)
@@ -35,9 +34,7 @@ QUERY_TIMEOUT = timedelta(seconds=3)
 
 def _out(tx: Transaction, model: type[S]) -> S:
     out = model.model_validate(tx)
-    out.workflow_id = tx.workflow_id or session_workflow_id(
-        tx.station_id, tx.transaction_ref or str(tx.id)
-    )
+    out.workflow_id = tx.session_workflow
     return out
 
 

@@ -14,7 +14,7 @@ from temporalio.common import SearchAttributePair, TypedSearchAttributes, Workfl
 from temporalio.converter import value_to_type
 from temporalio.service import RPCError
 
-from activities import planning
+from activities import plan_previews
 from activities.persistence.models import SiteCharging, Station, Transaction
 from activities.persistence.repositories import sites
 from activities.persistence.types import to_json
@@ -52,7 +52,7 @@ async def _present(session: Any, site_id: str, config: SiteChargingConfig) -> li
             f"{tx.station_id}#{tx.evse_id}",
             tx.station_id,
             tx.evse_id,
-            tx.transaction_ref or str(tx.id),
+            tx.ref,
             tx.started_at,
             tx.meter_start_wh,
         )
@@ -219,6 +219,6 @@ async def what_if(site_id: str, body: WhatIfIn, session: Session, _: DepotViewer
         _check_tree(body.config)
     vehicles = [(v.station_id, v.evse_id, v.energy_kwh, v.departure) for v in body.vehicles]
     try:
-        return await asyncio.to_thread(planning.what_if, config, vehicles, datetime.now(UTC))
+        return await asyncio.to_thread(plan_previews.what_if, config, vehicles, datetime.now(UTC))
     except ValueError as exc:  # e.g. a circuit loop the checks above cannot see
         raise unprocessable(str(exc)) from None

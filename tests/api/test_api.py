@@ -9,10 +9,10 @@ import httpx
 import pytest
 
 from activities.persistence.database import Database
+from activities.temporal_link import TemporalLink
 from api.app import create_app
 from tests.conftest import unique
 from tests.helpers import seed_station, seed_transaction
-from workflows.client import TemporalLink
 
 OPERATOR, VIEWER = "op-key", "view-key"
 

@@ -9,8 +9,8 @@ import httpx
 import pytest
 
 from activities.persistence.database import Database
+from activities.temporal_link import TemporalLink
 from api.app import create_app
-from workflows.client import TemporalLink
 
 KEY = "bad-input-key"
 

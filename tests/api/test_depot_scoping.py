@@ -8,10 +8,10 @@ import httpx
 import pytest
 
 from activities.persistence.database import Database
+from activities.temporal_link import TemporalLink
 from api.app import create_app
 from api.auth import parse_grant
 from deploy.settings import Settings
-from workflows.client import TemporalLink
 
 OPERATOR, VIEWER, MANAGER = "op-key", "view-key", "depot-key"
 CONFIG = {

@@ -19,10 +19,10 @@ import uvicorn
 
 from activities.persistence.database import Database
 from activities.persistence.migrate import upgrade_async
+from activities.temporal_link import TemporalLink
 from api.app import create_app
 from deploy.stack import EmbeddedServer
 from tests.helpers import free_port
-from workflows.client import TemporalLink
 
 KEY = "generated-requests-key"
 SCHEMATHESIS = str(Path(sys.executable).parent / "st")

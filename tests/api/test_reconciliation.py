@@ -10,9 +10,9 @@ import pytest
 
 from activities.persistence.database import Database
 from activities.persistence.repositories import outbox, reconciliation
+from activities.temporal_link import TemporalLink
 from api.app import create_app
 from tests.conftest import unique
-from workflows.client import TemporalLink
 
 OPERATOR, VIEWER = "op-key", "view-key"
 

@@ -11,9 +11,9 @@ from activities.persistence.database import Database
 from activities.persistence.models import OutboxEvent
 from activities.persistence.repositories import outbox
 from activities.persistence.types import to_json
+from activities.temporal_link import TemporalLink
 from gateway.outbox_relay import SESSION_STARTED, OutboxRelay
 from tests.conftest import unique
-from workflows.client import TemporalLink
 from workflows.domain import SessionStarted, session_workflow_id
 
 

@@ -209,3 +209,20 @@ def test_random_sites_respect_limits_and_beat_the_baselines(problem: SiteProblem
         assert objective(problem, schedule) <= objective(problem, other) + 1e-3
     free = uncontrolled(problem)
     assert sum(free.delivered_kwh.values()) >= sum(schedule.delivered_kwh.values()) - 1e-3
+
+
+def test_highs_prints_no_banner_into_the_service_logs() -> None:
+    """HiGHS writes its copyright banner on stdout when a process builds its first
+    solver; run in a fresh interpreter, a solve prints nothing."""
+    import subprocess
+    import sys
+
+    code = (
+        "from tests.benchmarks.bench_optimizer import depot\n"
+        "from optimizer.lp import solve\n"
+        'assert not any("CBC" in n for n in solve(depot(3)).notes)\n'
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True
+    )
+    assert "HiGHS" not in done.stdout + done.stderr, done.stdout

@@ -12,10 +12,11 @@ from datetime import timedelta
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
-from temporalio.exceptions import ActivityError, ApplicationError, TimeoutError, TimeoutType
+from temporalio.exceptions import ActivityError, ApplicationError, TimeoutType
+from temporalio.exceptions import TimeoutError as TemporalTimeout
 
 with workflow.unsafe.imports_passed_through():
-    from activities.routing import RoutingActivities
+    from activities.station_locator import RoutingActivities
     from workflows.commands import (
         CommandFailure,
         CommandOutcome,
@@ -105,7 +106,7 @@ async def send_command(request: CommandRequest, node_id: str | None = None) -> C
             )
         except ActivityError as error:
             cause = error.cause
-            if isinstance(cause, TimeoutError) and cause.type == TimeoutType.SCHEDULE_TO_START:
+            if isinstance(cause, TemporalTimeout) and cause.type == TimeoutType.SCHEDULE_TO_START:
                 workflow.logger.info("node %s did not pick up %s", node_id, request.command)
                 silent = node_id
                 continue
