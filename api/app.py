@@ -11,6 +11,7 @@ from sqlalchemy import text
 
 from activities.persistence.database import Database
 from activities.temporal_link import TemporalLink
+from api import docs
 from api.auth import parse_grant
 from api.input_guard import InputGuard
 from api.routers import (
@@ -48,7 +49,15 @@ def create_app(
 ) -> FastAPI:
     """Build the API over a database, a (lazily connected) Temporal link and the
     workers' task queue."""
-    app = FastAPI(title="CSMS API", version="0.1.0", description=DESCRIPTION)
+    # The docs come from the installed package (air-gapped sites have no CDN).
+    app = FastAPI(
+        title="CSMS API",
+        version="0.1.0",
+        description=DESCRIPTION,
+        docs_url=None,
+        redoc_url=None,
+    )
+    docs.install(app)
     app.add_middleware(InputGuard)
     app.state.db = db
     app.state.temporal = temporal

@@ -11,43 +11,12 @@ from __future__ import annotations
 import asyncio
 import os
 import sys
-from collections.abc import AsyncIterator
 from pathlib import Path
 
-import pytest
-import uvicorn
+from tests.api.conftest import KEY
 
-from activities.persistence.database import Database
-from activities.persistence.migrate import upgrade_async
-from activities.temporal_link import TemporalLink
-from api.app import create_app
-from deploy.stack import EmbeddedServer
-from tests.helpers import free_port
-
-KEY = "generated-requests-key"
 SCHEMATHESIS = str(Path(sys.executable).parent / "st")
 ROOT = str(Path(__file__).resolve().parents[2])
-
-
-@pytest.fixture
-async def api_url(tmp_path: Path, backend: str, backend_urls: dict[str, str]) -> AsyncIterator[str]:
-    # PostgreSQL too where it runs: some inputs (NUL characters, integers past a
-    # column's range) only fail there.
-    url = f"sqlite:///{tmp_path / 'api.db'}" if backend == "sqlite" else backend_urls[backend]
-    await upgrade_async(url)
-    db = Database(url)
-    app = create_app(db, TemporalLink("127.0.0.1:1"), {KEY: "operator"}, upload_dir=tmp_path)
-    port = free_port()
-    server = EmbeddedServer(
-        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off")
-    )
-    task = asyncio.create_task(server.serve())
-    while not server.started:  # noqa: ASYNC110 (uvicorn offers no event for it)
-        await asyncio.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    await task
-    await db.dispose()
 
 
 async def test_no_generated_request_gets_a_500_or_breaks_the_schema(
