@@ -113,6 +113,7 @@ class Settings(BaseSettings):
             port=self.gateway_port,
             unknown_stations=self.unknown_stations,
             allow_unsecured_stations=self.unsecured_stations_allowed,
+            spool_path=str(self.data_dir / f"spool-{self.node_id}.db"),
             heartbeat_interval_s=self.heartbeat_interval_s,
             tls=TlsFiles(self.tls_cert, self.tls_key, self.tls_client_ca)
             if self.tls_cert and self.tls_key

@@ -36,6 +36,10 @@ class GatewayConfig:
     # answers ("commands"), or none ("off"); frames older than the retention go.
     message_log: Literal["all", "commands", "off"] = "all"
     message_log_retention_days: float = 7.0
+    # Where the node keeps charger messages while the database is away (None: it does
+    # not, and they get InternalError until the database is back).
+    spool_path: str | None = None
+    spool_drain_interval_s: float = 1.0
     temporal_address: str = "localhost:7233"
     temporal_namespace: str = "default"
     task_queue: str = TASK_QUEUE

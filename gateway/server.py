@@ -10,6 +10,7 @@ import ssl
 from collections.abc import Sequence
 from datetime import timedelta
 from http import HTTPStatus
+from pathlib import Path
 from urllib.parse import unquote
 
 from websockets.asyncio.server import Server, ServerConnection, serve
@@ -41,6 +42,7 @@ from gateway.ocpp16 import Ocpp16Handlers
 from gateway.outbox_relay import OutboxRelay
 from gateway.rate_limit import TokenBucket
 from gateway.services import GatewayServices
+from gateway.spool import Spool
 from gateway.station_service import StationService
 from gateway.timestamps import utcnow
 from workflows.commands import gateway_task_queue
@@ -84,8 +86,11 @@ class Gateway:
             relay=OutboxRelay(db, link, node_id=config.node_id, task_queue=config.task_queue),
             temporal=link,
             writes=GroupCommit(db),
+            spool=Spool(Path(config.spool_path)) if config.spool_path else None,
         )
         service = StationService(self.services)
+        self.station_service = service
+        self._drainer: asyncio.Task[None] | None = None
         self.handlers: dict[str, ProtocolHandlers] = {
             "ocpp1.6": Ocpp16Handlers(service),
             "ocpp2.0.1": Ocpp2Handlers(service, "2.0.1"),
@@ -130,6 +135,8 @@ class Gateway:
         self.services.relay.start()
         self.message_log.start()
         self.command_worker.start()
+        if self.services.spool is not None:
+            self._drainer = asyncio.create_task(self._drain_spool(), name="spool-drain")
         self._server = await self._listen(self.config.port, None)
         log.info("gateway %s listening on %s:%s", self.config.node_id, self.config.host, self.port)
         if self.config.tls is not None:
@@ -174,6 +181,9 @@ class Gateway:
             if server is not None:
                 server.close()
                 await server.wait_closed()
+        if self._drainer is not None:
+            self._drainer.cancel()
+            await asyncio.gather(self._drainer, return_exceptions=True)
         await self.command_worker.stop()
         await self.message_log.stop()
         await self.services.relay.stop()
@@ -181,6 +191,20 @@ class Gateway:
         await self.services.writes.stop()
         async with self.db.sessions.begin() as session:
             await registry.clear_node(session, self.config.node_id)
+        if self.services.spool is not None:
+            self.services.spool.close()
+
+    async def _drain_spool(self) -> None:
+        """Replay what the spool holds whenever the database answers again."""
+        while True:
+            await asyncio.sleep(self.config.spool_drain_interval_s)
+            try:
+                drained = await self.station_service.drain_spool()
+            except Exception as exc:
+                log.warning("spool drain paused: %s", exc)
+                continue
+            if drained:
+                log.info("replayed %d spooled messages", drained)
 
     async def _authenticate(
         self, connection: ServerConnection, request: Request

@@ -11,6 +11,7 @@ from gateway.authorizer import TokenAuthorizer
 from gateway.config import GatewayConfig
 from gateway.meter_writer import MeterSampleWriter
 from gateway.outbox_relay import OutboxRelay
+from gateway.spool import Spool
 
 
 @dataclass
@@ -25,3 +26,5 @@ class GatewayServices:
     temporal: TemporalLink
     # Small writes (registry, boot, status, notices) share transactions under load.
     writes: GroupCommit
+    # Charger messages kept while the database is away (None: not kept, refused).
+    spool: Spool | None = None

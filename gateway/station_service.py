@@ -19,7 +19,9 @@ from typing import Any
 
 from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession
+from temporalio.converter import value_to_type
 
+from activities.persistence.database import unavailable
 from activities.persistence.models import OutboxEvent, SiteCharging, Transaction
 from activities.persistence.repositories import (
     log_uploads,
@@ -87,6 +89,18 @@ def session_started(tx: Transaction, *, smart_charging: bool = False) -> Session
 
 
 @dataclass(frozen=True)
+class SpooledMeterValues:
+    """A MeterValues message as the spool keeps it."""
+
+    evse_id: int
+    connector_id: int
+    transaction_pk: int | None
+    transaction_ref: str | None
+    readings: tuple[MeterReading, ...]
+    dropped: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class TransactionOutcome:
     """What a transaction message resolved to."""
 
@@ -135,6 +149,46 @@ class StationService:
         return await self.services.authorizer.authorize(token)
 
     async def meter_values(
+        self,
+        ctx: StationContext,
+        *,
+        evse_id: int,
+        connector_id: int,
+        transaction_pk: int | None,
+        transaction_ref: str | None,
+        readings: list[MeterReading],
+        dropped: list[str] | None = None,
+    ) -> None:
+        """Store samples; with the database away, acknowledged from the spool."""
+        args = SpooledMeterValues(
+            evse_id,
+            connector_id,
+            transaction_pk,
+            transaction_ref,
+            tuple(readings),
+            tuple(dropped or ()),
+        )
+        spool = self.services.spool
+        if spool is not None and spool.waiting(ctx.station_id):
+            await self._spool(ctx, "meter_values", {"meter_values": to_json(args)})
+            return
+        try:
+            await self._apply_meter_values(
+                ctx,
+                evse_id=evse_id,
+                connector_id=connector_id,
+                transaction_pk=transaction_pk,
+                transaction_ref=transaction_ref,
+                readings=readings,
+                dropped=dropped,
+            )
+        except Exception as error:
+            if spool is None or not unavailable(error):
+                raise
+            log.warning("%s: database unavailable, MeterValues spooled", ctx.station_id)
+            await self._spool(ctx, "meter_values", {"meter_values": to_json(args)})
+
+    async def _apply_meter_values(
         self,
         ctx: StationContext,
         *,
@@ -257,7 +311,99 @@ class StationService:
     async def transaction_event(
         self, ctx: StationContext, event: TransactionEvent
     ) -> TransactionOutcome:
-        """Apply one transaction lifecycle message; idempotent for repeats."""
+        """Apply one transaction lifecycle message; idempotent for repeats. With the
+        database away it is acknowledged from the node's spool (all but a 1.6 start,
+        whose answer needs the id the database allocates)."""
+        spool = self.services.spool
+        spoolable = spool is not None and event.transaction_ref is not None
+        if spoolable and spool is not None and spool.waiting(ctx.station_id):
+            return await self._spool_event(ctx, event)
+        try:
+            return await self._apply_transaction_event(ctx, event)
+        except Exception as error:
+            if not (spoolable and unavailable(error)):
+                raise
+            log.warning("%s: database unavailable, %s spooled", ctx.station_id, event.kind.value)
+            return await self._spool_event(ctx, event)
+
+    async def _spool_event(
+        self, ctx: StationContext, event: TransactionEvent
+    ) -> TransactionOutcome:
+        await self._spool(ctx, "transaction_event", {"event": to_json(event)})
+        authorization = None
+        if event.id_token is not None:
+            # The standing last read, or Accepted: the driver is not stranded while the
+            # database is away (the replay records the token's actual standing).
+            authorization = self.services.authorizer.last_known(event.id_token) or Authorization(
+                AuthorizationStatus.ACCEPTED
+            )
+        return TransactionOutcome(None, event.transaction_ref, authorization)
+
+    async def _spool(self, ctx: StationContext, kind: str, payload: dict[str, Any]) -> None:
+        spool = self.services.spool
+        assert spool is not None
+        payload = {**payload, "site_id": ctx.site_id, "ocpp_version": ctx.ocpp_version}
+        if not await spool.add(ctx.station_id, kind, payload):
+            raise OcppError(ErrorKind.INTERNAL, "storage unavailable and the spool is full")
+
+    async def drain_spool(self) -> int:
+        """Replay spooled messages in order while the database answers; how many went.
+
+        A station whose replay fails keeps its later messages waiting; a message that
+        fails for another reason than the database (it never will apply) goes to
+        reconciliation, so the spool cannot stall on it.
+        """
+        spool = self.services.spool
+        if spool is None or not len(spool):
+            return 0
+        done = 0
+        blocked: set[str] = set()
+        for message in await spool.oldest():
+            if message.station_id in blocked:
+                continue
+            ctx = StationContext(
+                station_id=message.station_id,
+                site_id=message.payload.get("site_id"),
+                registration_status="accepted",
+                ocpp_version=message.payload.get("ocpp_version") or "1.6",
+            )
+            try:
+                await self._replay(ctx, message.kind, message.payload)
+            except Exception as error:
+                if unavailable(error):
+                    return done  # still away: try again later
+                log.exception("%s: spooled %s does not apply", message.station_id, message.kind)
+                note = [f"{type(error).__name__}: {error}"]
+                async with self.services.db.sessions.begin() as session:
+                    await self._note_corrections(
+                        session, message.station_id, "Spooled", message.payload, note
+                    )
+            await spool.remove(message)
+            done += 1
+        return done
+
+    async def _replay(self, ctx: StationContext, kind: str, payload: dict[str, Any]) -> None:
+        if kind == "transaction_event":
+            await self._apply_transaction_event(
+                ctx, value_to_type(TransactionEvent, payload["event"])
+            )
+        elif kind == "meter_values":
+            args = value_to_type(SpooledMeterValues, payload["meter_values"])
+            await self._apply_meter_values(
+                ctx,
+                evse_id=args.evse_id,
+                connector_id=args.connector_id,
+                transaction_pk=args.transaction_pk,
+                transaction_ref=args.transaction_ref,
+                readings=list(args.readings),
+                dropped=list(args.dropped),
+            )
+        else:
+            raise ValueError(f"unknown spooled message kind {kind!r}")
+
+    async def _apply_transaction_event(
+        self, ctx: StationContext, event: TransactionEvent
+    ) -> TransactionOutcome:
         authorization = await self.authorize(event.id_token) if event.id_token is not None else None
         if event.kind is TransactionEventKind.ENDED:
             # Samples still buffered must be in the database before the workflow settles.

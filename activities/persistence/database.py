@@ -16,6 +16,18 @@ from sqlalchemy.ext.asyncio import (
 )
 
 
+def unavailable(error: BaseException) -> bool:
+    """Whether ``error`` means the database cannot be reached right now (connection
+    refused or lost, pool exhausted), as opposed to a statement that failed."""
+    from sqlalchemy import exc
+
+    if isinstance(error, exc.DBAPIError) and error.connection_invalidated:
+        return True
+    if isinstance(error, exc.OperationalError | exc.InterfaceError | exc.TimeoutError):
+        return True
+    return isinstance(error, ConnectionError | OSError)
+
+
 def async_url(url: str) -> str:
     """Return ``url`` with an asyncio driver: aiosqlite for SQLite, psycopg for PostgreSQL.
 
