@@ -160,7 +160,7 @@ class StationService:
         dropped: list[str] | None = None,
     ) -> None:
         """Store samples; with the database away, acknowledged from the spool."""
-        args = SpooledMeterValues(
+        values = SpooledMeterValues(
             evse_id,
             connector_id,
             transaction_pk,
@@ -170,39 +170,22 @@ class StationService:
         )
         spool = self.services.spool
         if spool is not None and spool.waiting(ctx.station_id):
-            await self._spool(ctx, "meter_values", {"meter_values": to_json(args)})
+            await self._spool(ctx, "meter_values", {"meter_values": to_json(values)})
             return
         try:
-            await self._apply_meter_values(
-                ctx,
-                evse_id=evse_id,
-                connector_id=connector_id,
-                transaction_pk=transaction_pk,
-                transaction_ref=transaction_ref,
-                readings=readings,
-                dropped=dropped,
-            )
+            await self._apply_meter_values(ctx, values)
         except Exception as error:
             if spool is None or not unavailable(error):
                 raise
             log.warning("%s: database unavailable, MeterValues spooled", ctx.station_id)
-            await self._spool(ctx, "meter_values", {"meter_values": to_json(args)})
+            await self._spool(ctx, "meter_values", {"meter_values": to_json(values)})
 
-    async def _apply_meter_values(
-        self,
-        ctx: StationContext,
-        *,
-        evse_id: int,
-        connector_id: int,
-        transaction_pk: int | None,
-        transaction_ref: str | None,
-        readings: list[MeterReading],
-        dropped: list[str] | None = None,
-    ) -> None:
+    async def _apply_meter_values(self, ctx: StationContext, values: SpooledMeterValues) -> None:
         """Store samples (group commit with other connections).
 
         Samples the edge dropped (not numbers, out of range) are noted in reconciliation.
         """
+        dropped, transaction_ref = list(values.dropped), values.transaction_ref
         if dropped:
             await self.services.writes.run(
                 lambda session: self._note_corrections(
@@ -215,11 +198,11 @@ class StationService:
             )
         await self.services.meter_writer.write(
             meter_samples.rows_of(
-                readings,
+                values.readings,
                 station_id=ctx.station_id,
-                evse_id=evse_id,
-                connector_id=connector_id,
-                transaction_pk=transaction_pk,
+                evse_id=values.evse_id,
+                connector_id=values.connector_id,
+                transaction_pk=values.transaction_pk,
             )
         )
 
@@ -388,16 +371,8 @@ class StationService:
                 ctx, value_to_type(TransactionEvent, payload["event"])
             )
         elif kind == "meter_values":
-            args = value_to_type(SpooledMeterValues, payload["meter_values"])
-            await self._apply_meter_values(
-                ctx,
-                evse_id=args.evse_id,
-                connector_id=args.connector_id,
-                transaction_pk=args.transaction_pk,
-                transaction_ref=args.transaction_ref,
-                readings=list(args.readings),
-                dropped=list(args.dropped),
-            )
+            values = value_to_type(SpooledMeterValues, payload["meter_values"])
+            await self._apply_meter_values(ctx, values)
         else:
             raise ValueError(f"unknown spooled message kind {kind!r}")
 

@@ -79,7 +79,7 @@ async def all_online(http: httpx.AsyncClient, site: str, count: int) -> None:
 
 async def run(stations: int, singles: int) -> None:
     """Connect, measure, print."""
-    with embedded_stack() as (gateway, api, key):
+    with embedded_stack() as (gateway, api, key, _temporal):
         ids = station_ids(stations, prefix="CMD")
         site = "bench-commands"
         began = time.monotonic()

@@ -7,7 +7,13 @@ StopTransaction) at an offered rate for a fixed time. A session counts when its
 CDR is visible through the API; the rate is sustained when the
 StopTransaction -> CDR lag stays flat instead of growing.
 
-    python tests/benchmarks/bench_sessions.py --stations 100 --rate 20 --seconds 30
+A reference run follows on the same Temporal dev server, in this process: a bare
+workflow per session (signal-with-start with its stop, one local activity that
+writes one row to SQLite) driven by as many concurrent senders as there are
+chargers, and the project's sessions/s is printed as a ratio to it. Histories of
+the project's sessions are checked for progress signals (there should be none).
+
+    python tests/benchmarks/bench_sessions.py --stations 100 --rate 0 --seconds 30
 
 Not part of the test run: it prints a table and asserts nothing.
 """
@@ -26,7 +32,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +40,10 @@ import httpx
 import websockets
 from rich.console import Console
 from rich.table import Table
+from temporalio import activity, workflow
+from temporalio.api.enums.v1 import EventType
+from temporalio.client import Client
+from temporalio.worker import Worker
 from websockets.typing import Subprotocol
 
 from deploy.simulator import SimulatedCharger, SimulationStats, id_tag_for, provision, station_ids
@@ -41,9 +51,98 @@ from deploy.simulator import SimulatedCharger, SimulationStats, id_tag_for, prov
 console = Console()
 
 
+_REFERENCE_DB = Path(tempfile.mkdtemp(prefix="csms-bench-ref-")) / "reference.db"
+
+
+@activity.defn(name="bare_write_row")
+def bare_write_row(session_id: str) -> None:
+    """The reference's one row (a sync activity, as sqlite3 is)."""
+    import sqlite3
+
+    with sqlite3.connect(_REFERENCE_DB) as db:
+        db.execute("CREATE TABLE IF NOT EXISTS cdr (session TEXT PRIMARY KEY, at TEXT)")
+        db.execute("INSERT OR IGNORE INTO cdr VALUES (?, datetime('now'))", (session_id,))
+
+
+@workflow.defn(name="BareSession", sandboxed=False)
+class BareSession:
+    """The least a durable session can be: started by its stop, one row, done."""
+
+    def __init__(self) -> None:
+        self._stopped = False
+
+    @workflow.run
+    async def run(self, session_id: str) -> None:
+        await workflow.wait_condition(lambda: self._stopped)
+        await workflow.execute_local_activity(
+            bare_write_row, session_id, start_to_close_timeout=timedelta(seconds=10)
+        )
+
+    @workflow.signal
+    def stopped(self) -> None:
+        self._stopped = True
+
+
+async def reference_rate(temporal: str, concurrency: int, seconds: float) -> float:
+    """Bare sessions per second on the same dev server (see the module docstring)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    client = await Client.connect(temporal)
+    queue = f"bench-ref-{int(time.time())}"
+    done = 0
+    async with Worker(
+        client,
+        task_queue=queue,
+        workflows=[BareSession],
+        activities=[bare_write_row],
+        activity_executor=ThreadPoolExecutor(8),
+    ):
+        began = time.monotonic()
+        until = began + seconds
+
+        async def sender(n: int) -> None:
+            nonlocal done
+            i = 0
+            while time.monotonic() < until:
+                handle = await client.start_workflow(
+                    BareSession.run,
+                    f"{n}-{i}",
+                    id=f"{queue}-{n}-{i}",
+                    task_queue=queue,
+                    start_signal="stopped",
+                )
+                await handle.result()
+                done += 1
+                i += 1
+
+        await asyncio.gather(*(sender(n) for n in range(concurrency)))
+        return done / (time.monotonic() - began)
+
+
+async def progress_signals(temporal: str, station_prefix: str, sample: int = 20) -> tuple[int, int]:
+    """Progress signals and the most events among a sample of the run's session histories."""
+    client = await Client.connect(temporal)
+    signals = most = 0
+    query = f"WorkflowType = 'ChargingSession' AND CsmsStationId STARTS_WITH '{station_prefix}'"
+    seen = 0
+    async for execution in client.list_workflows(query):
+        history = await client.get_workflow_handle(execution.id).fetch_history()
+        most = max(most, len(history.events))
+        signals += sum(
+            1
+            for e in history.events
+            if e.event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_SIGNALED
+            and e.workflow_execution_signaled_event_attributes.signal_name == "progress"
+        )
+        seen += 1
+        if seen >= sample:
+            break
+    return signals, most
+
+
 @contextlib.contextmanager
-def embedded_stack() -> Iterator[tuple[str, str, str]]:
-    """``csms up`` in a temporary folder; yields (gateway url, api url, api key)."""
+def embedded_stack() -> Iterator[tuple[str, str, str, str]]:
+    """``csms up`` in a temporary folder; yields (gateway url, api url, api key, Temporal)."""
     folder = Path(tempfile.mkdtemp(prefix="csms-bench-"))
     ports = {n: free_port() for n in ("temporal", "ui", "gateway", "api")}
     env = {
@@ -71,7 +170,12 @@ def embedded_stack() -> Iterator[tuple[str, str, str]]:
                 raise RuntimeError(log.read_text())
             time.sleep(0.3)
         key = (folder / ".csms" / "dev-api-key").read_text().strip()
-        yield (f"ws://127.0.0.1:{ports['gateway']}", f"http://127.0.0.1:{ports['api']}", key)
+        yield (
+            f"ws://127.0.0.1:{ports['gateway']}",
+            f"http://127.0.0.1:{ports['api']}",
+            key,
+            f"127.0.0.1:{ports['temporal']}",
+        )
     finally:
         proc.send_signal(signal.SIGINT)
         proc.wait(timeout=60)
@@ -145,11 +249,14 @@ async def run(
     seconds: float,
     meter_values: int,
     rate: float,
+    temporal: str | None = None,
 ) -> None:
-    """Drive the load, wait for every CDR, print the table."""
+    """Drive the load, wait for every CDR, print the table (with the reference run
+    when the Temporal address is known)."""
     stamp = int(time.time())
     site = f"bench-{stamp}"
-    ids = station_ids(stations, prefix=f"B{stamp % 100000}")
+    prefix = f"B{stamp % 100000}"
+    ids = station_ids(stations, prefix=prefix)
     await provision(api, key, ids, site_id=site)
     stats = SimulationStats()
     began = time.monotonic() + 2.0  # every charger connected and booted by then
@@ -191,9 +298,8 @@ async def run(
     table.add_column("value", justify="right")
     table.add_row("sessions completed (CDR visible)", f"{len(cdrs)} / {stats.sessions_completed}")
     table.add_row("sessions/s at the chargers", f"{stats.sessions_completed / (sent - began):.1f}")
-    table.add_row(
-        "sessions/s end to end (first start to last CDR)", f"{len(cdrs) / (settled - began):.1f}"
-    )
+    project_rate = len(cdrs) / (settled - began)
+    table.add_row("sessions/s end to end (first start to last CDR)", f"{project_rate:.1f}")
     for action in ("StartTransaction", "MeterValues", "StopTransaction"):
         samples = stats.rtt_ms.get(action, [])
         table.add_row(
@@ -203,6 +309,13 @@ async def run(
         "StopTransaction -> CDR written p50 / p99 (ms)", f"{pct(lag, 50):.0f} / {pct(lag, 99):.0f}"
     )
     table.add_row("errors", str(stats.errors))
+    if temporal is not None:
+        signals, most = await progress_signals(temporal, prefix)
+        table.add_row("progress signals in 20 sampled histories", str(signals))
+        table.add_row("most history events among them", str(most))
+        reference = await reference_rate(temporal, stations, seconds)
+        table.add_row("reference: bare workflow sessions/s (same server)", f"{reference:.1f}")
+        table.add_row("project / reference", f"{project_rate / reference:.2f}x")
     console.print(table)
 
 
@@ -228,8 +341,8 @@ def main() -> None:
     if args.api_url:
         asyncio.run(run(args.gateway_url, args.api_url, args.api_key, *load))
         return
-    with embedded_stack() as (gateway, api, key):
-        asyncio.run(run(gateway, api, key, *load))
+    with embedded_stack() as (gateway, api, key, temporal):
+        asyncio.run(run(gateway, api, key, *load, temporal=temporal))
 
 
 if __name__ == "__main__":
