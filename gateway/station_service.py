@@ -17,7 +17,6 @@ from collections.abc import Coroutine
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession
 from temporalio.converter import value_to_type
 
@@ -28,7 +27,6 @@ from activities.persistence.repositories import (
     meter_samples,
     outbox,
     reconciliation,
-    remote_starts,
     reservations,
     station_events,
     station_variables,
@@ -36,6 +34,8 @@ from activities.persistence.repositories import (
     transactions,
 )
 from activities.persistence.types import to_json
+from gateway import claims
+from gateway import transaction_facts as facts
 from gateway.connection import StationContext
 from gateway.outbox_relay import (
     SESSION_STARTED,
@@ -415,10 +415,12 @@ class StationService:
             if not created and event.seq_no is not None and event.seq_no in (tx.seq_nos or []):
                 # A repeat (the charger did not see our answer): nothing more to do.
                 return TransactionOutcome(tx.id, tx.transaction_ref, authorization)
-            self._note_event(tx, event)
+            facts.note_event(tx, event)
             if event.kind is TransactionEventKind.STARTED and not created:
-                self._late_start(tx, event)
-            stop = await self._stop(tx, event) if event.kind is TransactionEventKind.ENDED else None
+                facts.late_start(tx, event)
+            stop = (
+                await facts.stop_of(tx, event) if event.kind is TransactionEventKind.ENDED else None
+            )
             # A 1.6 stop carries no sequence number: a repeat is a stop of a stopped one.
             repeated_stop = (
                 event.kind is TransactionEventKind.ENDED and stop is None and event.seq_no is None
@@ -434,26 +436,10 @@ class StationService:
                         transaction_pk=tx.id,
                     ),
                 )
-            named = event.remote_start_id is not None or event.reservation_id is not None
-            allowed = True
-            if created and (ctx.claims_possible or named):
-                generation = ctx.claims_generation
-                more_starts = await self._correlate(session, tx)
-                allowed, used, more_reservations = await reservations.claim_for_start(
-                    session,
-                    station_id=tx.station_id,
-                    evse_id=tx.evse_id,
-                    connector_id=tx.connector_id,
-                    id_token=tx.id_token,
-                    reservation_id=event.reservation_id,
-                    transaction_pk=tx.id,
-                    now=utcnow(),
-                )
-                if not (more_starts or more_reservations) and generation == ctx.claims_generation:
-                    ctx.claims_possible = False
+            if created:
+                allowed, used = await claims.claim(session, ctx, tx, event)
                 if used is not None:
                     ended.append(used)
-            if created:
                 if not allowed:
                     # Recorded like any transaction (nothing is lost), but the
                     # charger is told the token may not charge here.
@@ -464,7 +450,7 @@ class StationService:
                 events.append(self._enqueue(session, SESSION_STARTED, tx, None))
             if stop is not None:
                 events.append(self._enqueue(session, SESSION_STOPPED, tx, stop))
-            elif event.kind is TransactionEventKind.ENDED and self._disagrees(tx, event):
+            elif event.kind is TransactionEventKind.ENDED and facts.disagrees(tx, event):
                 reconciliation.add_item(
                     session,
                     station_id=ctx.station_id,
@@ -494,7 +480,7 @@ class StationService:
             )
             if ctx.ocpp_version == "1.6":
                 return tx, False  # 1.6 never creates a transaction from a stop
-            if tx is not None and not self._begins_anew(tx, event):
+            if tx is not None and not facts.begins_anew(tx, event):
                 return tx, False
             reused = tx is not None
             if reused:
@@ -532,91 +518,6 @@ class StationService:
             attached = await transactions.get_transaction(session, tx.id)
             return attached, True
         return tx, True
-
-    @staticmethod
-    def _begins_anew(tx: Transaction, event: TransactionEvent) -> bool:
-        """A 2.x event for a transaction that has ended, telling of a later one under the
-        same id (stations may reuse ids): it happened after the stop, and it is a Started
-        or a message the ended transaction has not seen. A repeat or a late message of
-        the ended one (sent offline, delivered out of order) is dated before its stop."""
-        if tx.status == "active" or tx.stopped_at is None or event.timestamp <= tx.stopped_at:
-            return False
-        return event.kind is TransactionEventKind.STARTED or (
-            event.seq_no is not None and event.seq_no not in (tx.seq_nos or [])
-        )
-
-    @staticmethod
-    async def _correlate(session: AsyncSession, tx: Transaction) -> bool:
-        """Attach a new transaction to the remote start it answers, if any: its events
-        then go to the session workflow the remote start created. True if other
-        remote starts are still pending for the station."""
-        claimed, others = await remote_starts.claim(
-            session,
-            station_id=tx.station_id,
-            transaction_pk=tx.id,
-            remote_start_id=tx.remote_start_id,
-            id_token=tx.id_token,
-            connector_id=tx.connector_id,
-            now=utcnow(),
-        )
-        if claimed is None:
-            return others
-        tx.workflow_id, tx.remote_start_id = claimed.workflow_id, claimed.remote_start_id
-        # A 1.6 start hands back a plain (unattached) row: write the link explicitly.
-        await session.execute(
-            update(Transaction)
-            .where(Transaction.id == tx.id)
-            .values(workflow_id=claimed.workflow_id, remote_start_id=claimed.remote_start_id)
-        )
-        return others
-
-    @staticmethod
-    def _note_event(tx: Transaction, event: TransactionEvent) -> None:
-        if event.seq_no is not None:
-            tx.seq_nos = sorted({*(tx.seq_nos or []), event.seq_no})
-        if event.id_token and not tx.id_token:
-            tx.id_token = event.id_token
-        if event.remote_start_id is not None and tx.remote_start_id is None:
-            tx.remote_start_id = event.remote_start_id
-
-    @classmethod
-    def _late_start(cls, tx: Transaction, event: TransactionEvent) -> None:
-        """A Started that arrives after the transaction's later events (sent offline,
-        delivered out of order) knows the start best: take its facts."""
-        if tx.transaction_ref is None or tx.start_key is not None:
-            return  # a 1.6 retry: the stored start is already these facts
-        tx.evse_id, tx.connector_id = event.evse_id, event.connector_id
-        tx.started_at = min(tx.started_at, event.timestamp)
-        register = cls._register(event)
-        if register is not None:
-            tx.meter_start_wh = register
-
-    @staticmethod
-    def _register(event: TransactionEvent) -> int | None:
-        if event.register_wh is not None:
-            return event.register_wh
-        reading = energy_register(event.readings)
-        return round(reading) if reading is not None else None
-
-    @classmethod
-    def _disagrees(cls, tx: Transaction, event: TransactionEvent) -> bool:
-        """A stop for a closed transaction that says something else (e.g. after a timeout)."""
-        return tx.stopped_at != event.timestamp or tx.meter_stop_wh != cls._register(event)
-
-    @classmethod
-    async def _stop(cls, tx: Transaction, event: TransactionEvent) -> SessionStopped | None:
-        register = cls._register(event)
-        reason = event.stopped_reason or "Local"
-        if not await transactions.record_stop(
-            tx, meter_stop_wh=register, stopped_at=event.timestamp, reason=reason
-        ):
-            return None  # already stopped: a repeated stop adds nothing
-        return SessionStopped(
-            transaction_id=tx.ref,
-            meter_stop_wh=register,
-            stopped_at=event.timestamp,
-            reason=reason,
-        )
 
     def _enqueue(
         self, session: AsyncSession, kind: str, tx: Transaction, stop: SessionStopped | None
