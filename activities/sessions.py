@@ -10,7 +10,7 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.billing import price_energy
-from activities.persistence.database import Database
+from activities.persistence.database import Database, unavailable
 from activities.persistence.models import ChargeDetailRecordRow, Transaction
 from activities.persistence.repositories import (
     cdrs,
@@ -182,8 +182,25 @@ class SessionActivities:
     async def settle_session(self, request: SettleRequest) -> ChargeDetailRecord:
         """Compute energy, price it with the site's tariff and write the CDR.
 
-        Idempotent: a retry after a crash returns the CDR already written.
+        Idempotent: a retry after a crash returns the CDR already written. A database
+        that cannot be reached is retried for as long as it takes (an outage must not
+        cost a CDR); any other failure is final (non-retryable), and the workflow
+        puts the session into reconciliation.
         """
+        try:
+            return await self._settle(request)
+        except ApplicationError:
+            raise
+        except Exception as error:
+            if unavailable(error):
+                raise
+            raise ApplicationError(
+                f"{type(error).__name__}: {error}"[:500],
+                type="SettlementFailed",
+                non_retryable=True,
+            ) from error
+
+    async def _settle(self, request: SettleRequest) -> ChargeDetailRecord:
         start, stop = request.start, request.stop
         async with self._db.sessions.begin() as session:
             tx: Transaction | None

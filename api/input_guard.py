@@ -43,7 +43,9 @@ class InputGuard:
             await _answer(send, *_error(422, "query", "NUL characters are not allowed"))
             return
         headers = dict(scope.get("headers") or [])
-        if not headers.get(b"content-type", b"").startswith(b"application/json"):
+        media = headers.get(b"content-type", b"").split(b";", 1)[0].strip().lower()
+        # application/json and every application/*+json that FastAPI parses as JSON.
+        if not (media == b"application/json" or media.endswith(b"+json")):
             await self.app(scope, receive, send)
             return
         body, more = bytearray(), True

@@ -208,7 +208,7 @@ class StationCommands:
             if accepted:
                 await stations.confirm_password(session, station_id, pending)
             else:
-                await stations.drop_pending_password(session, station_id)
+                await stations.drop_pending_password(session, station_id, pending)
         self.on_password_changed(station_id)
         log.info("%s %s the new password", station_id, "accepted" if accepted else "refused")
 

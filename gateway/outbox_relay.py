@@ -205,7 +205,11 @@ class OutboxRelay:
         failures = [(e, f) for e, f in pairs if f is not None and f is not CLOSED]
         async with self._db.sessions.begin() as session:
             for event in closed:
-                await _closed_session(session, event)
+                try:  # one bad row must not undo the batch's bookkeeping
+                    async with session.begin_nested():
+                        await _closed_session(session, event)
+                except Exception as exc:
+                    log.warning("event %s for a closed session not kept: %s", event.id, exc)
             await outbox.remove_delivered(session, done)
             for event, failure in failures:
                 if failure.permanent:

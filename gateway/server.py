@@ -199,12 +199,16 @@ class Gateway:
         while True:
             await asyncio.sleep(self.config.spool_drain_interval_s)
             try:
-                drained = await self.station_service.drain_spool()
+                # Batch after batch while the database answers: a backlog must drain
+                # faster than chargers add to it.
+                total = 0
+                while drained := await self.station_service.drain_spool():
+                    total += drained
             except Exception as exc:
                 log.warning("spool drain paused: %s", exc)
                 continue
-            if drained:
-                log.info("replayed %d spooled messages", drained)
+            if total:
+                log.info("replayed %d spooled messages", total)
 
     async def _authenticate(
         self, connection: ServerConnection, request: Request
@@ -298,7 +302,14 @@ class Gateway:
         if credentials is None or credentials[0] != station.id:
             return False
         password = credentials[1]
-        candidates = [h for h in (station.password_hash, station.pending_password_hash) if h]
+        candidates = [
+            h
+            for h in (
+                station.password_hash,
+                *stations.pending_hashes(station.pending_password_hash),
+            )
+            if h
+        ]
         if not candidates:
             return False
         # A recent success with the same stored hashes: a cheap memory-hard check
@@ -319,22 +330,28 @@ class Gateway:
             if matched is None:
                 return False
             remembered = await asyncio.to_thread(remember, password)
-        if matched == station.pending_password_hash or needs_rehash(matched):
-            await self._confirm_password(station.id, matched, password)
+        if matched != station.password_hash or needs_rehash(matched):
+            await self._confirm_password(station, matched, password)
         else:
             self._verified[station.id] = (tuple(candidates), remembered)
         return True
 
-    async def _confirm_password(self, station_id: str, matched: str, password: str) -> None:
-        """The station proved it holds ``matched``: make it (or a fresh Argon2 hash of an
-        outdated one) the stored password, and forget any other."""
+    async def _confirm_password(
+        self, station: stations.Admission, matched: str, password: str
+    ) -> None:
+        """The station proved it holds ``matched``. A pending (rotated) password becomes
+        the stored one and the other pending ones go; the current one, if outdated, is
+        rehashed in place (rotations under way stay pending)."""
         current = matched
         if needs_rehash(matched):
             current = await asyncio.to_thread(hash_password, password)
         async with self.db.sessions.begin() as session:
-            await stations.confirm_password(session, station_id, current)
-        self._verified.pop(station_id, None)
-        log.info("%s: password confirmed at the handshake", station_id)
+            if matched == station.password_hash:
+                await stations.rehash_password(session, station.id, matched, current)
+            else:
+                await stations.confirm_password(session, station.id, current)
+        self._verified.pop(station.id, None)
+        log.info("%s: password confirmed at the handshake", station.id)
 
     async def _serve_connection(self, websocket: ServerConnection) -> None:
         context: StationContext = websocket.station_context  # type: ignore[attr-defined]

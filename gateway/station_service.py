@@ -367,9 +367,22 @@ class StationService:
 
     async def _replay(self, ctx: StationContext, kind: str, payload: dict[str, Any]) -> None:
         if kind == "transaction_event":
-            await self._apply_transaction_event(
-                ctx, value_to_type(TransactionEvent, payload["event"])
-            )
+            event = value_to_type(TransactionEvent, payload["event"])
+            outcome = await self._apply_transaction_event(ctx, event)
+            standing = outcome.authorization
+            if standing is not None and standing.status is not AuthorizationStatus.ACCEPTED:
+                # Accepted while the database was away: say what the token really was.
+                async with self.services.db.sessions.begin() as session:
+                    await self._note_corrections(
+                        session,
+                        ctx.station_id,
+                        "Spooled",
+                        {"event": payload["event"]},
+                        [
+                            f"token answered Accepted during a database outage; it is "
+                            f"{standing.status.value}"
+                        ],
+                    )
         elif kind == "meter_values":
             values = value_to_type(SpooledMeterValues, payload["meter_values"])
             await self._apply_meter_values(ctx, values)

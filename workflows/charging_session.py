@@ -35,9 +35,6 @@ with workflow.unsafe.imports_passed_through():
 MAX_SESSION = timedelta(days=7)
 """A session with no stop after this long is closed with the last known reading."""
 
-SETTLE_ATTEMPTS = 20
-"""Settlement tries this often (about ten minutes with its back-off); then the session
-goes to reconciliation instead of retrying forever on data that will not settle."""
 
 # Patches, oldest first (samples-python's hello_patch discipline: a change to the
 # commands a workflow issues is guarded, so histories recorded before it replay):
@@ -45,7 +42,8 @@ goes to reconciliation instead of retrying forever on data that will not settle.
 # - "gateway-site-flag": the gateway's SessionStarted.smart_charging answers that;
 # - "remote-start-expiry": a remote start's wait ends by marking the claim expired in
 #   the database, so the gateway and the workflow agree on one expiry;
-# - "bounded-settlement": settlement has an attempt limit and a reconciliation path.
+# - "bounded-settlement": a settlement that fails for good (the activity says which
+#   failures are final; an unreachable database is retried) goes to reconciliation.
 
 
 @dataclass
@@ -156,10 +154,9 @@ class ChargingSessionWorkflow:
                 SessionActivities.settle_session,
                 request,
                 start_to_close_timeout=timedelta(seconds=30),
-                retry_policy=RetryPolicy(
-                    maximum_interval=timedelta(seconds=30),
-                    maximum_attempts=SETTLE_ATTEMPTS if bounded else 0,
-                ),
+                # Bounded by the activity's classification: data that will not settle
+                # is non-retryable, an unreachable database retries without limit.
+                retry_policy=RetryPolicy(maximum_interval=timedelta(seconds=30)),
             )
         except (ActivityError, ApplicationError) as failure:
             # A local activity's own error may arrive unwrapped (ApplicationError).

@@ -82,9 +82,10 @@ class Station(Base):
     registration_status: Mapped[str] = mapped_column(String(16), default="accepted")
     security_profile: Mapped[int] = mapped_column(Integer, default=0)
     password_hash: Mapped[str | None] = mapped_column(String(200))
-    # A password sent to the station and not yet confirmed (rotation): the handshake
-    # takes it too, so a rotation whose answer was lost never locks the station out.
-    pending_password_hash: Mapped[str | None] = mapped_column(String(200))
+    # Passwords sent to the station and not yet confirmed (rotations), one hash a line:
+    # the handshake takes them too, so a rotation whose answer was lost (or a second
+    # one sent after it) never locks the station out.
+    pending_password_hash: Mapped[str | None] = mapped_column(Text)
     last_boot_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     last_seen_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)

@@ -74,3 +74,15 @@ async def test_a_what_if_circuit_with_an_unknown_parent_is_a_422(
     )
     assert reply.status_code == 422, reply.text
     assert "unknown parent ghost" in reply.json()["detail"][0]["msg"]
+
+
+@pytest.mark.parametrize("content_type", ["APPLICATION/JSON", "application/merge-patch+json"])
+async def test_nul_is_refused_whatever_json_media_type_is_named(
+    http: httpx.AsyncClient, content_type: str
+) -> None:
+    reply = await http.post(
+        "/sites",
+        content=b'{"id": "x\\u0000y", "name": "n", "price_per_kwh": "0.1"}',
+        headers={"Content-Type": content_type},
+    )
+    assert reply.status_code == 422, reply.text

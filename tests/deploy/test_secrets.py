@@ -166,3 +166,30 @@ async def test_passwords_cannot_be_set_by_change_configuration(
     ):
         reply = await http.post("/stations/ANY/commands/change-configuration", json=body)
         assert reply.status_code == 422 and "rotate-password" in reply.text, reply.text
+
+
+async def test_a_second_rotation_after_a_lost_answer_does_not_lock_the_station_out(
+    stack: Stack, http: httpx.AsyncClient
+) -> None:
+    """Rotation 1's answer is lost (the station took P1); rotation 2 is refused. The
+    station comes back with P1 and is let in (one pending slot used to forget P1)."""
+    station_id = unique("ROT2")
+    await seed_station(stack.db, station_id, password_hash=hash_password(OLD))
+    station = await StrictStation.connect(endpoint(stack), station_id, "ocpp1.6", password=OLD)
+    try:
+        await station.answer("ChangeConfiguration", {"$silent": True})
+        lost = await http.post(
+            f"/stations/{station_id}/commands/rotate-password", params={"timeout_s": 1}
+        )
+        assert lost.status_code == 504
+        first = _sent_password("ocpp1.6", await station.next_command("ChangeConfiguration"))
+        await station.answer("ChangeConfiguration", {"status": "Rejected"})
+        refused = await http.post(f"/stations/{station_id}/commands/rotate-password")
+        assert refused.status_code == 200 and refused.json()["status"] == "Rejected"
+        await station.next_command("ChangeConfiguration")
+    finally:
+        await station.close()
+    again = await StrictStation.connect(endpoint(stack), station_id, "ocpp1.6", password=first)
+    await again.close()
+    row = await _station_row(stack, station_id)
+    assert verify_password(first, row.password_hash or "") and row.pending_password_hash is None

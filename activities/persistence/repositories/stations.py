@@ -60,16 +60,24 @@ async def admissions(session: AsyncSession, station_ids: Sequence[str]) -> list[
     return [found.get(station_id) for station_id in station_ids]
 
 
+def pending_hashes(stored: str | None) -> list[str]:
+    """The unconfirmed password hashes of a station, oldest first."""
+    return [h for h in (stored or "").split("\n") if h]
+
+
 async def set_pending_password(session: AsyncSession, station_id: str, hashed: str) -> None:
     """A new password is about to be sent to the station: accept it at the handshake
-    as well as the current one until one of them is confirmed."""
-    await session.execute(
-        update(Station).where(Station.id == station_id).values(pending_password_hash=hashed)
-    )
+    as well as the current one and any other unconfirmed one, until one is proven."""
+    station = await session.get(Station, station_id, with_for_update=True)
+    if station is not None:
+        station.pending_password_hash = "\n".join(
+            [*pending_hashes(station.pending_password_hash), hashed][-5:]
+        )
 
 
 async def confirm_password(session: AsyncSession, station_id: str, hashed: str) -> None:
-    """The station holds ``hashed``'s password (it accepted it, or authenticated with it)."""
+    """The station holds ``hashed``'s password (it accepted it, or authenticated with
+    it): that is the password now, and no other is pending."""
     await session.execute(
         update(Station)
         .where(Station.id == station_id)
@@ -77,11 +85,22 @@ async def confirm_password(session: AsyncSession, station_id: str, hashed: str) 
     )
 
 
-async def drop_pending_password(session: AsyncSession, station_id: str) -> None:
-    """The station refused the new password: only the current one stands."""
+async def rehash_password(session: AsyncSession, station_id: str, old: str, new: str) -> None:
+    """Replace an outdated hash of the current password, if it is still the current one."""
     await session.execute(
-        update(Station).where(Station.id == station_id).values(pending_password_hash=None)
+        update(Station)
+        .where(Station.id == station_id, Station.password_hash == old)
+        .values(password_hash=new)
     )
+
+
+async def drop_pending_password(session: AsyncSession, station_id: str, hashed: str) -> None:
+    """The station refused the password of ``hashed``: that one is no longer pending
+    (others, from rotations whose answer was lost, still are)."""
+    station = await session.get(Station, station_id, with_for_update=True)
+    if station is not None:
+        left = [h for h in pending_hashes(station.pending_password_hash) if h != hashed]
+        station.pending_password_hash = "\n".join(left) or None
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,4 +1,4 @@
-"""a rotated password pending confirmation, accepted at the handshake until confirmed
+"""rotated passwords pending confirmation, accepted at the handshake until one is proven
 
 Revision ID: 0013
 Revises: 0012
@@ -16,7 +16,7 @@ depends_on = None
 
 def upgrade() -> None:
     with op.batch_alter_table("stations", schema=None) as batch_op:
-        batch_op.add_column(sa.Column("pending_password_hash", sa.String(length=200)))
+        batch_op.add_column(sa.Column("pending_password_hash", sa.Text()))
 
 
 def downgrade() -> None:
