@@ -51,8 +51,6 @@ class Spool:
             "SELECT station_id, COUNT(*) FROM spool GROUP BY station_id"
         ):
             self._waiting[station_id] = count
-        self.spooled = 0
-        self.replayed = 0
 
     def __len__(self) -> int:
         return sum(self._waiting.values())
@@ -68,7 +66,6 @@ class Spool:
         text = json.dumps(payload, separators=(",", ":"))
         await asyncio.to_thread(self._insert, station_id, kind, text)
         self._waiting[station_id] = self._waiting.get(station_id, 0) + 1
-        self.spooled += 1
         return True
 
     async def oldest(self, limit: int = 200) -> list[SpooledMessage]:
@@ -84,7 +81,6 @@ class Spool:
             self._waiting[message.station_id] = left
         else:
             self._waiting.pop(message.station_id, None)
-        self.replayed += 1
 
     def close(self) -> None:
         """Close the file (what it holds is replayed at the next start)."""

@@ -242,7 +242,7 @@ async def test_reconciliation_inbox(db: Database) -> None:
             note="unknown",
         )
     async with db.sessions() as session:
-        items = await reconciliation.open_items(session, station_id=station)
+        items = await reconciliation.list_items(session, station_id=station)
     assert [(i.kind, i.payload) for i in items] == [("StopTransaction", {"transactionId": 5})]
 
 

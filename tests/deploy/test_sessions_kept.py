@@ -194,7 +194,7 @@ async def test_a_stop_for_a_closed_session_goes_to_reconciliation(
 
     async def kept() -> list[Any] | None:
         async with stack.db.sessions() as session:
-            items = await reconciliation.open_items(session, station_id=station_id)
+            items = await reconciliation.list_items(session, station_id=station_id)
         return [i for i in items if i.kind == "EventForClosedSession"] or None
 
     (item,) = await eventually(kept)

@@ -205,7 +205,7 @@ async def test_a_session_that_will_not_settle_goes_to_reconciliation(
         view = await handle.query(ChargingSessionWorkflow.state)
     assert view.state == SessionState.UNSETTLED
     async with sqlite_db.sessions() as session:
-        items = await reconciliation.open_items(session, station_id=start.station_id)
+        items = await reconciliation.list_items(session, station_id=start.station_id)
     assert [i.kind for i in items] == ["SessionNotSettled"]
     assert "is not stored" in (items[0].note or "")
 
@@ -263,5 +263,5 @@ async def test_implausible_charger_times_are_flagged_on_the_cdr_and_in_reconcili
     assert any("31 days before it was received" in n for n in timing)
     assert any("before the start" in n for n in timing)
     async with sqlite_db.sessions() as session:
-        items = await reconciliation.open_items(session, station_id=station)
+        items = await reconciliation.list_items(session, station_id=station)
     assert [i.kind for i in items] == ["ImplausibleTimes"]

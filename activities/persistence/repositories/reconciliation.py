@@ -52,13 +52,3 @@ async def resolve(
     if item is not None and item.resolved_at is None:
         item.resolved_at, item.resolution = at, resolution
     return item
-
-
-async def open_items(
-    session: AsyncSession, *, station_id: str | None = None, limit: int = 100
-) -> Sequence[ReconciliationItem]:
-    """Unresolved items, oldest first."""
-    query = select(ReconciliationItem).where(ReconciliationItem.resolved_at.is_(None))
-    if station_id is not None:
-        query = query.where(ReconciliationItem.station_id == station_id)
-    return (await session.scalars(query.order_by(ReconciliationItem.id).limit(limit))).all()
