@@ -47,11 +47,19 @@ def dev_server_args(db_file: Path, port: int, ui_port: int, namespace: str) -> l
         "journal_mode=wal",
         "--sqlite-pragma",
         "synchronous=normal",
+        "--sqlite-pragma",
+        "cache_size=-65536",
         # Many short workflows: let the dev server hand out tasks without throttling.
         "--dynamic-config-value",
         "frontend.rps=10000",
         "--dynamic-config-value",
         "frontend.namespaceRPS=10000",
+        # One node: one partition per task queue, so a task finds the waiting poller
+        # directly instead of being written to a partition nobody polls right now.
+        "--dynamic-config-value",
+        "matching.numTaskqueueReadPartitions=1",
+        "--dynamic-config-value",
+        "matching.numTaskqueueWritePartitions=1",
     ]
     for key in search_attributes.ALL:
         args += ["--search-attribute", f"{key.name}=Keyword"]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from temporalio.client import Client
-from temporalio.worker import Worker
+from temporalio.worker import PollerBehaviorAutoscaling, Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from activities.log_uploads import LogUploadActivities
@@ -64,4 +64,6 @@ def build_worker(client: Client, db: Database, task_queue: str) -> Worker:
         ],
         workflow_runner=workflow_runner(),
         max_concurrent_activities=64,
+        max_cached_workflows=5000,
+        workflow_task_poller_behavior=PollerBehaviorAutoscaling(),
     )

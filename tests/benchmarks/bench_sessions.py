@@ -10,8 +10,12 @@ StopTransaction -> CDR lag stays flat instead of growing.
 A reference run follows on the same Temporal dev server, in this process: a bare
 workflow per session (signal-with-start with its stop, one local activity that
 writes one row to SQLite) driven by as many concurrent senders as there are
-chargers, and the project's sessions/s is printed as a ratio to it. Histories of
-the project's sessions are checked for progress signals (there should be none).
+chargers, and the project's sessions/s is printed as a ratio to it; then the same
+bare workflow with what operators get from a session in the Temporal UI (its
+search attributes, a state upsert at the end, a summary and details), to tell
+Temporal's cost of those features from the project's own. Histories of the
+project's sessions are checked for progress signals (there should be none) and
+for how many settled in one workflow task.
 
     python tests/benchmarks/bench_sessions.py --stations 100 --rate 0 --seconds 30
 
@@ -43,10 +47,12 @@ from rich.table import Table
 from temporalio import activity, workflow
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client
+from temporalio.common import SearchAttributePair, TypedSearchAttributes
 from temporalio.worker import Worker
 from websockets.typing import Subprotocol
 
 from deploy.simulator import SimulatedCharger, SimulationStats, id_tag_for, provision, station_ids
+from workflows import search_attributes as sa
 
 console = Console()
 
@@ -83,17 +89,51 @@ class BareSession:
         self._stopped = True
 
 
-async def reference_rate(temporal: str, concurrency: int, seconds: float) -> float:
-    """Bare sessions per second on the same dev server (see the module docstring)."""
+@workflow.defn(name="FeaturedBareSession", sandboxed=False)
+class FeaturedBareSession(BareSession):
+    """The bare session plus what operators get from a real one in the Temporal UI: the
+    three search attributes at start, a state upsert at the end, a summary and details."""
+
+    @workflow.run
+    async def run(self, session_id: str) -> None:
+        workflow.set_current_details(f"**active** · {session_id}")
+        await super().run(session_id)
+        workflow.upsert_search_attributes([sa.STATE.value_set("completed")])
+        workflow.set_current_details(f"**completed** · {session_id}")
+
+    @workflow.signal
+    def stopped(self) -> None:
+        self._stopped = True
+
+
+def _featured_start(station: str, n: int) -> dict[str, Any]:
+    return {
+        "search_attributes": TypedSearchAttributes(
+            [
+                SearchAttributePair(sa.STATION_ID, station),
+                SearchAttributePair(sa.STATE, "active"),
+                SearchAttributePair(sa.SITE_ID, "bench-reference"),
+            ]
+        ),
+        "static_summary": f"Charging session {n} on {station} connector 1",
+    }
+
+
+async def reference_rate(
+    temporal: str, concurrency: int, seconds: float, *, featured: bool = False
+) -> float:
+    """Bare sessions per second on the same dev server (see the module docstring);
+    ``featured``: with the session workflow's search attributes, upsert and details."""
     from concurrent.futures import ThreadPoolExecutor
 
     client = await Client.connect(temporal)
-    queue = f"bench-ref-{int(time.time())}"
+    queue = f"bench-ref-{'f' if featured else 'b'}-{int(time.time())}"
+    kind = FeaturedBareSession if featured else BareSession
     done = 0
     async with Worker(
         client,
         task_queue=queue,
-        workflows=[BareSession],
+        workflows=[kind],
         activities=[bare_write_row],
         activity_executor=ThreadPoolExecutor(8),
     ):
@@ -104,12 +144,14 @@ async def reference_rate(temporal: str, concurrency: int, seconds: float) -> flo
             nonlocal done
             i = 0
             while time.monotonic() < until:
+                extra = _featured_start(f"ref-{n}", i) if featured else {}
                 handle = await client.start_workflow(
-                    BareSession.run,
+                    kind.run,
                     f"{n}-{i}",
                     id=f"{queue}-{n}-{i}",
                     task_queue=queue,
                     start_signal="stopped",
+                    **extra,
                 )
                 await handle.result()
                 done += 1
@@ -119,12 +161,15 @@ async def reference_rate(temporal: str, concurrency: int, seconds: float) -> flo
         return done / (time.monotonic() - began)
 
 
-async def progress_signals(temporal: str, station_prefix: str, sample: int = 20) -> tuple[int, int]:
-    """Progress signals and the most events among a sample of the run's session histories."""
+async def sampled_histories(
+    temporal: str, station_prefix: str, sample: int = 50
+) -> tuple[int, int, int, int]:
+    """Among a sample of the run's session histories: progress signals, the most events,
+    and how many settled in a single workflow task (start and stop delivered together
+    by the relay) out of how many sampled."""
     client = await Client.connect(temporal)
-    signals = most = 0
+    signals = most = single = seen = 0
     query = f"WorkflowType = 'ChargingSession' AND CsmsStationId STARTS_WITH '{station_prefix}'"
-    seen = 0
     async for execution in client.list_workflows(query):
         history = await client.get_workflow_handle(execution.id).fetch_history()
         most = max(most, len(history.events))
@@ -134,10 +179,14 @@ async def progress_signals(temporal: str, station_prefix: str, sample: int = 20)
             if e.event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_SIGNALED
             and e.workflow_execution_signaled_event_attributes.signal_name == "progress"
         )
+        tasks = sum(
+            e.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED for e in history.events
+        )
+        single += tasks == 1
         seen += 1
         if seen >= sample:
             break
-    return signals, most
+    return signals, most, single, seen
 
 
 @contextlib.contextmanager
@@ -310,12 +359,18 @@ async def run(
     )
     table.add_row("errors", str(stats.errors))
     if temporal is not None:
-        signals, most = await progress_signals(temporal, prefix)
-        table.add_row("progress signals in 20 sampled histories", str(signals))
+        signals, most, single, seen = await sampled_histories(temporal, prefix)
+        table.add_row(f"progress signals in {seen} sampled histories", str(signals))
         table.add_row("most history events among them", str(most))
+        table.add_row("of them settled in one workflow task", str(single))
         reference = await reference_rate(temporal, stations, seconds)
         table.add_row("reference: bare workflow sessions/s (same server)", f"{reference:.1f}")
         table.add_row("project / reference", f"{project_rate / reference:.2f}x")
+        featured = await reference_rate(temporal, stations, seconds, featured=True)
+        table.add_row(
+            "reference with the session's search attributes and details", f"{featured:.1f}"
+        )
+        table.add_row("project / that reference", f"{project_rate / featured:.2f}x")
     console.print(table)
 
 

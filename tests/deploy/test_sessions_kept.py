@@ -242,3 +242,53 @@ async def test_a_long_session_history_stays_a_handful_of_events(
     ]
     assert "progress" not in signals
     assert len(history.events) < 30, len(history.events)
+
+
+async def test_a_backlog_delivers_each_session_in_one_call_and_one_workflow_task(
+    stack: Stack, http: httpx.AsyncClient
+) -> None:
+    """Sessions that ended while the relay was behind (here: stopped, as during a
+    Temporal outage): each session's start and stop go out as one signal-with-start
+    and settle in one workflow task, a reused 2.x id's two sessions each on their own,
+    with the right CDRs."""
+    assert stack.gateway is not None
+    relay = stack.gateway.services.relay
+    await relay.stop()
+    old_id, new_id = unique("BKLG16"), unique("BKLG2")
+    old = await booted_station(stack, old_id, "ocpp1.6", site_id="bk", tokens={TOKEN: "accepted"})
+    new = await booted_station(stack, new_id, "ocpp2.0.1", site_id="bk", tokens={TOKEN: "accepted"})
+    try:
+        for n in range(3):
+            started = await old.call(
+                "StartTransaction",
+                {"connectorId": 1, "idTag": TOKEN, "meterStart": n * 1000, "timestamp": _at(n)},
+            )
+            await old.call(
+                "StopTransaction",
+                {
+                    "transactionId": started["transactionId"],
+                    "meterStop": n * 1000 + 500,
+                    "timestamp": _at(n + 0.5),
+                },
+            )
+        for day, (begin, end) in enumerate(((1000, 3000), (3000, 8000)), start=10):
+            at, stop_at = f"2030-03-{day}T08:00:00Z", f"2030-03-{day}T09:00:00Z"
+            await new.call("TransactionEvent", _event("Started", "TX-1", 0, at, begin))
+            ended = {**_event("Ended", "TX-1", 1, stop_at, end), "triggerReason": "StopAuthorized"}
+            await new.call("TransactionEvent", ended)
+    finally:
+        await old.close()
+        await new.close()
+    calls_before = relay.calls
+    relay.start()
+    assert sorted(c["energy_wh"] for c in await _cdrs(http, old_id, 3)) == [500, 500, 500]
+    assert sorted(c["energy_wh"] for c in await _cdrs(http, new_id, 2)) == [2000, 5000]
+    assert relay.calls - calls_before == 5
+    sessions = (await http.get("/sessions", params={"station_id": old_id})).json()
+    sessions += (await http.get("/sessions", params={"station_id": new_id})).json()
+    assert len(sessions) == 5
+    for s in sessions:
+        history = await _client(stack).get_workflow_handle(s["workflow_id"]).fetch_history()
+        kinds = [e.event_type for e in history.events]
+        assert kinds.count(EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED) == 1, s["workflow_id"]
+        assert EventType.EVENT_TYPE_TIMER_STARTED not in kinds

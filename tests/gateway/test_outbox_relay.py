@@ -1,8 +1,10 @@
-"""The outbox relay against a real Temporal dev server: paging, node filtering, dead letters."""
+"""The outbox relay: paging, node filtering and dead letters against a real Temporal dev
+server; how a batch becomes calls."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from sqlalchemy import delete, select, update
 from temporalio.testing import WorkflowEnvironment
@@ -12,9 +14,20 @@ from activities.persistence.models import OutboxEvent
 from activities.persistence.repositories import outbox
 from activities.persistence.types import to_json
 from activities.temporal_link import TemporalLink
-from gateway.outbox_relay import SESSION_STARTED, OutboxRelay
+from gateway.outbox_relay import (
+    SESSION_STARTED,
+    SESSION_STOPPED,
+    OutboxRelay,
+    PendingEvent,
+    deliveries,
+)
 from tests.conftest import unique
-from workflows.domain import SessionStarted, session_workflow_id
+from workflows.domain import (
+    SessionStarted,
+    SessionStopped,
+    remote_session_workflow_id,
+    session_workflow_id,
+)
 
 
 def _start(station: str, tx: str) -> SessionStarted:
@@ -96,3 +109,33 @@ async def test_undecodable_rows_are_dead_lettered_and_do_not_block_the_rest(
                 OutboxEvent.workflow_id.like("theirs-%") | (OutboxEvent.node_id == node)
             )
         )
+
+
+def _pending(pk: int, kind: str, workflow_id: str, station: str, tx: str) -> PendingEvent:
+    payload: dict[str, Any] = {"start": to_json(_start(station, tx))}
+    if kind == SESSION_STOPPED:
+        stop = SessionStopped(transaction_id=tx, meter_stop_wh=10, stopped_at=datetime.now(UTC))
+        payload["stop"] = to_json(stop)
+    return PendingEvent(pk, kind, workflow_id, payload)
+
+
+def test_a_sessions_start_and_stop_in_one_batch_are_one_call() -> None:
+    """Start and stop of a session: one call, the stop's, covering both (a reused 2.x id's
+    later session too). A remote start's session keeps both calls: its running workflow
+    learns the transaction only from ``started``. Lone events and undecodable rows stay
+    alone, and the order of first appearance is kept."""
+    a, reused = session_workflow_id("S1", "1"), session_workflow_id("S1", "TX") + "~42"
+    remote = remote_session_workflow_id("S1", 7)
+    batch = [
+        _pending(1, SESSION_STARTED, a, "S1", "1"),
+        _pending(2, SESSION_STARTED, remote, "S1", "9"),
+        _pending(3, SESSION_STARTED, reused, "S1", "TX"),
+        PendingEvent(4, SESSION_STOPPED, "broken", {}),
+        _pending(5, SESSION_STOPPED, a, "S1", "1"),
+        _pending(6, SESSION_STOPPED, remote, "S1", "9"),
+        _pending(7, SESSION_STOPPED, reused, "S1", "TX"),
+        _pending(8, SESSION_STARTED, session_workflow_id("S1", "2"), "S1", "2"),
+        _pending(9, SESSION_STOPPED, a, "S1", "1"),  # a repeated stop rides along
+    ]
+    calls = [[e.id for e in call] for call in deliveries(batch)]
+    assert calls == [[5, 1, 9], [2], [7, 3], [4], [6], [8]]
