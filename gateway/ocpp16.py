@@ -180,14 +180,14 @@ class Ocpp16Handlers:
 
     async def diagnostics_status(self, conn: OcppConnection, p: dict[str, Any]) -> dict[str, Any]:
         """Keep the diagnostics upload progress."""
-        await self.service.notice(
+        await self.service.notices.keep(
             conn.context, StationNotice(NoticeKind.LOG_STATUS, p["status"], None, p)
         )
         return {}
 
     async def firmware_status(self, conn: OcppConnection, p: dict[str, Any]) -> dict[str, Any]:
         """Keep the firmware update progress."""
-        await self.service.notice(
+        await self.service.notices.keep(
             conn.context, StationNotice(NoticeKind.FIRMWARE_STATUS, p["status"], None, p)
         )
         return {}

@@ -206,13 +206,13 @@ class Ocpp2Handlers:
                 departure=bounds.event_time(departure, "departureTime", []) if departure else None,
             ),
         )
-        if await self.service.ev_charging_needs(conn.context, notice):
+        if await self.service.notices.ev_charging_needs(conn.context, notice):
             return {"status": "Accepted"}
         return {"status": "Rejected", "statusInfo": _rejection("NoSmartCharging")}
 
     async def notify_report(self, conn: OcppConnection, p: dict[str, Any]) -> dict[str, Any]:
         """A part of a base report: kept, and its values stored as the configuration."""
-        await self.service.notice(
+        await self.service.notices.keep(
             conn.context,
             StationNotice(
                 NoticeKind.REPORT,
@@ -228,7 +228,7 @@ class Ocpp2Handlers:
         """The station expired or removed a reservation; kept, and the reservation ends."""
         ended = bounds.id_or_none(p["reservationId"], "reservationId", [])
         status = p["reservationUpdateStatus"]
-        await self.service.notice(
+        await self.service.notices.keep(
             conn.context,
             StationNotice(
                 NoticeKind.EVENT,
@@ -264,7 +264,7 @@ class Ocpp2Handlers:
 
     def _notice(self, kind: NoticeKind) -> Handler:
         async def keep(conn: OcppConnection, p: dict[str, Any]) -> dict[str, Any]:
-            await self.service.notice(
+            await self.service.notices.keep(
                 conn.context, StationNotice(kind, p.get("status"), p.get("requestId"), p)
             )
             return {}

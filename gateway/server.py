@@ -36,7 +36,6 @@ from gateway.command_worker import CommandWorker, StationCommands
 from gateway.config import GatewayConfig
 from gateway.connection import OcppConnection, ProtocolHandlers, StationContext
 from gateway.message_log import MessageLog
-from gateway.meter_writer import MeterSampleWriter
 from gateway.ocpp2 import Ocpp2Handlers
 from gateway.ocpp16 import Ocpp16Handlers
 from gateway.outbox_relay import OutboxRelay
@@ -82,10 +81,10 @@ class Gateway:
             config=config,
             db=db,
             authorizer=TokenAuthorizer(db, ttl_s=config.auth_cache_ttl_s),
-            meter_writer=MeterSampleWriter(db),
             relay=OutboxRelay(db, link, node_id=config.node_id, task_queue=config.task_queue),
             temporal=link,
             writes=GroupCommit(db),
+            samples=GroupCommit(db),
             spool=Spool(Path(config.spool_path)) if config.spool_path else None,
         )
         service = StationService(self.services)
@@ -131,7 +130,7 @@ class Gateway:
         async with self.db.sessions.begin() as session:
             await registry.clear_node(session, self.config.node_id)
         self.services.writes.start()
-        self.services.meter_writer.start()
+        self.services.samples.start()
         self.services.relay.start()
         self.message_log.start()
         self.command_worker.start()
@@ -187,7 +186,7 @@ class Gateway:
         await self.command_worker.stop()
         await self.message_log.stop()
         await self.services.relay.stop()
-        await self.services.meter_writer.stop()
+        await self.services.samples.stop()
         await self.services.writes.stop()
         async with self.db.sessions.begin() as session:
             await registry.clear_node(session, self.config.node_id)

@@ -9,7 +9,6 @@ from activities.persistence.group_commit import GroupCommit
 from activities.temporal_link import TemporalLink
 from gateway.authorizer import TokenAuthorizer
 from gateway.config import GatewayConfig
-from gateway.meter_writer import MeterSampleWriter
 from gateway.outbox_relay import OutboxRelay
 from gateway.spool import Spool
 
@@ -21,10 +20,13 @@ class GatewayServices:
     config: GatewayConfig
     db: Database
     authorizer: TokenAuthorizer
-    meter_writer: MeterSampleWriter
     relay: OutboxRelay
     temporal: TemporalLink
-    # Small writes (registry, boot, status, notices) share transactions under load.
+    # Small writes (registry, boot, status, notices, message log) share transactions
+    # under load.
     writes: GroupCommit
+    # Meter samples: the same group commit, its own queue, so that telemetry (which a
+    # charger waits on) never queues behind a burst of registry or message-log writes.
+    samples: GroupCommit
     # Charger messages kept while the database is away (None: not kept, refused).
     spool: Spool | None = None

@@ -10,10 +10,7 @@ to an error the charger would retry forever.
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import time
-from collections.abc import Coroutine
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,15 +18,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from temporalio.converter import value_to_type
 
 from activities.persistence.database import unavailable
-from activities.persistence.models import OutboxEvent, SiteCharging, Transaction
+from activities.persistence.models import OutboxEvent, Transaction
 from activities.persistence.repositories import (
-    log_uploads,
     meter_samples,
     outbox,
     reconciliation,
-    reservations,
-    station_events,
-    station_variables,
     stations,
     transactions,
 )
@@ -37,26 +30,22 @@ from activities.persistence.types import to_json
 from gateway import claims
 from gateway import transaction_facts as facts
 from gateway.connection import StationContext
-from gateway.outbox_relay import (
-    SESSION_STARTED,
-    SESSION_STOPPED,
-    signal_workflow,
-)
-from gateway.redaction import redact
+from gateway.notices import Notices
+from gateway.outbox_relay import SESSION_STARTED, SESSION_STOPPED
 from gateway.rpc import ErrorKind, OcppError
 from gateway.services import GatewayServices
+from gateway.smart_sites import SmartSites
 from gateway.timestamps import utcnow
+from gateway.wakeups import Wakeups
 from workflows.domain import (
     Authorization,
     AuthorizationStatus,
     ConnectorStatus,
     MeterReading,
-    NoticeKind,
     RegistrationStatus,
     SessionStarted,
     SessionStopped,
     StationIdentity,
-    StationNotice,
     TransactionEvent,
     TransactionEventKind,
     energy_register,
@@ -66,9 +55,6 @@ log = logging.getLogger(__name__)
 
 REJECTED_RETRY_S = 3600
 """A rejected station is told to come back after an hour."""
-
-SMART_SITE_TTL_S = 30.0
-"""How long a node trusts what it read about a site being smart-charged."""
 
 
 def session_started(tx: Transaction, *, smart_charging: bool = False) -> SessionStarted:
@@ -114,9 +100,9 @@ class StationService:
 
     def __init__(self, services: GatewayServices) -> None:
         self.services = services
-        self._background: set[asyncio.Task[None]] = set()
-        # Site id -> (smart-charged, valid until monotonic time).
-        self._smart_sites: dict[str, tuple[bool, float]] = {}
+        self.smart_sites = SmartSites(services.writes)
+        self.wakeups = Wakeups(services.temporal)
+        self.notices = Notices(services, self.smart_sites, self.wakeups)
 
     async def boot(self, ctx: StationContext, identity: StationIdentity) -> RegistrationStatus:
         """Record what the station reported; answer its registration state."""
@@ -196,58 +182,15 @@ class StationService:
                     dropped,
                 )
             )
-        await self.services.meter_writer.write(
-            meter_samples.rows_of(
-                values.readings,
-                station_id=ctx.station_id,
-                evse_id=values.evse_id,
-                connector_id=values.connector_id,
-                transaction_pk=values.transaction_pk,
-            )
+        rows = meter_samples.rows_of(
+            values.readings,
+            station_id=ctx.station_id,
+            evse_id=values.evse_id,
+            connector_id=values.connector_id,
+            transaction_pk=values.transaction_pk,
         )
-
-    async def notice(self, ctx: StationContext, notice: StationNotice) -> None:
-        """Keep a notification for operators."""
-        payload: dict[str, Any] = {
-            "status": notice.status,
-            "request_id": notice.request_id,
-            "message": redact(notice.payload),
-        }
-        if notice.needs is not None:
-            # What the CSMS acts on, in neutral terms (planning never reads OCPP fields).
-            payload["needs"] = to_json(notice.needs)
-
-        async def keep(session: AsyncSession) -> tuple[str | None, str, str] | None:
-            station_events.add_event(
-                session, station_id=ctx.station_id, kind=notice.kind.value, payload=payload
-            )
-            if notice.variables:
-                # A part of a base report: keep the values the station reported.
-                await station_variables.upsert_many(
-                    session, ctx.station_id, notice.variables, source="NotifyReport", at=utcnow()
-                )
-            if notice.reservation_ended is not None:
-                # Only this station's own reservation: ids are per station.
-                ended = notice.reservation_ended
-                workflow = await reservations.end_by_station(
-                    session, ctx.station_id, ended.reservation_id, ended.status
-                )
-                return (workflow, "ended", ended.status)
-            if notice.kind is NoticeKind.LOG_STATUS and notice.status is not None:
-                upload = await log_uploads.charger_status(
-                    session, ctx.station_id, notice.request_id, notice.status, utcnow()
-                )
-                if upload is not None:
-                    return (upload.workflow_id, "progress", notice.status)
-            return None
-
-        wake = await self.services.writes.run(keep)
-        workflow_id, signal, arg = wake or (None, "", "")
-        if workflow_id is not None:
-            # Best effort: the row already holds the news; the signal wakes the
-            # workflow (an upload's or a reservation's), which otherwise ends at
-            # its own timeout.
-            self._in_background(signal_workflow(self.services.temporal, workflow_id, signal, arg))
+        if rows:  # answered once committed, with every connection's rows of the batch
+            await self.services.samples.run_batched(meter_samples.add_sample_batches, rows)
 
     @staticmethod
     async def _note_corrections(
@@ -265,31 +208,6 @@ class StationService:
             payload=payload,
             note="; ".join(notes)[:2000],
         )
-
-    async def _refresh_smart(self, site_id: str) -> bool:
-        """Whether the site is smart-charged (read at most every 30 s per site)."""
-        smart, until = self._smart_sites.get(site_id, (False, 0.0))
-        now = time.monotonic()
-        if until > now:
-            return smart
-        row = await self.services.writes.run(lambda session: session.get(SiteCharging, site_id))
-        smart = row is not None and row.enabled
-        self._smart_sites[site_id] = (smart, now + SMART_SITE_TTL_S)
-        return smart
-
-    async def ev_charging_needs(self, ctx: StationContext, notice: StationNotice) -> bool:
-        """Keep a vehicle's reported needs; True if its site is smart-charged (the site's
-        workflow is woken to re-plan with them)."""
-        await self.notice(ctx, notice)
-        site_id = ctx.site_id
-        if site_id is None:
-            return False
-        if not await self._refresh_smart(site_id):
-            return False
-        self._in_background(
-            signal_workflow(self.services.temporal, f"site:{site_id}", "config_changed")
-        )
-        return True
 
     async def transaction_event(
         self, ctx: StationContext, event: TransactionEvent
@@ -395,9 +313,9 @@ class StationService:
         authorization = await self.authorize(event.id_token) if event.id_token is not None else None
         if event.kind is TransactionEventKind.ENDED:
             # Samples still buffered must be in the database before the workflow settles.
-            await self.services.meter_writer.flush()
+            await self.services.samples.flush()
         if ctx.site_id is not None:
-            await self._refresh_smart(ctx.site_id)
+            await self.smart_sites.refresh(ctx.site_id)
         events: list[OutboxEvent] = []
         ended: list[str] = []  # workflows of reservations this transaction used
         async with self.services.db.sessions.begin() as session:
@@ -477,9 +395,7 @@ class StationService:
         for row in events:
             self.services.relay.submit(row)
         for workflow_id in ended:
-            self._in_background(
-                signal_workflow(self.services.temporal, workflow_id, "ended", "used")
-            )
+            self.wakeups.signal(workflow_id, "ended", "used")
         return TransactionOutcome(pk, ref, authorization)
 
     async def _resolve(
@@ -535,7 +451,7 @@ class StationService:
     def _enqueue(
         self, session: AsyncSession, kind: str, tx: Transaction, stop: SessionStopped | None
     ) -> OutboxEvent:
-        smart = self._smart_sites.get(tx.site_id or "", (False, 0.0))[0]
+        smart = self.smart_sites.cached(tx.site_id)
         payload: dict[str, Any] = {"start": to_json(session_started(tx, smart_charging=smart))}
         if stop is not None:
             payload["stop"] = to_json(stop)
@@ -546,9 +462,3 @@ class StationService:
             workflow_id=tx.session_workflow,
             payload=payload,
         )
-
-    def _in_background(self, signal: Coroutine[Any, Any, None]) -> None:
-        """Off the charger's receive loop: a slow Temporal must not delay its answers."""
-        task = asyncio.create_task(asyncio.wait_for(signal, 5.0))
-        self._background.add(task)
-        task.add_done_callback(self._background.discard)

@@ -8,7 +8,11 @@ caller still returns only once its write is committed.
 The hottest statements go one step further: a *batched operation* receives the
 items of every caller in the batch at once and serves them with one statement
 (an ``IN`` query, an executemany), so a connect storm costs one statement per
-batch instead of one per station.
+batch instead of one per station, and the meter samples of every connection
+that arrive while one batch commits go into the next one's single INSERT.
+
+This is the gateway's one write queue (registry, boots, message log, meter
+samples): one set of rules for batching, ordering and isolating a bad write.
 """
 
 from __future__ import annotations
@@ -48,6 +52,10 @@ class _Entry:
         return await self.work(session)
 
 
+async def _nothing(session: AsyncSession) -> None:
+    """The work of :meth:`GroupCommit.flush` (no statement: no connection is taken)."""
+
+
 class GroupCommit:
     """Runs submitted writes in shared transactions, in arrival order."""
 
@@ -81,6 +89,14 @@ class GroupCommit:
             async with self._db.sessions.begin() as session:
                 return await entry.run_alone(session)
         return await self._submit(entry)
+
+    async def flush(self) -> None:
+        """Return once everything submitted before this call is committed (or failed).
+
+        Batches commit in arrival order, so an empty work queued now commits with or
+        after every earlier write, including a batch already in flight.
+        """
+        await self.run(_nothing)
 
     @staticmethod
     def _future() -> asyncio.Future[Any]:

@@ -121,3 +121,27 @@ async def test_a_failing_item_of_a_batched_operation_fails_alone(db: Database) -
     assert results[0] == 1 and results[2] == 2
     assert isinstance(results[1], ValueError)
     assert await GroupCommit(db).run_batched(picky, 5) == 5, "unstarted: runs alone"
+
+
+async def test_flush_waits_for_the_batch_in_flight(db: Database) -> None:
+    """A write already taken from the queue (its batch committing) is done before
+    ``flush`` returns: a stop event recorded after the flush sees every sample."""
+    writes = GroupCommit(db)
+    writes.start()
+    site_id = unique("gc")
+    entered = asyncio.Event()
+
+    async def slow(session: AsyncSession) -> None:
+        entered.set()
+        await asyncio.sleep(0.3)
+        await sites.create_site(session, site_id, "slow", Decimal(1), "EUR")
+
+    try:
+        pending = asyncio.ensure_future(writes.run(slow))
+        await entered.wait()  # in flight: no longer in the queue
+        await writes.flush()
+        assert pending.done()
+        async with db.sessions() as session:
+            assert await sites.get_site(session, site_id) is not None
+    finally:
+        await writes.stop()

@@ -205,7 +205,7 @@ async def test_meter_values_cannot_feed_another_stations_transaction(
             "meterValue": [{"timestamp": NOW, "sampledValue": [{"value": "4980000"}]}],
         }
         assert await charger.ok("MeterValues", forged) == {}
-    await db_gateway.services.meter_writer.flush()
+    await db_gateway.services.samples.flush()
     async with db.sessions() as session:
         linked = (
             await session.scalars(select(MeterSample).where(MeterSample.transaction_pk == tx_id))

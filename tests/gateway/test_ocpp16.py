@@ -27,6 +27,7 @@ from activities.persistence.models import (
     StationConnection,
     Transaction,
 )
+from activities.persistence.repositories import meter_samples
 from gateway.server import Gateway
 from tests.conftest import unique
 from tests.gateway.conftest import RawCharger, connect, url
@@ -223,7 +224,7 @@ async def test_meter_values_are_normalised_and_linked(
                 "meterValue": [{"timestamp": NOW, "sampledValue": [{"value": "5"}]}],
             },
         )
-        await gateway.services.meter_writer.flush()
+        await gateway.services.samples.flush()
     async with sqlite_db.sessions() as session:
         rows = (
             await session.scalars(
@@ -529,7 +530,7 @@ async def test_one_bad_meter_message_fails_only_its_sender(
     gateway: Gateway, sqlite_db: Database
 ) -> None:
     """A shared batch that fails is retried per sender (group commit isolation)."""
-    writer = gateway.services.meter_writer
+    writes = gateway.services.samples
     good = [
         {
             "transaction_pk": None,
@@ -546,5 +547,9 @@ async def test_one_bad_meter_message_fails_only_its_sender(
         }
     ]
     bad = [{**good[0], "unit": None}]  # violates NOT NULL
-    results = await asyncio.gather(writer.write(good), writer.write(bad), return_exceptions=True)
+    results = await asyncio.gather(
+        writes.run_batched(meter_samples.add_sample_batches, good),
+        writes.run_batched(meter_samples.add_sample_batches, bad),
+        return_exceptions=True,
+    )
     assert results[0] is None and isinstance(results[1], Exception)

@@ -38,6 +38,15 @@ async def add_samples(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> 
     return len(rows)
 
 
+async def add_sample_batches(
+    session: AsyncSession, batches: Sequence[Sequence[dict[str, Any]]]
+) -> list[None]:
+    """The batched operation of group commit: the rows of several messages, one INSERT
+    (one result per message; if the batch fails, each message is retried alone)."""
+    await add_samples(session, [row for rows in batches for row in rows])
+    return [None] * len(batches)
+
+
 async def samples_for(
     session: AsyncSession, station_id: str, transaction_pk: int, *, limit: int = 10_000
 ) -> Sequence[MeterSample]:
