@@ -130,7 +130,7 @@ class SmartChargingActivities:
         requests = [
             CommandRequest.of(
                 station_id,
-                SetChargingProfile(profiles.ocpp16(p), profiles.ocpp2(p)),
+                SetChargingProfile(profile=p),
                 f"{request.site_id}-{start:%Y%m%d%H%M}-{station_id}-{p.profile_id}-{request.now.timestamp():.0f}",
             )
             for station_id, station_profiles in planned.by_station.items()

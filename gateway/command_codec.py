@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
+
+from optimizer.charging_profile import Period
 
 Encoded = tuple[str, dict[str, Any]]
 """An OCPP action and its request payload."""
@@ -20,3 +23,24 @@ class NotAvailable(Exception):
 def drop_none(payload: dict[str, Any]) -> dict[str, Any]:
     """The payload without absent optional fields (OCPP forbids nulls)."""
     return {k: v for k, v in payload.items() if v is not None}
+
+
+def schedule_period(period: Period) -> dict[str, Any]:
+    """A charging schedule period (the same shape in every OCPP version)."""
+    item: dict[str, Any] = {"startPeriod": period.start_s, "limit": period.limit}
+    if period.phases is not None:
+        item["numberPhases"] = period.phases
+    return item
+
+
+def schedule_periods(schedule: dict[str, Any]) -> list[Period]:
+    """The periods of an OCPP charging schedule."""
+    return [
+        Period(p["startPeriod"], p["limit"], p.get("numberPhases"))
+        for p in schedule["chargingSchedulePeriod"]
+    ]
+
+
+def schedule_stamp(moment: datetime) -> str:
+    """A schedule's start as OCPP writes it (UTC, milliseconds)."""
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"

@@ -2,10 +2,19 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
-from gateway.command_codec import Encoded, NotAvailable, drop_none
+from gateway.command_codec import (
+    Encoded,
+    NotAvailable,
+    drop_none,
+    schedule_period,
+    schedule_periods,
+    schedule_stamp,
+)
 from gateway.timestamps import format_timestamp
+from optimizer.charging_profile import ChargingProfile
 from workflows import commands as c
 
 VERSION = "1.6"
@@ -86,7 +95,12 @@ def encode(command: Any) -> Encoded:
                     "stopTime": command.until and format_timestamp(command.until),
                 }
             )
+        case c.SetChargingProfile(profile=ChargingProfile() as profile):
+            return "SetChargingProfile", charging_profile(profile)
         case c.SetChargingProfile():
+            # Queued by an earlier version, already encoded for both version families.
+            if command.request_16 is None:
+                raise NotAvailable("a charging profile command without a profile", invalid=True)
             return "SetChargingProfile", command.request_16
         case c.ClearChargingProfile():
             purpose = {"StationMax": "ChargePointMaxProfile"}.get(
@@ -142,3 +156,41 @@ def decode(command: Any, response: dict[str, Any]) -> tuple[str | None, dict[str
         case c.DataTransfer():
             return response.get("status"), drop_none({"data": response.get("data")})
     return response.get("status"), {}
+
+
+def charging_profile(profile: ChargingProfile) -> dict[str, Any]:
+    """The 1.6 SetChargingProfile request of a neutral profile."""
+    purpose = "TxProfile" if profile.purpose == "TxProfile" else "ChargePointMaxProfile"
+    body: dict[str, Any] = {
+        "chargingProfileId": profile.profile_id,
+        "stackLevel": profile.stack_level,
+        "chargingProfilePurpose": purpose,
+        "chargingProfileKind": "Absolute",
+        "chargingSchedule": {
+            "duration": profile.duration_s,
+            "startSchedule": schedule_stamp(profile.start),
+            "chargingRateUnit": profile.rate_unit,
+            "chargingSchedulePeriod": [schedule_period(p) for p in profile.periods],
+        },
+    }
+    # 1.6 transaction ids are integers (ours: the primary key).
+    if profile.transaction_id is not None and profile.transaction_id.isdigit():
+        body["transactionId"] = int(profile.transaction_id)
+    return {"connectorId": profile.connector, "csChargingProfiles": body}
+
+
+def parse_charging_profile(request: dict[str, Any]) -> ChargingProfile:
+    """A 1.6 SetChargingProfile request back to a neutral profile (round trips, audits)."""
+    body = request["csChargingProfiles"]
+    schedule = body["chargingSchedule"]
+    return ChargingProfile(
+        profile_id=body["chargingProfileId"],
+        purpose="TxProfile" if body["chargingProfilePurpose"] == "TxProfile" else "StationMax",
+        stack_level=body["stackLevel"],
+        connector=request["connectorId"],
+        start=datetime.fromisoformat(schedule["startSchedule"]),
+        duration_s=schedule["duration"],
+        rate_unit=schedule["chargingRateUnit"],
+        periods=schedule_periods(schedule),
+        transaction_id=str(body["transactionId"]) if "transactionId" in body else None,
+    )

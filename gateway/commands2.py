@@ -6,10 +6,19 @@ in the device model; 1.6-style flat keys have no meaning here.
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
-from gateway.command_codec import Encoded, NotAvailable, drop_none
+from gateway.command_codec import (
+    Encoded,
+    NotAvailable,
+    drop_none,
+    schedule_period,
+    schedule_periods,
+    schedule_stamp,
+)
 from gateway.timestamps import format_timestamp
+from optimizer.charging_profile import ChargingProfile
 from workflows import commands as c
 
 
@@ -144,7 +153,12 @@ def encode(command: Any) -> Encoded:
                 "logType": command.log_type,
                 "requestId": command.request_id,
             }
+        case c.SetChargingProfile(profile=ChargingProfile() as profile):
+            return "SetChargingProfile", charging_profile(profile)
         case c.SetChargingProfile():
+            # Queued by an earlier version, already encoded for both version families.
+            if command.request_2x is None:
+                raise NotAvailable("a charging profile command without a profile", invalid=True)
             return "SetChargingProfile", command.request_2x
         case c.ClearChargingProfile():
             purpose = {"StationMax": "ChargingStationMaxProfile"}.get(
@@ -214,3 +228,43 @@ def decode(command: Any, response: dict[str, Any]) -> tuple[str | None, dict[str
         case c.DataTransfer():
             return response.get("status"), drop_none({"data": response.get("data")})
     return response.get("status"), {}
+
+
+def charging_profile(profile: ChargingProfile) -> dict[str, Any]:
+    """The 2.0.1 / 2.1 SetChargingProfile request of a neutral profile."""
+    purpose = "TxProfile" if profile.purpose == "TxProfile" else "ChargingStationMaxProfile"
+    body: dict[str, Any] = {
+        "id": profile.profile_id,
+        "stackLevel": profile.stack_level,
+        "chargingProfilePurpose": purpose,
+        "chargingProfileKind": "Absolute",
+        "chargingSchedule": [
+            {
+                "id": profile.profile_id,
+                "startSchedule": schedule_stamp(profile.start),
+                "duration": profile.duration_s,
+                "chargingRateUnit": profile.rate_unit,
+                "chargingSchedulePeriod": [schedule_period(p) for p in profile.periods],
+            }
+        ],
+    }
+    if profile.transaction_id is not None:
+        body["transactionId"] = profile.transaction_id
+    return {"evseId": profile.connector, "chargingProfile": body}
+
+
+def parse_charging_profile(request: dict[str, Any]) -> ChargingProfile:
+    """A 2.x SetChargingProfile request back to a neutral profile."""
+    body = request["chargingProfile"]
+    schedule = body["chargingSchedule"][0]
+    return ChargingProfile(
+        profile_id=body["id"],
+        purpose="TxProfile" if body["chargingProfilePurpose"] == "TxProfile" else "StationMax",
+        stack_level=body["stackLevel"],
+        connector=request["evseId"],
+        start=datetime.fromisoformat(schedule["startSchedule"]),
+        duration_s=schedule["duration"],
+        rate_unit=schedule["chargingRateUnit"],
+        periods=schedule_periods(schedule),
+        transaction_id=body.get("transactionId"),
+    )

@@ -1,8 +1,10 @@
-"""From a schedule to OCPP charging profiles, and back to the limits they impose.
+"""From a schedule to charging profiles, and back to the limits they impose.
 
-Each vehicle's planned power becomes a TxProfile on its connector (1.6) or
-EVSE (2.x): an absolute schedule in W, or in A per phase for chargers that
-only take current limits, with equal consecutive slots merged. Each station
+Each vehicle's planned power becomes a version-neutral TxProfile
+(:mod:`optimizer.charging_profile`) on its connector (1.6) or EVSE (2.x), which
+the gateway encodes in the OCPP version the station speaks: an absolute
+schedule in W, or in A per phase for chargers that only take current limits,
+with equal consecutive slots merged. Each station
 also gets a station-wide maximum profile (ChargePointMaxProfile in 1.6,
 ChargingStationMaxProfile in 2.x) at the charger's rating. Limits are rounded
 down (1 W, 0.1 A), never up.
@@ -19,15 +21,15 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, Literal
 
+from optimizer.charging_profile import ChargingProfile, Period, Purpose, RateUnit
 from optimizer.evaluate import violations
 from optimizer.problem import Schedule, SiteProblem
 
+__all__ = ["ChargingProfile", "Period", "Purpose", "RateUnit"]
+
 VOLTS = 230.0
 """Phase-to-neutral voltage used to turn power into current."""
-
-Purpose = Literal["TxProfile", "StationMax"]
 
 STATION_MAX_ID = 1
 """Id of the station maximum profile the planner installs."""
@@ -36,45 +38,6 @@ STATION_MAX_ID = 1
 def tx_profile_id(connector: int) -> int:
     """Id of the planner's TxProfile on ``connector`` (stable from plan to plan)."""
     return 100 + connector
-
-
-RateUnit = Literal["W", "A"]
-
-
-@dataclass(frozen=True)
-class Period:
-    """From ``start_s`` seconds after the schedule's start: at most ``limit``."""
-
-    start_s: int
-    limit: float
-    phases: int | None = None
-
-
-@dataclass(frozen=True)
-class ChargingProfile:
-    """A version-neutral absolute charging profile."""
-
-    profile_id: int
-    purpose: Purpose
-    stack_level: int
-    # 1.6 connector / 2.x EVSE; 0 is the whole station.
-    connector: int
-    start: datetime
-    duration_s: int
-    rate_unit: RateUnit
-    periods: Sequence[Period]
-    transaction_id: str | None = None
-
-    def limit_at(self, moment: datetime) -> float | None:
-        """The profile's limit at ``moment`` (None outside its schedule)."""
-        offset = (moment - self.start).total_seconds()
-        if offset < 0 or offset >= self.duration_s:
-            return None
-        current = None
-        for period in self.periods:
-            if period.start_s <= offset:
-                current = period
-        return current.limit if current is not None else None
 
 
 @dataclass(frozen=True)
@@ -238,99 +201,3 @@ def check(
         worst[vehicle.id] = series
     # Energy beyond the need is not a limit breach of the tree: check limits only.
     return [v for v in violations(problem, worst) if "more energy" not in v]
-
-
-def ocpp16(profile: ChargingProfile) -> dict[str, Any]:
-    """The 1.6 SetChargingProfile request of ``profile``."""
-    purpose = "TxProfile" if profile.purpose == "TxProfile" else "ChargePointMaxProfile"
-    body: dict[str, Any] = {
-        "chargingProfileId": profile.profile_id,
-        "stackLevel": profile.stack_level,
-        "chargingProfilePurpose": purpose,
-        "chargingProfileKind": "Absolute",
-        "chargingSchedule": {
-            "duration": profile.duration_s,
-            "startSchedule": _stamp(profile.start),
-            "chargingRateUnit": profile.rate_unit,
-            "chargingSchedulePeriod": [_period(p) for p in profile.periods],
-        },
-    }
-    if profile.transaction_id is not None and profile.transaction_id.isdigit():
-        body["transactionId"] = int(profile.transaction_id)
-    return {"connectorId": profile.connector, "csChargingProfiles": body}
-
-
-def ocpp2(profile: ChargingProfile) -> dict[str, Any]:
-    """The 2.0.1 / 2.1 SetChargingProfile request of ``profile``."""
-    purpose = "TxProfile" if profile.purpose == "TxProfile" else "ChargingStationMaxProfile"
-    body: dict[str, Any] = {
-        "id": profile.profile_id,
-        "stackLevel": profile.stack_level,
-        "chargingProfilePurpose": purpose,
-        "chargingProfileKind": "Absolute",
-        "chargingSchedule": [
-            {
-                "id": profile.profile_id,
-                "startSchedule": _stamp(profile.start),
-                "duration": profile.duration_s,
-                "chargingRateUnit": profile.rate_unit,
-                "chargingSchedulePeriod": [_period(p) for p in profile.periods],
-            }
-        ],
-    }
-    if profile.transaction_id is not None:
-        body["transactionId"] = profile.transaction_id
-    return {"evseId": profile.connector, "chargingProfile": body}
-
-
-def from_ocpp16(request: dict[str, Any]) -> ChargingProfile:
-    """A 1.6 SetChargingProfile request back to a profile (for round trips and audits)."""
-    body = request["csChargingProfiles"]
-    schedule = body["chargingSchedule"]
-    return ChargingProfile(
-        profile_id=body["chargingProfileId"],
-        purpose="TxProfile" if body["chargingProfilePurpose"] == "TxProfile" else "StationMax",
-        stack_level=body["stackLevel"],
-        connector=request["connectorId"],
-        start=datetime.fromisoformat(schedule["startSchedule"]),
-        duration_s=schedule["duration"],
-        rate_unit=schedule["chargingRateUnit"],
-        periods=_periods(schedule),
-        transaction_id=str(body["transactionId"]) if "transactionId" in body else None,
-    )
-
-
-def from_ocpp2(request: dict[str, Any]) -> ChargingProfile:
-    """A 2.x SetChargingProfile request back to a profile."""
-    body = request["chargingProfile"]
-    schedule = body["chargingSchedule"][0]
-    return ChargingProfile(
-        profile_id=body["id"],
-        purpose="TxProfile" if body["chargingProfilePurpose"] == "TxProfile" else "StationMax",
-        stack_level=body["stackLevel"],
-        connector=request["evseId"],
-        start=datetime.fromisoformat(schedule["startSchedule"]),
-        duration_s=schedule["duration"],
-        rate_unit=schedule["chargingRateUnit"],
-        periods=_periods(schedule),
-        transaction_id=body.get("transactionId"),
-    )
-
-
-def _periods(schedule: dict[str, Any]) -> list[Period]:
-    """The periods of an OCPP charging schedule (same shape in every version)."""
-    return [
-        Period(p["startPeriod"], p["limit"], p.get("numberPhases"))
-        for p in schedule["chargingSchedulePeriod"]
-    ]
-
-
-def _period(period: Period) -> dict[str, Any]:
-    item: dict[str, Any] = {"startPeriod": period.start_s, "limit": period.limit}
-    if period.phases is not None:
-        item["numberPhases"] = period.phases
-    return item
-
-
-def _stamp(moment: datetime) -> str:
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"

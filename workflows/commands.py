@@ -13,6 +13,8 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any, Literal
 
+from optimizer.charging_profile import ChargingProfile
+
 
 def gateway_task_queue(node_id: str) -> str:
     """The task queue on which gateway node ``node_id`` runs charger commands."""
@@ -230,11 +232,13 @@ class DataTransfer:
 
 @dataclass(frozen=True)
 class SetChargingProfile:
-    """Install a charging profile. The optimizer encodes it for both version families
-    (``optimizer.profiles``); the gateway sends the one the station speaks."""
+    """Install a version-neutral charging profile; the gateway encodes it in the OCPP
+    version the station speaks."""
 
-    request_16: dict[str, Any]
-    request_2x: dict[str, Any]
+    profile: ChargingProfile | None = None
+    # Commands queued by earlier versions carry both encodings instead of a profile.
+    request_16: dict[str, Any] | None = None
+    request_2x: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True)

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+from temporalio.converter import AdvancedJSONEncoder, value_to_type
 
 from gateway import commands2, commands16, schemas
 from gateway.command_codec import NotAvailable
 from optimizer import profiles
 from workflows import commands as c
+from workflows.commands import CommandRequest
 
 WHEN = datetime(2030, 1, 1, 10, tzinfo=UTC)
 _PROFILE = profiles.ChargingProfile(
@@ -46,7 +49,12 @@ SAMPLES: list[Any] = [
     c.ClearChargingProfile(evse_id=1, purpose="TxProfile"),
     c.ClearChargingProfile(profile_id=101),
     c.ClearChargingProfile(purpose="StationMax", stack_level=0),
-    c.SetChargingProfile(request_16=profiles.ocpp16(_PROFILE), request_2x=profiles.ocpp2(_PROFILE)),
+    c.SetChargingProfile(profile=_PROFILE),
+    # As queued by an earlier version: both encodings, no profile.
+    c.SetChargingProfile(
+        request_16=commands16.charging_profile(_PROFILE),
+        request_2x=commands2.charging_profile(_PROFILE),
+    ),
 ]
 
 # Commands 1.6 cannot express (its answer is a clear CommandNotSupported / InvalidCommand).
@@ -107,3 +115,18 @@ def test_command_values_are_checked_on_construction() -> None:
         c.SendLocalList(list_version=0)
     with pytest.raises(ValueError):
         c.ChangeAvailability(operative=True, evse_id=-1)
+
+
+@pytest.mark.parametrize("version", ["1.6", "2.0.1", "2.1"])
+def test_a_neutral_profile_survives_the_trip_through_temporal(version: str) -> None:
+    """The command as the site's activity sends it (asdict into the request's arguments,
+    JSON through Temporal) decodes in the gateway to the same profile and encodes to the
+    station's version."""
+    request = CommandRequest.of("ST-1", c.SetChargingProfile(profile=_PROFILE), "r-1")
+    arguments = json.loads(json.dumps(request.arguments, cls=AdvancedJSONEncoder))
+    command = value_to_type(c.SetChargingProfile, arguments)
+    assert command.profile == _PROFILE
+    codec = commands16 if version == "1.6" else commands2
+    action, payload = codec.encode(command)
+    schemas.validate(version, action, payload, response=False, message_id="t")
+    assert codec.parse_charging_profile(payload) == _PROFILE
