@@ -9,7 +9,7 @@ from decimal import Decimal
 from activities.persistence.database import Database
 from activities.persistence.models import IdToken, Site, Station
 from activities.persistence.repositories import transactions
-from gateway.station_service import session_started
+from gateway.transaction_events import session_started
 from workflows.domain import SessionStarted
 
 
