@@ -63,8 +63,14 @@ def register_or_none(value: int | float | None, field: str, notes: list[str]) ->
 def event_time(value: str, field: str, notes: list[str]) -> datetime:
     """A transaction message's time; the gateway's clock, noted, when it cannot be
     represented (a year-9999 time with an offset overflows)."""
+    return event_time_as_sent(value, field, notes)[0]
+
+
+def event_time_as_sent(value: str, field: str, notes: list[str]) -> tuple[datetime, str | None]:
+    """:func:`event_time`, and the charger's value when the gateway's clock stood in for
+    it: a retry of the message carries the same value, never the same clock reading."""
     try:
-        return parse_timestamp(value, field=field)
+        return parse_timestamp(value, field=field), None
     except OcppError:
         notes.append(f"{field} {value[:40]!r} unusable: the gateway's clock taken")
-        return utcnow()
+        return utcnow(), value[:64]

@@ -110,13 +110,15 @@ class Ocpp16Handlers:
         """Allocate the transaction id (idempotently) and queue the session start."""
         notes: list[str] = []
         connector = bounds.id_or_zero(p["connectorId"], "connectorId", notes)
+        at, unusable_time = bounds.event_time_as_sent(p["timestamp"], "timestamp", notes)
         outcome = await self.service.transaction_event(
             conn.context,
             TransactionEvent(
                 kind=TransactionEventKind.STARTED,
                 station_id=conn.station_id,
                 transaction_ref=None,
-                timestamp=bounds.event_time(p["timestamp"], "timestamp", notes),
+                timestamp=at,
+                unusable_time=unusable_time,
                 evse_id=connector,
                 connector_id=connector,
                 id_token=p["idTag"],
@@ -153,13 +155,15 @@ class Ocpp16Handlers:
         """Record the stop and queue it for the session workflow; never reject."""
         notes: list[str] = []
         sampled = metering.readings_v16(p.get("transactionData", []))
+        at, unusable_time = bounds.event_time_as_sent(p["timestamp"], "timestamp", notes)
         outcome = await self.service.transaction_event(
             conn.context,
             TransactionEvent(
                 kind=TransactionEventKind.ENDED,
                 station_id=conn.station_id,
                 transaction_ref=str(p["transactionId"]),
-                timestamp=bounds.event_time(p["timestamp"], "timestamp", notes),
+                timestamp=at,
+                unusable_time=unusable_time,
                 evse_id=0,
                 connector_id=0,
                 id_token=p.get("idTag"),

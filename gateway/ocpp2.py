@@ -145,13 +145,15 @@ class Ocpp2Handlers:
         evse = p.get("evse") or {}
         notes: list[str] = []
         sampled = metering.readings_v2(p.get("meterValue", []))
+        at, unusable_time = bounds.event_time_as_sent(p["timestamp"], "timestamp", notes)
         outcome = await self.service.transaction_event(
             conn.context,
             TransactionEvent(
                 kind=TransactionEventKind(p["eventType"]),
                 station_id=conn.station_id,
                 transaction_ref=info["transactionId"],
-                timestamp=bounds.event_time(p["timestamp"], "timestamp", notes),
+                timestamp=at,
+                unusable_time=unusable_time,
                 evse_id=bounds.id_or_zero(evse.get("id", 1), "evse.id", notes),
                 connector_id=bounds.id_or_zero(
                     evse.get("connectorId", 1), "evse.connectorId", notes

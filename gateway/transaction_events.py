@@ -105,16 +105,9 @@ class TransactionEvents:
         events: list[OutboxEvent] = []
         ended: list[str] = []  # workflows of reservations this transaction used
         async with self.services.db.sessions.begin() as session:
-            if event.notes:
-                await note_corrections(
-                    session,
-                    ctx.station_id,
-                    f"Transaction{event.kind.value}",
-                    to_json(event),
-                    event.notes,
-                )
             tx, created = await self._resolve(session, ctx, event)
             if tx is None:
+                await self._note(session, ctx, event)
                 reconciliation.add_item(
                     session,
                     station_id=ctx.station_id,
@@ -142,6 +135,12 @@ class TransactionEvents:
             repeated_stop = (
                 event.kind is TransactionEventKind.ENDED and stop is None and event.seq_no is None
             )
+            # A charger retrying a message it got no answer to: its corrections are noted.
+            repeated_start = (
+                event.kind is TransactionEventKind.STARTED and not created and event.seq_no is None
+            )
+            if not (repeated_stop or repeated_start):
+                await self._note(session, ctx, event)
             if event.readings and not repeated_stop:
                 await meter_samples.add_samples(
                     session,
@@ -184,6 +183,18 @@ class TransactionEvents:
             self.wakeups.signal(workflow_id, "ended", "used")
         return TransactionOutcome(pk, ref, authorization)
 
+    @staticmethod
+    async def _note(session: AsyncSession, ctx: StationContext, event: TransactionEvent) -> None:
+        """What the edge corrected in the message, for an operator (once per message)."""
+        if event.notes:
+            await note_corrections(
+                session,
+                ctx.station_id,
+                f"Transaction{event.kind.value}",
+                to_json(event),
+                event.notes,
+            )
+
     async def _resolve(
         self, session: AsyncSession, ctx: StationContext, event: TransactionEvent
     ) -> tuple[Transaction | None, bool]:
@@ -224,6 +235,7 @@ class TransactionEvents:
             transaction_ref=event.transaction_ref,
             remote_start_id=event.remote_start_id,
             reused=reused,
+            unusable_time=event.unusable_time,
         )
         tx = outcome.transaction
         if not outcome.created:

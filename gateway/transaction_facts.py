@@ -56,8 +56,10 @@ def register_of(event: TransactionEvent) -> int | None:
 
 
 def disagrees(tx: Transaction, event: TransactionEvent) -> bool:
-    """A stop for a closed transaction that says something else (e.g. after a timeout)."""
-    return tx.stopped_at != event.timestamp or tx.meter_stop_wh != register_of(event)
+    """A stop for a closed transaction that says something else (e.g. after a timeout).
+    A time the gateway's clock stood in for says nothing: a retry reads the clock again."""
+    other_time = event.unusable_time is None and tx.stopped_at != event.timestamp
+    return other_time or tx.meter_stop_wh != register_of(event)
 
 
 async def stop_of(tx: Transaction, event: TransactionEvent) -> SessionStopped | None:

@@ -231,6 +231,9 @@ class TransactionEvent:
     # What the gateway had to correct in the message (values out of range, samples
     # that are not numbers), kept in reconciliation; the message itself is accepted.
     notes: tuple[str, ...] = ()
+    # The charger's time as sent when it was unusable and ``timestamp`` is the gateway's
+    # clock: what identifies a retry of the message.
+    unusable_time: str | None = None
 
 
 class NoticeKind(StrEnum):

@@ -8,6 +8,7 @@ reconciliation.
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime
 from typing import Any
 
@@ -89,10 +90,10 @@ async def test_out_of_range_16_stop_is_acknowledged_settled_and_noted(
     async with await connect(db_gateway, ident) as ws:
         charger = RawCharger(ws)
         await charger.ok("BootNotification", BOOT_16)
-        started = await charger.ok(
-            "StartTransaction",
-            {"connectorId": 2**40, "idTag": "TAG-E", "meterStart": 2**63, "timestamp": NOW},
-        )
+        start = {"connectorId": 2**40, "idTag": "TAG-E", "meterStart": 2**63, "timestamp": NOW}
+        started = await charger.ok("StartTransaction", start)
+        # A retry (the answer was lost): the same transaction, no second note.
+        assert (await charger.ok("StartTransaction", start)) == started
         tx_id = started["transactionId"]
         assert started["idTagInfo"]["status"] == "Accepted"
         stop = {
@@ -122,9 +123,41 @@ async def test_out_of_range_16_stop_is_acknowledged_settled_and_noted(
             await session.scalars(select(MeterSample).where(MeterSample.transaction_pk == tx.id))
         ).all()
     assert [s.value for s in samples] == [5000.0]  # the one good sample of three
-    notes = " | ".join(i.note or "" for i in await _corrections(db, ident))
+    items = await _corrections(db, ident)
+    # No "late stop" either: the retried stop's stand-in time is not a different stop.
+    assert sorted(i.kind for i in items) == [
+        "TransactionEndedCorrected",
+        "TransactionStartedCorrected",
+    ]
+    notes = " | ".join(i.note or "" for i in items)
     for expected in ("connectorId", "meterStart", "meterStop", "not-a-number", "gateway's clock"):
         assert expected in notes, notes
+
+
+async def test_a_retried_16_start_with_an_unusable_time_is_one_transaction(
+    db_gateway: Gateway, db: Database
+) -> None:
+    """The gateway's clock stands in for a year-9999 time; the retry (same message, a
+    later clock reading) is still recognised as the same start."""
+    ident = await _station(db)
+    start = {
+        "connectorId": 1,
+        "idTag": "TAG-E",
+        "meterStart": 100,
+        "timestamp": "9999-12-31T23:59:59-01:00",
+    }
+    async with await connect(db_gateway, ident) as ws:
+        charger = RawCharger(ws)
+        await charger.ok("BootNotification", BOOT_16)
+        first = await charger.ok("StartTransaction", start)
+        await asyncio.sleep(0.01)
+        assert await charger.ok("StartTransaction", start) == first
+    async with db.sessions() as session:
+        rows = (
+            await session.scalars(select(Transaction).where(Transaction.station_id == ident))
+        ).all()
+    assert len(rows) == 1
+    assert [i.kind for i in await _corrections(db, ident)] == ["TransactionStartedCorrected"]
 
 
 async def test_out_of_range_2x_values_are_acknowledged(db_gateway: Gateway, db: Database) -> None:
@@ -156,6 +189,7 @@ async def test_out_of_range_2x_values_are_acknowledged(db_gateway: Gateway, db: 
         await charger.ok("TransactionEvent", event("Started", 0, 1e19, reservationId=2**33))
         await charger.ok("TransactionEvent", event("Updated", 1, 1e308))
         await charger.ok("TransactionEvent", event("Ended", 2, 1.5e15))
+        await charger.ok("TransactionEvent", event("Ended", 2, 1.5e15))  # a retry
     tx = await _transaction(db, ident)
     assert tx.status == "stopped"
     assert (tx.evse_id, tx.remote_start_id, tx.meter_start_wh, tx.meter_stop_wh) == (
@@ -164,7 +198,9 @@ async def test_out_of_range_2x_values_are_acknowledged(db_gateway: Gateway, db: 
         None,
         None,
     )
-    notes = " | ".join(i.note or "" for i in await _corrections(db, ident))
+    items = await _corrections(db, ident)
+    assert len(items) == 3, [i.kind for i in items]  # one per message, the retry adds none
+    notes = " | ".join(i.note or "" for i in items)
     assert "evse.id" in notes and "remoteStartId" in notes and "reservationId" in notes
     assert "out of range: dropped" in notes
 

@@ -19,10 +19,16 @@ OPEN = text("status = 'active'")
 
 
 def start_key(
-    station_id: str, connector_id: int, id_token: str, started_at: datetime, meter_start_wh: int
+    station_id: str,
+    connector_id: int,
+    id_token: str,
+    started_at: datetime | str,
+    meter_start_wh: int,
 ) -> str:
-    """Identity of a StartTransaction message: a retry carries the same five facts."""
-    return f"{station_id}|{connector_id}|{id_token}|{started_at.isoformat()}|{meter_start_wh}"
+    """Identity of a StartTransaction message: a retry carries the same five facts (the
+    time as the charger sent it when the gateway's clock had to stand in for it)."""
+    at = started_at if isinstance(started_at, str) else started_at.isoformat()
+    return f"{station_id}|{connector_id}|{id_token}|{at}|{meter_start_wh}"
 
 
 @dataclass(frozen=True)
@@ -47,6 +53,7 @@ async def start_transaction(
     evse_id: int | None = None,
     remote_start_id: int | None = None,
     reused: bool = False,
+    unusable_time: str | None = None,
 ) -> StartOutcome:
     """Create a transaction, or return the one an earlier identical start created.
 
@@ -58,7 +65,13 @@ async def start_transaction(
     that has ended, and this one gets a workflow id of its own.
     """
     key = (
-        start_key(station_id, connector_id, id_token or "", started_at, meter_start_wh or 0)
+        start_key(
+            station_id,
+            connector_id,
+            id_token or "",
+            unusable_time or started_at,
+            meter_start_wh or 0,
+        )
         if transaction_ref is None
         else None
     )
