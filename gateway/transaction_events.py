@@ -206,6 +206,12 @@ class TransactionEvents:
             )
             if ctx.ocpp_version == "1.6":
                 return tx, False  # 1.6 never creates a transaction from a stop
+            if tx is not None and event.timestamp < tx.started_at:
+                earlier = await transactions.earlier_by_ref(
+                    session, ctx.station_id, event.transaction_ref, before_pk=tx.id
+                )
+                if earlier is not None and facts.belongs_before(tx, earlier, event):
+                    return earlier, False  # never the newer session of the same id
             if tx is not None and not facts.begins_anew(tx, event):
                 return tx, False
             reused = tx is not None

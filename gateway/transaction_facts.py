@@ -24,6 +24,17 @@ def begins_anew(tx: Transaction, event: TransactionEvent) -> bool:
     )
 
 
+def belongs_before(newest: Transaction, earlier: Transaction, event: TransactionEvent) -> bool:
+    """A 2.x message, found under a reused id, that tells of the earlier transaction: it
+    is dated before the newest one started and within the earlier one's life (a retry
+    or a late message of the earlier session, delivered after the id was used again)."""
+    return (
+        event.timestamp < newest.started_at
+        and earlier.stopped_at is not None
+        and earlier.started_at <= event.timestamp <= earlier.stopped_at
+    )
+
+
 def note_event(tx: Transaction, event: TransactionEvent) -> None:
     """Keep what any message of the transaction adds: its sequence number, a token or a
     remote-start id learned late."""

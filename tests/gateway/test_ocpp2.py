@@ -543,3 +543,41 @@ async def test_absurd_samples_are_dropped_with_a_note_not_an_internal_error(
             select(func.count()).select_from(MeterSample).where(MeterSample.station_id == ident)
         )
     assert kept == 0 and any("multiplier 400" in (n or "") for n in notes), notes
+
+
+async def test_a_late_message_of_a_reused_ids_earlier_session_stays_with_it(
+    db_gateway: Gateway, db: Database, version: str
+) -> None:
+    """TX-1 ended, then began again; a retry of the first session's Ended and a sample it
+    sent offline arrive only now: they stay with the first session, and the second one
+    runs on untouched (it used to be closed with the first one's stop)."""
+    ident = await station(db)
+    first_end = tx_event("Ended", "TX-1", 2, minutes=60, meter=register(3000, minutes=60))
+    async with await connect(db_gateway, ident, proto(version)) as ws:
+        charger = RawCharger(ws)
+        await charger.ok("BootNotification", BOOT)
+        await charger.ok("TransactionEvent", tx_event("Started", "TX-1", 0, meter=register(1000)))
+        await charger.ok("TransactionEvent", first_end)
+        second = tx_event("Started", "TX-1", 0, minutes=120, meter=register(3000, minutes=120))
+        await charger.ok("TransactionEvent", second)
+        await charger.ok("TransactionEvent", first_end)  # the retry
+        late = tx_event("Updated", "TX-1", 1, minutes=30, meter=register(2000, minutes=30))
+        await charger.ok("TransactionEvent", late)
+    await db_gateway.services.samples.flush()
+    async with db.sessions() as session:
+        rows = (
+            await session.scalars(
+                select(Transaction).where(Transaction.station_id == ident).order_by(Transaction.id)
+            )
+        ).all()
+        late_samples = (
+            await session.scalars(
+                select(MeterSample).where(
+                    MeterSample.station_id == ident,
+                    MeterSample.sampled_at == T0 + timedelta(minutes=30),
+                )
+            )
+        ).all()
+    assert [(r.status, r.meter_stop_wh) for r in rows] == [("stopped", 3000), ("active", None)]
+    assert rows[0].seq_nos == [0, 1, 2] and rows[1].seq_nos == [0]
+    assert {s.transaction_pk for s in late_samples} == {rows[0].id}

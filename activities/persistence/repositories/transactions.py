@@ -154,6 +154,26 @@ async def get_by_ref(
     return await session.scalar(query.with_for_update() if for_update else query)
 
 
+async def earlier_by_ref(
+    session: AsyncSession, station_id: str, transaction_ref: str, *, before_pk: int
+) -> Transaction | None:
+    """The newest transaction known as ``transaction_ref`` before row ``before_pk`` (a
+    station that reuses ids: the session that used the id last time), locked like
+    :func:`get_by_ref`."""
+    query = (
+        select(Transaction)
+        .where(
+            Transaction.station_id == station_id,
+            Transaction.transaction_ref == transaction_ref,
+            Transaction.id < before_pk,
+        )
+        .order_by(Transaction.id.desc())
+        .limit(1)
+        .with_for_update()
+    )
+    return await session.scalar(query)
+
+
 async def record_stop(
     tx: Transaction, *, meter_stop_wh: int | None, stopped_at: datetime, reason: str | None
 ) -> bool:
