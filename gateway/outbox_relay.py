@@ -34,7 +34,7 @@ from activities.persistence.repositories import cdrs, outbox, reconciliation, tr
 from activities.temporal_link import TemporalLink
 from gateway.timestamps import utcnow
 from workflows.charging_session import ChargingSessionWorkflow, initial_search_attributes
-from workflows.domain import SessionStarted, SessionStopped, session_workflow_id
+from workflows.domain import SessionStarted, SessionStopped
 
 log = logging.getLogger(__name__)
 
@@ -108,10 +108,12 @@ def deliveries(batch: list[PendingEvent]) -> list[list[PendingEvent]]:
     """The batch as calls to Temporal: each list is delivered by one call, its first
     event's, and shares that call's outcome.
 
-    A session's start and stop in the same batch become one call, the stop's (its
-    signal-with-start carries the start as the workflow's input). Not for a session
-    that began as a remote start: its workflow is already running with the request
-    as input and learns its transaction only from the ``started`` signal.
+    A session's starts in the same batch as its stop ride along with the stop's call
+    (its signal-with-start carries the start as the workflow's input), when the
+    gateway marked the session's workflow as one that runs with its start as input
+    and the stop decodes. Never for a session a remote start began: its workflow is
+    already running with the request and learns its transaction only from
+    ``started``. Every other event is a call of its own.
     """
     stops: dict[str, PendingEvent] = {}
     for event in batch:
@@ -121,7 +123,12 @@ def deliveries(batch: list[PendingEvent]) -> list[list[PendingEvent]]:
     calls: list[list[PendingEvent]] = []
     for event in batch:
         stop = stops.get(event.workflow_id)
-        if stop is None or not _started_by_its_transaction(stop):
+        if (
+            stop is None
+            or event.kind not in (SESSION_STARTED, SESSION_STOPPED)
+            or (event.kind == SESSION_STOPPED and event is not stop)
+            or not _coalescible(stop)
+        ):
             calls.append([event])
             continue
         group = groups.get(event.workflow_id)
@@ -133,15 +140,21 @@ def deliveries(batch: list[PendingEvent]) -> list[list[PendingEvent]]:
     return calls
 
 
-def _started_by_its_transaction(event: PendingEvent) -> bool:
-    """Whether the event's workflow is (or will be) started with the transaction's start
-    as input: the default id of a session, or of a reused 2.x id's later session
-    (``…~pk``), not a remote start's."""
-    start = event.payload.get("start")
-    if not isinstance(start, dict):
-        return False  # it will not decode: delivered alone, dead-lettered alone
-    default = session_workflow_id(str(start.get("station_id")), str(start.get("transaction_id")))
-    return event.workflow_id == default or event.workflow_id.startswith(default + "~")
+INPUT_IS_START = "input_is_start"
+"""Payload key: the session's workflow runs with the event's start as input."""
+
+
+def _coalescible(stop: PendingEvent) -> bool:
+    """Whether a stop's call can deliver its session's start too: the gateway said the
+    workflow's input is the start (rows of earlier versions do not say: not merged),
+    and the stop decodes (a stop that is dead-lettered takes no start with it)."""
+    if stop.payload.get(INPUT_IS_START) is not True:
+        return False
+    try:
+        _decoded(stop)
+    except UndeliverableEvent:
+        return False
+    return True
 
 
 class OutboxRelay:
@@ -252,7 +265,6 @@ class OutboxRelay:
         pairs = [
             (event, failure) for call, failure in zip(calls, results, strict=True) for event in call
         ]
-        done = [e.id for e, failure in pairs if failure is None or failure is CLOSED]
         closed = [e for e, failure in pairs if failure is CLOSED]
         failures = [(e, f) for e, f in pairs if f is not None and f is not CLOSED]
         async with self._db.sessions.begin() as session:
@@ -261,7 +273,11 @@ class OutboxRelay:
                     async with session.begin_nested():
                         await _closed_session(session, event)
                 except Exception as exc:
-                    log.warning("event %s for a closed session not kept: %s", event.id, exc)
+                    # Not kept in reconciliation: kept in the outbox, tried again later.
+                    log.warning("event %s for a closed session not kept yet: %s", event.id, exc)
+                    failures.append((event, Failure(f"{type(exc).__name__}: {exc}", False)))
+            kept = {e.id for e, _ in failures}
+            done = [e.id for e, f in pairs if (f is None or f is CLOSED) and e.id not in kept]
             await outbox.remove_delivered(session, done)
             for event, failure in failures:
                 if failure.permanent:
@@ -298,17 +314,7 @@ class OutboxRelay:
             return None
 
     async def _send(self, client: Client, row: PendingEvent) -> None:
-        arg: SessionStarted | SessionStopped
-        try:
-            start = value_to_type(SessionStarted, row.payload["start"])
-            if row.kind == SESSION_STARTED:
-                signal, arg = "started", start
-            elif row.kind == SESSION_STOPPED:
-                signal, arg = "stopped", value_to_type(SessionStopped, row.payload["stop"])
-            else:
-                raise UndeliverableEvent(f"unknown outbox event kind {row.kind!r}")
-        except (KeyError, TypeError, ValueError) as exc:
-            raise UndeliverableEvent(f"event {row.id} does not decode: {exc!r}"[:500]) from None
+        start, signal, arg = _decoded(row)
         await client.start_workflow(
             ChargingSessionWorkflow.run,
             start,
@@ -323,6 +329,20 @@ class OutboxRelay:
                 f"connector {start.connector_id}"
             ),
         )
+
+
+def _decoded(row: PendingEvent) -> tuple[SessionStarted, str, SessionStarted | SessionStopped]:
+    """The event's workflow input, signal and signal argument (UndeliverableEvent if it
+    does not decode: no retry can help)."""
+    try:
+        start = value_to_type(SessionStarted, row.payload["start"])
+        if row.kind == SESSION_STARTED:
+            return start, "started", start
+        if row.kind == SESSION_STOPPED:
+            return start, "stopped", value_to_type(SessionStopped, row.payload["stop"])
+    except (KeyError, TypeError, ValueError) as exc:
+        raise UndeliverableEvent(f"event {row.id} does not decode: {exc!r}"[:500]) from None
+    raise UndeliverableEvent(f"unknown outbox event kind {row.kind!r}")
 
 
 async def signal_workflow(link: TemporalLink, workflow_id: str, signal: str, *args: Any) -> None:

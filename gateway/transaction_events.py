@@ -21,7 +21,7 @@ from activities.persistence.types import to_json
 from gateway import claims
 from gateway import transaction_facts as facts
 from gateway.connection import StationContext
-from gateway.outbox_relay import SESSION_STARTED, SESSION_STOPPED
+from gateway.outbox_relay import INPUT_IS_START, SESSION_STARTED, SESSION_STOPPED
 from gateway.services import GatewayServices
 from gateway.smart_sites import SmartSites
 from gateway.wakeups import Wakeups
@@ -256,7 +256,12 @@ class TransactionEvents:
         self, session: AsyncSession, kind: str, tx: Transaction, stop: SessionStopped | None
     ) -> OutboxEvent:
         smart = self.smart_sites.cached(tx.site_id)
-        payload: dict[str, Any] = {"start": to_json(session_started(tx, smart_charging=smart))}
+        payload: dict[str, Any] = {
+            "start": to_json(session_started(tx, smart_charging=smart)),
+            # The workflow runs with this start as its input (not a remote start's
+            # request): the relay may deliver start and stop in one call.
+            INPUT_IS_START: tx.session_input_is_start,
+        }
         if stop is not None:
             payload["stop"] = to_json(stop)
         return outbox.enqueue(

@@ -187,6 +187,13 @@ class Transaction(Base):
         """The id of the session workflow that follows this transaction."""
         return self.workflow_id or session_workflow_id(self.station_id, self.ref)
 
+    @property
+    def session_input_is_start(self) -> bool:
+        """Whether its session workflow runs with the transaction's start as input: every
+        session but one a remote start began (that one runs with the request)."""
+        reused = session_workflow_id(self.station_id, f"{self.ref}~{self.id}")
+        return self.workflow_id is None or self.workflow_id == reused
+
 
 class StationEvent(Base):
     """A notification worth keeping (firmware, log upload, security, report, limit, needs)."""

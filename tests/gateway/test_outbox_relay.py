@@ -15,6 +15,7 @@ from activities.persistence.repositories import outbox
 from activities.persistence.types import to_json
 from activities.temporal_link import TemporalLink
 from gateway.outbox_relay import (
+    INPUT_IS_START,
     SESSION_STARTED,
     SESSION_STOPPED,
     OutboxRelay,
@@ -111,8 +112,12 @@ async def test_undecodable_rows_are_dead_lettered_and_do_not_block_the_rest(
         )
 
 
-def _pending(pk: int, kind: str, workflow_id: str, station: str, tx: str) -> PendingEvent:
+def _pending(
+    pk: int, kind: str, workflow_id: str, station: str, tx: str, *, input_is_start: bool = True
+) -> PendingEvent:
     payload: dict[str, Any] = {"start": to_json(_start(station, tx))}
+    if input_is_start:
+        payload[INPUT_IS_START] = True
     if kind == SESSION_STOPPED:
         stop = SessionStopped(transaction_id=tx, meter_stop_wh=10, stopped_at=datetime.now(UTC))
         payload["stop"] = to_json(stop)
@@ -121,21 +126,46 @@ def _pending(pk: int, kind: str, workflow_id: str, station: str, tx: str) -> Pen
 
 def test_a_sessions_start_and_stop_in_one_batch_are_one_call() -> None:
     """Start and stop of a session: one call, the stop's, covering both (a reused 2.x id's
-    later session too). A remote start's session keeps both calls: its running workflow
-    learns the transaction only from ``started``. Lone events and undecodable rows stay
-    alone, and the order of first appearance is kept."""
+    later session too). Each of these stays a call of its own: a remote start's session
+    (the gateway says its input is the request, not the start: it learns the
+    transaction only from ``started``), rows of earlier versions that do not say, an
+    event of a kind this version does not know, a stop that does not decode (its start
+    is not dead-lettered with it), and undecodable rows. First-appearance order holds."""
     a, reused = session_workflow_id("S1", "1"), session_workflow_id("S1", "TX") + "~42"
     remote = remote_session_workflow_id("S1", 7)
+    old, odd, bad = (session_workflow_id("S1", t) for t in ("3", "4", "5"))
+    broken_stop = _pending(14, SESSION_STOPPED, bad, "S1", "5")
+    del broken_stop.payload["stop"]
     batch = [
         _pending(1, SESSION_STARTED, a, "S1", "1"),
-        _pending(2, SESSION_STARTED, remote, "S1", "9"),
+        _pending(2, SESSION_STARTED, remote, "S1", "9", input_is_start=False),
         _pending(3, SESSION_STARTED, reused, "S1", "TX"),
         PendingEvent(4, SESSION_STOPPED, "broken", {}),
         _pending(5, SESSION_STOPPED, a, "S1", "1"),
-        _pending(6, SESSION_STOPPED, remote, "S1", "9"),
+        _pending(6, SESSION_STOPPED, remote, "S1", "9", input_is_start=False),
         _pending(7, SESSION_STOPPED, reused, "S1", "TX"),
         _pending(8, SESSION_STARTED, session_workflow_id("S1", "2"), "S1", "2"),
-        _pending(9, SESSION_STOPPED, a, "S1", "1"),  # a repeated stop rides along
+        _pending(9, SESSION_STOPPED, a, "S1", "1"),  # a repeated stop: sent on its own
+        _pending(10, SESSION_STARTED, old, "S1", "3", input_is_start=False),
+        _pending(11, SESSION_STOPPED, old, "S1", "3", input_is_start=False),
+        _pending(12, "session.someday", odd, "S1", "4"),
+        _pending(13, SESSION_STOPPED, odd, "S1", "4"),
+        _pending(15, SESSION_STARTED, bad, "S1", "5"),
+        broken_stop,
     ]
     calls = [[e.id for e in call] for call in deliveries(batch)]
-    assert calls == [[5, 1, 9], [2], [7, 3], [4], [6], [8]]
+    assert calls == [
+        [5, 1],
+        [2],
+        [7, 3],
+        [4],
+        [6],
+        [8],
+        [9],
+        [10],
+        [11],
+        [12],
+        [13],
+        [15],
+        [14],
+    ]

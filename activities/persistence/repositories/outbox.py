@@ -88,9 +88,11 @@ async def revive(session: AsyncSession, event_id: int) -> bool:
 
 
 async def remove_delivered(session: AsyncSession, ids: Sequence[int]) -> None:
-    """Forget events Temporal has accepted."""
-    if ids:
-        await session.execute(delete(OutboxEvent).where(OutboxEvent.id.in_(ids)))
+    """Forget events Temporal has accepted (in chunks: old SQLite builds bind 999
+    parameters at most)."""
+    for at in range(0, len(ids), 500):
+        chunk = ids[at : at + 500]
+        await session.execute(delete(OutboxEvent).where(OutboxEvent.id.in_(chunk)))
 
 
 async def mark_failed(session: AsyncSession, event_id: int, error: str) -> None:
