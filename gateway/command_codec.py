@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from optimizer.charging_profile import Period
+from optimizer.charging_profile import ChargingProfile, Period
 
 Encoded = tuple[str, dict[str, Any]]
 """An OCPP action and its request payload."""
@@ -44,3 +44,36 @@ def schedule_periods(schedule: dict[str, Any]) -> list[Period]:
 def schedule_stamp(moment: datetime) -> str:
     """A schedule's start as OCPP writes it (UTC, milliseconds)."""
     return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+
+
+def charging_schedule(profile: ChargingProfile) -> dict[str, Any]:
+    """A profile's schedule as every OCPP version writes it (2.x adds an id)."""
+    return {
+        "duration": profile.duration_s,
+        "startSchedule": schedule_stamp(profile.start),
+        "chargingRateUnit": profile.rate_unit,
+        "chargingSchedulePeriod": [schedule_period(p) for p in profile.periods],
+    }
+
+
+def profile_of(
+    *,
+    profile_id: int,
+    purpose: str,
+    stack_level: int,
+    connector: int,
+    schedule: dict[str, Any],
+    transaction_id: str | None,
+) -> ChargingProfile:
+    """A neutral profile from the parts of a SetChargingProfile request (any version)."""
+    return ChargingProfile(
+        profile_id=profile_id,
+        purpose="TxProfile" if purpose == "TxProfile" else "StationMax",
+        stack_level=stack_level,
+        connector=connector,
+        start=datetime.fromisoformat(schedule["startSchedule"]),
+        duration_s=schedule["duration"],
+        rate_unit=schedule["chargingRateUnit"],
+        periods=schedule_periods(schedule),
+        transaction_id=transaction_id,
+    )

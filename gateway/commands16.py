@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
 from gateway.command_codec import (
     Encoded,
     NotAvailable,
+    charging_schedule,
     drop_none,
-    schedule_period,
-    schedule_periods,
-    schedule_stamp,
+    profile_of,
 )
 from gateway.timestamps import format_timestamp
 from optimizer.charging_profile import ChargingProfile
@@ -166,12 +164,7 @@ def charging_profile(profile: ChargingProfile) -> dict[str, Any]:
         "stackLevel": profile.stack_level,
         "chargingProfilePurpose": purpose,
         "chargingProfileKind": "Absolute",
-        "chargingSchedule": {
-            "duration": profile.duration_s,
-            "startSchedule": schedule_stamp(profile.start),
-            "chargingRateUnit": profile.rate_unit,
-            "chargingSchedulePeriod": [schedule_period(p) for p in profile.periods],
-        },
+        "chargingSchedule": charging_schedule(profile),
     }
     # 1.6 transaction ids are integers (ours: the primary key).
     if profile.transaction_id is not None and profile.transaction_id.isdigit():
@@ -182,15 +175,11 @@ def charging_profile(profile: ChargingProfile) -> dict[str, Any]:
 def parse_charging_profile(request: dict[str, Any]) -> ChargingProfile:
     """A 1.6 SetChargingProfile request back to a neutral profile (round trips, audits)."""
     body = request["csChargingProfiles"]
-    schedule = body["chargingSchedule"]
-    return ChargingProfile(
+    return profile_of(
         profile_id=body["chargingProfileId"],
-        purpose="TxProfile" if body["chargingProfilePurpose"] == "TxProfile" else "StationMax",
+        purpose=body["chargingProfilePurpose"],
         stack_level=body["stackLevel"],
         connector=request["connectorId"],
-        start=datetime.fromisoformat(schedule["startSchedule"]),
-        duration_s=schedule["duration"],
-        rate_unit=schedule["chargingRateUnit"],
-        periods=schedule_periods(schedule),
+        schedule=body["chargingSchedule"],
         transaction_id=str(body["transactionId"]) if "transactionId" in body else None,
     )

@@ -6,16 +6,14 @@ in the device model; 1.6-style flat keys have no meaning here.
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
 from gateway.command_codec import (
     Encoded,
     NotAvailable,
+    charging_schedule,
     drop_none,
-    schedule_period,
-    schedule_periods,
-    schedule_stamp,
+    profile_of,
 )
 from gateway.timestamps import format_timestamp
 from optimizer.charging_profile import ChargingProfile
@@ -238,15 +236,7 @@ def charging_profile(profile: ChargingProfile) -> dict[str, Any]:
         "stackLevel": profile.stack_level,
         "chargingProfilePurpose": purpose,
         "chargingProfileKind": "Absolute",
-        "chargingSchedule": [
-            {
-                "id": profile.profile_id,
-                "startSchedule": schedule_stamp(profile.start),
-                "duration": profile.duration_s,
-                "chargingRateUnit": profile.rate_unit,
-                "chargingSchedulePeriod": [schedule_period(p) for p in profile.periods],
-            }
-        ],
+        "chargingSchedule": [{"id": profile.profile_id, **charging_schedule(profile)}],
     }
     if profile.transaction_id is not None:
         body["transactionId"] = profile.transaction_id
@@ -256,15 +246,11 @@ def charging_profile(profile: ChargingProfile) -> dict[str, Any]:
 def parse_charging_profile(request: dict[str, Any]) -> ChargingProfile:
     """A 2.x SetChargingProfile request back to a neutral profile."""
     body = request["chargingProfile"]
-    schedule = body["chargingSchedule"][0]
-    return ChargingProfile(
+    return profile_of(
         profile_id=body["id"],
-        purpose="TxProfile" if body["chargingProfilePurpose"] == "TxProfile" else "StationMax",
+        purpose=body["chargingProfilePurpose"],
         stack_level=body["stackLevel"],
         connector=request["evseId"],
-        start=datetime.fromisoformat(schedule["startSchedule"]),
-        duration_s=schedule["duration"],
-        rate_unit=schedule["chargingRateUnit"],
-        periods=schedule_periods(schedule),
+        schedule=body["chargingSchedule"][0],
         transaction_id=body.get("transactionId"),
     )
