@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
+from urllib.parse import quote
 
 TASK_QUEUE = "csms"
 """Default task queue of the CSMS worker (workflows and their activities)."""
@@ -21,6 +22,31 @@ TASK_QUEUE = "csms"
 def session_workflow_id(station_id: str, transaction_id: str) -> str:
     """Business key of the charging-session workflow for one transaction."""
     return f"session:{station_id}:{transaction_id}"
+
+
+def own_session_workflow_id(
+    station_id: str, transaction_id: str, reuse_pk: int | None
+) -> str | None:
+    """The session workflow id a transaction stores because the default one would be
+    ambiguous, or None when :func:`session_workflow_id` is its id.
+
+    A 2.x charger chooses its transaction ids. One that starts like our own ids
+    (``remote-N`` is a remote start's, ``tx:`` the escaped form below) or holds a
+    character our ids give a meaning to (``~`` before a reused id's row, ``:`` between
+    station and id, ``%`` of the escape) gets the escaped form ``tx:<percent-encoded
+    id>``; a reused id's later session appends ``~<row>``. No two transactions, and no
+    remote start, can then share a workflow id.
+    """
+    ambiguous = transaction_id.startswith(("remote-", "tx:")) or any(
+        c in transaction_id for c in "~:%"
+    )
+    if not ambiguous and reuse_pk is None:
+        return None
+    # quote() leaves "~" alone (it is unreserved in URLs); here it must not appear.
+    escaped = quote(transaction_id, safe="").replace("~", "%7E")
+    base = f"tx:{escaped}" if ambiguous else transaction_id
+    suffix = "" if reuse_pk is None else f"~{reuse_pk}"
+    return session_workflow_id(station_id, base + suffix)
 
 
 def remote_session_workflow_id(station_id: str, remote_start_id: int) -> str:

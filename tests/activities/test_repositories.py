@@ -22,7 +22,14 @@ from activities.persistence.repositories import (
 )
 from tests.conftest import unique
 from tests.helpers import seed_station, seed_transaction
-from workflows.domain import AuthorizationStatus, ConnectorStatus, StationIdentity
+from workflows.domain import (
+    AuthorizationStatus,
+    ConnectorStatus,
+    StationIdentity,
+    own_session_workflow_id,
+    remote_session_workflow_id,
+    session_workflow_id,
+)
 
 T0 = datetime(2026, 3, 1, 8, 0, tzinfo=UTC)
 
@@ -297,3 +304,41 @@ async def test_remote_start_claim_and_expiry_decide_once(db: Database) -> None:
             now=now,
         )
     assert late is None and not others
+
+
+async def test_charger_chosen_ids_never_share_a_session_workflow(db: Database) -> None:
+    """2.x ids that read like our own workflow ids (a remote start's ``remote-N``, a reused
+    id's ``~row``, the ``tx:`` escape, a station's ``:``) get workflow ids of their own;
+    plain ids keep the default, as every session before had. Across stations whose ids
+    contain ``:`` too, no two transactions and no remote start share one."""
+    base = unique("CP")
+    stations = [base, base + ":B"]
+    refs = ["plain", "remote-7", "tx:remote-7", "T~1", "T", "B:remote-7", "a%7Eb", "a~b"]
+    ids: list[str] = []
+    plain: dict[str, str] = {}
+    for station in stations:
+        await seed_station(db, station)
+        async with db.sessions.begin() as session:
+            for ref in refs:
+                outcome = await transactions.start_transaction(
+                    session,
+                    station_id=station,
+                    site_id=None,
+                    connector_id=1,
+                    id_token=None,
+                    meter_start_wh=0,
+                    started_at=T0,
+                    ocpp_version="2.0.1",
+                    transaction_ref=ref,
+                )
+                tx = outcome.transaction
+                ids.append(tx.session_workflow)
+                assert tx.session_input_is_start
+                if ref == "plain":
+                    plain[station] = tx.session_workflow
+    ids += [remote_session_workflow_id(station, 7) for station in stations]
+    assert len(ids) == len(set(ids)), sorted(ids)
+    assert plain == {s: session_workflow_id(s, "plain") for s in stations}
+    # A reused id's later session: the row id is appended to the session's own base.
+    assert own_session_workflow_id("S", "remote-7", 42) == "session:S:tx:remote-7~42"
+    assert own_session_workflow_id("S", "T", 42) == "session:S:T~42"

@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from activities.persistence.database import dialect_insert
 from activities.persistence.models import Transaction, utcnow
-from workflows.domain import session_workflow_id
+from workflows.domain import own_session_workflow_id
 
 OPEN = text("status = 'active'")
 """The rows the (station, transaction_ref) uniqueness covers."""
@@ -118,10 +118,10 @@ async def start_transaction(
         await session.execute(
             update(Transaction).where(Transaction.id == new_id).values(transaction_ref=str(new_id))
         )
-    elif reused:
-        # The charger's id names an earlier, closed session too: this one's workflow
-        # gets an id of its own.
-        values["workflow_id"] = session_workflow_id(station_id, f"{transaction_ref}~{new_id}")
+    elif own := own_session_workflow_id(station_id, transaction_ref, new_id if reused else None):
+        # The charger's id names an earlier, closed session too, or would read as one of
+        # our own ids: this session's workflow gets an id of its own.
+        values["workflow_id"] = own
         await session.execute(
             update(Transaction)
             .where(Transaction.id == new_id)
