@@ -119,24 +119,20 @@ def deliveries(batch: list[PendingEvent]) -> list[list[PendingEvent]]:
     for event in batch:
         if event.kind == SESSION_STOPPED and event.workflow_id not in stops:
             stops[event.workflow_id] = event
-    groups: dict[str, list[PendingEvent]] = {}
+    # Each coalescible session's call: its stop first, then its starts.
+    merged = {wid: [stop] for wid, stop in stops.items() if _coalescible(stop)}
     calls: list[list[PendingEvent]] = []
+    placed: set[str] = set()
     for event in batch:
-        stop = stops.get(event.workflow_id)
-        if (
-            stop is None
-            or event.kind not in (SESSION_STARTED, SESSION_STOPPED)
-            or (event.kind == SESSION_STOPPED and event is not stop)
-            or not _coalescible(stop)
-        ):
-            calls.append([event])
+        group = merged.get(event.workflow_id)
+        if group is None or (event.kind != SESSION_STARTED and event is not group[0]):
+            calls.append([event])  # alone: other kinds and repeated stops too
             continue
-        group = groups.get(event.workflow_id)
-        if group is None:
-            group = groups[event.workflow_id] = [stop]
-            calls.append(group)
-        if event is not stop:
+        if event is not group[0]:
             group.append(event)
+        if event.workflow_id not in placed:  # the call goes where the session first appears
+            placed.add(event.workflow_id)
+            calls.append(group)
     return calls
 
 

@@ -25,7 +25,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 from activities.persistence.types import ExactDecimal, UTCDateTime
-from workflows.domain import own_session_workflow_id, session_workflow_id
+from workflows.domain import remote_session_workflow_id, session_workflow_id
 
 # Deterministic constraint names keep Alembic migrations identical on both engines.
 NAMING = {
@@ -191,11 +191,9 @@ class Transaction(Base):
     def session_input_is_start(self) -> bool:
         """Whether its session workflow runs with the transaction's start as input: every
         session but one a remote start began (that one runs with the request)."""
-        return self.workflow_id is None or self.workflow_id in (
-            own_session_workflow_id(self.station_id, self.ref, None),
-            own_session_workflow_id(self.station_id, self.ref, self.id),
-            # Reused ids' sessions stored before ids were escaped.
-            session_workflow_id(self.station_id, f"{self.ref}~{self.id}"),
+        # A claim stores the remote start's id and its workflow's; nothing else does.
+        return self.remote_start_id is None or self.workflow_id != remote_session_workflow_id(
+            self.station_id, self.remote_start_id
         )
 
 

@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy.exc import IntegrityError
 
 from activities.persistence.database import Database, async_url
-from activities.persistence.models import IdToken, Site
+from activities.persistence.models import IdToken, Site, Transaction
 from activities.persistence.repositories import (
     id_tokens,
     meter_samples,
@@ -339,6 +339,12 @@ async def test_charger_chosen_ids_never_share_a_session_workflow(db: Database) -
     ids += [remote_session_workflow_id(station, 7) for station in stations]
     assert len(ids) == len(set(ids)), sorted(ids)
     assert plain == {s: session_workflow_id(s, "plain") for s in stations}
+    # Only a claim by a remote start makes the workflow's input something else.
+    claimed = Transaction(
+        station_id=base, remote_start_id=7, workflow_id=remote_session_workflow_id(base, 7)
+    )
+    unclaimed = Transaction(station_id=base, remote_start_id=7, workflow_id=None)
+    assert not claimed.session_input_is_start and unclaimed.session_input_is_start
     # A reused id's later session: the row id is appended to the session's own base.
     assert own_session_workflow_id("S", "remote-7", 42) == "session:S:tx:remote-7~42"
     assert own_session_workflow_id("S", "T", 42) == "session:S:T~42"
