@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
+from sqlalchemy.ext.asyncio import AsyncSession
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.billing import price_energy
 from activities.persistence.database import Database, unavailable
-from activities.persistence.models import ChargeDetailRecordRow, Transaction
+from activities.persistence.group_commit import GroupCommit
+from activities.persistence.models import ChargeDetailRecordRow, Site, Transaction
 from activities.persistence.repositories import (
     cdrs,
     meter_samples,
@@ -27,6 +31,8 @@ from workflows.domain import (
     SessionStarted,
     SessionStopped,
 )
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -135,6 +141,9 @@ class SessionActivities:
 
     def __init__(self, db: Database) -> None:
         self._db = db
+        # Sessions that settle at the same time (a backlog after an outage, a busy
+        # site) share one transaction and one query per table: see settle_batch.
+        self._commits = GroupCommit(db, max_batch=SETTLE_BATCH, on_demand=True)
 
     @activity.defn(name="record_remote_start")
     async def record_remote_start(self, record: RemoteStartRecord) -> None:
@@ -201,74 +210,128 @@ class SessionActivities:
             ) from error
 
     async def _settle(self, request: SettleRequest) -> ChargeDetailRecord:
-        start, stop = request.start, request.stop
-        async with self._db.sessions.begin() as session:
-            tx: Transaction | None
-            if start.transaction_pk is not None:
-                tx = await transactions.get_transaction(session, start.transaction_pk)
-                if tx is not None and tx.station_id != start.station_id:
-                    tx = None  # never another station's row
-            else:
-                tx = await transactions.get_by_ref(session, start.station_id, start.transaction_id)
-            if tx is None:
-                raise ApplicationError(
-                    f"transaction {start.transaction_id} of {start.station_id} is not stored",
-                    type="UnknownTransaction",
-                    non_retryable=True,
-                )
-            existing = await cdrs.get_for_transaction(session, tx.id)
-            if existing is not None:
-                return _to_domain(existing)
-            # The workflow's stop is authoritative (it may come from a timeout).
-            await transactions.record_stop(
+        return await self._commits.run_batched(settle_batch, request)
+
+
+SETTLE_BATCH = 200
+"""Most settlements one transaction takes."""
+
+
+async def settle_batch(
+    session: AsyncSession, requests: Sequence[SettleRequest]
+) -> list[ChargeDetailRecord]:
+    """Settle sessions into CDRs in one transaction, one query per table for all.
+
+    A transaction that is not stored, or not the requesting station's, fails the
+    batch with a non-retryable error; the group commit then settles each request on
+    its own, so only that one fails. Idempotent: a transaction with a CDR already
+    gets that CDR back.
+    """
+    txs = await _transactions_of(session, requests)
+    pending = {tx.id: tx for tx in txs}
+    done: dict[int, ChargeDetailRecordRow] = dict(
+        await cdrs.for_transactions(session, list(pending))
+    )
+    todo = [tx for pk, tx in pending.items() if pk not in done]
+    ranges = await meter_samples.energy_register_ranges(
+        session, [(tx.station_id, tx.id) for tx in todo]
+    )
+    tariffs = await sites.get_sites(session, {tx.site_id for tx in todo if tx.site_id})
+    now = datetime.now(UTC)
+    for request, tx in zip(requests, txs, strict=True):
+        if tx.id not in done:
+            done[tx.id] = await _new_cdr(
+                session,
                 tx,
-                meter_stop_wh=stop.meter_stop_wh,
-                stopped_at=stop.stopped_at,
-                reason=stop.reason,
+                request.stop,
+                ranges.get(tx.id, (None, None)),
+                tariffs.get(tx.site_id) if tx.site_id else None,
+                now,
             )
-            low, high = await meter_samples.energy_register_range(session, tx.station_id, tx.id)
-            energy, notes = _energy_wh(tx.meter_start_wh, tx.meter_stop_wh, low, high)
-            stopped_at = tx.stopped_at or stop.stopped_at
-            timing = timing_notes(tx.started_at, stopped_at, tx.created_at, datetime.now(UTC))
-            if timing:
-                notes.extend(timing)
-                reconciliation.add_item(
-                    session,
-                    station_id=tx.station_id,
-                    kind="ImplausibleTimes",
-                    payload={
-                        "transaction": tx.transaction_ref,
-                        "started_at": tx.started_at.isoformat(),
-                        "stopped_at": stopped_at.isoformat(),
-                        "received_at": tx.created_at.isoformat(),
-                    },
-                    note="; ".join(timing),
-                )
-            site = await sites.get_site(session, tx.site_id) if tx.site_id else None
-            if site is None:
-                price, currency = Decimal("0"), "EUR"
-                notes.append("no site tariff: priced at 0")
-            else:
-                price, currency = site.price_per_kwh, site.currency
-            row = ChargeDetailRecordRow(
-                transaction_pk=tx.id,
-                transaction_ref=tx.ref,
-                station_id=tx.station_id,
-                site_id=tx.site_id,
-                evse_id=tx.evse_id,
-                connector_id=tx.connector_id,
-                ocpp_version=tx.ocpp_version,
-                started_at=tx.started_at,
-                stopped_at=stopped_at,
-                energy_wh=energy,
-                price_per_kwh=price,
-                currency=currency,
-                total_cost=price_energy(energy, price),
-                stop_reason=tx.stop_reason,
-                notes=notes,
+    await session.flush()
+    return [_to_domain(done[tx.id]) for tx in txs]
+
+
+async def _transactions_of(
+    session: AsyncSession, requests: Sequence[SettleRequest]
+) -> list[Transaction]:
+    """Each request's transaction, never another station's."""
+    pks = [r.start.transaction_pk for r in requests if r.start.transaction_pk is not None]
+    by_pk = await transactions.get_transactions(session, pks)
+    found: list[Transaction] = []
+    for request in requests:
+        start = request.start
+        tx: Transaction | None
+        if start.transaction_pk is not None:
+            tx = by_pk.get(start.transaction_pk)
+            if tx is not None and tx.station_id != start.station_id:
+                tx = None  # never another station's row
+        else:  # started before transactions carried their key
+            tx = await transactions.get_by_ref(session, start.station_id, start.transaction_id)
+        if tx is None:
+            raise ApplicationError(
+                f"transaction {start.transaction_id} of {start.station_id} is not stored",
+                type="UnknownTransaction",
+                non_retryable=True,
             )
-            session.add(row)
-            tx.status = "completed"
-            await session.flush()
-            activity.logger.info("settled %s: %.0f Wh", start.transaction_id, energy)
-            return _to_domain(row)
+        found.append(tx)
+    return found
+
+
+async def _new_cdr(
+    session: AsyncSession,
+    tx: Transaction,
+    stop: SessionStopped,
+    samples: tuple[float | None, float | None],
+    site: Site | None,
+    now: datetime,
+) -> ChargeDetailRecordRow:
+    """The CDR of ``tx`` (added to ``session``), its stop recorded and its times checked."""
+    # The workflow's stop is authoritative (it may come from a timeout).
+    await transactions.record_stop(
+        tx, meter_stop_wh=stop.meter_stop_wh, stopped_at=stop.stopped_at, reason=stop.reason
+    )
+    low, high = samples
+    energy, notes = _energy_wh(tx.meter_start_wh, tx.meter_stop_wh, low, high)
+    stopped_at = tx.stopped_at or stop.stopped_at
+    timing = timing_notes(tx.started_at, stopped_at, tx.created_at, now)
+    if timing:
+        notes.extend(timing)
+        reconciliation.add_item(
+            session,
+            station_id=tx.station_id,
+            kind="ImplausibleTimes",
+            payload={
+                "transaction": tx.transaction_ref,
+                "started_at": tx.started_at.isoformat(),
+                "stopped_at": stopped_at.isoformat(),
+                "received_at": tx.created_at.isoformat(),
+            },
+            note="; ".join(timing),
+        )
+    if site is None:
+        price, currency = Decimal("0"), "EUR"
+        notes.append("no site tariff: priced at 0")
+    else:
+        price, currency = site.price_per_kwh, site.currency
+    row = ChargeDetailRecordRow(
+        transaction_pk=tx.id,
+        transaction_ref=tx.ref,
+        station_id=tx.station_id,
+        site_id=tx.site_id,
+        evse_id=tx.evse_id,
+        connector_id=tx.connector_id,
+        ocpp_version=tx.ocpp_version,
+        started_at=tx.started_at,
+        stopped_at=stopped_at,
+        energy_wh=energy,
+        price_per_kwh=price,
+        currency=currency,
+        total_cost=price_energy(energy, price),
+        stop_reason=tx.stop_reason,
+        notes=notes,
+    )
+    session.add(row)
+    tx.status = "completed"
+    log.info("settled %s of %s: %.0f Wh", tx.transaction_ref, tx.station_id, energy)
+    return row

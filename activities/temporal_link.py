@@ -11,6 +11,8 @@ import asyncio
 
 from temporalio.client import Client
 
+from workflows.payloads import DATA_CONVERTER
+
 
 class TemporalLink:
     """Connects on first use and then hands out the same client."""
@@ -33,5 +35,7 @@ class TemporalLink:
         if self._client is None:
             async with self._lock:
                 if self._client is None:
-                    self._client = await Client.connect(self.address, namespace=self.namespace)
+                    self._client = await Client.connect(
+                        self.address, namespace=self.namespace, data_converter=DATA_CONVERTER
+                    )
         return self._client

@@ -11,6 +11,7 @@ from temporalio.client import Client
 
 from deploy.processes import spawn, terminate
 from workflows import search_attributes
+from workflows.payloads import DATA_CONVERTER
 
 
 def temporal_binary() -> str:
@@ -71,7 +72,9 @@ async def wait_for_temporal(address: str, namespace: str, timeout_s: float = 60.
     deadline = asyncio.get_running_loop().time() + timeout_s
     while True:
         try:
-            client = await Client.connect(address, namespace=namespace)
+            client = await Client.connect(
+                address, namespace=namespace, data_converter=DATA_CONVERTER
+            )
             await client.service_client.check_health()
             return client
         except Exception:

@@ -59,9 +59,13 @@ async def _nothing(session: AsyncSession) -> None:
 class GroupCommit:
     """Runs submitted writes in shared transactions, in arrival order."""
 
-    def __init__(self, db: Database, *, max_batch: int = 500) -> None:
+    def __init__(self, db: Database, *, max_batch: int = 500, on_demand: bool = False) -> None:
+        """``on_demand``: no long-lived task (no :meth:`start`/:meth:`stop`); a commit
+        runs while work waits, and what arrives during one batch forms the next (the
+        worker's settlements, whose owner has no lifecycle of its own)."""
         self._db = db
         self._max_batch = max_batch
+        self._on_demand = on_demand
         self._queue: list[_Entry] = []
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -70,7 +74,8 @@ class GroupCommit:
 
     async def run(self, work: Callable[[AsyncSession], Awaitable[T]]) -> T:
         """Run ``work`` in the next shared transaction; return its result once committed."""
-        if self._task is None:  # not started (e.g. in a short-lived tool): run alone
+        if self._task is None and not self._on_demand:
+            # Not started (e.g. in a short-lived tool): run alone.
             async with self._db.sessions.begin() as session:
                 return await work(session)
         return await self._submit(_Entry(self._future(), work=work))
@@ -85,7 +90,7 @@ class GroupCommit:
         objects the operation would need to see.
         """
         entry = _Entry(self._future(), operation=operation, item=item)
-        if self._task is None:
+        if self._task is None and not self._on_demand:
             async with self._db.sessions.begin() as session:
                 return await entry.run_alone(session)
         return await self._submit(entry)
@@ -104,8 +109,17 @@ class GroupCommit:
 
     async def _submit(self, entry: _Entry) -> Any:
         self._queue.append(entry)
+        if self._on_demand and self._task is None:
+            self._task = asyncio.create_task(self._drain(), name="group-commit")
         self._wake.set()
         return await entry.future
+
+    async def _drain(self) -> None:
+        try:
+            while self._queue:
+                await self._commit_batch()
+        finally:
+            self._task = None
 
     def start(self) -> None:
         """Start committing as work arrives."""

@@ -145,3 +145,31 @@ async def test_flush_waits_for_the_batch_in_flight(db: Database) -> None:
             assert await sites.get_site(session, site_id) is not None
     finally:
         await writes.stop()
+
+
+async def test_on_demand_it_batches_while_work_waits_and_keeps_no_task(db: Database) -> None:
+    writes = GroupCommit(db, on_demand=True)  # never started, never stopped
+    ids = [unique("od") for _ in range(30)]
+
+    async def add_all(session: AsyncSession, site_ids: Sequence[str]) -> list[str]:
+        if "bad" in site_ids:
+            raise ValueError("a bad item")
+        session.add_all(
+            Site(id=i, name=i, price_per_kwh=Decimal("0.1"), currency="EUR") for i in site_ids
+        )
+        await session.flush()
+        return list(site_ids)
+
+    results = await asyncio.gather(
+        *(writes.run_batched(add_all, i) for i in [*ids[:15], "bad", *ids[15:]]),
+        return_exceptions=True,
+    )
+    assert [r for r in results if isinstance(r, BaseException)] == [results[15]]
+    assert isinstance(results[15], ValueError)
+    assert [r for r in results if not isinstance(r, BaseException)] == ids
+    assert writes._task is None  # the commit ran while there was work, then ended
+    again = await asyncio.gather(*(writes.run_batched(add_all, unique("od")) for _ in range(5)))
+    assert len(again) == 5 and writes._task is None
+    async with db.sessions() as session:
+        stored = await sites.get_sites(session, ids)
+    assert sorted(stored) == sorted(ids)

@@ -11,6 +11,20 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from activities.persistence.models import ChargeDetailRecordRow
 
 
+async def for_transactions(
+    session: AsyncSession, transaction_pks: Sequence[int]
+) -> dict[int, ChargeDetailRecordRow]:
+    """The CDRs these transactions already have, by transaction key."""
+    if not transaction_pks:
+        return {}
+    rows = await session.scalars(
+        select(ChargeDetailRecordRow).where(
+            ChargeDetailRecordRow.transaction_pk.in_(set(transaction_pks))
+        )
+    )
+    return {row.transaction_pk: row for row in rows}
+
+
 async def get_for_transaction(
     session: AsyncSession, transaction_pk: int
 ) -> ChargeDetailRecordRow | None:

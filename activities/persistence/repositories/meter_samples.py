@@ -75,6 +75,35 @@ async def energy_register_range(
     return low, high
 
 
+async def energy_register_ranges(
+    session: AsyncSession, transactions: Sequence[tuple[str, int]]
+) -> dict[int, tuple[float | None, float | None]]:
+    """:func:`energy_register_range` of several (station, transaction key) pairs in one
+    query, by transaction key (one with no samples is absent)."""
+    if not transactions:
+        return {}
+    station_of = dict((pk, station) for station, pk in transactions)
+    query = (
+        select(
+            MeterSample.transaction_pk,
+            MeterSample.station_id,
+            func.min(MeterSample.value),
+            func.max(MeterSample.value),
+        )
+        .where(
+            MeterSample.transaction_pk.in_(set(station_of)),
+            MeterSample.measurand == ENERGY_REGISTER,
+            MeterSample.phase.is_(None),
+        )
+        .group_by(MeterSample.transaction_pk, MeterSample.station_id)
+    )
+    ranges: dict[int, tuple[float | None, float | None]] = {}
+    for pk, station, low, high in await session.execute(query):
+        if pk is not None and station_of.get(pk) == station:  # only its own station's
+            ranges[pk] = (low, high)
+    return ranges
+
+
 async def last_power(
     session: AsyncSession, station_id: str, transaction_pk: int
 ) -> tuple[float, datetime] | None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from decimal import Decimal
 
 from sqlalchemy import select
@@ -24,6 +24,15 @@ async def create_site(
 async def get_site(session: AsyncSession, site_id: str) -> Site | None:
     """The site with ``site_id``, or None."""
     return await session.get(Site, site_id)
+
+
+async def get_sites(session: AsyncSession, site_ids: Iterable[str]) -> dict[str, Site]:
+    """The sites with these ids, by id (missing ones are absent)."""
+    wanted = set(site_ids)
+    if not wanted:
+        return {}
+    rows = await session.scalars(select(Site).where(Site.id.in_(wanted)))
+    return {site.id: site for site in rows}
 
 
 async def list_sites(session: AsyncSession) -> Sequence[Site]:

@@ -136,6 +136,14 @@ async def get_transaction(session: AsyncSession, pk: int) -> Transaction | None:
     return await session.get(Transaction, pk)
 
 
+async def get_transactions(session: AsyncSession, pks: Sequence[int]) -> dict[int, Transaction]:
+    """The transactions with these primary keys, by key (missing ones are absent)."""
+    if not pks:
+        return {}
+    rows = await session.scalars(select(Transaction).where(Transaction.id.in_(set(pks))))
+    return {tx.id: tx for tx in rows}
+
+
 async def get_by_ref(
     session: AsyncSession, station_id: str, transaction_ref: str, *, for_update: bool = False
 ) -> Transaction | None:
