@@ -51,13 +51,24 @@ def site_problem(
     vehicles: Sequence[tuple[PresentVehicle, float, datetime | None]],
     start: datetime,
 ) -> SiteProblem:
-    """The optimizer's problem: ``vehicles`` are (vehicle, kWh still needed, departure)."""
+    """The optimizer's problem: ``vehicles`` are (vehicle, kWh still needed, departure).
+
+    One vehicle per charging point: when a new session started on an EVSE before the
+    previous one's stop reached the site, the previous car has left, and only the
+    newest arrival is planned. A departure already past leaves the vehicle one slot
+    (it is still plugged in); a need below zero counts as none.
+    """
     slots = config.horizon_hours * 60 // config.slot_minutes
     step = timedelta(minutes=config.slot_minutes)
     depot = depot_of(config)
     chargers = {f"{c.station_id}#{c.evse_id}": c for c in config.chargers}
+    newest: dict[str, tuple[PresentVehicle, float, datetime | None]] = {}
+    for entry in vehicles:
+        seen = newest.get(entry[0].key)
+        if seen is None or entry[0].arrived_at >= seen[0].arrived_at:
+            newest[entry[0].key] = entry
     stays = []
-    for vehicle, need, departure in vehicles:
+    for vehicle, need, departure in newest.values():
         charger = chargers.get(vehicle.key)
         if charger is None:
             continue  # a charging point the configuration does not manage
@@ -65,7 +76,12 @@ def site_problem(
         last = max(1, min(slots, math.ceil((leave - start) / step)))
         stays.append(
             Vehicle(
-                vehicle.key, vehicle.key, 0, last, need, min(config.default_max_kw, charger.max_kw)
+                vehicle.key,
+                vehicle.key,
+                0,
+                last,
+                max(0.0, need) if math.isfinite(need) else 0.0,
+                min(config.default_max_kw, charger.max_kw),
             )
         )
     return SiteProblem(

@@ -32,7 +32,8 @@ Priority = Callable[[Vehicle, int, float], float]
 
 
 def _greedy(problem: SiteProblem, priority: Priority, method: str) -> Schedule:
-    """Slot by slot, vehicles in priority order take what the tree still allows."""
+    """Slot by slot, vehicles in priority order take what the tree (and their charger,
+    which vehicles following each other on it share) still allows."""
     chargers = {c.id: c for c in problem.chargers}
     chains = {c.id: problem.ancestors(c.id) for c in problem.circuits}
     h = problem.slot_hours
@@ -52,9 +53,10 @@ def _greedy(problem: SiteProblem, priority: Priority, method: str) -> Schedule:
             v for v in problem.vehicles if v.arrival <= t < v.departure and left[v.id] > 1e-9
         ]
         present.sort(key=lambda v: priority(v, t, left[v.id]))
+        charger_room = {c.id: c.max_kw for c in problem.chargers}
         for vehicle in present:
             charger = chargers[vehicle.charger]
-            kw = min(vehicle.max_kw, charger.max_kw, left[vehicle.id] / h)
+            kw = min(vehicle.max_kw, charger_room[charger.id], left[vehicle.id] / h)
             chain = chains[charger.circuit]
             for circuit in chain:
                 kw = min(kw, room[circuit.id])
@@ -64,6 +66,7 @@ def _greedy(problem: SiteProblem, priority: Priority, method: str) -> Schedule:
                         kw = min(kw, phase_room[(circuit.id, phase)] / share)
             if kw <= 1e-9:
                 continue
+            charger_room[charger.id] -= kw
             for circuit in chain:
                 room[circuit.id] -= kw
                 for phase in PHASES:

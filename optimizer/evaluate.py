@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections import defaultdict
+import numpy as np
 
 from optimizer.problem import PhaseWiring, Schedule, SiteProblem
 
@@ -56,49 +56,71 @@ def violations(problem: SiteProblem, power: dict[str, list[float]]) -> list[str]
     """Every limit the schedule breaks (empty when it respects them all).
 
     Checked: each vehicle only charges while plugged in, within its and its
-    charger's maximum, never beyond its need; each circuit's total and per-phase
-    limit in every slot; the site connection's (time-varying) limit with the
-    base load.
+    charger's maximum, never beyond its need; the vehicles on one charger together
+    within its maximum; each circuit's total and per-phase limit in every slot; the
+    site connection's (time-varying) limit with the base load. Vectorised (a
+    vehicles x slots matrix), since every plan goes through it before use.
     """
     found: list[str] = []
-    chargers = {c.id: c for c in problem.chargers}
-    h = problem.slot_hours
-    circuit_load: dict[tuple[str, int], float] = defaultdict(float)
-    phase_load: dict[tuple[str, str, int], float] = defaultdict(float)
-    for vehicle in problem.vehicles:
-        series = power.get(vehicle.id, [0.0] * problem.slots)
-        charger = chargers[vehicle.charger]
-        cap = min(vehicle.max_kw, charger.max_kw)
-        for t, kw in enumerate(series):
-            if kw < -TOLERANCE_KW:
-                found.append(f"{vehicle.id} slot {t}: negative power {kw:.3f}")
-            if kw > TOLERANCE_KW and not vehicle.arrival <= t < vehicle.departure:
-                found.append(f"{vehicle.id} slot {t}: charging while not plugged in")
-            if kw > cap + TOLERANCE_KW:
-                found.append(f"{vehicle.id} slot {t}: {kw:.3f} kW above its {cap} kW")
-            for circuit in problem.ancestors(charger.circuit):
-                circuit_load[(circuit.id, t)] += kw
-                for phase in PHASES:
-                    phase_load[(circuit.id, phase, t)] += kw * phase_share(charger.phases, phase)
-        if sum(series) * h > vehicle.energy_kwh + 1e-6:
+    slots, h = problem.slots, problem.slot_hours
+    vehicles = list(problem.vehicles)
+    chargers = list(problem.chargers)
+    charger_index = {c.id: i for i, c in enumerate(chargers)}
+    zeros = [0.0] * slots
+    load = np.array([power.get(v.id, zeros) for v in vehicles], dtype=float).reshape(
+        len(vehicles), slots
+    )
+    index = np.arange(slots)
+    for n, vehicle in enumerate(vehicles):
+        series = load[n]
+        cap = min(vehicle.max_kw, chargers[charger_index[vehicle.charger]].max_kw)
+        for t in np.flatnonzero(series < -TOLERANCE_KW):
+            found.append(f"{vehicle.id} slot {t}: negative power {series[t]:.3f}")
+        away = (index < vehicle.arrival) | (index >= vehicle.departure)
+        for t in np.flatnonzero((series > TOLERANCE_KW) & away):
+            found.append(f"{vehicle.id} slot {t}: charging while not plugged in")
+        for t in np.flatnonzero(series > cap + TOLERANCE_KW):
+            found.append(f"{vehicle.id} slot {t}: {series[t]:.3f} kW above its {cap} kW")
+        if series.sum() * h > vehicle.energy_kwh + 1e-6:
             found.append(f"{vehicle.id}: more energy than it needs")
+    # Per charger, then per circuit from its chargers (each with its phase shares).
+    on_charger = np.zeros((len(chargers), slots))
+    np.add.at(on_charger, [charger_index[v.charger] for v in vehicles], load)
+    ratings = np.array([c.max_kw for c in chargers], dtype=float)
+    over_rating = on_charger > ratings[:, None] + TOLERANCE_KW
+    for c, t in zip(*np.nonzero(over_rating), strict=True):
+        found.append(
+            f"charger {chargers[c].id} slot {t}: {on_charger[c, t]:.3f} kW "
+            f"above its {chargers[c].max_kw} kW"
+        )
+    below = {c.id: np.zeros(len(chargers)) for c in problem.circuits}
+    for i, charger in enumerate(chargers):
+        for circuit in problem.ancestors(charger.circuit):
+            below[circuit.id][i] = 1.0
+    shares = {p: np.array([phase_share(c.phases, p) for c in chargers]) for p in PHASES}
+    base = np.array([problem.base(t) for t in range(slots)])
     for circuit in problem.circuits:
-        for t in range(problem.slots):
-            load = circuit_load[(circuit.id, t)]
-            limit = circuit.limit_kw
-            base = 0.0
-            if circuit.parent is None:
-                limit, base = problem.site_limit(t), problem.base(t)
-            # A base load above the limit is not the chargers' doing: they must then
-            # draw nothing, which is all that can be asked of them.
-            if load > max(0.0, limit - base) + TOLERANCE_KW:
-                found.append(f"{circuit.id} slot {t}: {load + base:.3f} kW above {limit} kW")
-            if circuit.phase_limit_kw is not None:
-                for phase in PHASES:
-                    on_phase = phase_load[(circuit.id, phase, t)]
-                    if on_phase > max(0.0, circuit.phase_limit_kw - base / 3) + TOLERANCE_KW:
-                        found.append(
-                            f"{circuit.id} {phase} slot {t}: {on_phase + base / 3:.3f} kW "
-                            f"above {circuit.phase_limit_kw} kW"
-                        )
+        on_circuit = below[circuit.id] @ on_charger
+        if circuit.parent is None:
+            limit = np.array([problem.site_limit(t) for t in range(slots)])
+            extra = base
+        else:
+            limit, extra = np.full(slots, circuit.limit_kw), np.zeros(slots)
+        # A base load above the limit is not the chargers' doing: they must then
+        # draw nothing, which is all that can be asked of them.
+        over = on_circuit > np.maximum(0.0, limit - extra) + TOLERANCE_KW
+        for t in np.flatnonzero(over):
+            found.append(
+                f"{circuit.id} slot {t}: {on_circuit[t] + extra[t]:.3f} kW "
+                f"above {float(limit[t])} kW"
+            )
+        if circuit.phase_limit_kw is not None:
+            for phase in PHASES:
+                on_phase = (below[circuit.id] * shares[phase]) @ on_charger
+                room = np.maximum(0.0, circuit.phase_limit_kw - extra / 3)
+                for t in np.flatnonzero(on_phase > room + TOLERANCE_KW):
+                    found.append(
+                        f"{circuit.id} {phase} slot {t}: {on_phase[t] + extra[t] / 3:.3f} kW "
+                        f"above {circuit.phase_limit_kw} kW"
+                    )
     return found

@@ -10,7 +10,9 @@ limit each phase.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import math
+import numbers
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -81,6 +83,15 @@ class SiteProblem:
     unmet_penalty_per_kwh: float = 1000.0
 
     def __post_init__(self) -> None:
+        _check_numbers(self)
+        for kind, ids in (
+            ("circuit", [c.id for c in self.circuits]),
+            ("charger", [c.id for c in self.chargers]),
+            ("vehicle", [v.id for v in self.vehicles]),
+        ):
+            repeated = sorted({i for i in ids if ids.count(i) > 1})
+            if repeated:
+                raise ValueError(f"{kind} ids must be unique: {', '.join(repeated)} repeated")
         roots = [c for c in self.circuits if c.parent is None]
         if len(roots) != 1:
             raise ValueError("the capacity tree needs exactly one root (the site connection)")
@@ -88,6 +99,15 @@ class SiteProblem:
         for circuit in self.circuits:
             if circuit.parent is not None and circuit.parent not in known:
                 raise ValueError(f"circuit {circuit.id}: unknown parent {circuit.parent}")
+        parents = {c.id: c.parent for c in self.circuits}
+        for circuit in self.circuits:
+            seen: set[str] = set()
+            current: str | None = circuit.id
+            while current is not None:
+                if current in seen:
+                    raise ValueError(f"circuit {circuit.id}: the capacity tree has a cycle")
+                seen.add(current)
+                current = parents[current]
         chargers = {c.id for c in self.chargers}
         for charger in self.chargers:
             if charger.circuit not in known:
@@ -128,6 +148,49 @@ class SiteProblem:
             chain.append(by_id[current])
             current = by_id[current].parent
         return chain
+
+
+def _check_numbers(problem: SiteProblem) -> None:
+    """Every number finite, and those that cannot be negative not negative: a NaN or a
+    negative rating must fail here, with its name, not deep inside the solver."""
+
+    def check(name: str, value: float | None, *, least: float | None = 0.0) -> None:
+        if value is None:
+            return
+        if not isinstance(value, numbers.Real) or not math.isfinite(value):
+            raise ValueError(f"{name} must be a finite number, not {value!r}")
+        if least is not None and value < least:
+            raise ValueError(f"{name} must be at least {least:g}, not {value!r}")
+
+    def each(name: str, values: Iterable[float | None], least: float | None = 0.0) -> None:
+        for t, value in enumerate(values):
+            check(f"{name}[{t}]", value, least=least)
+
+    check("slot_hours", problem.slot_hours)
+    if problem.slot_hours <= 0:
+        raise ValueError("slot_hours must be positive")
+    if not isinstance(problem.slots, numbers.Integral) or problem.slots < 1:
+        raise ValueError(f"slots must be a positive whole number, not {problem.slots!r}")
+    for circuit in problem.circuits:
+        check(f"circuit {circuit.id} limit_kw", circuit.limit_kw)
+        check(f"circuit {circuit.id} phase_limit_kw", circuit.phase_limit_kw)
+    for charger in problem.chargers:
+        check(f"charger {charger.id} max_kw", charger.max_kw)
+    for vehicle in problem.vehicles:
+        check(f"vehicle {vehicle.id} energy_kwh", vehicle.energy_kwh)
+        check(f"vehicle {vehicle.id} max_kw", vehicle.max_kw)
+    tariff = problem.tariff
+    # Prices may be negative (markets pay for consumption at times); never NaN.
+    each("tariff price_per_kwh", tariff.price_per_kwh, least=None)
+    check("tariff demand_charge_per_kw", tariff.demand_charge_per_kw)
+    check("tariff demand_charge_share", tariff.demand_charge_share)
+    check("tariff peak_so_far_kw", tariff.peak_so_far_kw)
+    # Base load may be negative (on-site generation exporting).
+    each("base_load_kw", problem.base_load_kw or [], least=None)
+    each("import_limit_kw", problem.import_limit_kw or [])
+    check("unmet_penalty_per_kwh", problem.unmet_penalty_per_kwh)
+    if problem.unmet_penalty_per_kwh <= 0:
+        raise ValueError("unmet_penalty_per_kwh must be positive")
 
 
 @dataclass

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -140,7 +142,7 @@ def test_circuits_and_phases() -> None:
 
 
 def test_cbc_finds_the_same_optimum() -> None:
-    """The fallback solver agrees with HiGHS."""
+    """The cross-check solver agrees with HiGHS."""
     problem = site([ev("a", 2), ev("b", 3)], [3, 1, 2, 1], limit=1.5)
     assert solve(problem, solver="cbc").total_cost == pytest.approx(solve(problem).total_cost)
 
@@ -170,11 +172,15 @@ def instances(draw: st.DrawFn) -> SiteProblem:
     for i in range(count):
         wiring: PhaseWiring = draw(st.sampled_from(["L1", "L2", "L3", "L123"]))
         chargers.append(Charger(f"C{i}", f"f{draw(st.integers(0, feeders - 1))}", 11.0, wiring))
+    for i in range(count + draw(st.integers(0, 2))):
+        # Some chargers have two vehicles in the horizon (one after the other, or both
+        # at once when a departure was not seen): they share its 11 kW.
+        charger = f"C{draw(st.integers(0, count - 1))}" if i >= count else f"C{i}"
         arrival = draw(st.integers(0, slots - 1))
         departure = draw(st.integers(arrival, slots))
         vehicles.append(
             Vehicle(
-                f"v{i}", f"C{i}", arrival, departure, draw(st.floats(0, 60)), draw(st.floats(1, 22))
+                f"v{i}", charger, arrival, departure, draw(st.floats(0, 60)), draw(st.floats(1, 22))
             )
         )
     prices = draw(st.lists(st.floats(0.01, 1.0), min_size=slots, max_size=slots))
@@ -201,6 +207,7 @@ def test_random_sites_respect_limits_and_beat_the_baselines(problem: SiteProblem
     """Any instance: the LP breaks no limit, delivers at least what the limit-respecting
     baselines deliver, and costs no more than they do for it."""
     schedule = solve(problem)
+    assert schedule.status == "optimal", schedule.notes
     assert violations(problem, schedule.power_kw) == []
     for baseline in (earliest_deadline_first, least_laxity_first):
         other = baseline(problem)
@@ -226,3 +233,103 @@ def test_highs_prints_no_banner_into_the_service_logs() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True
     )
     assert "HiGHS" not in done.stdout + done.stderr, done.stdout
+
+
+def test_vehicles_on_one_charger_share_its_rating() -> None:
+    """The next car plugged in before the last one's stop reached the site: both are
+    in the plan on one 7 kW charger, and together they get at most 7 kW."""
+    shared = [Charger("C", "site", 7.0)]
+    first = Vehicle("first", "C", 0, 4, 20.0, 7.0)
+    second = Vehicle("second", "C", 0, 4, 20.0, 7.0)
+    problem = site([first, second], [1, 1, 1, 1], chargers=shared)
+    schedule = solve(problem)
+    assert schedule.status == "optimal"
+    for t in range(4):
+        assert schedule.power_kw["first"][t] + schedule.power_kw["second"][t] <= 7.0 + 1e-6
+    assert sum(schedule.delivered_kwh.values()) == pytest.approx(28.0)  # 7 kW x 4 h
+    for baseline in (earliest_deadline_first, least_laxity_first):
+        assert violations(problem, baseline(problem).power_kw) == []
+    # The checker sees what the LP must avoid.
+    both = {"first": [7.0] * 4, "second": [7.0] * 4}
+    assert any("charger C slot 0" in v for v in violations(problem, both))
+
+
+def test_a_time_limited_solve_falls_back_to_a_plan_that_respects_every_limit() -> None:
+    """A solve stopped by its time limit is never taken for optimal: the better greedy
+    baseline plans instead, and the schedule says so."""
+    problem = depot_problem(40)
+    for solver in ("highs", "cbc"):
+        schedule = solve(problem, solver=solver, time_limit_s=1e-6)
+        assert schedule.status == "fallback", (solver, schedule.status)
+        assert any("planned by" in note for note in schedule.notes), schedule.notes
+        assert violations(problem, schedule.power_kw) == []
+        assert sum(schedule.delivered_kwh.values()) > 0
+    assert solve(problem).status == "optimal"
+
+
+def test_a_plan_that_breaks_a_limit_is_not_used(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Whatever the solver returns is checked: a solution over the site limit (as a
+    numerically troubled solve can give) is replaced by a baseline's."""
+    import numpy as np
+
+    import optimizer.lp as lp
+
+    problem = site([ev("a", 4), ev("b", 4)], [1, 1, 1, 1], limit=1.0)
+
+    def over_the_limit(program: lp.Program, time_limit_s: float | None) -> tuple[str, object]:
+        return "optimal", np.full(len(program.cost), 1.0)
+
+    monkeypatch.setattr(lp, "_highs", over_the_limit)
+    schedule = solve(problem)
+    assert schedule.status == "fallback"
+    assert "broke" in schedule.notes[0] and "above 1.0 kW" in schedule.notes[0]
+    assert violations(problem, schedule.power_kw) == []
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"energy_kwh": float("nan")}, "vehicle a energy_kwh must be a finite number"),
+        ({"energy_kwh": -3.0}, "vehicle a energy_kwh must be at least 0"),
+        ({"max_kw": float("inf")}, "vehicle a max_kw must be a finite number"),
+    ],
+)
+def test_bad_vehicle_numbers_are_refused_with_their_name(
+    change: dict[str, float], message: str
+) -> None:
+    vehicle = dataclasses.replace(ev("a", 1), **change)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match=message):
+        site([vehicle], [1, 1, 1, 1])
+
+
+def test_bad_site_numbers_are_refused_with_their_name() -> None:
+    nan = float("nan")
+    with pytest.raises(ValueError, match=r"tariff price_per_kwh\[1\] must be a finite"):
+        site([ev("a", 1)], [1, nan, 1, 1])
+    with pytest.raises(ValueError, match="circuit site limit_kw must be at least 0"):
+        site([ev("a", 1)], [1, 1, 1, 1], limit=-5)
+    with pytest.raises(ValueError, match="charger C-a max_kw must be a finite"):
+        site([ev("a", 1)], [1, 1, 1, 1], chargers=[Charger("C-a", "site", nan)])
+    with pytest.raises(ValueError, match=r"import_limit_kw\[0\] must be at least 0"):
+        site([ev("a", 1)], [1, 1, 1, 1], import_limit_kw=[-1, None, None, None])
+    with pytest.raises(ValueError, match=r"base_load_kw\[2\] must be a finite"):
+        site([ev("a", 1)], [1, 1, 1, 1], base_load_kw=[0, 0, nan, 0])
+    with pytest.raises(ValueError, match="vehicle ids must be unique: a repeated"):
+        site([ev("a", 1), ev("a", 2)], [1, 1, 1, 1], chargers=[Charger("C-a", "site", 7)])
+    with pytest.raises(ValueError, match="the capacity tree has a cycle"):
+        site(
+            [ev("a", 1)],
+            [1, 1, 1, 1],
+            chargers=[Charger("C-a", "x", 7)],
+            circuits=[Circuit("site", 10), Circuit("x", 5, "y"), Circuit("y", 5, "x")],
+        )
+    # Negative prices (a market paying for consumption) and negative base load
+    # (on-site generation) are real, and accepted.
+    site([ev("a", 1)], [1, -0.2, 1, 1], base_load_kw=[0, -3, 0, 0])
+
+
+def depot_problem(vehicles: int) -> SiteProblem:
+    """The benchmark's depot (a program big enough for a time limit to bite)."""
+    from tests.benchmarks.bench_optimizer import depot
+
+    return depot(vehicles)
