@@ -7,9 +7,15 @@ departures around 06:30 (each +-1 h, uniform), energy need 10-60 kWh, one
 per kWh; demand charge 15.51 per kW-month on the month's peak.
 
     python -m tests.benchmarks.bench_optimizer --vehicles 50 500 5000
+    python -m tests.benchmarks.bench_optimizer --online --limits 50 100 150 --days 3
 
 Prints build time, solve time, energy cost, peak and energy delivered for the
-LP and each baseline. Not part of the test run: it asserts nothing.
+LP and each baseline. With ``--online``: generated realistic days
+(``tests/optimizer/sites.py``) planned online, re-planning at each arrival and
+departure with drivers' estimates (a third leave 1-3 h early), against the
+offline optimum that knew every arrival and departure; each day starts with the
+month's peak so far (the offline peak of another generated day). Not part of
+the test run: it asserts nothing.
 """
 
 from __future__ import annotations
@@ -78,12 +84,65 @@ def depot(vehicles: int, seed: int = 7) -> SiteProblem:
     )
 
 
+def online_table(limits: list[float], days: int) -> Table:
+    """Online policies against the offline optimum on generated days."""
+    from dataclasses import replace
+
+    from optimizer.online import POLICIES, offline, online
+    from tests.optimizer import sites
+
+    table = Table(title="Online re-planning vs the offline optimum (generated days)")
+    for column in (
+        "limit kW",
+        "day",
+        "visits",
+        "policy",
+        "total cost",
+        "vs offline",
+        "peak kW",
+        "delivered",
+        "cost per kWh",
+        "re-plans",
+        "solve ms mean / max",
+    ):
+        table.add_column(column, justify="right")
+    for limit in limits:
+        for day in range(1, days + 1):
+            base = sites.site(limit)
+            month_peak = offline(base, sites.day(day + 100)).peak_kw
+            site = replace(base, tariff=replace(base.tariff, peak_so_far_kw=month_peak))
+            visits = sites.day(day)
+            best = offline(site, visits)
+            for outcome in [best, *(online(site, visits, policy=p) for p in POLICIES)]:
+                times = [t * 1000 for t in outcome.solve_s]
+                table.add_row(
+                    f"{limit:g}",
+                    str(day),
+                    str(len(visits)),
+                    outcome.policy,
+                    f"{outcome.total_cost:,.2f}",
+                    "" if outcome is best else f"{outcome.total_cost / best.total_cost - 1:+.1%}",
+                    f"{outcome.peak_kw:.1f}",
+                    f"{outcome.delivered_share:.1%}",
+                    f"{outcome.total_cost / outcome.delivered_kwh:.3f}",
+                    str(outcome.replans),
+                    f"{sum(times) / len(times):.0f} / {max(times):.0f}",
+                )
+    return table
+
+
 def main() -> None:
     """Command line."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--vehicles", type=int, nargs="+", default=[50, 500, 5000])
     parser.add_argument("--solver", default="highs", choices=["highs", "cbc"])
+    parser.add_argument("--online", action="store_true", help="the online-vs-offline table")
+    parser.add_argument("--limits", type=float, nargs="+", default=[50, 100, 150])
+    parser.add_argument("--days", type=int, default=3)
     args = parser.parse_args()
+    if args.online:
+        console.print(online_table(args.limits, args.days))
+        return
     table = Table(title="Overnight depot: LP vs baselines (96 slots of 15 min)")
     for column in (
         "vehicles",

@@ -164,14 +164,16 @@ async def reference_rate(
 async def sampled_histories(
     temporal: str, station_prefix: str, sample: int = 50
 ) -> tuple[int, int, int, int]:
-    """Among a sample of the run's session histories: progress signals, the most events,
-    and how many settled in a single workflow task (start and stop delivered together
-    by the relay) out of how many sampled."""
+    """Among a sample of the run's session histories, spread over the whole run (the
+    load and the drain after it): progress signals, the most events, and how many
+    settled in a single workflow task (start and stop delivered together by the relay)
+    out of how many sampled."""
     client = await Client.connect(temporal)
     signals = most = single = seen = 0
     query = f"WorkflowType = 'ChargingSession' AND CsmsStationId STARTS_WITH '{station_prefix}'"
-    async for execution in client.list_workflows(query):
-        history = await client.get_workflow_handle(execution.id).fetch_history()
+    ids = [execution.id async for execution in client.list_workflows(query)]
+    for workflow_id in ids[:: max(1, len(ids) // sample)]:
+        history = await client.get_workflow_handle(workflow_id).fetch_history()
         most = max(most, len(history.events))
         signals += sum(
             1

@@ -73,7 +73,11 @@ async def test_a_flood_of_large_frames_keeps_the_log_small(
     from tests.gateway.conftest import connect, gateway_config
     from tests.helpers import seed_station
 
-    node = Gateway(gateway_config(max_frame_bytes=65_536), sqlite_db)
+    # A small burst, so that the rate limit refuses frames however fast this machine is.
+    node = Gateway(
+        gateway_config(max_frame_bytes=65_536, rate_limit_burst=50, rate_limit_per_s=50.0),
+        sqlite_db,
+    )
     await node.start()
     idents = [f"FLOOD-{i}-{utcnow().timestamp():.0f}" for i in range(4)]
     for ident in idents:

@@ -1,0 +1,74 @@
+"""Generated sites with realistic days, for the online-planning tests and benchmark.
+
+A day is 96 slots of 15 minutes from midnight. Twenty 11 kW chargers (some cars
+take only 7.4 kW) see cars one after another from the morning to the evening:
+stays of 1.5-9 h, 5-30 kWh wanted (no more than the stay allows at the car's
+rate), and the driver's estimate of when they leave; a third of drivers leave
+1-3 h before their estimate. Time-of-use prices (night 0.10, day 0.20, evening
+peak 17:00-21:00 0.35 per kWh) and a demand charge of 15.51 per kW on the month's
+peak, which one day's peak can set.
+"""
+
+from __future__ import annotations
+
+import random
+
+from optimizer.online import Visit
+from optimizer.problem import Charger, Circuit, SiteProblem, Tariff, Vehicle
+
+SLOT_HOURS = 0.25
+SLOTS = 96
+CHARGERS = 20
+
+
+def price_at(hour: float) -> float:
+    """The day's time-of-use price at ``hour`` (0-24)."""
+    if hour >= 22 or hour < 7:
+        return 0.10
+    if 17 <= hour < 21:
+        return 0.35
+    return 0.20
+
+
+def site(limit_kw: float) -> SiteProblem:
+    """The site (no vehicles yet) with connection limit ``limit_kw``."""
+    return SiteProblem(
+        slot_hours=SLOT_HOURS,
+        slots=SLOTS,
+        circuits=[Circuit("site", limit_kw)],
+        chargers=[Charger(f"C{i:02d}", "site", 11.0) for i in range(CHARGERS)],
+        vehicles=[],
+        tariff=Tariff(
+            price_per_kwh=[price_at(t * SLOT_HOURS) for t in range(SLOTS)],
+            demand_charge_per_kw=15.51,
+            demand_charge_share=1.0,
+        ),
+    )
+
+
+def day(seed: int, early_share: float = 1 / 3) -> list[Visit]:
+    """The visits of one generated day."""
+    rng = random.Random(seed)
+
+    def slot(hours: float) -> int:
+        return max(0, min(SLOTS, round(hours / SLOT_HOURS)))
+
+    visits: list[Visit] = []
+    for c in range(CHARGERS):
+        hour = rng.uniform(6.0, 10.0)
+        while hour < 21.0:
+            stay = rng.uniform(1.5, 9.0)
+            arrival, estimate = slot(hour), slot(min(24.0, hour + stay))
+            if estimate - arrival < 2:
+                break
+            leave = estimate
+            if rng.random() < early_share:
+                leave = max(arrival + 2, estimate - slot(rng.uniform(1.0, 3.0)))
+            max_kw = rng.choice([7.4, 11.0, 11.0])
+            need = min(rng.uniform(5.0, 30.0), 0.9 * max_kw * (estimate - arrival) * SLOT_HOURS)
+            vehicle = Vehicle(
+                f"V{c:02d}-{len(visits):03d}", f"C{c:02d}", arrival, leave, round(need, 2), max_kw
+            )
+            visits.append(Visit(vehicle, estimated_departure=estimate))
+            hour = leave * SLOT_HOURS + rng.uniform(0.0, 1.5)  # the next car, after a gap
+    return visits
