@@ -25,7 +25,7 @@ from activities.persistence.database import Database
 from activities.persistence.models import SiteCharging, StationEvent, Transaction
 from activities.persistence.repositories import meter_samples, transactions
 from activities.persistence.types import to_json
-from optimizer import lp, profiles
+from optimizer import lp, pilot, profiles
 from optimizer.fleet import Depot, DepotCharger, TimeOfUse
 from optimizer.problem import Charger, Circuit, Schedule, SiteProblem, Tariff, Vehicle
 from workflows.commands import CommandRequest, SetChargingProfile
@@ -95,7 +95,15 @@ def site_problem(
             ),
         ],
         chargers=[
-            Charger(key, c.circuit or ROOT, c.max_kw, c.phases) for key, c in chargers.items()
+            Charger(
+                key,
+                c.circuit or ROOT,
+                c.max_kw,
+                c.phases,
+                min_kw=c.min_current_a * c.kw_per_amp,
+                step_kw=(c.current_step_a or 0.0) * c.kw_per_amp,
+            )
+            for key, c in chargers.items()
         ],
         vehicles=stays,
         tariff=Tariff(
@@ -232,7 +240,7 @@ def charger_setups(config: SiteChargingConfig) -> dict[str, profiles.ChargerSetu
     """How each charging point (``station#evse``) takes limits."""
     return {
         f"{c.station_id}#{c.evse_id}": profiles.ChargerSetup(
-            c.station_id, c.evse_id, c.rate_unit, 3 if c.phases == "L123" else 1
+            c.station_id, c.evse_id, c.rate_unit, c.phase_count, c.voltage_v
         )
         for c in config.chargers
     }
@@ -243,7 +251,8 @@ def solve_with_profiles(
 ) -> tuple[Schedule, profiles.ProfileSet]:
     """Solve, turn the schedule into profiles, and prove that the profiles, as the
     chargers will combine them, keep the tree within its limits before any is sent."""
-    schedule = lp.solve(problem)
+    # Then onto the chargers' pilot grid: nothing between off and the minimum current.
+    schedule = pilot.to_pilot(problem, lp.solve(problem))
     setups = charger_setups(config)
     planned = profiles.plan_profiles(problem, schedule, setups, start, transactions=tx_ids)
     broken = profiles.check(problem, planned, setups, start)

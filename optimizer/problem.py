@@ -39,6 +39,11 @@ class Charger:
     circuit: str
     max_kw: float
     phases: PhaseWiring = "L123"
+    # The pilot signal's grid (IEC 61851 / J1772), as power: nothing between off and
+    # ``min_kw`` (6 A), and above it only steps of ``step_kw`` (0: any value).
+    # Planned continuously; optimizer.pilot rounds a plan onto the grid.
+    min_kw: float = 0.0
+    step_kw: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -176,6 +181,8 @@ def _check_numbers(problem: SiteProblem) -> None:
         check(f"circuit {circuit.id} phase_limit_kw", circuit.phase_limit_kw)
     for charger in problem.chargers:
         check(f"charger {charger.id} max_kw", charger.max_kw)
+        check(f"charger {charger.id} min_kw", charger.min_kw)
+        check(f"charger {charger.id} step_kw", charger.step_kw)
     for vehicle in problem.vehicles:
         check(f"vehicle {vehicle.id} energy_kwh", vehicle.energy_kwh)
         check(f"vehicle {vehicle.id} max_kw", vehicle.max_kw)

@@ -29,7 +29,7 @@ from optimizer.problem import Schedule, SiteProblem
 __all__ = ["ChargingProfile", "Period", "Purpose", "RateUnit"]
 
 VOLTS = 230.0
-"""Phase-to-neutral voltage used to turn power into current."""
+"""Phase-to-neutral voltage of a charger that names none."""
 
 STATION_MAX_ID = 1
 """Id of the station maximum profile the planner installs."""
@@ -48,6 +48,9 @@ class ChargerSetup:
     connector: int
     rate_unit: RateUnit = "W"
     phases: int = 3
+    # What the current is drawn at: phase to neutral, or line to line for a charger
+    # between two lines (a 208 V single-phase charger draws 6.6 kW at 31.7 A).
+    volts: float = VOLTS
 
 
 @dataclass
@@ -57,16 +60,17 @@ class ProfileSet:
     by_station: dict[str, list[ChargingProfile]] = field(default_factory=dict)
 
 
-def to_unit(kw: float, unit: RateUnit, phases: int) -> float:
-    """A power as the charger's limit, rounded down."""
+def to_unit(kw: float, unit: RateUnit, phases: int, volts: float = VOLTS) -> float:
+    """A power as the charger's limit, rounded down (a value on the pilot grid, such
+    as 6 A computed back from kW, stays itself despite floating-point noise)."""
     if unit == "W":
-        return float(math.floor(kw * 1000))
-    return math.floor(kw * 1000 / (VOLTS * phases) * 10) / 10
+        return float(math.floor(kw * 1000 + 1e-6))
+    return math.floor(kw * 1000 / (volts * phases) * 10 + 1e-6) / 10
 
 
-def from_unit(limit: float, unit: RateUnit, phases: int) -> float:
+def from_unit(limit: float, unit: RateUnit, phases: int, volts: float = VOLTS) -> float:
     """A limit back to kW."""
-    return limit / 1000 if unit == "W" else limit * VOLTS * phases / 1000
+    return limit / 1000 if unit == "W" else limit * volts * phases / 1000
 
 
 def tx_profile(
@@ -80,7 +84,7 @@ def tx_profile(
     """A vehicle's planned power as a TxProfile (equal neighbouring slots merged)."""
     periods: list[Period] = []
     for t, kw in enumerate(series):
-        limit = to_unit(kw, setup.rate_unit, setup.phases)
+        limit = to_unit(kw, setup.rate_unit, setup.phases, setup.volts)
         if not periods or periods[-1].limit != limit:
             phases = setup.phases if setup.rate_unit == "A" else None
             periods.append(Period(t * slot_s, limit, phases))
@@ -129,7 +133,8 @@ def plan_profiles(
             c.max_kw for cid, c in chargers.items() if setups[cid].station_id == station_id
         )
         unit = next(s.rate_unit for s in setups.values() if s.station_id == station_id)
-        phases = next(s.phases for s in setups.values() if s.station_id == station_id)
+        first = next(s for s in setups.values() if s.station_id == station_id)
+        phases, volts = first.phases, first.volts
         result.by_station[station_id].append(
             ChargingProfile(
                 profile_id=STATION_MAX_ID,
@@ -139,7 +144,9 @@ def plan_profiles(
                 start=start,
                 duration_s=problem.slots * slot_s,
                 rate_unit=unit,
-                periods=[Period(0, to_unit(rating, unit, phases), phases if unit == "A" else None)],
+                periods=[
+                    Period(0, to_unit(rating, unit, phases, volts), phases if unit == "A" else None)
+                ],
             )
         )
     return result
@@ -187,7 +194,9 @@ def check(
     for vehicle in problem.vehicles:
         setup = setups[vehicle.charger]
         station_profiles = profiles.by_station.get(setup.station_id, [])
-        rating = to_unit(chargers[vehicle.charger].max_kw, setup.rate_unit, setup.phases)
+        rating = to_unit(
+            chargers[vehicle.charger].max_kw, setup.rate_unit, setup.phases, setup.volts
+        )
         series = []
         for t in range(problem.slots):
             begin = start + t * slot
@@ -195,7 +204,7 @@ def check(
                 composite(station_profiles, setup.connector, moment, rating)
                 for moment in (begin, begin + slot - timedelta(seconds=1))
             )
-            kw = from_unit(limit, setup.rate_unit, setup.phases)
+            kw = from_unit(limit, setup.rate_unit, setup.phases, setup.volts)
             # The vehicle draws nothing while it is not plugged in.
             series.append(kw if vehicle.arrival <= t < vehicle.departure else 0.0)
         worst[vehicle.id] = series

@@ -29,6 +29,32 @@ class SiteCharger:
     circuit: str | None = None  # None: directly on the site connection
     phases: Literal["L1", "L2", "L3", "L123"] = "L123"
     rate_unit: Literal["W", "A"] = "W"
+    # The pilot signal (IEC 61851 / SAE J1772): a car cannot charge below
+    # ``min_current_a``; a charger that takes only whole amperes (or coarser) names
+    # its step. ``voltage_v``: what the charger's current is drawn at, phase to
+    # neutral (230 V in Europe, 120/277 V) or line to line for a charger between
+    # two lines (208/240 V).
+    min_current_a: float = 6.0
+    current_step_a: float | None = None
+    voltage_v: float = 230.0
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.min_current_a < 80:
+            raise ValueError("min_current_a must be between 0 and 80 A")
+        if self.current_step_a is not None and not 0 < self.current_step_a <= 16:
+            raise ValueError("current_step_a must be above 0 and at most 16 A")
+        if not 90 <= self.voltage_v <= 480:
+            raise ValueError("voltage_v must be between 90 and 480 V")
+
+    @property
+    def phase_count(self) -> int:
+        """Conductors the current flows on (1 for a single-phase charger)."""
+        return 3 if self.phases == "L123" else 1
+
+    @property
+    def kw_per_amp(self) -> float:
+        """Power per ampere of pilot current at this charger's voltage and wiring."""
+        return self.voltage_v * self.phase_count / 1000
 
 
 @dataclass(frozen=True)

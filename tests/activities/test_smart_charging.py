@@ -53,3 +53,42 @@ def test_a_departure_already_past_or_a_need_already_met_breaks_nothing() -> None
     schedule, _ = solve_with_profiles(CONFIG, problem, NOW, {})
     assert schedule.status == "optimal"
     assert violations(problem, schedule.power_kw) == []
+
+
+def test_profiles_follow_each_chargers_voltage_wiring_and_minimum_current() -> None:
+    """A 208 V single-phase charger taking amperes: 6.6 kW is 31.7 A there (not the
+    9.5 A of a 230 V three-phase reading), and no period asks for 0 < I < 6 A even
+    when the site is shared thin."""
+    config = SiteChargingConfig(
+        connection_kw=12.0,
+        chargers=[
+            SiteCharger(f"NA-{i}", 1, 6.6, phases="L1", rate_unit="A", voltage_v=208.0)
+            for i in range(4)
+        ],
+        prices=[PriceBand(0, 24, 0.2)],
+    )
+    vehicles = [
+        (present(f"NA-{i}", f"TX-{i}", NOW - timedelta(minutes=10)), 12.0, None) for i in range(4)
+    ]
+    problem = site_problem(config, vehicles, NOW)
+    schedule, planned = solve_with_profiles(
+        config, problem, NOW, {f"NA-{i}#1": f"TX-{i}" for i in range(4)}
+    )
+    assert violations(problem, schedule.power_kw) == []
+    limits = [
+        period.limit
+        for profiles in planned.by_station.values()
+        for profile in profiles
+        if profile.purpose == "TxProfile"
+        for period in profile.periods
+    ]
+    assert limits and all(limit == 0 or limit >= 6.0 for limit in limits), limits
+    station_max = [
+        p.periods[0].limit
+        for profiles in planned.by_station.values()
+        for p in profiles
+        if p.purpose == "StationMax"
+    ]
+    assert station_max == [31.7] * 4  # 6.6 kW / 208 V, rounded down
+    # Sharing 12 kW, some chargers are off while others draw at least 6 A.
+    assert 0 in limits

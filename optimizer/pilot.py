@@ -1,0 +1,159 @@
+"""Pilot-signal reality: turn a continuous plan into one chargers can follow.
+
+IEC 61851 and SAE J1772 chargers tell the car its current on the control pilot.
+Below 6 A the car cannot charge at all, and many chargers take only whole
+amperes or coarser steps. The LP plans continuous power; :func:`to_pilot` makes
+every charger-slot either off or at least the charger's minimum, on its steps
+(``Charger.min_kw``, ``Charger.step_kw``, from the charger's minimum current,
+current step, voltage and wiring), within every limit.
+
+Slot by slot, most urgent vehicle first (earliest departure): each gets its
+planned power plus what rounding withheld from it earlier, rounded down to its
+grid; then vehicles left below what they wanted are raised to the next grid
+point where the room allows. The EV load of a slot never exceeds what the LP
+planned for it, so rounding never raises the peak; energy rounding cannot place
+before a vehicle leaves is reported in the schedule's notes.
+"""
+
+from __future__ import annotations
+
+import math
+
+from optimizer.evaluate import PHASES, evaluate, phase_share
+from optimizer.problem import Charger, Schedule, SiteProblem, Vehicle
+
+EPS = 1e-9
+
+
+def grid_down(kw: float, charger: Charger) -> float:
+    """The highest power at most ``kw`` the charger can signal (0 below its minimum)."""
+    if kw < charger.min_kw - 1e-6 or kw <= EPS:
+        return 0.0
+    if charger.step_kw <= 0:
+        return max(kw, charger.min_kw)
+    steps = math.floor((kw - charger.min_kw) / charger.step_kw + 1e-6)
+    return charger.min_kw + steps * charger.step_kw
+
+
+def grid_up(kw: float, charger: Charger) -> float:
+    """The lowest power at least ``kw`` the charger can signal."""
+    if kw <= EPS:
+        return 0.0
+    if kw <= charger.min_kw:
+        return charger.min_kw
+    if charger.step_kw <= 0:
+        return kw
+    steps = math.ceil((kw - charger.min_kw) / charger.step_kw - 1e-6)
+    return charger.min_kw + steps * charger.step_kw
+
+
+def off_grid(problem: SiteProblem, power: dict[str, list[float]]) -> list[str]:
+    """Every charger-slot of ``power`` that a pilot signal cannot express."""
+    chargers = {c.id: c for c in problem.chargers}
+    found = []
+    for vehicle in problem.vehicles:
+        charger = chargers[vehicle.charger]
+        for t, kw in enumerate(power.get(vehicle.id, [])):
+            if kw > 1e-6 and abs(grid_down(kw + 1e-6, charger) - kw) > 1e-5:
+                found.append(f"{vehicle.id} slot {t}: {kw:.4f} kW is not a pilot value")
+    return found
+
+
+class _Room:
+    """What one slot still allows: per circuit, per circuit phase, per charger, and
+    the EV load the LP planned for the slot."""
+
+    def __init__(self, problem: SiteProblem, t: int, planned_kw: float) -> None:
+        self._chains = {c.id: problem.ancestors(c.circuit) for c in problem.chargers}
+        self._chargers = {c.id: c for c in problem.chargers}
+        self.circuit: dict[str, float] = {}
+        self.phase: dict[tuple[str, str], float] = {}
+        for circuit in problem.circuits:
+            root = circuit.parent is None
+            base = problem.base(t) if root else 0.0
+            limit = problem.site_limit(t) if root else circuit.limit_kw
+            self.circuit[circuit.id] = max(0.0, limit - base)
+            if circuit.phase_limit_kw is not None:
+                for p in PHASES:
+                    self.phase[(circuit.id, p)] = max(0.0, circuit.phase_limit_kw - base / 3)
+        self.charger = {c.id: c.max_kw for c in problem.chargers}
+        self.envelope = planned_kw + 1e-6
+
+    def most(self, charger_id: str) -> float:
+        """The most that charger may still add in this slot."""
+        charger = self._chargers[charger_id]
+        kw = min(self.charger[charger_id], self.envelope)
+        for circuit in self._chains[charger_id]:
+            kw = min(kw, self.circuit[circuit.id])
+            for p in PHASES:
+                share = phase_share(charger.phases, p)
+                if share and (circuit.id, p) in self.phase:
+                    kw = min(kw, self.phase[(circuit.id, p)] / share)
+        return max(0.0, kw)
+
+    def take(self, charger_id: str, kw: float) -> None:
+        """Use ``kw`` of the slot for that charger."""
+        charger = self._chargers[charger_id]
+        self.charger[charger_id] -= kw
+        self.envelope -= kw
+        for circuit in self._chains[charger_id]:
+            self.circuit[circuit.id] -= kw
+            for p in PHASES:
+                if (circuit.id, p) in self.phase:
+                    self.phase[(circuit.id, p)] -= kw * phase_share(charger.phases, p)
+
+
+def to_pilot(problem: SiteProblem, schedule: Schedule) -> Schedule:
+    """``schedule`` with every charger-slot off or on its charger's pilot grid."""
+    chargers = {c.id: c for c in problem.chargers}
+    if all(c.min_kw <= 0 and c.step_kw <= 0 for c in chargers.values()):
+        return schedule
+    h = problem.slot_hours
+    planned = schedule.power_kw
+    left = {v.id: v.energy_kwh for v in problem.vehicles}
+    owed = {v.id: 0.0 for v in problem.vehicles}  # kWh the plan gave that rounding withheld
+    power = {v.id: [0.0] * problem.slots for v in problem.vehicles}
+    for t in range(problem.slots):
+        present = [
+            v for v in problem.vehicles if v.arrival <= t < v.departure and left[v.id] > 1e-9
+        ]
+        room = _Room(problem, t, sum(planned.get(v.id, [0.0] * problem.slots)[t] for v in present))
+        present.sort(key=lambda v: (v.departure, v.id))
+        wanted: dict[str, float] = {}
+        for vehicle in present:
+            cap = _cap(vehicle, chargers[vehicle.charger], left[vehicle.id] / h)
+            want = planned.get(vehicle.id, [0.0] * problem.slots)[t] + owed[vehicle.id] / h
+            wanted[vehicle.id] = min(cap, max(0.0, want))
+            fits = min(wanted[vehicle.id], room.most(vehicle.charger))
+            kw = grid_down(fits, chargers[vehicle.charger])
+            room.take(vehicle.charger, kw)
+            power[vehicle.id][t] = kw
+        for vehicle in present:
+            charger = chargers[vehicle.charger]
+            kw = power[vehicle.id][t]
+            if kw >= wanted[vehicle.id] - 1e-6:
+                continue
+            up = grid_up(wanted[vehicle.id], charger)
+            cap = _cap(vehicle, charger, left[vehicle.id] / h)
+            if up <= cap + 1e-9 and up - kw <= room.most(vehicle.charger):
+                room.take(vehicle.charger, up - kw)
+                power[vehicle.id][t] = up
+        for vehicle in present:
+            kw = power[vehicle.id][t]
+            left[vehicle.id] -= kw * h
+            owed[vehicle.id] += (planned.get(vehicle.id, [0.0] * problem.slots)[t] - kw) * h
+    result = evaluate(problem, power, schedule.method)
+    result.status = schedule.status
+    result.build_s, result.solve_s = schedule.build_s, schedule.solve_s
+    result.notes = list(schedule.notes)
+    lost = sum(schedule.delivered_kwh.values()) - sum(result.delivered_kwh.values())
+    if lost > 1e-3:
+        result.notes.append(f"pilot rounding (minimum current, steps) placed {lost:.2f} kWh less")
+    return result
+
+
+def _cap(vehicle: Vehicle, charger: Charger, need_kw: float) -> float:
+    """The most a vehicle may draw in a slot: its and its charger's rating and its
+    need, on the grid (a need smaller than a slot at the minimum is left: the car
+    is as good as full)."""
+    return grid_down(min(vehicle.max_kw, charger.max_kw, need_kw), charger)
