@@ -10,9 +10,12 @@ current step, voltage and wiring), within every limit.
 Slot by slot, most urgent vehicle first (earliest departure): each gets its
 planned power plus what rounding withheld from it earlier, rounded down to its
 grid; then vehicles left below what they wanted are raised to the next grid
-point where the room allows. The EV load of a slot never exceeds what the LP
-planned for it, so rounding never raises the peak; energy rounding cannot place
-before a vehicle leaves is reported in the schedule's notes.
+point where the room allows. An offer may exceed what the car draws (a 7.4 kW
+car on a three-phase charger is offered 11 A and draws its 7.4 kW; a last slot
+offers 6 A to a car that needs less): the plan keeps both. What the cars draw
+in a slot never exceeds what the LP planned for it, so rounding never raises
+the peak; energy rounding cannot place before a vehicle leaves is reported in
+the schedule's notes.
 """
 
 from __future__ import annotations
@@ -60,8 +63,9 @@ def off_grid(problem: SiteProblem, power: dict[str, list[float]]) -> list[str]:
 
 
 class _Room:
-    """What one slot still allows: per circuit, per circuit phase, per charger, and
-    the EV load the LP planned for the slot."""
+    """What one slot still allows: per circuit, per circuit phase and per charger for
+    the offers (as the profile check reads them), and the EV load the LP planned for
+    the slot for what the cars draw."""
 
     def __init__(self, problem: SiteProblem, t: int, planned_kw: float) -> None:
         self._chains = {c.id: problem.ancestors(c.circuit) for c in problem.chargers}
@@ -82,7 +86,7 @@ class _Room:
     def most(self, charger_id: str) -> float:
         """The most that charger may still add in this slot."""
         charger = self._chargers[charger_id]
-        kw = min(self.charger[charger_id], self.envelope)
+        kw = self.charger[charger_id]
         for circuit in self._chains[charger_id]:
             kw = min(kw, self.circuit[circuit.id])
             for p in PHASES:
@@ -91,11 +95,12 @@ class _Room:
                     kw = min(kw, self.phase[(circuit.id, p)] / share)
         return max(0.0, kw)
 
-    def take(self, charger_id: str, kw: float) -> None:
-        """Use ``kw`` of the slot for that charger."""
+    def take(self, charger_id: str, kw: float, draw: float) -> None:
+        """Use ``kw`` of the slot's capacity for that charger's offer, of which the car
+        draws ``draw`` (the site's load, counted against the LP's)."""
         charger = self._chargers[charger_id]
         self.charger[charger_id] -= kw
-        self.envelope -= kw
+        self.envelope -= draw
         for circuit in self._chains[charger_id]:
             self.circuit[circuit.id] -= kw
             for p in PHASES:
@@ -104,45 +109,63 @@ class _Room:
 
 
 def to_pilot(problem: SiteProblem, schedule: Schedule) -> Schedule:
-    """``schedule`` with every charger-slot off or on its charger's pilot grid."""
+    """``schedule`` as pilot offers chargers can signal, and what the cars will draw.
+
+    The result's ``pilot_kw`` holds the offers: off or on the charger's grid, which
+    the profiles send. Its ``power_kw`` holds the draws: the offer, or less where the
+    car takes less (its own maximum between two steps, a last slot that fills it).
+    Capacity is accounted at the offers, as the profile check will see them.
+    """
     chargers = {c.id: c for c in problem.chargers}
     if all(c.min_kw <= 0 and c.step_kw <= 0 for c in chargers.values()):
         return schedule
     h = problem.slot_hours
+    zeros = [0.0] * problem.slots
     planned = schedule.power_kw
     left = {v.id: v.energy_kwh for v in problem.vehicles}
     owed = {v.id: 0.0 for v in problem.vehicles}  # kWh the plan gave that rounding withheld
-    power = {v.id: [0.0] * problem.slots for v in problem.vehicles}
+    offers = {v.id: [0.0] * problem.slots for v in problem.vehicles}
+    draws = {v.id: [0.0] * problem.slots for v in problem.vehicles}
     for t in range(problem.slots):
         present = [
             v for v in problem.vehicles if v.arrival <= t < v.departure and left[v.id] > 1e-9
         ]
-        room = _Room(problem, t, sum(planned.get(v.id, [0.0] * problem.slots)[t] for v in present))
+        room = _Room(problem, t, sum(planned.get(v.id, zeros)[t] for v in present))
         present.sort(key=lambda v: (v.departure, v.id))
         wanted: dict[str, float] = {}
         for vehicle in present:
-            cap = _cap(vehicle, chargers[vehicle.charger], left[vehicle.id] / h)
-            want = planned.get(vehicle.id, [0.0] * problem.slots)[t] + owed[vehicle.id] / h
-            wanted[vehicle.id] = min(cap, max(0.0, want))
-            fits = min(wanted[vehicle.id], room.most(vehicle.charger))
-            kw = grid_down(fits, chargers[vehicle.charger])
-            room.take(vehicle.charger, kw)
-            power[vehicle.id][t] = kw
+            charger = chargers[vehicle.charger]
+            draw = _most_draw(vehicle, charger, left[vehicle.id] / h)
+            want = planned.get(vehicle.id, zeros)[t] + owed[vehicle.id] / h
+            wanted[vehicle.id] = min(draw, max(0.0, want))
+            # A car limited by itself (its maximum, its need) takes no more than that
+            # from a higher offer; any other offer is what the car draws.
+            limited = wanted[vehicle.id] >= draw - 1e-9
+            target = _offer_for(wanted[vehicle.id], charger) if limited else wanted[vehicle.id]
+            offer = grid_down(min(target, room.most(vehicle.charger)), charger)
+            if min(offer, draw) > room.envelope:  # the car would draw above the LP's load
+                offer = grid_down(max(0.0, room.envelope), charger)
+            room.take(vehicle.charger, offer, min(offer, draw))
+            offers[vehicle.id][t] = offer
         for vehicle in present:
             charger = chargers[vehicle.charger]
-            kw = power[vehicle.id][t]
-            if kw >= wanted[vehicle.id] - 1e-6:
+            offer = offers[vehicle.id][t]
+            draw = _most_draw(vehicle, charger, left[vehicle.id] / h)
+            if min(offer, draw) >= wanted[vehicle.id] - 1e-6:
                 continue
-            up = grid_up(wanted[vehicle.id], charger)
-            cap = _cap(vehicle, charger, left[vehicle.id] / h)
-            if up <= cap + 1e-9 and up - kw <= room.most(vehicle.charger):
-                room.take(vehicle.charger, up - kw)
-                power[vehicle.id][t] = up
+            up = _offer_for(wanted[vehicle.id], charger)
+            more = min(up, draw) - min(offer, draw)
+            if up - offer <= room.most(vehicle.charger) and more <= room.envelope:
+                room.take(vehicle.charger, up - offer, more)
+                offers[vehicle.id][t] = up
         for vehicle in present:
-            kw = power[vehicle.id][t]
-            left[vehicle.id] -= kw * h
-            owed[vehicle.id] += (planned.get(vehicle.id, [0.0] * problem.slots)[t] - kw) * h
-    result = evaluate(problem, power, schedule.method)
+            offer = offers[vehicle.id][t]
+            kw = min(offer, vehicle.max_kw, left[vehicle.id] / h)
+            draws[vehicle.id][t] = kw
+            left[vehicle.id] = max(0.0, left[vehicle.id] - kw * h)
+            owed[vehicle.id] += (planned.get(vehicle.id, zeros)[t] - kw) * h
+    result = evaluate(problem, draws, schedule.method)
+    result.pilot_kw = offers
     result.status = schedule.status
     result.build_s, result.solve_s = schedule.build_s, schedule.solve_s
     result.notes = list(schedule.notes)
@@ -152,8 +175,16 @@ def to_pilot(problem: SiteProblem, schedule: Schedule) -> Schedule:
     return result
 
 
-def _cap(vehicle: Vehicle, charger: Charger, need_kw: float) -> float:
-    """The most a vehicle may draw in a slot: its and its charger's rating and its
-    need, on the grid (a need smaller than a slot at the minimum is left: the car
-    is as good as full)."""
-    return grid_down(min(vehicle.max_kw, charger.max_kw, need_kw), charger)
+def _most_draw(vehicle: Vehicle, charger: Charger, need_kw: float) -> float:
+    """The most a car can draw in a slot: its own maximum, the charger's highest pilot
+    value, what it still needs."""
+    return min(vehicle.max_kw, grid_down(charger.max_kw, charger), need_kw)
+
+
+def _offer_for(draw: float, charger: Charger) -> float:
+    """The pilot offer that lets the car draw ``draw``: the grid value just above it,
+    so a car limited by its own maximum or its need still gets all of it (it takes no
+    more), within the charger's highest value."""
+    if draw <= EPS:
+        return 0.0
+    return min(grid_up(draw, charger), grid_down(charger.max_kw, charger))

@@ -215,6 +215,9 @@ class Schedule:
     solve_s: float = 0.0
     status: str = "optimal"
     notes: list[str] = field(default_factory=list)
+    # The pilot offers behind ``power_kw`` when the plan was rounded onto chargers'
+    # pilot grids (optimizer.pilot): what the profiles send; None: the power itself.
+    pilot_kw: dict[str, list[float]] | None = None
 
     @property
     def total_cost(self) -> float:

@@ -117,10 +117,11 @@ def plan_profiles(
     slot_s = round(problem.slot_hours * 3600)
     result = ProfileSet()
     chargers = {c.id: c for c in problem.chargers}
+    offers = schedule.pilot_kw if schedule.pilot_kw is not None else schedule.power_kw
     for vehicle in problem.vehicles:
         setup = setups[vehicle.charger]
         profile = tx_profile(
-            schedule.power_kw[vehicle.id],
+            offers[vehicle.id],
             setup,
             start,
             slot_s,
