@@ -19,7 +19,7 @@ from datetime import timedelta
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
-from temporalio.exceptions import ApplicationError
+from temporalio.exceptions import ActivityError, ApplicationError
 
 from workflows.command_routing import send_command
 
@@ -30,6 +30,16 @@ with workflow.unsafe.imports_passed_through():
 
 REPLAN_EVERY = timedelta(minutes=15)
 DEBOUNCE = timedelta(seconds=2)
+
+# Patches, oldest first (a change to the commands the workflow issues is guarded, so
+# histories recorded before it replay):
+# - "left-by-transaction": a session's end removes its car only while that car is the
+#   one present on its EVSE; a newer car whose start arrived first stays, and no
+#   clear is sent to its EVSE;
+# - "left-carried": cars that left and whose profiles are not cleared yet carry over
+#   a continue-as-new;
+# - "plan-failures-retried": a plan that fails is tried again at the next change or
+#   tick; smart charging of the site does not end with it.
 
 
 def site_workflow_id(site_id: str) -> str:
@@ -47,6 +57,8 @@ class SiteState:
     # A run continues as new after this many plans (about a day of 15-minute
     # re-plans), or earlier when Temporal suggests it.
     plans_per_run: int = 100
+    # Cars that left whose profiles the next plan clears.
+    left: list[PresentVehicle] = field(default_factory=list)
 
 
 # Unsandboxed like the other workflows: it only awaits timers and activities.
@@ -59,7 +71,7 @@ class SiteChargingWorkflow:
         self._state = state
         self._present = {v.key: v for v in state.present}
         self._stale = True
-        self._left: list[PresentVehicle] = []
+        self._left: list[PresentVehicle] = list(state.left)
         self._plan: SitePlan | None = None
         self._stopping = False
         self._plans_this_run = 0
@@ -85,24 +97,38 @@ class SiteChargingWorkflow:
                 or workflow.info().is_continue_as_new_suggested()
             ):
                 await workflow.wait_condition(workflow.all_handlers_finished)
+                carried = list(self._left) if workflow.patched("left-carried") else []
                 workflow.continue_as_new(
                     SiteState(
                         state.site_id,
                         list(self._present.values()),
                         self._state.plans,
                         state.plans_per_run,
+                        left=carried,
                     )
                 )
         await self._clear(list(self._present.values()))
 
     async def _plan_and_push(self) -> None:
         left, self._left = self._left, []
-        plan = await workflow.execute_activity_method(
-            SmartChargingActivities.plan_site,
-            PlanRequest(self._state.site_id, list(self._present.values()), workflow.now()),
-            start_to_close_timeout=timedelta(minutes=2),
-            retry_policy=RetryPolicy(maximum_attempts=3),
-        )
+        try:
+            plan = await workflow.execute_activity_method(
+                SmartChargingActivities.plan_site,
+                PlanRequest(self._state.site_id, list(self._present.values()), workflow.now()),
+                start_to_close_timeout=timedelta(minutes=2),
+                retry_policy=RetryPolicy(maximum_attempts=3),
+            )
+        except ActivityError as error:
+            if not workflow.patched("plan-failures-retried"):
+                raise
+            # The chargers keep their last profiles; the next change or tick plans again.
+            self._left = left + self._left
+            cause = error.cause or error
+            workflow.logger.warning("site %s not planned: %s", self._state.site_id, cause)
+            workflow.set_current_details(
+                f"**plan failed** ({cause}); tried again at the next change or in 15 minutes"
+            )
+            return
         self._plan = plan
         self._state.plans += 1
         await asyncio.gather(*(self._deliver(r) for r in plan.requests), self._clear(left))
@@ -143,6 +169,15 @@ class SiteChargingWorkflow:
     @workflow.signal
     def vehicle_left(self, event: SiteSessionEvent) -> None:
         """A session ended: its profile is cleared with the next plan."""
+        present = self._present.get(event.key)
+        if (
+            present is not None
+            and present.transaction_id != event.transaction_id
+            and workflow.patched("left-by-transaction")
+        ):
+            # The next car's start arrived before this one's stop: it stays, and its
+            # profile (the same id on this EVSE) has replaced the leaver's.
+            return
         gone = self._present.pop(event.key, None)
         if gone is not None:
             self._left.append(gone)

@@ -86,3 +86,19 @@ async def record_all(client: Client, folder: Path = FOLDER, per_type: int = 12) 
         kept[execution.workflow_type] = kept.get(execution.workflow_type, 0) + 1
         written.append(target)
     return written
+
+
+async def keep(handle: Any, folder: Path = FOLDER) -> Path | None:
+    """Record one workflow's history (for tests on the time-skipping server, which
+    cannot list its workflows); only with ``CSMS_RECORD_HISTORIES`` set."""
+    import os
+
+    if not os.environ.get(ENV):
+        return None
+    history = await handle.fetch_history()
+    digest = hashlib.sha256(json.dumps(path_of(history)).encode()).hexdigest()[:10]
+    kind = history.events[0].workflow_execution_started_event_attributes.workflow_type.name
+    target = folder / f"{kind}-{digest}.json"
+    if not target.exists():
+        await asyncio.to_thread(target.write_text, history.to_json())
+    return target
