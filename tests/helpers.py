@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import socket
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 from activities.persistence.database import Database
 from activities.persistence.models import IdToken, Site, Station
-from activities.persistence.repositories import transactions
+from activities.persistence.repositories import meter_samples, transactions
 from gateway.transaction_events import session_started
 from workflows.domain import SessionStarted
 
@@ -71,3 +71,30 @@ async def seed_transaction(
             ocpp_version="1.6",
         )
         return session_started(outcome.transaction)
+
+
+async def store_register(
+    db: Database, station_id: str, start: SessionStarted, values: list[float]
+) -> None:
+    """Energy-register samples of ``start``'s transaction, one a minute from its start,
+    as ``station_id`` sent them (another station's, to test scoping)."""
+    assert start.transaction_pk is not None
+    async with db.sessions.begin() as session:
+        await meter_samples.add_samples(
+            session,
+            [
+                {
+                    "transaction_pk": start.transaction_pk,
+                    "station_id": station_id,
+                    "connector_id": 1,
+                    "sampled_at": start.started_at + timedelta(minutes=i + 1),
+                    "measurand": "Energy.Active.Import.Register",
+                    "phase": None,
+                    "location": None,
+                    "context": None,
+                    "unit": "Wh",
+                    "value": value,
+                }
+                for i, value in enumerate(values)
+            ],
+        )

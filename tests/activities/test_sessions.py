@@ -12,10 +12,10 @@ import pytest
 from temporalio.exceptions import ApplicationError
 
 from activities.persistence.database import Database
-from activities.persistence.repositories import cdrs, meter_samples
+from activities.persistence.repositories import cdrs
 from activities.sessions import SessionActivities, SettleRequest
 from tests.conftest import unique
-from tests.helpers import seed_station, seed_transaction
+from tests.helpers import seed_station, seed_transaction, store_register
 from workflows.domain import SessionStarted, SessionStopped
 
 
@@ -24,28 +24,6 @@ def _stop(start: SessionStarted, meter_stop_wh: int | None) -> SettleRequest:
         start.transaction_id, meter_stop_wh, start.started_at + timedelta(hours=1), "Local"
     )
     return SettleRequest(start=start, stop=stopped)
-
-
-async def _register(db: Database, station: str, start: SessionStarted, value: float) -> None:
-    assert start.transaction_pk is not None
-    async with db.sessions.begin() as session:
-        await meter_samples.add_samples(
-            session,
-            [
-                {
-                    "transaction_pk": start.transaction_pk,
-                    "station_id": station,
-                    "connector_id": 1,
-                    "sampled_at": start.started_at + timedelta(minutes=5),
-                    "measurand": "Energy.Active.Import.Register",
-                    "phase": None,
-                    "location": None,
-                    "context": None,
-                    "unit": "Wh",
-                    "value": value,
-                }
-            ],
-        )
 
 
 async def test_concurrent_settlements_share_transactions_and_each_gets_its_own_cdr(
@@ -115,10 +93,10 @@ async def test_only_the_stations_own_samples_stand_in_for_a_missing_meter_stop(
     await seed_station(db, other, site_id=site)
     start = await seed_transaction(db, station, site_id=site, meter_start_wh=1000)
     neighbour = await seed_transaction(db, other, site_id=site, meter_start_wh=0)
-    await _register(db, station, start, 4000)
+    await store_register(db, station, start, [4000])
     # Samples filed under this transaction's key by another station count for nothing.
-    await _register(db, other, start, 900_000)
-    await _register(db, other, neighbour, 700)
+    await store_register(db, other, start, [900_000])
+    await store_register(db, other, neighbour, [700])
     activities = SessionActivities(db)
     cdr, theirs = await asyncio.gather(
         activities.settle_session(_stop(start, None)),

@@ -16,7 +16,7 @@ from activities.persistence.database import Database
 from activities.persistence.repositories import cdrs, meter_samples, reconciliation, transactions
 from deploy.worker import build_worker
 from tests.conftest import unique
-from tests.helpers import seed_station, seed_transaction
+from tests.helpers import seed_station, seed_transaction, store_register
 from workflows.charging_session import ChargingSessionWorkflow
 from workflows.domain import (
     ChargeDetailRecord,
@@ -107,7 +107,7 @@ async def test_session_without_stop_is_closed_after_seven_days(
     station, queue = unique("CP"), unique("q")
     await seed_station(sqlite_db, station, site_id="site-ws", price="0.40")
     start = await seed_transaction(sqlite_db, station, site_id="site-ws", meter_start_wh=100)
-    await _store_register(sqlite_db, station, start, [600.0, 3100.0])
+    await store_register(sqlite_db, station, start, [600.0, 3100.0])
     async with build_worker(time_skipping.client, sqlite_db, queue):
         handle = await _start(time_skipping, start, queue)
         # The last (throttled) progress is older than the stored samples.
@@ -119,30 +119,6 @@ async def test_session_without_stop_is_closed_after_seven_days(
     assert cdr.stop_reason == "NoStopReceived"
     assert cdr.energy_wh == 3000.0  # from the highest stored register, not the stale signal
     assert cdr.total_cost == "1.20"
-
-
-async def _store_register(
-    db: Database, station: str, start: SessionStarted, values: list[float]
-) -> None:
-    async with db.sessions.begin() as session:
-        await meter_samples.add_samples(
-            session,
-            [
-                {
-                    "transaction_pk": int(start.transaction_id),
-                    "station_id": station,
-                    "connector_id": 1,
-                    "sampled_at": start.started_at + timedelta(minutes=i + 1),
-                    "measurand": "Energy.Active.Import.Register",
-                    "phase": None,
-                    "location": None,
-                    "context": None,
-                    "unit": "Wh",
-                    "value": value,
-                }
-                for i, value in enumerate(values)
-            ],
-        )
 
 
 async def test_meter_going_backwards_falls_back_to_samples(

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 from temporalio import activity
-from temporalio.client import WorkflowExecutionStatus
+from temporalio.client import Client, WorkflowExecutionStatus
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
@@ -27,21 +27,7 @@ async def test_replans_every_15_minutes_and_continues_as_new_with_its_vehicles(
 ) -> None:
     """No event after the first plans: a new plan 15 minutes later anyway. After three
     plans the run continues as new, and the new run still knows the vehicle present."""
-    site_id = unique("ts-site")
-    async with sqlite_db.sessions.begin() as session:
-        session.add(Site(id=site_id, name="x", price_per_kwh=Decimal("0.2"), currency="EUR"))
-        await session.flush()
-        session.add(
-            SiteCharging(
-                site_id=site_id,
-                config={
-                    "connection_kw": 22,
-                    "chargers": [{"station_id": "TS-1", "evse_id": 1}],
-                    "prices": [{"start_hour": 0, "end_hour": 24, "price_per_kwh": 0.2}],
-                },
-                enabled=True,
-            )
-        )
+    site_id = await _smart_site(sqlite_db, ["TS-1"])
     queue = unique("site-q")
     client = time_skipping.client
     async with build_worker(client, sqlite_db, queue):
@@ -99,12 +85,18 @@ class _Node:
             1.0,
         )
 
+    def worker(self, client: Client) -> Worker:
+        """The node's command worker."""
+        return Worker(
+            client, task_queue=gateway_task_queue(self.node_id), activities=[self.station_command]
+        )
+
     def commands(self, name: str) -> list[CommandRequest]:
         return [r for r in self.requests if r.command == name]
 
 
-async def _smart_site(db: Database, stations: list[str], node: _Node | None) -> str:
-    site_id = unique("ts-site")
+async def _configure(db: Database, site_id: str, stations: list[str]) -> None:
+    """The site and its smart-charging configuration (22 kW, a flat price)."""
     async with db.sessions.begin() as session:
         session.add(Site(id=site_id, name="x", price_per_kwh=Decimal("0.2"), currency="EUR"))
         await session.flush()
@@ -119,6 +111,12 @@ async def _smart_site(db: Database, stations: list[str], node: _Node | None) -> 
                 enabled=True,
             )
         )
+
+
+async def _smart_site(db: Database, stations: list[str], node: _Node | None = None) -> str:
+    """A configured site; with ``node``, its stations registered to that node."""
+    site_id = unique("ts-site")
+    await _configure(db, site_id, stations)
     if node is not None:
         now = datetime.now(UTC)
         async with db.sessions.begin() as session:
@@ -142,9 +140,7 @@ async def test_the_next_cars_start_arriving_before_the_last_ones_stop_keeps_the_
     queue, client = unique("site-q"), time_skipping.client
     async with (
         build_worker(client, sqlite_db, queue),
-        Worker(
-            client, task_queue=gateway_task_queue(node.node_id), activities=[node.station_command]
-        ),
+        node.worker(client),
     ):
         handle = await client.start_workflow(
             SiteChargingWorkflow.run,
@@ -196,20 +192,7 @@ async def test_a_failed_plan_is_tried_again_and_smart_charging_goes_on(
         await time_skipping.sleep(timedelta(minutes=1))
         assert (await handle.describe()).status == WorkflowExecutionStatus.RUNNING
         assert await handle.query(SiteChargingWorkflow.plans) == 0
-        async with sqlite_db.sessions.begin() as session:
-            session.add(Site(id=site_id, name="x", price_per_kwh=Decimal("0.2"), currency="EUR"))
-            await session.flush()
-            session.add(
-                SiteCharging(
-                    site_id=site_id,
-                    config={
-                        "connection_kw": 22,
-                        "chargers": [{"station_id": "TS-9", "evse_id": 1}],
-                        "prices": [{"start_hour": 0, "end_hour": 24, "price_per_kwh": 0.2}],
-                    },
-                    enabled=True,
-                )
-            )
+        await _configure(sqlite_db, site_id, ["TS-9"])
         await handle.signal(SiteChargingWorkflow.config_changed)
         await time_skipping.sleep(timedelta(minutes=1))
         assert await handle.query(SiteChargingWorkflow.plans) == 1
@@ -229,9 +212,7 @@ async def test_cars_that_left_before_a_continue_as_new_are_still_cleared(
     gone = PresentVehicle(f"{station}#1", station, 1, "tx-gone", datetime.now(UTC))
     async with (
         build_worker(client, sqlite_db, queue),
-        Worker(
-            client, task_queue=gateway_task_queue(node.node_id), activities=[node.station_command]
-        ),
+        node.worker(client),
     ):
         handle = await client.start_workflow(
             SiteChargingWorkflow.run,
