@@ -197,7 +197,7 @@ class SessionActivities:
         puts the session into reconciliation.
         """
         try:
-            return await self._settle(request)
+            return await self._commits.run_batched(settle_batch, request)
         except ApplicationError:
             raise
         except Exception as error:
@@ -208,9 +208,6 @@ class SessionActivities:
                 type="SettlementFailed",
                 non_retryable=True,
             ) from error
-
-    async def _settle(self, request: SettleRequest) -> ChargeDetailRecord:
-        return await self._commits.run_batched(settle_batch, request)
 
 
 SETTLE_BATCH = 200

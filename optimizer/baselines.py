@@ -3,10 +3,10 @@ greedy policies (earliest deadline first, least laxity first)."""
 
 from __future__ import annotations
 
-from collections import defaultdict
 from collections.abc import Callable
 
-from optimizer.evaluate import PHASES, evaluate, phase_share
+from optimizer.capacity import Capacity
+from optimizer.evaluate import evaluate
 from optimizer.problem import Schedule, SiteProblem, Vehicle
 
 
@@ -34,43 +34,21 @@ Priority = Callable[[Vehicle, int, float], float]
 def _greedy(problem: SiteProblem, priority: Priority, method: str) -> Schedule:
     """Slot by slot, vehicles in priority order take what the tree (and their charger,
     which vehicles following each other on it share) still allows."""
-    chargers = {c.id: c for c in problem.chargers}
-    chains = {c.id: problem.ancestors(c.id) for c in problem.circuits}
+    capacity = Capacity(problem)
     h = problem.slot_hours
     left = {v.id: v.energy_kwh for v in problem.vehicles}
     plan = {v.id: [0.0] * problem.slots for v in problem.vehicles}
     for t in range(problem.slots):
-        room: dict[str, float] = {}
-        phase_room: dict[tuple[str, str], float] = defaultdict(lambda: float("inf"))
-        for circuit in problem.circuits:
-            base = problem.base(t) if circuit.parent is None else 0.0
-            limit = problem.site_limit(t) if circuit.parent is None else circuit.limit_kw
-            room[circuit.id] = max(0.0, limit - base)
-            if circuit.phase_limit_kw is not None:
-                for phase in PHASES:
-                    phase_room[(circuit.id, phase)] = max(0.0, circuit.phase_limit_kw - base / 3)
+        room = capacity.slot(t)
         present = [
             v for v in problem.vehicles if v.arrival <= t < v.departure and left[v.id] > 1e-9
         ]
         present.sort(key=lambda v: priority(v, t, left[v.id]))
-        charger_room = {c.id: c.max_kw for c in problem.chargers}
         for vehicle in present:
-            charger = chargers[vehicle.charger]
-            kw = min(vehicle.max_kw, charger_room[charger.id], left[vehicle.id] / h)
-            chain = chains[charger.circuit]
-            for circuit in chain:
-                kw = min(kw, room[circuit.id])
-                for phase in PHASES:
-                    share = phase_share(charger.phases, phase)
-                    if share:
-                        kw = min(kw, phase_room[(circuit.id, phase)] / share)
+            kw = min(vehicle.max_kw, left[vehicle.id] / h, room.most(vehicle.charger))
             if kw <= 1e-9:
                 continue
-            charger_room[charger.id] -= kw
-            for circuit in chain:
-                room[circuit.id] -= kw
-                for phase in PHASES:
-                    phase_room[(circuit.id, phase)] -= kw * phase_share(charger.phases, phase)
+            room.take(vehicle.charger, kw)
             plan[vehicle.id][t] = kw
             left[vehicle.id] -= kw * h
     return evaluate(problem, plan, method)

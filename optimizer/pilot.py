@@ -22,7 +22,8 @@ from __future__ import annotations
 
 import math
 
-from optimizer.evaluate import PHASES, evaluate, phase_share
+from optimizer.capacity import Capacity
+from optimizer.evaluate import evaluate
 from optimizer.problem import Charger, Schedule, SiteProblem, Vehicle
 
 EPS = 1e-9
@@ -62,52 +63,6 @@ def off_grid(problem: SiteProblem, power: dict[str, list[float]]) -> list[str]:
     return found
 
 
-class _Room:
-    """What one slot still allows: per circuit, per circuit phase and per charger for
-    the offers (as the profile check reads them), and the EV load the LP planned for
-    the slot for what the cars draw."""
-
-    def __init__(self, problem: SiteProblem, t: int, planned_kw: float) -> None:
-        self._chains = {c.id: problem.ancestors(c.circuit) for c in problem.chargers}
-        self._chargers = {c.id: c for c in problem.chargers}
-        self.circuit: dict[str, float] = {}
-        self.phase: dict[tuple[str, str], float] = {}
-        for circuit in problem.circuits:
-            root = circuit.parent is None
-            base = problem.base(t) if root else 0.0
-            limit = problem.site_limit(t) if root else circuit.limit_kw
-            self.circuit[circuit.id] = max(0.0, limit - base)
-            if circuit.phase_limit_kw is not None:
-                for p in PHASES:
-                    self.phase[(circuit.id, p)] = max(0.0, circuit.phase_limit_kw - base / 3)
-        self.charger = {c.id: c.max_kw for c in problem.chargers}
-        self.envelope = planned_kw + 1e-6
-
-    def most(self, charger_id: str) -> float:
-        """The most that charger may still add in this slot."""
-        charger = self._chargers[charger_id]
-        kw = self.charger[charger_id]
-        for circuit in self._chains[charger_id]:
-            kw = min(kw, self.circuit[circuit.id])
-            for p in PHASES:
-                share = phase_share(charger.phases, p)
-                if share and (circuit.id, p) in self.phase:
-                    kw = min(kw, self.phase[(circuit.id, p)] / share)
-        return max(0.0, kw)
-
-    def take(self, charger_id: str, kw: float, draw: float) -> None:
-        """Use ``kw`` of the slot's capacity for that charger's offer, of which the car
-        draws ``draw`` (the site's load, counted against the LP's)."""
-        charger = self._chargers[charger_id]
-        self.charger[charger_id] -= kw
-        self.envelope -= draw
-        for circuit in self._chains[charger_id]:
-            self.circuit[circuit.id] -= kw
-            for p in PHASES:
-                if (circuit.id, p) in self.phase:
-                    self.phase[(circuit.id, p)] -= kw * phase_share(charger.phases, p)
-
-
 def to_pilot(problem: SiteProblem, schedule: Schedule) -> Schedule:
     """``schedule`` as pilot offers chargers can signal, and what the cars will draw.
 
@@ -126,11 +81,15 @@ def to_pilot(problem: SiteProblem, schedule: Schedule) -> Schedule:
     owed = {v.id: 0.0 for v in problem.vehicles}  # kWh the plan gave that rounding withheld
     offers = {v.id: [0.0] * problem.slots for v in problem.vehicles}
     draws = {v.id: [0.0] * problem.slots for v in problem.vehicles}
+    capacity = Capacity(problem)
     for t in range(problem.slots):
         present = [
             v for v in problem.vehicles if v.arrival <= t < v.departure and left[v.id] > 1e-9
         ]
-        room = _Room(problem, t, sum(planned.get(v.id, zeros)[t] for v in present))
+        # Offers take the tree's room (as the profile check reads them); what the cars
+        # draw stays within the EV load the LP planned for the slot.
+        room = capacity.slot(t)
+        envelope = sum(planned.get(v.id, zeros)[t] for v in present) + 1e-6
         present.sort(key=lambda v: (v.departure, v.id))
         wanted: dict[str, float] = {}
         for vehicle in present:
@@ -143,9 +102,10 @@ def to_pilot(problem: SiteProblem, schedule: Schedule) -> Schedule:
             limited = wanted[vehicle.id] >= draw - 1e-9
             target = _offer_for(wanted[vehicle.id], charger) if limited else wanted[vehicle.id]
             offer = grid_down(min(target, room.most(vehicle.charger)), charger)
-            if min(offer, draw) > room.envelope:  # the car would draw above the LP's load
-                offer = grid_down(max(0.0, room.envelope), charger)
-            room.take(vehicle.charger, offer, min(offer, draw))
+            if min(offer, draw) > envelope:  # the car would draw above the LP's load
+                offer = grid_down(max(0.0, envelope), charger)
+            room.take(vehicle.charger, offer)
+            envelope -= min(offer, draw)
             offers[vehicle.id][t] = offer
         for vehicle in present:
             charger = chargers[vehicle.charger]
@@ -155,8 +115,9 @@ def to_pilot(problem: SiteProblem, schedule: Schedule) -> Schedule:
                 continue
             up = _offer_for(wanted[vehicle.id], charger)
             more = min(up, draw) - min(offer, draw)
-            if up - offer <= room.most(vehicle.charger) and more <= room.envelope:
-                room.take(vehicle.charger, up - offer, more)
+            if up - offer <= room.most(vehicle.charger) and more <= envelope:
+                room.take(vehicle.charger, up - offer)
+                envelope -= more
                 offers[vehicle.id][t] = up
         for vehicle in present:
             offer = offers[vehicle.id][t]

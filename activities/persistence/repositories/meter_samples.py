@@ -65,14 +65,8 @@ async def energy_register_range(
 ) -> tuple[float | None, float | None]:
     """Lowest and highest whole-meter energy register reading (Wh) of a transaction,
     among the samples its own station sent."""
-    query = select(func.min(MeterSample.value), func.max(MeterSample.value)).where(
-        MeterSample.transaction_pk == transaction_pk,
-        MeterSample.station_id == station_id,
-        MeterSample.measurand == ENERGY_REGISTER,
-        MeterSample.phase.is_(None),
-    )
-    low, high = (await session.execute(query)).one()
-    return low, high
+    ranges = await energy_register_ranges(session, [(station_id, transaction_pk)])
+    return ranges.get(transaction_pk, (None, None))
 
 
 async def energy_register_ranges(
