@@ -88,9 +88,21 @@ def site_problem(
         slot_hours=config.slot_minutes / 60,
         slots=slots,
         circuits=[
-            Circuit(ROOT, config.connection_kw, None, config.connection_phase_limit_kw),
+            Circuit(
+                ROOT,
+                config.connection_kw,
+                None,
+                config.phase_limit(
+                    config.connection_phase_limit_kw, config.connection_phase_limit_a
+                ),
+            ),
             *(
-                Circuit(c.id, c.limit_kw, c.parent or ROOT, c.phase_limit_kw)
+                Circuit(
+                    c.id,
+                    c.limit_kw,
+                    c.parent or ROOT,
+                    config.phase_limit(c.phase_limit_kw, c.phase_limit_a),
+                )
                 for c in config.circuits
             ),
         ],

@@ -2,13 +2,15 @@
 
 Shared by every planner that fills slots greedily (the baselines, the pilot
 rounding): per circuit (the site connection less its base load and within any
-import limit), per phase of a circuit with a phase limit, and per charger
-(vehicles following each other on one charger share its rating).
+import limit), per line of a circuit with a phase limit (the exact length of its
+current phasor, :mod:`optimizer.network`), and per charger (vehicles following
+each other on one charger share its rating).
 """
 
 from __future__ import annotations
 
-from optimizer.evaluate import PHASES, phase_share
+from optimizer import network
+from optimizer.network import LINES
 from optimizer.problem import Charger, Circuit, SiteProblem
 
 
@@ -34,7 +36,9 @@ class SlotRoom:
         problem = capacity.problem
         self._capacity = capacity
         self.circuit: dict[str, float] = {}
-        self.phase: dict[tuple[str, str], float] = {}
+        # Per (circuit, line): the current it carries (kW per phase, a phasor) and its limit.
+        self.line: dict[tuple[str, int], complex] = {}
+        self.line_limit: dict[str, float] = {}
         for circuit in problem.circuits:
             root = circuit.parent is None
             base = problem.base(t) if root else 0.0
@@ -42,8 +46,10 @@ class SlotRoom:
             # A base load above the limit leaves nothing (it is not the chargers' doing).
             self.circuit[circuit.id] = max(0.0, limit - base)
             if circuit.phase_limit_kw is not None:
-                for p in PHASES:
-                    self.phase[(circuit.id, p)] = max(0.0, circuit.phase_limit_kw - base / 3)
+                self.line_limit[circuit.id] = circuit.phase_limit_kw
+                for n in range(len(LINES)):
+                    # Balanced and in phase with each line; an export is not counted.
+                    self.line[(circuit.id, n)] = complex(max(0.0, base) / 3)
         self.charger = {c.id: c.max_kw for c in problem.chargers}
 
     def most(self, charger_id: str) -> float:
@@ -52,10 +58,12 @@ class SlotRoom:
         kw = self.charger[charger_id]
         for circuit in self._capacity.chains[charger_id]:
             kw = min(kw, self.circuit[circuit.id])
-            for p in PHASES:
-                share = phase_share(charger.phases, p)
-                if share and (circuit.id, p) in self.phase:
-                    kw = min(kw, self.phase[(circuit.id, p)] / share)
+            if circuit.id in self.line_limit:
+                for n in range(len(LINES)):
+                    add = network.phasor(charger.phases, n)
+                    if add:
+                        load = self.line[(circuit.id, n)]
+                        kw = min(kw, network.most(load, add, self.line_limit[circuit.id]))
         return max(0.0, kw)
 
     def take(self, charger_id: str, kw: float) -> None:
@@ -64,6 +72,6 @@ class SlotRoom:
         self.charger[charger_id] -= kw
         for circuit in self._capacity.chains[charger_id]:
             self.circuit[circuit.id] -= kw
-            for p in PHASES:
-                if (circuit.id, p) in self.phase:
-                    self.phase[(circuit.id, p)] -= kw * phase_share(charger.phases, p)
+            if circuit.id in self.line_limit:
+                for n in range(len(LINES)):
+                    self.line[(circuit.id, n)] += kw * network.phasor(charger.phases, n)

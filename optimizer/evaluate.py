@@ -4,18 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from optimizer.problem import PhaseWiring, Schedule, SiteProblem
+from optimizer.network import LINES, phasor
+from optimizer.problem import Schedule, SiteProblem
 
 TOLERANCE_KW = 1e-6
-
-PHASES = ("L1", "L2", "L3")
-
-
-def phase_share(wiring: PhaseWiring, phase: str) -> float:
-    """The share of a charger's power drawn on ``phase``."""
-    if wiring == "L123":
-        return 1 / 3
-    return 1.0 if wiring == phase else 0.0
 
 
 def site_import(problem: SiteProblem, power: dict[str, list[float]]) -> list[float]:
@@ -57,9 +49,11 @@ def violations(problem: SiteProblem, power: dict[str, list[float]]) -> list[str]
 
     Checked: each vehicle only charges while plugged in, within its and its
     charger's maximum, never beyond its need; the vehicles on one charger together
-    within its maximum; each circuit's total and per-phase limit in every slot; the
-    site connection's (time-varying) limit with the base load. Vectorised (a
-    vehicles x slots matrix), since every plan goes through it before use.
+    within its maximum; each circuit's total in every slot, and the current on each
+    of its lines where it has a phase limit, as the length of the complex sum of
+    its chargers' currents (:mod:`optimizer.network`); the site connection's
+    (time-varying) limit with the base load. Vectorised (a vehicles x slots
+    matrix), since every plan goes through it before use.
     """
     found: list[str] = []
     slots, h = problem.slots, problem.slot_hours
@@ -97,7 +91,10 @@ def violations(problem: SiteProblem, power: dict[str, list[float]]) -> list[str]
     for i, charger in enumerate(chargers):
         for circuit in problem.ancestors(charger.circuit):
             below[circuit.id][i] = 1.0
-    shares = {p: np.array([phase_share(c.phases, p) for c in chargers]) for p in PHASES}
+    currents = {
+        line: np.array([phasor(c.phases, n) for c in chargers], dtype=complex)
+        for n, line in enumerate(LINES)
+    }
     base = np.array([problem.base(t) for t in range(slots)])
     for circuit in problem.circuits:
         on_circuit = below[circuit.id] @ on_charger
@@ -115,12 +112,18 @@ def violations(problem: SiteProblem, power: dict[str, list[float]]) -> list[str]
                 f"above {float(limit[t])} kW"
             )
         if circuit.phase_limit_kw is not None:
-            for phase in PHASES:
-                on_phase = (below[circuit.id] * shares[phase]) @ on_charger
-                room = np.maximum(0.0, circuit.phase_limit_kw - extra / 3)
-                for t in np.flatnonzero(on_phase > room + TOLERANCE_KW):
+            for line in LINES:
+                # Base load: balanced, in phase with each line's voltage. A line that
+                # the base load alone overloads may carry no more than it (chargers
+                # draw nothing there); exported power (negative base) is not counted
+                # (optimizer.network: chargers within the limit keep the line within
+                # the larger of the limit and the export).
+                own = np.maximum(extra, 0.0) / 3
+                amps = np.abs((below[circuit.id] * currents[line]) @ on_charger + own)
+                room = np.maximum(circuit.phase_limit_kw, own)
+                for t in np.flatnonzero(amps > room + TOLERANCE_KW):
                     found.append(
-                        f"{circuit.id} {phase} slot {t}: {on_phase[t] + extra[t] / 3:.3f} kW "
+                        f"{circuit.id} {line} slot {t}: {amps[t]:.3f} kW per phase "
                         f"above {circuit.phase_limit_kw} kW"
                     )
     return found

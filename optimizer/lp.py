@@ -6,8 +6,9 @@ does not get; ``peak`` (kW) the site's import peak (only with a demand charge).
 
 Constraints, per slot: every circuit of the capacity tree carries at most its
 limit (the site connection also its base load and any import limit), and each
-phase of a circuit with a phase limit at most that (a single-phase charger
-loads its line fully, a three-phase one a third on each); vehicles that follow
+line of a circuit with a phase limit at most that current, held by the cuts of
+:func:`optimizer.network.cuts` (a polygon inside the circle of the exact current,
+so line-to-line chargers' currents at ±30° never add up past the breaker); vehicles that follow
 each other on one charger share its rating. Per vehicle:
 delivered + unmet = need. The peak is at least every slot's import and the
 billing period's peak so far.
@@ -42,8 +43,10 @@ from typing import Any
 import numpy as np
 import pulp
 
+from optimizer import network
 from optimizer.baselines import earliest_deadline_first, least_laxity_first
-from optimizer.evaluate import PHASES, evaluate, phase_share, violations
+from optimizer.evaluate import evaluate, violations
+from optimizer.network import LINES
 from optimizer.problem import Schedule, SiteProblem
 
 EARLIER = 1e-6
@@ -82,7 +85,6 @@ def build(problem: SiteProblem) -> Program:
     circuits = list(problem.circuits)
     circuit_index = {c.id: i for i, c in enumerate(circuits)}
     limited = [c for c in circuits if c.phase_limit_kw is not None]
-    limited_index = {c.id: i for i, c in enumerate(limited)}
     vehicles = problem.vehicles
     tariff = problem.tariff
     with_peak = tariff.demand_charge_per_kw > 0
@@ -95,12 +97,29 @@ def build(problem: SiteProblem) -> Program:
     shared = [c for c in problem.chargers if on_charger.get(c.id, 0) > 1]
     shared_index = {c.id: i for i, c in enumerate(shared)}
 
-    # Rows: energy (one per vehicle), circuit x slot, limited circuit x phase x slot,
-    # shared charger x slot, peak x slot.
+    # Per limited circuit and line: the cuts that hold the line's current (the
+    # chargers below it and, at the site connection, the base load, in phase).
+    chargers = {c.id: c for c in problem.chargers}
+    line_cuts: dict[tuple[str, int], list[tuple[complex, float]]] = {}
+    above = {c.id: {a.id for a in problem.ancestors(c.circuit)} for c in problem.chargers}
+    for circuit in limited:
+        wirings = {c.phases for c in problem.chargers if circuit.id in above[c.id]}
+        for n in range(len(LINES)):
+            phasors = [network.phasor(w, n) for w in wirings]
+            if circuit.parent is None and base.max(initial=0.0) > 0:
+                phasors.append(1 + 0j)
+            line_cuts[(circuit.id, n)] = network.cuts(phasors)
+
+    # Rows: energy (one per vehicle), circuit x slot, limited circuit x line x cut x
+    # slot, shared charger x slot, peak x slot.
     n_energy = len(vehicles)
     circuit_row0 = n_energy
-    phase_row0 = circuit_row0 + len(circuits) * slots
-    shared_row0 = phase_row0 + len(limited) * 3 * slots
+    cut_row0: dict[tuple[str, int], int] = {}
+    next_row = circuit_row0 + len(circuits) * slots
+    for key, line in line_cuts.items():
+        cut_row0[key] = next_row
+        next_row += len(line) * slots
+    shared_row0 = next_row
     peak_row0 = shared_row0 + len(shared) * slots
     n_rows = peak_row0 + (slots if with_peak else 0)
     row_lower = np.full(n_rows, -INF)
@@ -116,17 +135,20 @@ def build(problem: SiteProblem) -> Program:
         row_upper[circuit_row0 + i * slots : circuit_row0 + (i + 1) * slots] = np.maximum(
             limits, 0.0
         )
-    for i, circuit in enumerate(limited):
-        on_phase = circuit.phase_limit_kw - (base / 3 if circuit.parent is None else 0.0)  # type: ignore[operator]
-        for p in range(3):
-            first = phase_row0 + (i * 3 + p) * slots
-            row_upper[first : first + slots] = np.maximum(on_phase, 0.0)
+    for (circuit_id, n), line in line_cuts.items():
+        circuit = next(c for c in limited if c.id == circuit_id)
+        # The base load (balanced, in phase with each line; an export not counted,
+        # optimizer.network) takes its projection off each cut.
+        own = np.maximum(base, 0.0) / 3 if circuit.parent is None else np.zeros(slots)
+        for j, (direction, bound) in enumerate(line):
+            first = cut_row0[(circuit_id, n)] + j * slots
+            room = circuit.phase_limit_kw * bound - own * direction.real  # type: ignore[operator]
+            row_upper[first : first + slots] = np.maximum(room, 0.0)
     for i, charger in enumerate(shared):
         row_upper[shared_row0 + i * slots : shared_row0 + (i + 1) * slots] = charger.max_kw
     if with_peak:
         row_upper[peak_row0 : peak_row0 + slots] = -base
 
-    chargers = {c.id: c for c in problem.chargers}
     chains = {c.id: [circuit_index[a.id] for a in problem.ancestors(c.id)] for c in circuits}
     costs, lowers, uppers, counts, indexes, values = [], [], [], [], [], []
     columns: dict[str, tuple[int, int, int]] = {}
@@ -148,13 +170,13 @@ def build(problem: SiteProblem) -> Program:
                 rows.append(circuit_row0 + i * slots + window)
                 coefs.append(np.ones(k))
             for circuit_id in (circuits[i].id for i in chains[charger.circuit]):
-                if circuit_id in limited_index:
-                    for p, phase in enumerate(PHASES):
-                        share = phase_share(charger.phases, phase)
-                        if share:
-                            first = phase_row0 + (limited_index[circuit_id] * 3 + p) * slots
-                            rows.append(first + window)
-                            coefs.append(np.full(k, share))
+                for n in range(len(LINES)):
+                    current = network.phasor(charger.phases, n)
+                    if not current or (circuit_id, n) not in line_cuts:
+                        continue
+                    for j, (direction, _) in enumerate(line_cuts[(circuit_id, n)]):
+                        rows.append(cut_row0[(circuit_id, n)] + j * slots + window)
+                        coefs.append(np.full(k, (current * direction.conjugate()).real))
             if charger.id in shared_index:
                 rows.append(shared_row0 + shared_index[charger.id] * slots + window)
                 coefs.append(np.ones(k))

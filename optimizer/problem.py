@@ -5,7 +5,8 @@ kW, energy in kWh, money in the tariff's currency. A vehicle is plugged into
 one charger from its ``arrival`` slot up to (not including) its ``departure``
 slot. The capacity tree runs from the site connection (the circuit without a
 parent) through feeders and circuits to the chargers; any circuit may also
-limit each phase.
+limit the current on each of its three lines (in kW per phase: the current times
+the phase-to-neutral voltage; :mod:`optimizer.network`).
 """
 
 from __future__ import annotations
@@ -16,8 +17,11 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
-PhaseWiring = Literal["L1", "L2", "L3", "L123"]
-"""A single-phase charger on one line, or a three-phase charger on all three."""
+PhaseWiring = Literal["L1", "L2", "L3", "L123", "L12", "L23", "L31"]
+"""A single-phase charger between one line and neutral (``L1``...), a three-phase
+charger on all three (``L123``), or a single-phase charger between two lines
+(``L12``, ``L23``, ``L31``: AB, BC, CA, as 208 V chargers are wired in North
+America). :mod:`optimizer.network` says which line currents each makes."""
 
 
 @dataclass(frozen=True)
@@ -27,7 +31,8 @@ class Circuit:
     id: str
     limit_kw: float
     parent: str | None = None
-    # Per-phase limit (the breaker's current times the phase voltage), if any.
+    # Per-line current limit, as the breaker's current times the network's phase
+    # (to neutral) voltage, if any: 100 A at 230 V is 23 kW, at 120 V 12 kW.
     phase_limit_kw: float | None = None
 
 

@@ -16,7 +16,14 @@ class SiteCircuit:
     id: str
     limit_kw: float
     parent: str | None = None  # None: directly under the site connection
+    # The current each of its lines may carry: in amperes (a transformer's or
+    # panel's breaker), or as kW per phase (amperes times the phase voltage).
     phase_limit_kw: float | None = None
+    phase_limit_a: float | None = None
+
+    def __post_init__(self) -> None:
+        if self.phase_limit_kw is not None and self.phase_limit_a is not None:
+            raise ValueError(f"circuit {self.id}: name phase_limit_a or phase_limit_kw, not both")
 
 
 @dataclass(frozen=True)
@@ -27,7 +34,9 @@ class SiteCharger:
     evse_id: int = 1
     max_kw: float = 11.0
     circuit: str | None = None  # None: directly on the site connection
-    phases: Literal["L1", "L2", "L3", "L123"] = "L123"
+    # Between one line and neutral, on all three lines, or between two lines
+    # (L12, L23, L31: AB, BC, CA, as North American 208 V chargers are wired).
+    phases: Literal["L1", "L2", "L3", "L123", "L12", "L23", "L31"] = "L123"
     rate_unit: Literal["W", "A"] = "W"
     # The pilot signal (IEC 61851 / SAE J1772): a car cannot charge below
     # ``min_current_a``; a charger that takes only whole amperes (or coarser) names
@@ -48,8 +57,14 @@ class SiteCharger:
 
     @property
     def phase_count(self) -> int:
-        """Conductors the current flows on (1 for a single-phase charger)."""
+        """The phases the car charges on (1 for a single-phase charger, also one
+        between two lines: its pilot current flows through both lines once)."""
         return 3 if self.phases == "L123" else 1
+
+    @property
+    def line_to_line(self) -> bool:
+        """Whether the charger sits between two lines (its voltage is line to line)."""
+        return self.phases in ("L12", "L23", "L31")
 
     @property
     def kw_per_amp(self) -> float:
@@ -75,6 +90,12 @@ class SiteChargingConfig:
     prices: list[PriceBand]
     circuits: list[SiteCircuit] = field(default_factory=list)
     connection_phase_limit_kw: float | None = None
+    connection_phase_limit_a: float | None = None
+    # The network's phase-to-neutral voltage (230 V in Europe, 120 V for 208Y/120,
+    # 277 V for 480Y/277): what turns phase limits in amperes into kW per phase and,
+    # once named, what every charger's voltage is checked against. None: 230 V,
+    # chargers' voltages unchecked (configurations from before it existed).
+    phase_voltage_v: float | None = None
     demand_charge_per_kw: float = 0.0
     # For vehicles that tell nothing about their needs (1.6, or no NotifyEVChargingNeeds).
     default_energy_kwh: float = 30.0
@@ -90,6 +111,33 @@ class SiteChargingConfig:
             raise ValueError("name at least one charger")
         if 60 % self.slot_minutes:
             raise ValueError("slot_minutes must divide an hour")
+        if self.connection_phase_limit_kw is not None and self.connection_phase_limit_a is not None:
+            raise ValueError("name connection_phase_limit_a or connection_phase_limit_kw, not both")
+        if self.phase_voltage_v is not None:
+            if not 90 <= self.phase_voltage_v <= 480:
+                raise ValueError("phase_voltage_v must be between 90 and 480 V")
+            for charger in self.chargers:
+                expected = self.phase_voltage_v * (3**0.5 if charger.line_to_line else 1)
+                # A charger's voltage off its network's by more than the 10% a supply
+                # may vary is a wiring mistake in the configuration (230 V left as the
+                # default on a 208 V site), and would make its amperes wrong.
+                if abs(charger.voltage_v - expected) > 0.1 * expected:
+                    raise ValueError(
+                        f"charger {charger.station_id}#{charger.evse_id}: {charger.voltage_v:g} V "
+                        f"does not fit its {charger.phases} wiring on a "
+                        f"{self.phase_voltage_v:g} V phase network ({expected:.0f} V)"
+                    )
+
+    @property
+    def network_voltage_v(self) -> float:
+        """The network's phase-to-neutral voltage (230 V unless named)."""
+        return self.phase_voltage_v if self.phase_voltage_v is not None else 230.0
+
+    def phase_limit(self, kw: float | None, amperes: float | None) -> float | None:
+        """A phase limit as kW per phase, from whichever of the two was named."""
+        if amperes is not None:
+            return amperes * self.network_voltage_v / 1000
+        return kw
 
 
 @dataclass(frozen=True)

@@ -4,10 +4,22 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from activities.smart_charging import site_problem, solve_with_profiles
-from optimizer.evaluate import violations
-from workflows.smart_charging import PresentVehicle, PriceBand, SiteCharger, SiteChargingConfig
+import pytest
 
+from activities.smart_charging import site_problem, solve_with_profiles
+from optimizer import lp
+from optimizer.evaluate import violations
+from optimizer.problem import PhaseWiring
+from tests.optimizer import phasors
+from workflows.smart_charging import (
+    PresentVehicle,
+    PriceBand,
+    SiteCharger,
+    SiteChargingConfig,
+    SiteCircuit,
+)
+
+ROTATED: tuple[PhaseWiring, ...] = ("L12", "L23", "L31", "L12")
 NOW = datetime(2026, 12, 1, 18, 0, tzinfo=UTC)
 CONFIG = SiteChargingConfig(
     connection_kw=30.0,
@@ -92,3 +104,65 @@ def test_profiles_follow_each_chargers_voltage_wiring_and_minimum_current() -> N
     assert station_max == [31.7] * 4  # 6.6 kW / 208 V, rounded down
     # Sharing 12 kW, some chargers are off while others draw at least 6 A.
     assert 0 in limits
+
+
+def test_a_208y_120_site_limits_line_currents_in_amperes_and_pilots_at_208_v() -> None:
+    """Three chargers between two lines each (AB, BC, CA) behind a 60 A panel on a
+    208Y/120 V service: the panel's limit becomes 7.2 kW per phase, no line carries
+    more than 60 A (summed from the network's voltages), and each profile's
+    amperes are its power over 208 V."""
+    config = SiteChargingConfig(
+        connection_kw=50.0,
+        phase_voltage_v=120.0,
+        connection_phase_limit_a=200.0,
+        circuits=[SiteCircuit("pod", 50.0, phase_limit_a=60.0)],
+        chargers=[
+            SiteCharger(f"NA-{i}", 1, 6.6, "pod", wiring, rate_unit="A", voltage_v=208.0)
+            for i, wiring in enumerate(ROTATED)
+        ],
+        prices=[PriceBand(0, 24, 0.2)],
+    )
+    vehicles = [
+        (present(f"NA-{i}", f"TX-{i}", NOW - timedelta(minutes=10)), 30.0, None) for i in range(4)
+    ]
+    problem = site_problem(config, vehicles, NOW)
+    limits = {c.id: c.phase_limit_kw for c in problem.circuits}
+    assert limits == {"site": 24.0, "pod": 7.2}
+    schedule, planned = solve_with_profiles(
+        config, problem, NOW, {f"NA-{i}#1": f"TX-{i}" for i in range(4)}
+    )
+    assert violations(problem, schedule.power_kw) == []
+    assert phasors.overloads(problem, schedule.power_kw, 120.0) == []
+    first = {
+        station: next(p for p in profiles if p.purpose == "TxProfile").periods[0].limit
+        for station, profiles in planned.by_station.items()
+    }
+    assert schedule.pilot_kw is not None
+    for i in range(4):
+        offer = schedule.pilot_kw[f"NA-{i}#1"][0]
+        assert first[f"NA-{i}"] == pytest.approx(offer * 1000 / 208, abs=0.1)
+    # Lines A and B of the pod carry two AB chargers and a CA (BC) one at ±30°: the
+    # panel binds, and the LP fills it to within its cuts' arc (0.4%)...
+    continuous = lp.solve(problem).power_kw
+    assert max(phasors.line_amperes(problem, continuous, 0, "pod", 120.0)) >= 0.996 * 60.0
+    # ...at 1.14 kW for the second AB car, which no J1772 car can take (6 A is 1.25 kW,
+    # and would put 60.3 A on line A): the pilot plan leaves it off in that slot.
+    assert continuous["NA-3#1"][0] < 1.248 and schedule.power_kw["NA-3#1"][0] == 0.0
+
+
+def test_a_charger_voltage_that_does_not_fit_the_network_is_refused() -> None:
+    with pytest.raises(ValueError, match="does not fit its L12 wiring"):
+        SiteChargingConfig(
+            connection_kw=50.0,
+            phase_voltage_v=120.0,
+            chargers=[SiteCharger("NA-1", 1, 6.6, phases="L12")],  # 230 V left as default
+            prices=[PriceBand(0, 24, 0.2)],
+        )
+    with pytest.raises(ValueError, match="not both"):
+        SiteCircuit("pod", 50.0, phase_limit_kw=7.2, phase_limit_a=60.0)
+    # Without a named network voltage, configurations from before it stay valid.
+    SiteChargingConfig(
+        connection_kw=50.0,
+        chargers=[SiteCharger("NA-1", 1, 6.6, phases="L1", voltage_v=208.0)],
+        prices=[PriceBand(0, 24, 0.2)],
+    )

@@ -8,14 +8,20 @@ per kWh; demand charge 15.51 per kW-month on the month's peak.
 
     python -m tests.benchmarks.bench_optimizer --vehicles 50 500 5000
     python -m tests.benchmarks.bench_optimizer --online --limits 50 100 150 --days 3
+    python -m tests.benchmarks.bench_optimizer --network --days 3
 
 Prints build time, solve time, energy cost, peak and energy delivered for the
 LP and each baseline. With ``--online``: generated realistic days
 (``tests/optimizer/sites.py``) planned online, re-planning at each arrival and
 departure with drivers' estimates (a third leave 1-3 h early), against the
 offline optimum that knew every arrival and departure; each day starts with the
-month's peak so far (the offline peak of another generated day). Not part of
-the test run: it asserts nothing.
+month's peak so far (the offline peak of another generated day). With
+``--network``: the 208Y/120 V site of line-to-line chargers in rotated pods
+(``sites.network_site``), planned with the exact line currents and with the
+two models a flat or per-phase configuration amounts to (a kW limit of the
+transformer's and panels' kVA; each 208 V charger on its leading line only),
+every plan's worst line current measured from the network's voltages
+(``tests/optimizer/phasors.py``). Not part of the test run: it asserts nothing.
 """
 
 from __future__ import annotations
@@ -31,7 +37,7 @@ from optimizer.baselines import earliest_deadline_first, least_laxity_first, unc
 from optimizer.lp import solve
 from optimizer.problem import Charger, Circuit, SiteProblem, Tariff, Vehicle
 
-console = Console()
+console = Console(width=150)
 
 START_HOUR = 12.0
 SLOT_HOURS = 0.25
@@ -131,6 +137,98 @@ def online_table(limits: list[float], days: int) -> Table:
     return table
 
 
+def network_table(days: int) -> Table:
+    """The exact line-current model against flat and one-line models, 208 V site."""
+    from dataclasses import replace
+
+    from optimizer.lp import solve as plan
+    from optimizer.online import offline, online
+    from optimizer.pilot import to_pilot
+    from optimizer.problem import PhaseWiring
+    from tests.optimizer import phasors, sites
+
+    leading: dict[str, PhaseWiring] = {"L12": "L1", "L23": "L2", "L31": "L3"}
+
+    def flat(site: SiteProblem) -> SiteProblem:
+        # What a site configured in kW only amounts to: each circuit's kVA, no lines.
+        return replace(
+            site,
+            circuits=[
+                replace(
+                    c,
+                    limit_kw=min(c.limit_kw, 3 * (c.phase_limit_kw or c.limit_kw)),
+                    phase_limit_kw=None,
+                )
+                for c in site.circuits
+            ],
+        )
+
+    def one_line(site: SiteProblem) -> SiteProblem:
+        # An L1/L2/L3 model: a charger between two lines counted on its first only.
+        return replace(
+            site,
+            chargers=[replace(c, phases=leading.get(c.phases, c.phases)) for c in site.chargers],
+        )
+
+    table = Table(title="208Y/120 V site, line-to-line chargers in pods: line-current models")
+    for column in (
+        "transformer / panel A",
+        "day",
+        "model",
+        "worst line vs breaker",
+        "slots over",
+        "delivered",
+        "total cost",
+    ):
+        table.add_column(column, justify="right")
+    rates = (sites.NA_CHARGER_KW, sites.NA_CHARGER_KW, 3.8)
+    for transformer_a, panel_a in ((208.0, 100.0), (150.0, 70.0), (100.0, 50.0)):
+        for day in range(1, days + 1):
+            site = sites.network_site(75.0, transformer_a, panel_a)
+            visits = sites.day(day, rates=rates)
+            full = replace(site, vehicles=[v.vehicle for v in visits])
+            runs = [
+                ("exact, offline", offline(site, visits).power_kw),
+                ("flat kW, offline", offline(flat(site), visits).power_kw),
+                ("one line, offline", offline(one_line(site), visits).power_kw),
+                (
+                    "exact, online + pilot",
+                    online(
+                        site, visits, policy="peak-carried", planner=lambda p: to_pilot(p, plan(p))
+                    ).power_kw,
+                ),
+            ]
+            for name, power in runs:
+                worst = 0.0
+                over = phasors.overloads(full, power, sites.PHASE_V)
+                for circuit in full.circuits:
+                    breaker = (circuit.phase_limit_kw or 0.0) * 1000 / sites.PHASE_V
+                    for t in range(full.slots):
+                        amps = phasors.line_amperes(full, power, t, circuit.id, sites.PHASE_V)
+                        worst = max(worst, max(amps) / breaker)
+                schedule_cost = sum(
+                    kw * full.slot_hours * full.tariff.price_per_kwh[t]
+                    for series in power.values()
+                    for t, kw in enumerate(series)
+                )
+                delivered = sum(sum(s) for s in power.values()) * full.slot_hours
+                needed = sum(v.vehicle.energy_kwh for v in visits)
+                peak = max(
+                    [full.tariff.peak_so_far_kw]
+                    + [sum(s[t] for s in power.values()) for t in range(full.slots)]
+                )
+                table.add_row(
+                    f"{transformer_a:g} / {panel_a:g}",
+                    str(day),
+                    name,
+                    f"{worst:.1%}",
+                    str(len({t for _, t, _ in over})),
+                    f"{delivered / needed:.1%}",
+                    f"{schedule_cost + full.tariff.demand_charge_per_kw * peak:,.2f}",
+                )
+    return table
+
+
 def main() -> None:
     """Command line."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -139,7 +237,11 @@ def main() -> None:
     parser.add_argument("--online", action="store_true", help="the online-vs-offline table")
     parser.add_argument("--limits", type=float, nargs="+", default=[50, 100, 150])
     parser.add_argument("--days", type=int, default=3)
+    parser.add_argument("--network", action="store_true", help="the line-current table")
     args = parser.parse_args()
+    if args.network:
+        console.print(network_table(args.days))
+        return
     if args.online:
         console.print(online_table(args.limits, args.days))
         return

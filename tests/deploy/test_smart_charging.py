@@ -140,6 +140,16 @@ async def test_configuration_is_checked(stack: Stack) -> None:
             json={**CONFIG, "prices": [{"start_hour": 0, "end_hour": 12, "price_per_kwh": 0.2}]},
         )
         assert gap.status_code == 422 and "no price covers" in gap.text
+        # Chargers left at 230 V on a 208Y/120 V network: the wiring mistake is named.
+        wrong_volts = await http.put(
+            "/sites/sc-2/smart-charging", json={**CONFIG, "phase_voltage_v": 120}
+        )
+        assert wrong_volts.status_code == 422 and "does not fit" in wrong_volts.text
+        both = await http.put(
+            "/sites/sc-2/smart-charging",
+            json={**CONFIG, "connection_phase_limit_a": 100, "connection_phase_limit_kw": 23},
+        )
+        assert both.status_code == 422 and "not both" in both.text
         assert (await http.get("/sites/sc-2/schedule")).status_code == 404
         empty: httpx.Response = await http.post("/sites/sc-2/what-if", json={"vehicles": []})
         assert empty.status_code == 422

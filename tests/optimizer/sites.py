@@ -7,11 +7,18 @@ rate), and the driver's estimate of when they leave; a third of drivers leave
 1-3 h before their estimate. Time-of-use prices (night 0.10, day 0.20, evening
 peak 17:00-21:00 0.35 per kWh) and a demand charge of 15.51 per kW on the month's
 peak, which one day's peak can set.
+
+The North American variant (:func:`network_site`): a 208Y/120 V service whose
+transformer feeds two pod panels of ten 208 V chargers each (32 A, 6.66 kW),
+wired between two lines and rotated over AB, BC, CA as electricians balance
+pods (four on AB, three on each of the others: not quite balanced), with
+current limits on the transformer's and each panel's lines.
 """
 
 from __future__ import annotations
 
 import random
+from dataclasses import replace
 
 from optimizer.online import Visit
 from optimizer.problem import Charger, Circuit, SiteProblem, Tariff, Vehicle
@@ -46,7 +53,41 @@ def site(limit_kw: float) -> SiteProblem:
     )
 
 
-def day(seed: int, early_share: float = 1 / 3) -> list[Visit]:
+PHASE_V = 120.0
+"""The 208Y/120 network's phase-to-neutral voltage."""
+NA_CHARGER_KW = 208 * 32 / 1000
+ROTATION = ("L12", "L23", "L31")
+
+
+def network_site(limit_kw: float, transformer_a: float, panel_a: float) -> SiteProblem:
+    """The 208 V site (no vehicles yet): connection limit ``limit_kw``, the
+    transformer's and each pod panel's line currents in amperes."""
+    base = site(limit_kw)
+    six_amps, one_amp = 6 * 208 / 1000, 208 / 1000
+    return replace(
+        base,
+        circuits=[
+            Circuit("site", limit_kw, None, transformer_a * PHASE_V / 1000),
+            Circuit("pod-a", limit_kw, "site", panel_a * PHASE_V / 1000),
+            Circuit("pod-b", limit_kw, "site", panel_a * PHASE_V / 1000),
+        ],
+        chargers=[
+            Charger(
+                f"C{i:02d}",
+                "pod-a" if i < CHARGERS // 2 else "pod-b",
+                NA_CHARGER_KW,
+                ROTATION[(i % (CHARGERS // 2)) % 3],  # type: ignore[arg-type]
+                min_kw=six_amps,
+                step_kw=one_amp,
+            )
+            for i in range(CHARGERS)
+        ],
+    )
+
+
+def day(
+    seed: int, early_share: float = 1 / 3, rates: tuple[float, ...] = (7.4, 11.0, 11.0)
+) -> list[Visit]:
     """The visits of one generated day."""
     rng = random.Random(seed)
 
@@ -64,7 +105,7 @@ def day(seed: int, early_share: float = 1 / 3) -> list[Visit]:
             leave = estimate
             if rng.random() < early_share:
                 leave = max(arrival + 2, estimate - slot(rng.uniform(1.0, 3.0)))
-            max_kw = rng.choice([7.4, 11.0, 11.0])
+            max_kw = rng.choice(rates)
             need = min(rng.uniform(5.0, 30.0), 0.9 * max_kw * (estimate - arrival) * SLOT_HOURS)
             vehicle = Vehicle(
                 f"V{c:02d}-{len(visits):03d}", f"C{c:02d}", arrival, leave, round(need, 2), max_kw
