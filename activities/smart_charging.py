@@ -74,6 +74,9 @@ def site_problem(
             continue  # a charging point the configuration does not manage
         leave = departure or vehicle.arrived_at + timedelta(hours=config.default_stay_hours)
         last = max(1, min(slots, math.ceil((leave - start) / step)))
+        # Drivers leave before their estimate: the last hours of a stay are uncertain.
+        margin = timedelta(hours=config.departure_margin_hours)
+        sure = max(0, math.floor((leave - margin - start) / step)) if margin else None
         stays.append(
             Vehicle(
                 vehicle.key,
@@ -82,6 +85,7 @@ def site_problem(
                 last,
                 max(0.0, need) if math.isfinite(need) else 0.0,
                 min(config.default_max_kw, charger.max_kw),
+                sure_until=sure,
             )
         )
     return SiteProblem(
@@ -118,6 +122,7 @@ def site_problem(
             for key, c in chargers.items()
         ],
         vehicles=stays,
+        risk_premium_per_kwh=config.departure_risk_premium_per_kwh,
         tariff=Tariff(
             price_per_kwh=[depot.price_at(start + t * step) for t in range(slots)],
             demand_charge_per_kw=config.demand_charge_per_kw,

@@ -14,8 +14,10 @@ delivered + unmet = need. The peak is at least every slot's import and the
 billing period's peak so far.
 
 Objective: energy cost at time-of-use prices + prorated demand charge on the
-peak + a heavy penalty per kWh not delivered, and a tiny preference for
-charging earlier (ties between equally priced slots go to the earlier one).
+peak + a heavy penalty per kWh not delivered, a risk premium on energy planned
+in the hours a vehicle may already have left (``Vehicle.sure_until``: its
+departure is the driver's estimate), and a tiny preference for charging
+earlier (ties between equally priced slots go to the earlier one).
 Too little capacity never makes the program infeasible: the penalty makes it
 deliver as much as it can, and the shortfalls say who falls short by how much.
 
@@ -88,6 +90,7 @@ def build(problem: SiteProblem) -> Program:
     vehicles = problem.vehicles
     tariff = problem.tariff
     with_peak = tariff.demand_charge_per_kw > 0
+    premium = problem.risk_premium()
 
     # A charger with more than one vehicle in the horizon (the next car plugged in
     # before the last one's stop arrived, two cars in a row): they share its rating.
@@ -160,7 +163,14 @@ def build(problem: SiteProblem) -> Program:
         columns[vehicle.id] = (next_col, vehicle.arrival, k)
         next_col += k
         if k:
-            costs.append(h * (prices[window] + EARLIER * window))
+            cost = prices[window] + EARLIER * window
+            if vehicle.sure_until is not None and vehicle.sure_until < vehicle.departure:
+                # Half the premium in the first uncertain slot, rising to all of it
+                # at the departure: within the uncertain hours, earlier is safer.
+                into = window - vehicle.sure_until + 1
+                share = 0.5 + 0.5 * into / (vehicle.departure - vehicle.sure_until)
+                cost = cost + premium * np.where(into > 0, share, 0.0)
+            costs.append(h * cost)
             lowers.append(np.zeros(k))
             uppers.append(np.full(k, min(vehicle.max_kw, charger.max_kw)))
             # Each column's entries, row by row: energy, its circuits, their phases, peak.

@@ -63,10 +63,13 @@ class Outcome:
 
 Planner = Callable[[SiteProblem], Schedule]
 
-POLICIES = ("replan", "peak-carried")
+POLICIES = ("replan", "peak-carried", "hedged")
 """How the online site re-plans: "replan" as if each plan began the day (what the
 site workflow does today); "peak-carried" with the day's peak so far as the floor
-of the peak it plans (already paid for, so headroom below it costs nothing)."""
+of the peak it plans (already paid for, so headroom below it costs nothing);
+"hedged" also treats the last ``margin`` slots before each driver's estimate as
+uncertain (``Vehicle.sure_until``): energy is planned before them whenever the
+headroom under the peak allows, whatever the price."""
 
 
 def offline(site: SiteProblem, visits: Sequence[Visit]) -> Outcome:
@@ -84,6 +87,7 @@ def online(
     *,
     policy: str = "replan",
     planner: Planner = solve,
+    margin: int = 12,
 ) -> Outcome:
     """Re-plan at each arrival and departure with what is known then (the vehicles
     present, what each still needs, the driver's estimate of its departure) and
@@ -106,8 +110,10 @@ def online(
         if t in events:
             # The month's peak before today and today's so far are paid for already;
             # the site workflow today plans as if neither were.
-            floor = max(site.tariff.peak_so_far_kw, peak) if policy == "peak-carried" else 0.0
-            schedule = planner(_known_at(site, present, delivered, t, floor))
+            carried = policy in ("peak-carried", "hedged")
+            floor = max(site.tariff.peak_so_far_kw, peak) if carried else 0.0
+            hedge = margin if policy == "hedged" else None
+            schedule = planner(_known_at(site, present, delivered, t, floor, hedge))
             plan, plan_start = schedule.power_kw, t
             replans += 1
             solve_times.append(schedule.solve_s)
@@ -132,20 +138,26 @@ def _known_at(
     delivered: dict[str, float],
     now: int,
     peak_so_far: float,
+    margin: int | None = None,
 ) -> SiteProblem:
     """The problem the site can state at slot ``now``: the rest of the day, the
     vehicles present with what they still need and the driver's estimate of when
     they leave (at least one slot: a car past its estimate is still plugged in)."""
     rest = site.slots - now
-    vehicles = [
-        replace(
-            v.vehicle,
-            arrival=0,
-            departure=max(1, min(rest, v.estimated_departure - now)),
-            energy_kwh=max(0.0, v.vehicle.energy_kwh - delivered[v.id]),
+    vehicles = []
+    for v in present:
+        departure = max(1, min(rest, v.estimated_departure - now))
+        vehicles.append(
+            replace(
+                v.vehicle,
+                arrival=0,
+                departure=departure,
+                energy_kwh=max(0.0, v.vehicle.energy_kwh - delivered[v.id]),
+                sure_until=(
+                    None if margin is None else max(0, v.estimated_departure - margin - now)
+                ),
+            )
         )
-        for v in present
-    ]
     tariff = site.tariff
     return replace(
         site,

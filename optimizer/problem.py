@@ -61,6 +61,11 @@ class Vehicle:
     departure: int
     energy_kwh: float
     max_kw: float
+    # The slot from which the vehicle may have left: its departure is the driver's
+    # estimate, and drivers leave early. Energy planned from there on carries the
+    # problem's risk premium (half of it in that slot, all of it at the departure),
+    # so the plan charges before it whenever that costs less. None: sure.
+    sure_until: int | None = None
 
 
 @dataclass(frozen=True)
@@ -91,6 +96,11 @@ class SiteProblem:
     import_limit_kw: Sequence[float | None] | None = None
     # Cost of each kWh not delivered by departure: high enough to dominate prices.
     unmet_penalty_per_kwh: float = 1000.0
+    # Per kWh planned after a vehicle's ``sure_until`` (half of it at first). None:
+    # 2.2 x the horizon's price spread, so a kWh moves ahead of the uncertain hours
+    # from any price where there is room under the peak; small against a demand
+    # charge, so it seldom raises the peak for that (measured: bench_optimizer).
+    risk_premium_per_kwh: float | None = None
 
     def __post_init__(self) -> None:
         _check_numbers(self)
@@ -127,11 +137,20 @@ class SiteProblem:
                 raise ValueError(f"vehicle {vehicle.id}: unknown charger {vehicle.charger}")
             if not 0 <= vehicle.arrival <= vehicle.departure <= self.slots:
                 raise ValueError(f"vehicle {vehicle.id}: stay outside the horizon")
+            if vehicle.sure_until is not None and vehicle.sure_until < 0:
+                raise ValueError(f"vehicle {vehicle.id}: sure_until before the horizon")
         if len(self.tariff.price_per_kwh) != self.slots:
             raise ValueError("one price per slot")
         for series in (self.base_load_kw, self.import_limit_kw):
             if series is not None and len(series) != self.slots:
                 raise ValueError("one base load / import limit value per slot")
+
+    def risk_premium(self) -> float:
+        """Per kWh planned when a vehicle may have left (see ``risk_premium_per_kwh``)."""
+        if self.risk_premium_per_kwh is not None:
+            return self.risk_premium_per_kwh
+        prices = self.tariff.price_per_kwh
+        return 2.2 * (max(prices) - min(prices)) + 1e-3
 
     @property
     def root(self) -> Circuit:
@@ -201,6 +220,7 @@ def _check_numbers(problem: SiteProblem) -> None:
     each("base_load_kw", problem.base_load_kw or [], least=None)
     each("import_limit_kw", problem.import_limit_kw or [])
     check("unmet_penalty_per_kwh", problem.unmet_penalty_per_kwh)
+    check("risk_premium_per_kwh", problem.risk_premium_per_kwh)
     if problem.unmet_penalty_per_kwh <= 0:
         raise ValueError("unmet_penalty_per_kwh must be positive")
 

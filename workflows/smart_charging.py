@@ -103,6 +103,12 @@ class SiteChargingConfig:
     default_max_kw: float = 11.0
     slot_minutes: int = 15
     horizon_hours: int = 24
+    # Drivers leave before their estimate (a third of them 1-3 h early is common):
+    # energy planned in the last ``departure_margin_hours`` of a stay carries a
+    # premium per kWh (None: 2.2 x the day's price spread), so the plan charges
+    # before them where there is room under the peak. 0: departures are sure.
+    departure_margin_hours: float = 3.0
+    departure_risk_premium_per_kwh: float | None = None
 
     def __post_init__(self) -> None:
         if self.connection_kw <= 0:
@@ -111,6 +117,12 @@ class SiteChargingConfig:
             raise ValueError("name at least one charger")
         if 60 % self.slot_minutes:
             raise ValueError("slot_minutes must divide an hour")
+        if not 0 <= self.departure_margin_hours <= 24:
+            raise ValueError("departure_margin_hours must be between 0 and 24")
+        if self.departure_risk_premium_per_kwh is not None and not (
+            0 <= self.departure_risk_premium_per_kwh < 1e6
+        ):
+            raise ValueError("departure_risk_premium_per_kwh must be 0 or more")
         if self.connection_phase_limit_kw is not None and self.connection_phase_limit_a is not None:
             raise ValueError("name connection_phase_limit_a or connection_phase_limit_kw, not both")
         if self.phase_voltage_v is not None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -166,3 +167,25 @@ def test_a_charger_voltage_that_does_not_fit_the_network_is_refused() -> None:
         chargers=[SiteCharger("NA-1", 1, 6.6, phases="L1", voltage_v=208.0)],
         prices=[PriceBand(0, 24, 0.2)],
     )
+
+
+def test_the_last_hours_of_each_estimate_are_hedged() -> None:
+    """A driver who says 22:00 may leave from 19:00 (3 h margin by default): slots from
+    then on are uncertain; a departure beyond the horizon leaves all of it sure."""
+    near = present("CP-1", "TX-1", NOW - timedelta(hours=1))
+    far = present("CP-2", "TX-2", NOW - timedelta(hours=1))
+    problem = site_problem(
+        CONFIG,
+        [(near, 10.0, NOW + timedelta(hours=4)), (far, 10.0, NOW + timedelta(hours=40))],
+        NOW,
+    )
+    stays = {v.id: v for v in problem.vehicles}
+    assert (stays["CP-1#1"].sure_until, stays["CP-1#1"].departure) == (4, 16)
+    assert stays["CP-2#1"].sure_until is not None
+    assert stays["CP-2#1"].sure_until >= stays["CP-2#1"].departure
+    sure = site_problem(
+        replace(CONFIG, departure_margin_hours=0.0), [(near, 10.0, NOW + timedelta(hours=4))], NOW
+    )
+    assert sure.vehicles[0].sure_until is None
+    with pytest.raises(ValueError, match="departure_margin_hours"):
+        replace(CONFIG, departure_margin_hours=float("nan"))

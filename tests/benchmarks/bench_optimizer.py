@@ -9,6 +9,7 @@ per kWh; demand charge 15.51 per kW-month on the month's peak.
     python -m tests.benchmarks.bench_optimizer --vehicles 50 500 5000
     python -m tests.benchmarks.bench_optimizer --online --limits 50 100 150 --days 3
     python -m tests.benchmarks.bench_optimizer --network --days 3
+    python -m tests.benchmarks.bench_optimizer --premiums 1 3 10 30
 
 Prints build time, solve time, energy cost, peak and energy delivered for the
 LP and each baseline. With ``--online``: generated realistic days
@@ -137,6 +138,46 @@ def online_table(limits: list[float], days: int) -> Table:
     return table
 
 
+def premium_table(limits: list[float], days: int, premiums: list[float]) -> Table:
+    """The hedged policy's trade-off: its risk premium against cost gap and energy lost."""
+    from dataclasses import replace
+
+    from optimizer.online import offline, online
+    from tests.optimizer import sites
+
+    table = Table(title="Hedged online planning: risk premium vs the offline optimum")
+    for column in (
+        "premium per kWh",
+        "worst cost gap",
+        "mean cost gap",
+        "worst points lost",
+        "mean",
+    ):
+        table.add_column(column, justify="right")
+    cases = []
+    for limit in limits:
+        for day in range(1, days + 1):
+            base = sites.site(limit)
+            month_peak = offline(base, sites.day(day + 100)).peak_kw
+            site = replace(base, tariff=replace(base.tariff, peak_so_far_kw=month_peak))
+            visits = sites.day(day)
+            cases.append((site, visits, offline(site, visits)))
+    for premium in [None, *premiums]:
+        gaps, lost = [], []
+        for site, visits, best in cases:
+            outcome = online(replace(site, risk_premium_per_kwh=premium), visits, policy="hedged")
+            gaps.append(outcome.total_cost / best.total_cost - 1)
+            lost.append(100 * (best.delivered_share - outcome.delivered_share))
+        table.add_row(
+            "auto (2.2 x spread)" if premium is None else f"{premium:g}",
+            f"{max(gaps):+.1%}",
+            f"{sum(gaps) / len(gaps):+.1%}",
+            f"{max(lost):.1f}",
+            f"{sum(lost) / len(lost):.1f}",
+        )
+    return table
+
+
 def network_table(days: int) -> Table:
     """The exact line-current model against flat and one-line models, 208 V site."""
     from dataclasses import replace
@@ -238,9 +279,15 @@ def main() -> None:
     parser.add_argument("--limits", type=float, nargs="+", default=[50, 100, 150])
     parser.add_argument("--days", type=int, default=3)
     parser.add_argument("--network", action="store_true", help="the line-current table")
+    parser.add_argument(
+        "--premiums", type=float, nargs="*", help="the hedge's trade-off at these premiums"
+    )
     args = parser.parse_args()
     if args.network:
         console.print(network_table(args.days))
+        return
+    if args.premiums is not None:
+        console.print(premium_table(args.limits, args.days, args.premiums))
         return
     if args.online:
         console.print(online_table(args.limits, args.days))

@@ -333,3 +333,43 @@ def depot_problem(vehicles: int) -> SiteProblem:
     from tests.benchmarks.bench_optimizer import depot
 
     return depot(vehicles)
+
+
+def hedged(need: float, sure_until: int, **kwargs: float) -> Vehicle:
+    """A 4 kW vehicle over 8 one-hour slots whose driver may leave from ``sure_until``."""
+    return Vehicle("a", "C-a", 0, 8, need, kwargs.get("max_kw", 4.0), sure_until=sure_until)
+
+
+def test_energy_moves_ahead_of_the_uncertain_hours_from_any_price() -> None:
+    """Day price 0.30, night 0.10 from slot 4, and the driver may leave from slot 4:
+    without the hedge the car waits for the night; with it, it charges by day."""
+    prices = [0.3] * 4 + [0.1] * 4
+    unhedged = solve(site([dataclasses.replace(hedged(8, 4), sure_until=None)], prices))
+    assert plan(unhedged, "a") == [0, 0, 0, 0, 4, 4, 0, 0]
+    schedule = solve(site([hedged(8, 4)], prices))
+    assert plan(schedule, "a") == [4, 4, 0, 0, 0, 0, 0, 0]
+    # The cost reported is the money: prices only, not the premium.
+    assert schedule.energy_cost == pytest.approx(2.4)
+    # Within the uncertain hours, earlier first: 20 kWh need 5 slots.
+    spill = solve(site([hedged(20, 4)], prices))
+    assert plan(spill, "a") == [4, 4, 4, 4, 4, 0, 0, 0]
+
+
+def test_the_hedge_does_not_raise_a_paid_peak() -> None:
+    """The month already peaked at 2 kW and a kW of peak costs 10: the hedge fills the
+    2 kW under it by day and leaves the rest for the night rather than pay for more."""
+    prices = [0.3] * 4 + [0.1] * 4
+    tariff = Tariff(prices, demand_charge_per_kw=10.0, peak_so_far_kw=2.0)
+    schedule = solve(site([hedged(12, 4)], prices, tariff=tariff))
+    assert schedule.peak_kw == pytest.approx(2.0)
+    assert plan(schedule, "a") == [2, 2, 2, 2, 2, 2, 0, 0]
+    # A premium the site sets above what a kW of peak saves does raise it.
+    bold = solve(site([hedged(12, 4)], prices, tariff=tariff, risk_premium_per_kwh=50.0))
+    assert bold.peak_kw == pytest.approx(3.0) and plan(bold, "a")[:4] == [3, 3, 3, 3]
+
+
+def test_a_sure_until_before_the_horizon_or_not_a_number_is_refused() -> None:
+    with pytest.raises(ValueError, match="sure_until"):
+        site([hedged(8, -1)], [0.1] * 8)
+    with pytest.raises(ValueError, match="risk_premium_per_kwh"):
+        site([hedged(8, 4)], [0.1] * 8, risk_premium_per_kwh=float("nan"))
