@@ -217,20 +217,30 @@ class SmartChargingActivities:
             # The plan's vehicle, if it came within two hours of when it was expected.
             if arrives - timedelta(hours=2) <= vehicle.arrived_at < leaves:
                 need_kwh, departure = float(planned["energy_kwh"]), leaves
-        reported = await session.scalar(
-            select(StationEvent)
-            .where(StationEvent.station_id == vehicle.station_id)
-            .where(StationEvent.kind == "EVChargingNeeds")
-            .where(StationEvent.received_at >= vehicle.arrived_at - timedelta(minutes=5))
-            .order_by(StationEvent.received_at.desc())
-            .limit(1)
-        )
-        if reported is not None and reported.payload.get("needs"):
-            needs = value_to_type(ChargingNeeds, reported.payload["needs"])
+        # The newest needs this vehicle's EVSE reported since it arrived: a dual-port
+        # charger's other car reports its own (the EVSE is inside the payload).
+        reported = (
+            await session.scalars(
+                select(StationEvent)
+                .where(StationEvent.station_id == vehicle.station_id)
+                .where(StationEvent.kind == "EVChargingNeeds")
+                .where(StationEvent.received_at >= vehicle.arrived_at - timedelta(minutes=5))
+                .order_by(StationEvent.received_at.desc(), StationEvent.id.desc())
+                .limit(50)
+            )
+        ).all()
+        for event in reported:
+            raw = event.payload.get("needs")
+            if not raw:
+                continue
+            needs = value_to_type(ChargingNeeds, raw)
+            if needs.evse_id != vehicle.evse_id:
+                continue
             if needs.energy_wh is not None:
                 need_kwh = needs.energy_wh / 1000
             if needs.departure is not None:
                 departure = needs.departure
+            break
         tx = await transactions.get_by_ref(session, vehicle.station_id, vehicle.transaction_id)
         if tx is None and vehicle.transaction_id.isdigit():
             tx = await session.get(Transaction, int(vehicle.transaction_id))

@@ -57,6 +57,7 @@ async def seed_transaction(
     site_id: str | None,
     meter_start_wh: int = 1000,
     started_at: datetime | None = None,
+    connector_id: int = 1,
 ) -> SessionStarted:
     """A stored transaction (as the gateway would write it) and its start event."""
     async with db.sessions.begin() as session:
@@ -64,7 +65,7 @@ async def seed_transaction(
             session,
             station_id=station_id,
             site_id=site_id,
-            connector_id=1,
+            connector_id=connector_id,
             id_token="TAG-1",
             meter_start_wh=meter_start_wh,
             started_at=started_at or datetime(2026, 1, 5, 18, 0, tzinfo=UTC),
