@@ -308,9 +308,15 @@ def depot_of(config: SiteChargingConfig) -> Depot:
         prices=[TimeOfUse(b.start_hour, b.end_hour, b.price_per_kwh) for b in config.prices],
         demand_charge_per_kw=config.demand_charge_per_kw,
         circuits=[
-            Circuit(c.id, c.limit_kw, c.parent or "depot", c.phase_limit_kw)
+            Circuit(
+                c.id,
+                c.limit_kw,
+                c.parent or "depot",
+                config.phase_limit(c.phase_limit_kw, c.phase_limit_a),
+            )
             for c in config.circuits
         ],
+        time_zone=config.time_zone,
     )
 
 

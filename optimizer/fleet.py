@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Literal
+from zoneinfo import ZoneInfo
 
 from optimizer.baselines import uncontrolled
 from optimizer.lp import solve
@@ -75,9 +76,13 @@ class Depot:
     demand_charge_per_kw: float = 0.0
     peak_so_far_kw: float = 0.0
     circuits: Sequence[Circuit] = ()  # below the connection; chargers name them
+    # The IANA time zone the price bands' hours are in (a night tariff from 22:00
+    # is 22:00 local time, in summer and in winter).
+    time_zone: str = "UTC"
 
     def price_at(self, moment: datetime) -> float:
-        """The energy price at ``moment`` (the first band that covers it)."""
+        """The energy price at ``moment`` (the first band that covers its local time)."""
+        moment = moment.astimezone(ZoneInfo(self.time_zone))
         hour = moment.hour + moment.minute / 60
         for band in self.prices:
             if band.covers(hour):

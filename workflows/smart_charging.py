@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from workflows.commands import CommandRequest
 
@@ -109,6 +110,8 @@ class SiteChargingConfig:
     # before them where there is room under the peak. 0: departures are sure.
     departure_margin_hours: float = 3.0
     departure_risk_premium_per_kwh: float | None = None
+    # The IANA time zone of the price bands (and the site's clock): "Europe/Berlin".
+    time_zone: str = "UTC"
 
     def __post_init__(self) -> None:
         if self.connection_kw <= 0:
@@ -117,6 +120,10 @@ class SiteChargingConfig:
             raise ValueError("name at least one charger")
         if 60 % self.slot_minutes:
             raise ValueError("slot_minutes must divide an hour")
+        try:
+            ZoneInfo(self.time_zone)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"time_zone {self.time_zone!r} is not an IANA time zone") from None
         if not 0 <= self.departure_margin_hours <= 24:
             raise ValueError("departure_margin_hours must be between 0 and 24")
         if self.departure_risk_premium_per_kwh is not None and not (

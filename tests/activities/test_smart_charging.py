@@ -189,3 +189,34 @@ def test_the_last_hours_of_each_estimate_are_hedged() -> None:
     assert sure.vehicles[0].sure_until is None
     with pytest.raises(ValueError, match="departure_margin_hours"):
         replace(CONFIG, departure_margin_hours=float("nan"))
+
+
+@pytest.mark.parametrize(
+    "utc_hour, when",
+    [(21, datetime(2026, 12, 1, tzinfo=UTC)), (20, datetime(2026, 7, 1, tzinfo=UTC))],
+)
+def test_price_bands_are_in_the_sites_time_zone_in_winter_and_summer(
+    utc_hour: int, when: datetime
+) -> None:
+    """A Berlin night tariff from 22:00: 21:00 UTC in winter, 20:00 UTC in summer."""
+    config = replace(
+        CONFIG,
+        time_zone="Europe/Berlin",
+        prices=[PriceBand(22, 6, 0.10), PriceBand(6, 22, 0.30)],
+    )
+    start = when.replace(hour=utc_hour - 1)
+    problem = site_problem(config, [], start)
+    per_hour = 4
+    assert problem.tariff.price_per_kwh[:per_hour] == [0.30] * per_hour  # 21:00-22:00 local
+    assert problem.tariff.price_per_kwh[per_hour : 2 * per_hour] == [0.10] * per_hour
+    # The same bands read as UTC would start the night an hour or two late.
+    assert site_problem(replace(config, time_zone="UTC"), [], start).tariff.price_per_kwh[
+        per_hour
+    ] == pytest.approx(0.30)
+
+
+def test_a_time_zone_that_is_not_iana_is_refused() -> None:
+    with pytest.raises(ValueError, match="not an IANA time zone"):
+        replace(CONFIG, time_zone="Mars/Olympus")
+    with pytest.raises(ValueError, match="not an IANA time zone"):
+        replace(CONFIG, time_zone="../../etc/passwd")
