@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from dataclasses import asdict
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 from temporalio import activity
@@ -50,8 +51,10 @@ def site_problem(
     config: SiteChargingConfig,
     vehicles: Sequence[tuple[PresentVehicle, float, datetime | None]],
     start: datetime,
+    peak_so_far_kw: float = 0.0,
 ) -> SiteProblem:
-    """The optimizer's problem: ``vehicles`` are (vehicle, kWh still needed, departure).
+    """The optimizer's problem: ``vehicles`` are (vehicle, kWh still needed, departure);
+    ``peak_so_far_kw`` the billing month's measured peak (paid for already).
 
     One vehicle per charging point: when a new session started on an EVSE before the
     previous one's stop reached the site, the previous car has left, and only the
@@ -126,8 +129,49 @@ def site_problem(
         tariff=Tariff(
             price_per_kwh=[depot.price_at(start + t * step) for t in range(slots)],
             demand_charge_per_kw=config.demand_charge_per_kw,
+            peak_so_far_kw=peak_so_far_kw,
         ),
     )
+
+
+MEASURE_AT_LEAST = timedelta(minutes=5)
+"""The shortest interval the site's load is averaged over: plans a few seconds apart
+(a burst of arrivals) would turn a meter's 1 Wh steps into a false peak."""
+
+
+def billing_month(moment: datetime, time_zone: str) -> str:
+    """The site's billing month of ``moment`` ("2026-12"), in its local time."""
+    return moment.astimezone(ZoneInfo(time_zone)).strftime("%Y-%m")
+
+
+def measure_load(
+    mark: dict[str, Any] | None,
+    now: datetime,
+    delivered: dict[str, tuple[float, datetime]],
+) -> tuple[dict[str, Any], float | None]:
+    """The site's average charging power since the last mark, and the next mark.
+
+    ``delivered``: per session (``station|transaction``) the kWh it has received and
+    when it started. A session the mark knew counts what it received since; one that
+    started after the mark counts all of it; one that ended in between is missed (the
+    measurement can only err low, never invent a peak). Below
+    :data:`MEASURE_AT_LEAST` since the mark, nothing is measured and the mark stays.
+    """
+    energy = {key: kwh for key, (kwh, _) in delivered.items()}
+    if mark is None:
+        return {"at": now.isoformat(), "delivered": energy}, None
+    since = datetime.fromisoformat(mark["at"])
+    if now - since < MEASURE_AT_LEAST:
+        return mark, None
+    before: dict[str, float] = mark.get("delivered", {})
+    kwh = 0.0
+    for key, (now_kwh, started) in delivered.items():
+        if key in before:
+            kwh += max(0.0, now_kwh - before[key])
+        elif started >= since:
+            kwh += now_kwh
+    hours = (now - since).total_seconds() / 3600
+    return {"at": now.isoformat(), "delivered": energy}, kwh / hours
 
 
 class SmartChargingActivities:
@@ -157,12 +201,24 @@ class SmartChargingActivities:
                 )
             config = value_to_type(SiteChargingConfig, row.config)
             fleet = row.fleet_needs or {}
-            present = [
-                (vehicle, *await self._need(session, config, vehicle, fleet.get(vehicle.key)))
-                for vehicle in request.present
-            ]
+            present = []
+            received: dict[str, tuple[float, datetime]] = {}
+            for vehicle in request.present:
+                need, departure, delivered = await self._need(
+                    session, config, vehicle, fleet.get(vehicle.key)
+                )
+                present.append((vehicle, need, departure))
+                received[f"{vehicle.station_id}|{vehicle.transaction_id}"] = (
+                    delivered,
+                    vehicle.arrived_at,
+                )
+            mark, load_kw = measure_load(row.load_mark, request.now, received)
+            month = billing_month(request.now, config.time_zone)
+            month_peak = (row.month_peak_kw or 0.0) if row.peak_month == month else 0.0
+            if load_kw is not None:
+                month_peak = max(month_peak, load_kw)
         start = slot_start(request.now, config.slot_minutes)
-        problem = site_problem(config, present, start)
+        problem = site_problem(config, present, start, month_peak)
         tx_ids = {v.key: v.transaction_id for v, _, _ in present}
         # CPU-bound: off the worker's event loop.
         schedule, planned = await asyncio.to_thread(
@@ -188,6 +244,7 @@ class SmartChargingActivities:
             peak_kw=round(schedule.peak_kw, 3),
             shortfall_kwh=schedule.shortfall_kwh,
             summary=_summary(problem, schedule.power_kw, schedule.peak_kw),
+            month_peak_kw=round(month_peak, 3),
             build_s=schedule.build_s,
             solve_s=schedule.solve_s,
             requests=requests,
@@ -198,6 +255,8 @@ class SmartChargingActivities:
                 record = {k: v for k, v in asdict(plan).items() if k != "requests"}
                 stored.last_plan = to_json(record)
                 stored.planned_at = start
+                stored.load_mark, stored.peak_month = mark, month
+                stored.month_peak_kw = month_peak
         return plan
 
     async def _need(
@@ -206,10 +265,10 @@ class SmartChargingActivities:
         config: SiteChargingConfig,
         vehicle: PresentVehicle,
         planned: dict[str, Any] | None,
-    ) -> tuple[float, datetime | None]:
-        """kWh the vehicle still needs, and when it leaves: from what the vehicle reported
-        (2.x), else an applied fleet plan's expectation for its charging point, else the
-        site's defaults."""
+    ) -> tuple[float, datetime | None, float]:
+        """kWh the vehicle still needs, when it leaves, and the kWh it has received: the
+        need from what the vehicle reported (2.x), else an applied fleet plan's
+        expectation for its charging point, else the site's defaults."""
         need_kwh, departure = config.default_energy_kwh, None
         if planned is not None:
             arrives = datetime.fromisoformat(planned["arrival"])
@@ -252,7 +311,7 @@ class SmartChargingActivities:
             begin = tx.meter_start_wh if tx.meter_start_wh is not None else low
             if begin is not None and high is not None:
                 delivered = max(0.0, (high - begin) / 1000)
-        return max(0.0, need_kwh - delivered), departure
+        return max(0.0, need_kwh - delivered), departure, delivered
 
 
 def check_prices(config: SiteChargingConfig) -> None:

@@ -75,10 +75,16 @@ async def seed_transaction(
 
 
 async def store_register(
-    db: Database, station_id: str, start: SessionStarted, values: list[float]
+    db: Database,
+    station_id: str,
+    start: SessionStarted,
+    values: list[float],
+    *,
+    after_minutes: int = 0,
 ) -> None:
-    """Energy-register samples of ``start``'s transaction, one a minute from its start,
-    as ``station_id`` sent them (another station's, to test scoping)."""
+    """Energy-register samples of ``start``'s transaction, one a minute from its start
+    (or from ``after_minutes`` after it), as ``station_id`` sent them (another
+    station's, to test scoping)."""
     assert start.transaction_pk is not None
     async with db.sessions.begin() as session:
         await meter_samples.add_samples(
@@ -88,7 +94,7 @@ async def store_register(
                     "transaction_pk": start.transaction_pk,
                     "station_id": station_id,
                     "connector_id": 1,
-                    "sampled_at": start.started_at + timedelta(minutes=i + 1),
+                    "sampled_at": start.started_at + timedelta(minutes=after_minutes + i + 1),
                     "measurand": "Energy.Active.Import.Register",
                     "phase": None,
                     "location": None,

@@ -228,3 +228,5 @@ class SitePlan:
     solve_s: float
     # The SetChargingProfile commands that install it, in the order to send them.
     requests: list[CommandRequest] = field(default_factory=list)
+    # The billing month's measured peak the plan was allowed to reach at no cost.
+    month_peak_kw: float = 0.0

@@ -13,6 +13,7 @@ from typing import Any
 from sqlalchemy import (
     JSON,
     BigInteger,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -420,6 +421,14 @@ class SiteCharging(Base):
     # Needs of an applied fleet plan, by charging point ("station#evse"): energy and
     # stay of the vehicle expected there (used instead of the site's defaults).
     fleet_needs: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    # The highest average import (kW) the site's chargers drew over one measured
+    # interval in the billing month ``peak_month`` ("2026-12", the site's local
+    # month): paid for already, so plans may use the headroom below it. Measured
+    # by the planning activity from the energy each session has received
+    # (``load_mark``: when it last measured, and each session's kWh then).
+    month_peak_kw: Mapped[float | None] = mapped_column(Float)
+    peak_month: Mapped[str | None] = mapped_column(String(7))
+    load_mark: Mapped[dict[str, Any] | None] = mapped_column(JSON)
 
 
 class FleetPlanRow(Base):
