@@ -24,18 +24,20 @@ from temporalio.exceptions import ApplicationError
 
 from activities.persistence.database import Database
 from activities.persistence.models import SiteCharging, StationEvent, Transaction
-from activities.persistence.repositories import meter_samples, transactions
+from activities.persistence.repositories import meter_samples, site_plans, transactions
 from activities.persistence.types import to_json
 from optimizer import lp, pilot, profiles
 from optimizer.fleet import Depot, DepotCharger, TimeOfUse
 from optimizer.problem import Charger, Circuit, Schedule, SiteProblem, Tariff, Vehicle
-from workflows.commands import CommandRequest, SetChargingProfile
+from workflows.commands import ClearChargingProfile, CommandRequest, SetChargingProfile
 from workflows.domain import ChargingNeeds
 from workflows.smart_charging import (
     PlanRequest,
     PresentVehicle,
     SiteChargingConfig,
     SitePlan,
+    SitePlanOutcome,
+    SitePlanRequest,
 )
 
 ROOT = "site"
@@ -190,34 +192,130 @@ class SmartChargingActivities:
 
     @activity.defn(name="plan_site")
     async def plan_site(self, request: PlanRequest) -> SitePlan:
-        """Solve the site's schedule now and return the profiles that install it."""
+        """Solve the site's schedule now for the vehicles the workflow names and return
+        the profiles that install it. Runs that began before "derived-state" use it."""
         async with self._db.sessions() as session:
-            row = await session.get(SiteCharging, request.site_id)
-            if row is None:
-                raise ApplicationError(
-                    f"site {request.site_id} has no smart-charging configuration",
-                    type="NotConfigured",
-                    non_retryable=True,
-                )
+            row = await self._row(session, request.site_id)
             config = value_to_type(SiteChargingConfig, row.config)
-            fleet = row.fleet_needs or {}
-            present = []
-            received: dict[str, tuple[float, datetime]] = {}
-            for vehicle in request.present:
-                need, departure, delivered = await self._need(
-                    session, config, vehicle, fleet.get(vehicle.key)
+            plan, measured = await self._solve(session, row, config, request.present, request.now)
+        # The points planned, so that a run moving on to "derived-state" clears them.
+        points = {v.key: [v.station_id, v.evse_id, v.transaction_id] for v in request.present}
+        async with self._db.sessions.begin() as session:
+            stored = await session.get(SiteCharging, request.site_id)
+            if stored is not None:
+                self._keep(stored, plan, measured, points)
+        return plan
+
+    @activity.defn(name="plan_site_state")
+    async def plan_site_state(self, request: SitePlanRequest) -> SitePlanOutcome:
+        """Plan the site from what the database says now and store the plan's commands.
+
+        Who is present: the site's active transactions on managed charging points
+        (the newest on each). Cars of the last plan whose charging point is free now
+        get their TxProfile cleared, before anything else is sent to that station; a
+        new car on a point keeps the point's profile id, which its new profile
+        replaces. ``stopping``: nothing planned, every profile of the last plan
+        cleared. The outcome is small whatever the site's size: the commands stay
+        in ``site_plan_commands`` for the gateway nodes to read.
+        """
+        async with self._db.sessions() as session:
+            row = await self._row(session, request.site_id)
+            config = value_to_type(SiteChargingConfig, row.config)
+            managed = {(c.station_id, c.evse_id) for c in config.chargers}
+            present: dict[str, PresentVehicle] = {}
+            if not request.stopping and row.enabled:
+                for tx in await transactions.active_at_site(session, request.site_id):
+                    if (tx.station_id, tx.evse_id) in managed:
+                        # Ordered by start: a newer car on the point replaces the older.
+                        vehicle = PresentVehicle(
+                            f"{tx.station_id}#{tx.evse_id}",
+                            tx.station_id,
+                            tx.evse_id,
+                            tx.ref,
+                            tx.started_at,
+                            tx.meter_start_wh,
+                        )
+                        present[vehicle.key] = vehicle
+            previous: dict[str, list[Any]] = (row.last_plan or {}).get("points", {})
+            plan: SitePlan | None = None
+            measured: tuple[dict[str, Any], str, float] | None = None
+            if not request.stopping:
+                plan, measured = await self._solve(
+                    session, row, config, list(present.values()), request.now
                 )
-                present.append((vehicle, need, departure))
-                received[f"{vehicle.station_id}|{vehicle.transaction_id}"] = (
-                    delivered,
-                    vehicle.arrived_at,
+        by_station: dict[str, list[dict[str, Any]]] = {}
+        cleared = 0
+        for key, (station_id, evse_id, _) in previous.items():
+            if key not in present:
+                clear = CommandRequest.of(
+                    station_id,
+                    # By criteria, not id: the planner's TxProfile on that EVSE (its
+                    # transaction has ended, so no other TxProfile applies there).
+                    ClearChargingProfile(evse_id=evse_id, purpose="TxProfile"),
+                    f"{request.site_id}-clear-{key}-{request.now.timestamp():.0f}",
                 )
-            mark, load_kw = measure_load(row.load_mark, request.now, received)
-            month = billing_month(request.now, config.time_zone)
-            month_peak = (row.month_peak_kw or 0.0) if row.peak_month == month else 0.0
-            if load_kw is not None:
-                month_peak = max(month_peak, load_kw)
-        start = slot_start(request.now, config.slot_minutes)
+                by_station.setdefault(station_id, []).append(to_json(clear))
+                cleared += 1
+        for command in plan.requests if plan is not None else []:
+            by_station.setdefault(command.station_id, []).append(to_json(command))
+        points = {v.key: [v.station_id, v.evse_id, v.transaction_id] for v in present.values()}
+        async with self._db.sessions.begin() as session:
+            stored = await self._row(session, request.site_id)
+            stored.plan_number += 1
+            number = stored.plan_number
+            await site_plans.store_commands(session, request.site_id, number, by_station)
+            if plan is not None and measured is not None:
+                self._keep(stored, plan, measured, points)
+            else:
+                stored.last_plan = None
+        return SitePlanOutcome(
+            site_id=request.site_id,
+            plan=number,
+            stations=sorted(by_station),
+            vehicles=sorted(points),
+            cleared=cleared,
+            summary=plan.summary if plan is not None else f"**cleared** {cleared} profiles",
+        )
+
+    @staticmethod
+    async def _row(session: Any, site_id: str) -> SiteCharging:
+        row = await session.get(SiteCharging, site_id)
+        if row is None:
+            raise ApplicationError(
+                f"site {site_id} has no smart-charging configuration",
+                type="NotConfigured",
+                non_retryable=True,
+            )
+        return row
+
+    async def _solve(
+        self,
+        session: Any,
+        row: SiteCharging,
+        config: SiteChargingConfig,
+        vehicles: Sequence[PresentVehicle],
+        now: datetime,
+    ) -> tuple[SitePlan, tuple[dict[str, Any], str, float]]:
+        """The plan for ``vehicles`` now, and the load measurement it started from
+        (the next mark, the billing month, the month's peak)."""
+        fleet = row.fleet_needs or {}
+        present = []
+        received: dict[str, tuple[float, datetime]] = {}
+        for vehicle in vehicles:
+            need, departure, delivered = await self._need(
+                session, config, vehicle, fleet.get(vehicle.key)
+            )
+            present.append((vehicle, need, departure))
+            received[f"{vehicle.station_id}|{vehicle.transaction_id}"] = (
+                delivered,
+                vehicle.arrived_at,
+            )
+        mark, load_kw = measure_load(row.load_mark, now, received)
+        month = billing_month(now, config.time_zone)
+        month_peak = (row.month_peak_kw or 0.0) if row.peak_month == month else 0.0
+        if load_kw is not None:
+            month_peak = max(month_peak, load_kw)
+        start = slot_start(now, config.slot_minutes)
         problem = site_problem(config, present, start, month_peak)
         tx_ids = {v.key: v.transaction_id for v, _, _ in present}
         # CPU-bound: off the worker's event loop.
@@ -228,13 +326,13 @@ class SmartChargingActivities:
             CommandRequest.of(
                 station_id,
                 SetChargingProfile(profile=p),
-                f"{request.site_id}-{start:%Y%m%d%H%M}-{station_id}-{p.profile_id}-{request.now.timestamp():.0f}",
+                f"{row.site_id}-{start:%Y%m%d%H%M}-{station_id}-{p.profile_id}-{now.timestamp():.0f}",
             )
             for station_id, station_profiles in planned.by_station.items()
             for p in station_profiles
         ]
         plan = SitePlan(
-            site_id=request.site_id,
+            site_id=row.site_id,
             planned_at=start,
             slot_minutes=config.slot_minutes,
             power_kw={k: [round(x, 3) for x in v] for k, v in schedule.power_kw.items()},
@@ -249,15 +347,21 @@ class SmartChargingActivities:
             solve_s=schedule.solve_s,
             requests=requests,
         )
-        async with self._db.sessions.begin() as session:
-            stored = await session.get(SiteCharging, request.site_id)
-            if stored is not None:
-                record = {k: v for k, v in asdict(plan).items() if k != "requests"}
-                stored.last_plan = to_json(record)
-                stored.planned_at = start
-                stored.load_mark, stored.peak_month = mark, month
-                stored.month_peak_kw = month_peak
-        return plan
+        return plan, (mark, month, month_peak)
+
+    @staticmethod
+    def _keep(
+        row: SiteCharging,
+        plan: SitePlan,
+        measured: tuple[dict[str, Any], str, float],
+        points: dict[str, list[Any]],
+    ) -> None:
+        """The plan (for the API) and the load measurement, on the site's row."""
+        record = {k: v for k, v in asdict(plan).items() if k != "requests"}
+        record["points"] = points
+        row.last_plan = to_json(record)
+        row.planned_at = plan.planned_at
+        row.load_mark, row.peak_month, row.month_peak_kw = measured
 
     async def _need(
         self,

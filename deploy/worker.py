@@ -60,6 +60,7 @@ def build_worker(client: Client, db: Database, task_queue: str) -> Worker:
             uploads.record_log_upload,
             uploads.set_log_upload_status,
             smart.plan_site,
+            smart.plan_site_state,
             smart.site_is_smart,
         ],
         workflow_runner=workflow_runner(),

@@ -23,7 +23,7 @@ from temporalio.worker import Worker
 
 from activities.credentials import hash_password
 from activities.persistence.database import Database
-from activities.persistence.repositories import station_variables, stations
+from activities.persistence.repositories import site_plans, station_variables, stations
 from activities.temporal_link import TemporalLink
 from gateway import commands2, commands16, schemas
 from gateway.command_codec import NotAvailable
@@ -33,6 +33,7 @@ from gateway.rpc import OcppError
 from gateway.timestamps import utcnow
 from workflows import commands as c
 from workflows.domain import ReportedVariable
+from workflows.smart_charging import DeliveryReport, SiteDelivery
 
 log = logging.getLogger(__name__)
 
@@ -72,6 +73,36 @@ class StationCommands:
         chunk instead of one per station.
         """
         return list(await asyncio.gather(*(self._outcome(r) for r in requests)))
+
+    @activity.defn(name="site_commands")
+    async def site_commands(self, delivery: SiteDelivery) -> DeliveryReport:
+        """Send a site plan's commands to this node's stations among ``delivery``'s:
+        read from the database (the plan is too big for a payload at a large site),
+        each station's in order (a clear before the next car's profile), stations
+        concurrently. A station stops at its first failure (offline, moved, timed
+        out): what follows assumed what came before; the next plan tries again."""
+        async with self.db.sessions() as session:
+            planned = await site_plans.commands_for(
+                session, delivery.site_id, delivery.plan, delivery.station_ids
+            )
+
+        async def station(requests: list[dict[str, Any]]) -> tuple[int, str | None]:
+            sent = 0
+            for raw in requests:
+                request = value_to_type(c.CommandRequest, raw)
+                try:
+                    await self.send(request)
+                except ApplicationError as error:
+                    return sent, f"{error.type}: {error.message}"
+                sent += 1
+            return sent, None
+
+        stations = list(planned)
+        results = await asyncio.gather(*(station(planned[s]) for s in stations))
+        return DeliveryReport(
+            sent=sum(sent for sent, _ in results),
+            failed={s: why for s, (_, why) in zip(stations, results, strict=True) if why},
+        )
 
     async def _outcome(self, request: c.CommandRequest) -> c.CommandOutcome:
         try:
@@ -245,7 +276,11 @@ class CommandWorker:
             self._worker = Worker(
                 client,
                 task_queue=self.task_queue,
-                activities=[self._commands.station_command, self._commands.station_commands],
+                activities=[
+                    self._commands.station_command,
+                    self._commands.station_commands,
+                    self._commands.site_commands,
+                ],
                 # A fan-out sends one command to thousands of stations at once;
                 # each activity only waits on a socket.
                 max_concurrent_activities=2000,

@@ -1,13 +1,18 @@
 """Smart charging of one site (``site:{id}``): re-plans as vehicles come and go.
 
-The workflow holds the vehicles present. A session starting or ending at the
-site, a configuration change (limits, tariff) or EV charging needs reported by
-a 2.x station mark the plan stale; after a short debounce (several events in a
-burst cost one plan) and at least every 15 minutes, an activity solves the
-site's LP with the energy each vehicle has already received (from the stored
-meter samples) and returns the profiles; the workflow pushes them through each
-station's gateway node and clears the profiles of vehicles that left. History
-stays small: the workflow continues as new when Temporal suggests it.
+A session starting or ending at the site, a configuration change (limits,
+tariff) or EV charging needs reported by a 2.x station mark the plan stale (a
+nudge: the signal's content is not the truth); after a short debounce (several
+events in a burst cost one plan) and at least every 15 minutes, an activity
+plans the site from the database: who is present (the site's active
+transactions), what each has received (the stored meter samples) and needs, the
+month's peak. It stores the plan's commands (profiles, and clears for cars that
+left) per station and returns only the plan's number and stations; the
+workflow asks the registry which gateway node holds each station and runs one
+activity per node, which reads its stations' commands and sends them in order.
+A plan for any number of vehicles keeps the history small; a plan that fails
+is tried again at the next change or tick. The workflow continues as new when
+Temporal suggests it.
 """
 
 from __future__ import annotations
@@ -21,12 +26,21 @@ from temporalio import workflow
 from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError
 
-from workflows.command_routing import send_command
+from workflows.command_routing import locate, send_command
 
 with workflow.unsafe.imports_passed_through():
     from activities.smart_charging import SmartChargingActivities
-    from workflows.commands import ClearChargingProfile, CommandRequest
-    from workflows.smart_charging import PlanRequest, PresentVehicle, SitePlan, SiteSessionEvent
+    from workflows.commands import ClearChargingProfile, CommandRequest, gateway_task_queue
+    from workflows.smart_charging import (
+        DeliveryReport,
+        PlanRequest,
+        PresentVehicle,
+        SiteDelivery,
+        SitePlan,
+        SitePlanOutcome,
+        SitePlanRequest,
+        SiteSessionEvent,
+    )
 
 REPLAN_EVERY = timedelta(minutes=15)
 DEBOUNCE = timedelta(seconds=2)
@@ -39,7 +53,11 @@ DEBOUNCE = timedelta(seconds=2)
 # - "left-carried": cars that left and whose profiles are not cleared yet carry over
 #   a continue-as-new;
 # - "plan-failures-retried": a plan that fails is tried again at the next change or
-#   tick; smart charging of the site does not end with it.
+#   tick; smart charging of the site does not end with it;
+# - "derived-state": the plan is made from the database (plan_site_state), its
+#   commands stay there, and each gateway node gets one activity for its stations
+#   (site_commands); the vehicles named by signals no longer matter, and nothing of
+#   them carries over a continue-as-new.
 
 
 def site_workflow_id(site_id: str) -> str:
@@ -75,6 +93,14 @@ class SiteChargingWorkflow:
         self._plan: SitePlan | None = None
         self._stopping = False
         self._plans_this_run = 0
+        # Decided once per run: a run that began before "derived-state" keeps the
+        # vehicles the signals name until it continues as new.
+        self._derived = workflow.patched("derived-state")
+        # A run that continued as new has just planned: it waits for a change or the
+        # tick (nothing was carried that a plan would need at once).
+        if self._derived and state.plans > 0:
+            self._stale = False
+        self._planned_points: list[str] = []
 
     @workflow.run
     async def run(self, state: SiteState) -> None:
@@ -98,18 +124,26 @@ class SiteChargingWorkflow:
             ):
                 await workflow.wait_condition(workflow.all_handlers_finished)
                 carried = list(self._left) if workflow.patched("left-carried") else []
+                # Derived from the database at each plan: nothing of the vehicles to carry.
+                present = [] if self._derived else list(self._present.values())
                 workflow.continue_as_new(
                     SiteState(
                         state.site_id,
-                        list(self._present.values()),
+                        present,
                         self._state.plans,
                         state.plans_per_run,
-                        left=carried,
+                        left=[] if self._derived else carried,
                     )
                 )
-        await self._clear(list(self._present.values()))
+        if self._derived:
+            await self._stop_from_state()
+        else:
+            await self._clear(list(self._present.values()))
 
     async def _plan_and_push(self) -> None:
+        if self._derived:
+            await self._plan_from_state()
+            return
         left, self._left = self._left, []
         try:
             plan = await workflow.execute_activity_method(
@@ -133,6 +167,79 @@ class SiteChargingWorkflow:
         self._state.plans += 1
         await asyncio.gather(*(self._deliver(r) for r in plan.requests), self._clear(left))
         workflow.set_current_details(plan.summary)
+
+    async def _plan_from_state(self) -> None:
+        try:
+            outcome = await workflow.execute_activity_method(
+                SmartChargingActivities.plan_site_state,
+                SitePlanRequest(self._state.site_id, workflow.now()),
+                start_to_close_timeout=timedelta(minutes=2),
+                retry_policy=RetryPolicy(maximum_attempts=3),
+            )
+        except ActivityError as error:
+            # The chargers keep their last profiles; the next change or tick plans again.
+            cause = error.cause or error
+            workflow.logger.warning("site %s not planned: %s", self._state.site_id, cause)
+            workflow.set_current_details(
+                f"**plan failed** ({cause}); tried again at the next change or in 15 minutes"
+            )
+            return
+        self._state.plans += 1
+        self._plan = None  # the plan is in the database (the API reads it there)
+        self._planned_points = outcome.vehicles
+        # Cars that left under the previous way of planning, not cleared yet.
+        left, self._left = self._left, []
+        await asyncio.gather(self._deliver_plan(outcome), self._clear(left))
+        workflow.set_current_details(outcome.summary)
+
+    async def _stop_from_state(self) -> None:
+        """Smart charging switched off: clear every profile of the last plan."""
+        try:
+            outcome = await workflow.execute_activity_method(
+                SmartChargingActivities.plan_site_state,
+                SitePlanRequest(self._state.site_id, workflow.now(), stopping=True),
+                start_to_close_timeout=timedelta(minutes=2),
+                retry_policy=RetryPolicy(maximum_attempts=3),
+            )
+        except ActivityError as error:
+            workflow.logger.warning("site %s not cleared: %s", self._state.site_id, error)
+            return
+        await self._deliver_plan(outcome)
+
+    async def _deliver_plan(self, outcome: SitePlanOutcome) -> None:
+        """One activity per gateway node, for the plan's stations that node holds."""
+        if not outcome.stations:
+            return
+        nodes = await locate(outcome.stations)
+        by_node: dict[str, list[str]] = {}
+        for station_id in outcome.stations:
+            node = nodes.get(station_id)
+            if node is not None:  # offline: it keeps its last profile (or its default)
+                by_node.setdefault(node, []).append(station_id)
+        await asyncio.gather(
+            *(self._deliver_node(node, stations, outcome) for node, stations in by_node.items())
+        )
+
+    async def _deliver_node(self, node: str, stations: list[str], outcome: SitePlanOutcome) -> None:
+        try:
+            report = await workflow.execute_activity(
+                "site_commands",
+                SiteDelivery(outcome.site_id, outcome.plan, stations),
+                result_type=DeliveryReport,
+                task_queue=gateway_task_queue(node),
+                # A node that does not pick it up is gone; the next plan finds the
+                # stations wherever they reconnected.
+                schedule_to_start_timeout=timedelta(seconds=30),
+                start_to_close_timeout=timedelta(minutes=5),
+                retry_policy=RetryPolicy(maximum_attempts=1),
+            )
+        except ActivityError as error:
+            workflow.logger.info("plan %s not delivered by %s: %s", outcome.plan, node, error)
+            return
+        if report.failed:
+            workflow.logger.info(
+                "plan %s: %d stations on %s not reached", outcome.plan, len(report.failed), node
+            )
 
     async def _clear(self, vehicles: list[PresentVehicle]) -> None:
         await asyncio.gather(
@@ -163,12 +270,16 @@ class SiteChargingWorkflow:
     @workflow.signal
     def vehicle_arrived(self, event: SiteSessionEvent) -> None:
         """A session started at the site."""
-        self._present[event.key] = PresentVehicle.of(event)
         self._stale = True
+        if not self._derived:
+            self._present[event.key] = PresentVehicle.of(event)
 
     @workflow.signal
     def vehicle_left(self, event: SiteSessionEvent) -> None:
         """A session ended: its profile is cleared with the next plan."""
+        if self._derived:
+            self._stale = True  # the next plan finds the transaction ended
+            return
         present = self._present.get(event.key)
         if (
             present is not None
@@ -205,5 +316,10 @@ class SiteChargingWorkflow:
 
     @workflow.query
     def vehicles(self) -> list[PresentVehicle]:
-        """The vehicles the workflow believes are present."""
+        """The vehicles the signals named (before "derived-state": those it planned)."""
         return list(self._present.values())
+
+    @workflow.query
+    def planned_points(self) -> list[str]:
+        """The charging points ("station#evse") the last plan from the database covered."""
+        return self._planned_points

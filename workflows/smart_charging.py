@@ -209,6 +209,45 @@ class PlanRequest:
     now: datetime
 
 
+@dataclass(frozen=True)
+class SitePlanRequest:
+    """Plan the site now from the database (who is present, what each needs)."""
+
+    site_id: str
+    now: datetime
+    # Smart charging switched off: clear every profile of the last plan instead.
+    stopping: bool = False
+
+
+@dataclass(frozen=True)
+class SitePlanOutcome:
+    """A stored plan, as the workflow needs it: small at any site size."""
+
+    site_id: str
+    plan: int  # its number; its commands are in site_plan_commands
+    stations: list[str]  # the stations that have commands in it
+    vehicles: list[str]  # the charging points planned ("station#evse")
+    cleared: int  # profiles of cars that left, cleared first
+    summary: str
+
+
+@dataclass(frozen=True)
+class SiteDelivery:
+    """A gateway node's share of a plan: its stations, whose commands it reads."""
+
+    site_id: str
+    plan: int
+    station_ids: list[str]
+
+
+@dataclass(frozen=True)
+class DeliveryReport:
+    """What a node sent of a plan: commands sent, and why a station's failed."""
+
+    sent: int
+    failed: dict[str, str] = field(default_factory=dict)
+
+
 @dataclass
 class SitePlan:
     """A plan: per-vehicle power, what it costs, and the commands that install it."""

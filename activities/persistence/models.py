@@ -429,6 +429,25 @@ class SiteCharging(Base):
     month_peak_kw: Mapped[float | None] = mapped_column(Float)
     peak_month: Mapped[str | None] = mapped_column(String(7))
     load_mark: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    # The number of the latest plan whose commands are in site_plan_commands.
+    plan_number: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class SitePlanCommand(Base):
+    """One command of a site's plan for one station, in the order it is sent.
+
+    Plans live here, not in the site workflow's history: the workflow names the
+    plan and the stations, and each gateway node reads its stations' commands
+    (a plan for a thousand vehicles would not fit in a Temporal payload).
+    """
+
+    __tablename__ = "site_plan_commands"
+
+    site_id: Mapped[str] = mapped_column(ForeignKey("sites.id"), primary_key=True)
+    plan: Mapped[int] = mapped_column(Integer, primary_key=True)
+    station_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True)
+    request: Mapped[dict[str, Any]] = mapped_column(JSON)
 
 
 class FleetPlanRow(Base):

@@ -219,3 +219,14 @@ async def list_transactions(
     if started_before is not None:
         query = query.where(Transaction.started_at < started_before)
     return (await session.scalars(query.limit(limit).offset(offset))).all()
+
+
+async def active_at_site(session: AsyncSession, site_id: str) -> Sequence[Transaction]:
+    """The site's transactions still under way (one query, for each site plan)."""
+    return (
+        await session.scalars(
+            select(Transaction)
+            .where(Transaction.site_id == site_id, Transaction.status == "active")
+            .order_by(Transaction.started_at, Transaction.id)
+        )
+    ).all()
