@@ -91,6 +91,7 @@ def site_problem(
                 max(0.0, need) if math.isfinite(need) else 0.0,
                 min(config.default_max_kw, charger.max_kw),
                 sure_until=sure,
+                priority=charger.priority,
             )
         )
     return SiteProblem(

@@ -14,7 +14,9 @@ delivered + unmet = need. The peak is at least every slot's import and the
 billing period's peak so far.
 
 Objective: energy cost at time-of-use prices + prorated demand charge on the
-peak + a heavy penalty per kWh not delivered, a risk premium on energy planned
+peak + a heavy penalty per kWh not delivered (rising slightly with the share of
+a vehicle's need that is missing, so shortfalls are split fairly, and weighted by
+the vehicle's priority), a risk premium on energy planned
 in the hours a vehicle may already have left (``Vehicle.sure_until``: its
 departure is the driver's estimate), and a tiny preference for charging
 earlier (ties between equally priced slots go to the earlier one).
@@ -55,6 +57,14 @@ EARLIER = 1e-6
 """Per kWh and slot index: small enough never to outweigh a price difference."""
 
 INF = float("inf")
+
+SHORTFALL_SHARES = ((0.0, 0.1), (0.1, 0.25), (0.25, 0.5), (0.5, 1.0))
+"""The shares of a vehicle's need its shortfall is split into..."""
+SHORTFALL_STEPS = (1.0, 1.001, 1.002, 1.004)
+"""...and what a kWh of each costs, times the penalty: when not every vehicle can be
+served, a vehicle's second 10% short costs more than another's first, so shortfalls
+are split in proportion to the needs instead of landing on whoever the solver picks.
+The steps are small: fairness never costs more than 0.4% of the energy delivered."""
 
 
 @dataclass
@@ -196,14 +206,18 @@ def build(problem: SiteProblem) -> Program:
             counts.append(np.full(k, len(rows)))
             indexes.append(np.stack(rows, axis=1).ravel())
             values.append(np.stack(coefs, axis=1).ravel())
-    # Unmet energy, one column per vehicle (entry in its energy row).
+    # Unmet energy: per vehicle one column per share of its need (entries in its
+    # energy row), each dearer than the last, times the vehicle's priority.
     n_vehicles = len(vehicles)
-    costs.append(np.full(n_vehicles, problem.unmet_penalty_per_kwh))
-    lowers.append(np.zeros(n_vehicles))
-    uppers.append(np.array([v.energy_kwh for v in vehicles], dtype=float))
-    counts.append(np.ones(n_vehicles, dtype=int))
-    indexes.append(np.arange(n_vehicles))
-    values.append(np.ones(n_vehicles))
+    needs = np.array([v.energy_kwh for v in vehicles], dtype=float)
+    weights = np.array([v.priority for v in vehicles], dtype=float)
+    for (low, high), dearer in zip(SHORTFALL_SHARES, SHORTFALL_STEPS, strict=True):
+        costs.append(problem.unmet_penalty_per_kwh * dearer * weights)
+        lowers.append(np.zeros(n_vehicles))
+        uppers.append(needs * (high - low))
+        counts.append(np.ones(n_vehicles, dtype=int))
+        indexes.append(np.arange(n_vehicles))
+        values.append(np.ones(n_vehicles))
     if with_peak:
         costs.append(np.array([tariff.demand_charge_per_kw * tariff.demand_charge_share]))
         lowers.append(np.array([tariff.peak_so_far_kw]))

@@ -66,6 +66,9 @@ class Vehicle:
     # problem's risk premium (half of it in that slot, all of it at the departure),
     # so the plan charges before it whenever that costs less. None: sure.
     sure_until: int | None = None
+    # How much its shortfall counts against others' (2: served before vehicles of
+    # priority 1 when not all can be; a fleet's ambulance, a paying customer).
+    priority: float = 1.0
 
 
 @dataclass(frozen=True)
@@ -210,6 +213,9 @@ def _check_numbers(problem: SiteProblem) -> None:
     for vehicle in problem.vehicles:
         check(f"vehicle {vehicle.id} energy_kwh", vehicle.energy_kwh)
         check(f"vehicle {vehicle.id} max_kw", vehicle.max_kw)
+        check(f"vehicle {vehicle.id} priority", vehicle.priority)
+        if not 0.01 <= vehicle.priority <= 100:
+            raise ValueError(f"vehicle {vehicle.id} priority must be between 0.01 and 100")
     tariff = problem.tariff
     # Prices may be negative (markets pay for consumption at times); never NaN.
     each("tariff price_per_kwh", tariff.price_per_kwh, least=None)

@@ -47,8 +47,13 @@ class SiteCharger:
     min_current_a: float = 6.0
     current_step_a: float | None = None
     voltage_v: float = 230.0
+    # How much a shortfall of the car here counts against others' (2: served first
+    # when not every car can be; a reserved bay, an emergency vehicle's charger).
+    priority: float = 1.0
 
     def __post_init__(self) -> None:
+        if not 0.01 <= self.priority <= 100:
+            raise ValueError("priority must be between 0.01 and 100")
         if not 0 <= self.min_current_a < 80:
             raise ValueError("min_current_a must be between 0 and 80 A")
         if self.current_step_a is not None and not 0 < self.current_step_a <= 16:

@@ -10,6 +10,7 @@ import pytest
 from activities.smart_charging import site_problem, solve_with_profiles
 from optimizer import lp
 from optimizer.evaluate import violations
+from optimizer.pilot import off_grid
 from optimizer.problem import PhaseWiring
 from tests.optimizer import phasors
 from workflows.smart_charging import (
@@ -146,9 +147,8 @@ def test_a_208y_120_site_limits_line_currents_in_amperes_and_pilots_at_208_v() -
     # panel binds, and the LP fills it to within its cuts' arc (0.4%)...
     continuous = lp.solve(problem).power_kw
     assert max(phasors.line_amperes(problem, continuous, 0, "pod", 120.0)) >= 0.996 * 60.0
-    # ...at 1.14 kW for the second AB car, which no J1772 car can take (6 A is 1.25 kW,
-    # and would put 60.3 A on line A): the pilot plan leaves it off in that slot.
-    assert continuous["NA-3#1"][0] < 1.248 and schedule.power_kw["NA-3#1"][0] == 0.0
+    # ...and the pilot plan, rounded onto 6 A and above, stays within it too.
+    assert off_grid(problem, schedule.pilot_kw) == []
 
 
 def test_a_charger_voltage_that_does_not_fit_the_network_is_refused() -> None:
@@ -220,3 +220,21 @@ def test_a_time_zone_that_is_not_iana_is_refused() -> None:
         replace(CONFIG, time_zone="Mars/Olympus")
     with pytest.raises(ValueError, match="not an IANA time zone"):
         replace(CONFIG, time_zone="../../etc/passwd")
+
+
+def test_a_priority_bay_is_served_first_when_the_site_is_short() -> None:
+    config = replace(
+        CONFIG,
+        connection_kw=11.0,
+        chargers=[SiteCharger("CP-1", 1, 11.0, priority=3.0), SiteCharger("CP-2", 1, 11.0)],
+        default_stay_hours=2.0,
+        departure_margin_hours=0.0,
+    )
+    cars = [(present(s, f"TX-{s}", NOW), 20.0, NOW + timedelta(hours=2)) for s in ("CP-1", "CP-2")]
+    problem = site_problem(config, cars, NOW)
+    schedule, _ = solve_with_profiles(config, problem, NOW, {})
+    # (20 kWh less what rounding onto whole amperes above 6 A costs.)
+    assert schedule.delivered_kwh["CP-1#1"] == pytest.approx(20.0, abs=1.0)
+    assert schedule.delivered_kwh["CP-2#1"] < 3.0
+    with pytest.raises(ValueError, match="priority"):
+        SiteCharger("CP-3", 1, 11.0, priority=float("nan"))

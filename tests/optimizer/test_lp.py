@@ -373,3 +373,22 @@ def test_a_sure_until_before_the_horizon_or_not_a_number_is_refused() -> None:
         site([hedged(8, -1)], [0.1] * 8)
     with pytest.raises(ValueError, match="risk_premium_per_kwh"):
         site([hedged(8, 4)], [0.1] * 8, risk_premium_per_kwh=float("nan"))
+
+
+def test_a_shortfall_is_split_in_proportion_to_the_needs() -> None:
+    """8 kWh and 4 kWh wanted, 6 kWh of room: each gets half of what it wanted (not one
+    full and the other a quarter), and the total is as much as fits."""
+    cars = [ev("a", 8, max_kw=4), ev("b", 4, max_kw=4)]
+    schedule = solve(site(cars, [0.2, 0.2, 0.2, 0.2], limit=1.5))
+    assert sum(schedule.delivered_kwh.values()) == pytest.approx(6.0)
+    assert schedule.delivered_kwh["a"] == pytest.approx(4.0, abs=0.01)
+    assert schedule.delivered_kwh["b"] == pytest.approx(2.0, abs=0.01)
+
+
+def test_a_priority_vehicle_is_served_first() -> None:
+    cars = [dataclasses.replace(ev("a", 8, max_kw=4), priority=2.0), ev("b", 4, max_kw=4)]
+    schedule = solve(site(cars, [0.2, 0.2, 0.2, 0.2], limit=1.5))
+    assert schedule.delivered_kwh["a"] == pytest.approx(6.0)
+    assert schedule.shortfall_kwh == {"a": pytest.approx(2.0), "b": pytest.approx(4.0)}
+    with pytest.raises(ValueError, match="priority"):
+        site([dataclasses.replace(ev("c", 1), priority=0.0)], [0.2])
