@@ -24,7 +24,7 @@ from temporalio.exceptions import ApplicationError
 
 from activities.persistence.database import Database
 from activities.persistence.models import SiteCharging, StationEvent, Transaction
-from activities.persistence.repositories import meter_samples, site_plans, transactions
+from activities.persistence.repositories import meter_samples, site_plans, stations, transactions
 from activities.persistence.types import to_json
 from optimizer import lp, pilot, profiles
 from optimizer.fleet import Depot, DepotCharger, TimeOfUse
@@ -54,9 +54,11 @@ def site_problem(
     vehicles: Sequence[tuple[PresentVehicle, float, datetime | None]],
     start: datetime,
     peak_so_far_kw: float = 0.0,
+    caps: dict[str, float] | None = None,
 ) -> SiteProblem:
     """The optimizer's problem: ``vehicles`` are (vehicle, kWh still needed, departure);
-    ``peak_so_far_kw`` the billing month's measured peak (paid for already).
+    ``peak_so_far_kw`` the billing month's measured peak (paid for already); ``caps``
+    per charging point what its car has shown it takes (:func:`draw_caps`).
 
     One vehicle per charging point: when a new session started on an EVSE before the
     previous one's stop reached the site, the previous car has left, and only the
@@ -89,7 +91,15 @@ def site_problem(
                 0,
                 last,
                 max(0.0, need) if math.isfinite(need) else 0.0,
-                min(config.default_max_kw, charger.max_kw),
+                min(
+                    config.default_max_kw,
+                    charger.max_kw,
+                    # A car is never capped below the pilot's minimum: no lower offer exists.
+                    max(
+                        (caps or {}).get(vehicle.key, math.inf),
+                        charger.min_current_a * charger.kw_per_amp,
+                    ),
+                ),
                 sure_until=sure,
                 priority=charger.priority,
             )
@@ -151,30 +161,83 @@ def measure_load(
     mark: dict[str, Any] | None,
     now: datetime,
     delivered: dict[str, tuple[float, datetime]],
-) -> tuple[dict[str, Any], float | None]:
-    """The site's average charging power since the last mark, and the next mark.
+) -> tuple[dict[str, Any], float | None, dict[str, float]]:
+    """The site's average charging power since the last mark, each session's (of those
+    the mark knew), and the next mark.
 
     ``delivered``: per session (``station|transaction``) the kWh it has received and
     when it started. A session the mark knew counts what it received since; one that
     started after the mark counts all of it; one that ended in between is missed (the
     measurement can only err low, never invent a peak). Below
     :data:`MEASURE_AT_LEAST` since the mark, nothing is measured and the mark stays.
+    The mark keeps the sessions' draw caps (:func:`draw_caps`) as they were.
     """
     energy = {key: kwh for key, (kwh, _) in delivered.items()}
+    caps = (mark or {}).get("caps", {})
     if mark is None:
-        return {"at": now.isoformat(), "delivered": energy}, None
+        return {"at": now.isoformat(), "delivered": energy, "caps": {}}, None, {}
     since = datetime.fromisoformat(mark["at"])
     if now - since < MEASURE_AT_LEAST:
-        return mark, None
+        return mark, None, {}
     before: dict[str, float] = mark.get("delivered", {})
+    hours = (now - since).total_seconds() / 3600
     kwh = 0.0
+    each: dict[str, float] = {}
     for key, (now_kwh, started) in delivered.items():
         if key in before:
-            kwh += max(0.0, now_kwh - before[key])
+            got = max(0.0, now_kwh - before[key])
+            each[key] = got / hours
+            kwh += got
         elif started >= since:
             kwh += now_kwh
-    hours = (now - since).total_seconds() / 3600
-    return {"at": now.isoformat(), "delivered": energy}, kwh / hours
+    kept = {key: cap for key, cap in caps.items() if key in delivered}
+    return {"at": now.isoformat(), "delivered": energy, "caps": kept}, kwh / hours, each
+
+
+CAPS_FROM_AT_MOST = timedelta(minutes=30)
+"""The longest interval whose draws say what a car takes."""
+TAKES_LESS = 0.6
+"""A car that drew less than this share of the power planned for it takes less than it
+is offered (SuspendedEV, tapering when nearly full, its own limit)."""
+TAKES_ALL = 0.9
+"""A capped car drawing at least this share of its cap may take more."""
+
+
+def draw_caps(
+    caps: dict[str, float],
+    observed_kw: dict[str, float],
+    planned_kw: dict[str, float],
+) -> dict[str, float]:
+    """Each session's cap on what the plan gives it, from what it drew.
+
+    A car that drew under :data:`TAKES_LESS` of its planned power is planned at what it
+    drew (and a quarter more) from now on, so the capacity it leaves goes to the
+    others at once; a capped car that draws :data:`TAKES_ALL` of its cap gets half as
+    much again at each plan (a car that was only paused comes back to full in a few
+    plans); every cap is at least 1 kW.
+    """
+    result = dict(caps)
+    for key, drew in observed_kw.items():
+        cap = caps.get(key)
+        if cap is None:
+            planned = planned_kw.get(key, 0.0)
+            if planned >= 1.0 and drew < TAKES_LESS * planned:
+                result[key] = max(1.0, drew * 1.25)
+        elif drew >= TAKES_ALL * cap:
+            result[key] = cap * 1.5
+        else:
+            result[key] = max(1.0, drew * 1.25)
+    return result
+
+
+def planned_at(plan: dict[str, Any] | None, key: str, moment: datetime) -> float:
+    """What the stored plan gave charging point ``key`` at ``moment`` (0 if nothing)."""
+    if not plan or key not in plan.get("power_kw", {}):
+        return 0.0
+    began = datetime.fromisoformat(plan["planned_at"])
+    slot = int((moment - began) / timedelta(minutes=plan["slot_minutes"]))
+    series = plan["power_kw"][key]
+    return float(series[slot]) if 0 <= slot < len(series) else 0.0
 
 
 class SmartChargingActivities:
@@ -311,13 +374,35 @@ class SmartChargingActivities:
                 delivered,
                 vehicle.arrived_at,
             )
-        mark, load_kw = measure_load(row.load_mark, now, received)
+        mark, load_kw, drew = measure_load(row.load_mark, now, received)
         month = billing_month(now, config.time_zone)
         month_peak = (row.month_peak_kw or 0.0) if row.peak_month == month else 0.0
+        since = datetime.fromisoformat(row.load_mark["at"]) if row.load_mark else now
         if load_kw is not None:
             month_peak = max(month_peak, load_kw)
+        # What each car drew against what the last plan gave it, over the interval just
+        # measured (not over a long gap: the site was not planned, so no offer stood).
+        if load_kw is not None and now - since <= CAPS_FROM_AT_MOST:
+            gave = {
+                f"{v.station_id}|{v.transaction_id}": planned_at(row.last_plan, v.key, since)
+                for v in vehicles
+            }
+            mark["caps"] = draw_caps(mark.get("caps", {}), drew, gave)
+        caps = {
+            v.key: mark["caps"][f"{v.station_id}|{v.transaction_id}"]
+            for v in vehicles
+            if f"{v.station_id}|{v.transaction_id}" in mark.get("caps", {})
+        }
+        # A car the charger says takes nothing now (SuspendedEV) is offered only the
+        # pilot's minimum, so it can resume, and the rest goes to the others at once.
+        paused = await stations.suspended_by_ev(
+            session, [(v.station_id, v.evse_id, v.arrived_at) for v in vehicles]
+        )
+        for v in vehicles:
+            if (v.station_id, v.evse_id) in paused:
+                caps[v.key] = 0.0
         start = slot_start(now, config.slot_minutes)
-        problem = site_problem(config, present, start, month_peak)
+        problem = site_problem(config, present, start, month_peak, caps)
         tx_ids = {v.key: v.transaction_id for v, _, _ in present}
         # CPU-bound: off the worker's event loop.
         schedule, planned = await asyncio.to_thread(

@@ -38,9 +38,13 @@ from workflows.domain import (
     RegistrationStatus,
     StationIdentity,
     TransactionEvent,
+    TransactionEventKind,
 )
 
 log = logging.getLogger(__name__)
+
+DRAW_STATES = frozenset({"Charging", "SuspendedEV", "SuspendedEVSE"})
+"""Statuses (1.6) and charging states (2.x) at which a car starts or stops drawing."""
 
 REJECTED_RETRY_S = 3600
 """A rejected station is told to come back after an hour."""
@@ -89,10 +93,46 @@ class StationService:
         return self.services.config.heartbeat_interval_s
 
     async def connector_status(self, ctx: StationContext, status: ConnectorStatus) -> None:
-        """Store a connector's status."""
+        """Store a connector's status; a car that stops or starts drawing (1.6
+        SuspendedEV, Charging) makes a smart-charged site re-plan."""
         await self.services.writes.run(
             lambda session: stations.set_connector_status(session, ctx.station_id, status)
         )
+        if status.status in DRAW_STATES:
+            await self._draw_changed(ctx)
+
+    async def _charging_state(self, ctx: StationContext, event: TransactionEvent) -> None:
+        """2.x: keep a transaction's charging state when it changes, and let a
+        smart-charged site re-plan (a paused car's capacity goes to the others)."""
+        state = event.charging_state
+        if state is None or (
+            event.kind is not TransactionEventKind.STARTED
+            and event.trigger_reason != "ChargingStateChanged"
+        ):
+            return
+        try:
+            await self.services.writes.run(
+                lambda session: stations.set_charging_state(
+                    session,
+                    ctx.station_id,
+                    event.evse_id,
+                    event.connector_id,
+                    state,
+                    event.timestamp,
+                )
+            )
+        except Exception as error:
+            # Advisory (the plan also measures what each car draws): the message
+            # itself is applied and acknowledged.
+            log.warning("%s: charging state not kept: %s", ctx.station_id, error)
+            return
+        if state in DRAW_STATES:
+            await self._draw_changed(ctx)
+
+    async def _draw_changed(self, ctx: StationContext) -> None:
+        site_id = ctx.site_id
+        if site_id is not None and await self.smart_sites.refresh(site_id):
+            self.wakeups.signal(f"site:{site_id}", "draw_changed")
 
     async def authorize(self, token: str) -> Authorization:
         """The token's standing (cached per node)."""
@@ -167,12 +207,14 @@ class StationService:
         if spoolable and spool is not None and spool.waiting(ctx.station_id):
             return await self._spool_event(ctx, event)
         try:
-            return await self.transactions.apply(ctx, event)
+            outcome = await self.transactions.apply(ctx, event)
         except Exception as error:
             if not (spoolable and unavailable(error)):
                 raise
             log.warning("%s: database unavailable, %s spooled", ctx.station_id, event.kind.value)
             return await self._spool_event(ctx, event)
+        await self._charging_state(ctx, event)
+        return outcome
 
     async def _spool_event(
         self, ctx: StationContext, event: TransactionEvent

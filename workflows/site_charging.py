@@ -295,6 +295,12 @@ class SiteChargingWorkflow:
         self._stale = True
 
     @workflow.signal
+    def draw_changed(self) -> None:
+        """A car stopped or started drawing (SuspendedEV, Charging): its capacity may
+        go to the others, so plan again."""
+        self._stale = True
+
+    @workflow.signal
     def config_changed(self) -> None:
         """Limits, chargers or tariff changed."""
         self._stale = True

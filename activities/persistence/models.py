@@ -113,6 +113,10 @@ class Connector(Base):
     info: Mapped[str | None] = mapped_column(String(50))
     vendor_error_code: Mapped[str | None] = mapped_column(String(50))
     status_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    # 2.x: the charging state of the transaction on it (TransactionEvent
+    # chargingState: Charging, SuspendedEV, ...), its own timeline beside ``status``.
+    charging_state: Mapped[str | None] = mapped_column(String(32))
+    charging_state_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
     station: Mapped[Station] = relationship(back_populates="connectors")
 

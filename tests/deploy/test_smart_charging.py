@@ -257,3 +257,53 @@ async def test_ev_charging_needs_shape_the_plan(stack: Stack) -> None:
             ), "nothing planned after the departure"
         finally:
             await station.close()
+
+
+async def test_a_car_that_pauses_gives_its_capacity_to_the_others(stack: Stack) -> None:
+    """A 2.0.1 car alone on 12 kW gets its 11 kW. It reports SuspendedEV (full, or
+    paused itself): the site re-plans at once and offers it only the pilot's minimum
+    (6 A on three phases), so the next car gets the rest instead of 1 kW."""
+    async with api_client(stack) as http:
+        await http.post(
+            "/sites",
+            json={"id": "pause-site", "name": "x", "price_per_kwh": "0.2", "currency": "EUR"},
+        )
+        seed = {"site_id": "pause-site", "tokens": {"TAG-P": "accepted"}}
+        a = await booted_station(stack, "PA-1", "ocpp2.0.1", **seed)
+        b = await booted_station(stack, "PA-2", "ocpp2.0.1", **seed)
+        try:
+            config = {
+                **CONFIG,
+                "connection_kw": 12,
+                "chargers": [
+                    {"station_id": "PA-1", "max_kw": 11, "rate_unit": "W"},
+                    {"station_id": "PA-2", "max_kw": 11, "rate_unit": "W"},
+                ],
+            }
+            assert (
+                await http.put("/sites/pause-site/smart-charging", json=config)
+            ).status_code == 200
+
+            def first_limit(request: dict[str, Any]) -> float:
+                schedule = request["chargingProfile"]["chargingSchedule"][0]
+                return float(schedule["chargingSchedulePeriod"][0]["limit"])
+
+            await a.call("TransactionEvent", tx_started("pa-1", "TAG-P"))
+            assert first_limit(await _profiles(a, "TxProfile")) == pytest.approx(11000)
+            paused = {
+                "eventType": "Updated",
+                "timestamp": now_iso(),
+                "triggerReason": "ChargingStateChanged",
+                "seqNo": 1,
+                "transactionInfo": {"transactionId": "pa-1", "chargingState": "SuspendedEV"},
+                "evse": {"id": 1, "connectorId": 1},
+            }
+            await a.call("TransactionEvent", paused)
+            # Re-planned without any session starting or ending: the pilot's minimum.
+            assert first_limit(await _profiles(a, "TxProfile")) == pytest.approx(4140, abs=1)
+            await b.call("TransactionEvent", tx_started("pa-2", "TAG-P"))
+            assert first_limit(await _profiles(b, "TxProfile")) >= 7000
+            assert a.failures == [] and b.failures == []
+        finally:
+            await a.close()
+            await b.close()

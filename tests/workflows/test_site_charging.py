@@ -363,3 +363,27 @@ async def test_a_thousand_vehicles_are_planned_and_delivered_without_big_payload
         await handle.result()
     # Switched off: every TxProfile the plan set is cleared.
     assert sum(len(n.commands("clear-charging-profile")) for n in nodes) == 1000
+
+
+async def test_a_car_that_stops_drawing_makes_the_site_plan_again(
+    time_skipping: WorkflowEnvironment, sqlite_db: Database
+) -> None:
+    station = unique("TS")
+    site_id = await _smart_site(sqlite_db, [station])
+    await _start(sqlite_db, site_id, station)
+    queue, client = unique("site-q"), time_skipping.client
+    async with build_worker(client, sqlite_db, queue):
+        handle = await client.start_workflow(
+            SiteChargingWorkflow.run,
+            SiteState(site_id),
+            id=site_workflow_id(site_id),
+            task_queue=queue,
+        )
+        await time_skipping.sleep(timedelta(minutes=1))
+        assert await handle.query(SiteChargingWorkflow.plans) == 1
+        await handle.signal(SiteChargingWorkflow.draw_changed)
+        await time_skipping.sleep(timedelta(seconds=10))
+        assert await handle.query(SiteChargingWorkflow.plans) == 2  # not 15 minutes later
+        await handle.signal(SiteChargingWorkflow.switch_off)
+        await handle.result()
+        await history_recorder.keep(handle)

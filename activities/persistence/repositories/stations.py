@@ -172,6 +172,63 @@ async def set_connector_status(
     return connector
 
 
+async def set_charging_state(
+    session: AsyncSession,
+    station_id: str,
+    evse_id: int,
+    connector_id: int,
+    state: str,
+    at: datetime,
+) -> None:
+    """Keep the 2.x charging state of a connector's transaction (newest wins)."""
+    connector = await session.get(Connector, (station_id, evse_id, connector_id))
+    if connector is None:
+        connector = Connector(
+            station_id=station_id,
+            evse_id=evse_id,
+            connector_id=connector_id,
+            status="Occupied",
+            status_at=at,
+        )
+        session.add(connector)
+    elif connector.charging_state_at is not None and connector.charging_state_at > at:
+        return
+    connector.charging_state, connector.charging_state_at = state[:32], at
+    await session.flush()
+
+
+SUSPENDED_BY_EV = "SuspendedEV"
+"""The car takes nothing now (1.6 status, 2.x chargingState): full, or paused itself."""
+
+
+async def suspended_by_ev(
+    session: AsyncSession, points: Sequence[tuple[str, int, datetime]]
+) -> set[tuple[str, int]]:
+    """Which of these (station, EVSE, since) points have a car that takes nothing now,
+    as said since ``since`` (the session's start: an earlier car's state is not this
+    one's)."""
+    if not points:
+        return set()
+    since = {(station, evse): at for station, evse, at in points}
+    rows = await session.scalars(
+        select(Connector).where(Connector.station_id.in_({station for station, _, _ in points}))
+    )
+    found = set()
+    for c in rows:
+        began = since.get((c.station_id, c.evse_id))
+        if began is None:
+            continue
+        by_status = c.status == SUSPENDED_BY_EV and c.status_at >= began
+        by_state = (
+            c.charging_state == SUSPENDED_BY_EV
+            and c.charging_state_at is not None
+            and c.charging_state_at >= began
+        )
+        if by_status or by_state:
+            found.add((c.station_id, c.evse_id))
+    return found
+
+
 async def existing_ids(
     session: AsyncSession, *, station_ids: Sequence[str] | None = None, site_id: str | None = None
 ) -> list[str]:
