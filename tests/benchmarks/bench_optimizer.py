@@ -7,6 +7,7 @@ departures around 06:30 (each +-1 h, uniform), energy need 10-60 kWh, one
 per kWh; demand charge 15.51 per kW-month on the month's peak.
 
     python -m tests.benchmarks.bench_optimizer --vehicles 50 500 5000
+    python -m tests.benchmarks.bench_optimizer --vehicles 50 500 5000 --line-to-line
     python -m tests.benchmarks.bench_optimizer --online --limits 50 100 150 --days 3
     python -m tests.benchmarks.bench_optimizer --network --days 3
     python -m tests.benchmarks.bench_optimizer --premiums 1 3 10 30
@@ -88,6 +89,25 @@ def depot(vehicles: int, seed: int = 7) -> SiteProblem:
             # the whole charge, so tonight's peak carries the full monthly rate.
             demand_charge_share=1.0,
         ),
+    )
+
+
+def line_to_line(problem: SiteProblem) -> SiteProblem:
+    """The depot behind a transformer whose lines each carry a third of the connection,
+    its chargers between two lines, rotated over AB, BC, CA."""
+    from dataclasses import replace
+
+    rotation = ("L12", "L23", "L31")
+    return replace(
+        problem,
+        circuits=[
+            replace(c, phase_limit_kw=c.limit_kw / 3) if c.parent is None else c
+            for c in problem.circuits
+        ],
+        chargers=[
+            replace(c, phases=rotation[i % 3])  # type: ignore[arg-type]
+            for i, c in enumerate(problem.chargers)
+        ],
     )
 
 
@@ -280,6 +300,11 @@ def main() -> None:
     parser.add_argument("--days", type=int, default=3)
     parser.add_argument("--network", action="store_true", help="the line-current table")
     parser.add_argument(
+        "--line-to-line",
+        action="store_true",
+        help="the depot behind a transformer, its chargers rotated over AB, BC, CA",
+    )
+    parser.add_argument(
         "--premiums", type=float, nargs="*", help="the hedge's trade-off at these premiums"
     )
     args = parser.parse_args()
@@ -308,6 +333,8 @@ def main() -> None:
         table.add_column(column, justify="right")
     for n in args.vehicles:
         problem = depot(n)
+        if args.line_to_line:
+            problem = line_to_line(problem)
         began = time.perf_counter()
         lp = solve(problem, solver=args.solver)
         lp_wall = time.perf_counter() - began

@@ -184,6 +184,7 @@ def test_the_program_has_a_cut_per_arc_only_where_angles_differ() -> None:
     )
     # Rows: energy per vehicle, the site's total, then one cut per line (all at 0°)...
     assert len(build(three_phase).row_lower) == 1 + 1 + 3
-    # ...against 0° and +30° on line A (3 cuts over its 30°), -30° alone on B, nothing on C.
-    assert len(build(line_to_line).row_lower) == 2 + 1 + 3 + 1
+    # ...against 0° and +30° on line A (3 cuts over its 30°, on the real and imaginary
+    # parts of its current, two rows more), -30° alone on B (one cut), nothing on C.
+    assert len(build(line_to_line).row_lower) == 2 + 1 + (2 + 3) + 1
     assert cmath.phase(network.phasor("L12", 0)) == pytest.approx(math.radians(30))
