@@ -83,15 +83,20 @@ def test_a_visit_names_its_vehicle() -> None:
 
 
 @pytest.mark.parametrize("transformer_a,panel_a", [(208.0, 100.0), (150.0, 70.0)])
-def test_a_208_v_site_planned_online_never_overloads_a_line_and_every_offer_is_a_pilot(
+def test_a_208_v_site_planned_online_stays_near_the_best_cost_within_every_line(
     transformer_a: float, panel_a: float
 ) -> None:
-    """Line-to-line chargers in rotated pods behind a transformer, planned online and
-    rounded onto their pilot grids: no line of the transformer or of a panel ever
-    carries more than its breaker (currents summed from the network's voltages, not
-    from the optimizer's model), and no offer lies between off and 6 A."""
-    site = sites.network_site(75.0, transformer_a, panel_a)
-    visits = sites.day(7, rates=(sites.NA_CHARGER_KW, sites.NA_CHARGER_KW, 3.8))
+    """Line-to-line chargers in rotated pods behind a transformer, planned online as
+    the site workflow plans (the month's peak carried, estimates hedged) and rounded
+    onto their pilot grids: the cost within 3% of the offline optimum, no line of the
+    transformer or of a panel ever over its breaker (currents summed from the
+    network's voltages, not from the optimizer's model), no offer between off and
+    6 A."""
+    rates = (sites.NA_CHARGER_KW, sites.NA_CHARGER_KW, 3.8)
+    base = sites.network_site(75.0, transformer_a, panel_a)
+    month_peak = offline(base, sites.day(107, rates=rates)).peak_kw
+    site = replace(base, tariff=replace(base.tariff, peak_so_far_kw=month_peak))
+    visits = sites.day(7, rates=rates)
     offers_off_grid: list[str] = []
 
     def with_pilot(problem: SiteProblem) -> Schedule:
@@ -100,11 +105,13 @@ def test_a_208_v_site_planned_online_never_overloads_a_line_and_every_offer_is_a
         offers_off_grid.extend(off_grid(problem, schedule.pilot_kw))
         return schedule
 
-    outcome = online(site, visits, policy="peak-carried", planner=with_pilot)
+    best = offline(site, visits)
+    outcome = online(site, visits, policy="hedged", planner=with_pilot)
     full = replace(site, vehicles=[v.vehicle for v in visits])
     assert outcome.broken == []
     assert phasors.overloads(full, outcome.power_kw, sites.PHASE_V) == []
     assert offers_off_grid == []
+    assert outcome.total_cost <= best.total_cost * 1.03
     # The limits bind (the panels' lines carry what their breakers allow at times)...
     busiest = max(
         max(phasors.line_amperes(full, outcome.power_kw, t, "pod-a", sites.PHASE_V))
@@ -112,9 +119,8 @@ def test_a_208_v_site_planned_online_never_overloads_a_line_and_every_offer_is_a
     )
     assert busiest >= 0.9 * panel_a
     # ...and rounding onto the pilot grids costs little energy against the same
-    # online plans left continuous (what online planning itself loses against the
-    # offline optimum is the benchmark's table).
-    continuous = online(site, visits, policy="peak-carried")
+    # online plans left continuous.
+    continuous = online(site, visits, policy="hedged")
     assert outcome.delivered_share >= continuous.delivered_share - 0.02
 
 
