@@ -240,6 +240,25 @@ def planned_at(plan: dict[str, Any] | None, key: str, moment: datetime) -> float
     return float(series[slot]) if 0 <= slot < len(series) else 0.0
 
 
+async def present_at_site(
+    session: Any, site_id: str, config: SiteChargingConfig
+) -> list[PresentVehicle]:
+    """The site's active transactions on the charging points it manages, oldest first."""
+    managed = {(c.station_id, c.evse_id) for c in config.chargers}
+    return [
+        PresentVehicle(
+            f"{tx.station_id}#{tx.evse_id}",
+            tx.station_id,
+            tx.evse_id,
+            tx.ref,
+            tx.started_at,
+            tx.meter_start_wh,
+        )
+        for tx in await transactions.active_at_site(session, site_id)
+        if (tx.station_id, tx.evse_id) in managed
+    ]
+
+
 class SmartChargingActivities:
     """Planning for the site workflows, bound to a database."""
 
@@ -285,21 +304,11 @@ class SmartChargingActivities:
         async with self._db.sessions() as session:
             row = await self._row(session, request.site_id)
             config = value_to_type(SiteChargingConfig, row.config)
-            managed = {(c.station_id, c.evse_id) for c in config.chargers}
             present: dict[str, PresentVehicle] = {}
             if not request.stopping and row.enabled:
-                for tx in await transactions.active_at_site(session, request.site_id):
-                    if (tx.station_id, tx.evse_id) in managed:
-                        # Ordered by start: a newer car on the point replaces the older.
-                        vehicle = PresentVehicle(
-                            f"{tx.station_id}#{tx.evse_id}",
-                            tx.station_id,
-                            tx.evse_id,
-                            tx.ref,
-                            tx.started_at,
-                            tx.meter_start_wh,
-                        )
-                        present[vehicle.key] = vehicle
+                # Ordered by start: a newer car on a point replaces the older.
+                for vehicle in await present_at_site(session, request.site_id, config):
+                    present[vehicle.key] = vehicle
             previous: dict[str, list[Any]] = (row.last_plan or {}).get("points", {})
             plan: SitePlan | None = None
             measured: tuple[dict[str, Any], str, float] | None = None

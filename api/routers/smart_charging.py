@@ -15,7 +15,7 @@ from temporalio.converter import value_to_type
 from temporalio.service import RPCError
 
 from activities import plan_previews
-from activities.persistence.models import SiteCharging, Station, Transaction
+from activities.persistence.models import SiteCharging, Station
 from activities.persistence.repositories import sites
 from activities.persistence.types import to_json
 from activities.smart_charging import check_prices
@@ -26,7 +26,7 @@ from api.errors import not_found, unprocessable
 from api.schemas import UtcDateTime
 from workflows import search_attributes as sa
 from workflows.site_charging import SiteChargingWorkflow, SiteState, site_workflow_id
-from workflows.smart_charging import PresentVehicle, SiteChargingConfig
+from workflows.smart_charging import SiteChargingConfig
 
 router = APIRouter(prefix="/sites/{site_id}", tags=["smart charging"])
 
@@ -39,26 +39,6 @@ class SmartChargingOut(BaseModel):
     config: dict[str, Any]
     workflow_id: str
     planned_at: datetime | None
-
-
-async def _present(session: Any, site_id: str, config: SiteChargingConfig) -> list[PresentVehicle]:
-    """The site's active transactions on managed charging points (for a fresh workflow)."""
-    managed = {(c.station_id, c.evse_id) for c in config.chargers}
-    rows = await session.scalars(
-        select(Transaction).where(Transaction.site_id == site_id, Transaction.status == "active")
-    )
-    return [
-        PresentVehicle(
-            f"{tx.station_id}#{tx.evse_id}",
-            tx.station_id,
-            tx.evse_id,
-            tx.ref,
-            tx.started_at,
-            tx.meter_start_wh,
-        )
-        for tx in rows
-        if (tx.station_id, tx.evse_id) in managed
-    ]
 
 
 def _check_tree(config: SiteChargingConfig) -> None:
@@ -106,14 +86,14 @@ async def configure(
         session.add(row)
     else:
         row.config, row.enabled, row.updated_at = config, True, datetime.now(UTC)
-    present = await _present(session, site_id, body)
     await session.commit()
     planned_at = row.planned_at
     await session.close()
     client = await temporal_client(request.app.state.temporal)
     await client.start_workflow(
         SiteChargingWorkflow.run,
-        SiteState(site_id, present),
+        # Who is present is read from the database at each plan ("derived-state").
+        SiteState(site_id),
         id=site_workflow_id(site_id),
         task_queue=request.app.state.task_queue,
         id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,

@@ -34,6 +34,21 @@ async def _site(db: Database, station: str, config: SiteChargingConfig) -> str:
     return site
 
 
+async def _two_cars(
+    db: Database, site: str, station: str, arrived: datetime
+) -> list[PresentVehicle]:
+    """Sessions on EVSEs 1 and 2 of ``station`` since ``arrived``, as the site sees them."""
+    present = []
+    for evse in (1, 2):
+        start = await seed_transaction(
+            db, station, site_id=site, started_at=arrived, connector_id=evse
+        )
+        present.append(
+            PresentVehicle(f"{station}#{evse}", station, evse, start.transaction_id, arrived, 1000)
+        )
+    return present
+
+
 async def _needs(db: Database, station: str, evse: int, kwh: float, at: datetime) -> None:
     async with db.sessions.begin() as session:
         session.add(
@@ -66,14 +81,7 @@ async def test_each_port_of_a_dual_port_charger_is_planned_with_its_own_needs(
     )
     site = await _site(db, station, config)
     arrived = NOW - timedelta(minutes=30)
-    present = []
-    for evse in (1, 2):
-        start = await seed_transaction(
-            db, station, site_id=site, started_at=arrived, connector_id=evse
-        )
-        present.append(
-            PresentVehicle(f"{station}#{evse}", station, evse, start.transaction_id, arrived, 1000)
-        )
+    present = await _two_cars(db, site, station, arrived)
     await _needs(db, station, 1, 20.0, arrived + timedelta(minutes=1))
     await _needs(db, station, 2, 5.0, arrived + timedelta(minutes=2))
     plan = await SmartChargingActivities(db).plan_site(PlanRequest(site, present, NOW))
@@ -205,14 +213,7 @@ async def test_a_car_the_charger_reports_suspended_is_offered_only_the_minimum(
     )
     site = await _site(db, station, config)
     began = NOW - timedelta(minutes=10)
-    present = []
-    for evse in (1, 2):
-        start = await seed_transaction(
-            db, station, site_id=site, started_at=began, connector_id=evse
-        )
-        present.append(
-            PresentVehicle(f"{station}#{evse}", station, evse, start.transaction_id, began, 1000)
-        )
+    present = await _two_cars(db, site, station, began)
     async with db.sessions.begin() as session:
         for evse, at in ((1, began + timedelta(minutes=5)), (2, began - timedelta(hours=2))):
             await stations.set_connector_status(

@@ -113,7 +113,6 @@ def line_to_line(problem: SiteProblem) -> SiteProblem:
 
 def online_table(limits: list[float], days: int) -> Table:
     """Online policies against the offline optimum on generated days."""
-    from dataclasses import replace
 
     from optimizer.online import POLICIES, offline, online
     from tests.optimizer import sites
@@ -135,10 +134,7 @@ def online_table(limits: list[float], days: int) -> Table:
         table.add_column(column, justify="right")
     for limit in limits:
         for day in range(1, days + 1):
-            base = sites.site(limit)
-            month_peak = offline(base, sites.day(day + 100)).peak_kw
-            site = replace(base, tariff=replace(base.tariff, peak_so_far_kw=month_peak))
-            visits = sites.day(day)
+            site, visits = sites.with_month_peak(sites.site(limit), day)
             best = offline(site, visits)
             for outcome in [best, *(online(site, visits, policy=p) for p in POLICIES)]:
                 times = [t * 1000 for t in outcome.solve_s]
@@ -177,10 +173,7 @@ def premium_table(limits: list[float], days: int, premiums: list[float]) -> Tabl
     cases = []
     for limit in limits:
         for day in range(1, days + 1):
-            base = sites.site(limit)
-            month_peak = offline(base, sites.day(day + 100)).peak_kw
-            site = replace(base, tariff=replace(base.tariff, peak_so_far_kw=month_peak))
-            visits = sites.day(day)
+            site, visits = sites.with_month_peak(sites.site(limit), day)
             cases.append((site, visits, offline(site, visits)))
     for premium in [None, *premiums]:
         gaps, lost = [], []
@@ -245,10 +238,9 @@ def network_table(days: int) -> Table:
     rates = (sites.NA_CHARGER_KW, sites.NA_CHARGER_KW, 3.8)
     for transformer_a, panel_a in ((208.0, 100.0), (150.0, 70.0), (100.0, 50.0)):
         for day in range(1, days + 1):
-            base = sites.network_site(75.0, transformer_a, panel_a)
-            month_peak = offline(base, sites.day(day + 100, rates=rates)).peak_kw
-            site = replace(base, tariff=replace(base.tariff, peak_so_far_kw=month_peak))
-            visits = sites.day(day, rates=rates)
+            site, visits = sites.with_month_peak(
+                sites.network_site(75.0, transformer_a, panel_a), day, rates
+            )
             full = replace(site, vehicles=[v.vehicle for v in visits])
             runs = [
                 ("exact, offline", offline(site, visits).power_kw),

@@ -85,6 +85,18 @@ def network_site(limit_kw: float, transformer_a: float, panel_a: float) -> SiteP
     )
 
 
+def with_month_peak(
+    base: SiteProblem, day_seed: int, rates: tuple[float, ...] = (7.4, 11.0, 11.0)
+) -> tuple[SiteProblem, list[Visit]]:
+    """Day ``day_seed`` on ``base``, starting from the month's peak so far: the offline
+    peak of another generated day (seed + 100), as a site's billing month carries it."""
+    from optimizer.online import offline  # the yardstick, not part of the generator
+
+    month_peak = offline(base, day(day_seed + 100, rates=rates)).peak_kw
+    site = replace(base, tariff=replace(base.tariff, peak_so_far_kw=month_peak))
+    return site, day(day_seed, rates=rates)
+
+
 def day(
     seed: int, early_share: float = 1 / 3, rates: tuple[float, ...] = (7.4, 11.0, 11.0)
 ) -> list[Visit]:

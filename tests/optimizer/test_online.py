@@ -60,10 +60,7 @@ def test_carrying_the_peak_keeps_it_down_and_delivers_more_on_the_generated_days
     """The month's peak so far and the day's are paid for: planning with them as the
     floor fills that headroom instead of spreading thin and losing early leavers."""
     for day in (1, 2, 3):
-        base = sites.site(100.0)
-        month_peak = offline(base, sites.day(day + 100)).peak_kw
-        site = replace(base, tariff=replace(base.tariff, peak_so_far_kw=month_peak))
-        visits = sites.day(day)
+        site, visits = sites.with_month_peak(sites.site(100.0), day)
         today = online(site, visits, policy="replan")
         carried = online(site, visits, policy="peak-carried")
         assert carried.peak_kw <= today.peak_kw + 1e-6
@@ -93,10 +90,7 @@ def test_a_208_v_site_planned_online_stays_near_the_best_cost_within_every_line(
     network's voltages, not from the optimizer's model), no offer between off and
     6 A."""
     rates = (sites.NA_CHARGER_KW, sites.NA_CHARGER_KW, 3.8)
-    base = sites.network_site(75.0, transformer_a, panel_a)
-    month_peak = offline(base, sites.day(107, rates=rates)).peak_kw
-    site = replace(base, tariff=replace(base.tariff, peak_so_far_kw=month_peak))
-    visits = sites.day(7, rates=rates)
+    site, visits = sites.with_month_peak(sites.network_site(75.0, transformer_a, panel_a), 7, rates)
     offers_off_grid: list[str] = []
 
     def with_pilot(problem: SiteProblem) -> Schedule:
@@ -132,10 +126,7 @@ def test_hedging_the_uncertain_hours_keeps_online_near_the_offline_optimum(limit
     carrying the peak alone does (to within 1%: on a site whose limit binds, both
     deliver what the limit allows)."""
     for day in (1, 2):
-        base = sites.site(limit)
-        month_peak = offline(base, sites.day(day + 100)).peak_kw
-        site = replace(base, tariff=replace(base.tariff, peak_so_far_kw=month_peak))
-        visits = sites.day(day)
+        site, visits = sites.with_month_peak(sites.site(limit), day)
         best = offline(site, visits)
         carried = online(site, visits, policy="peak-carried")
         outcome = online(site, visits, policy="hedged", margin=12)

@@ -5,9 +5,10 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from typing import Any
 
 from temporalio import activity
-from temporalio.client import Client, WorkflowExecutionStatus
+from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHandle
 from temporalio.converter import value_to_type
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
@@ -37,12 +38,7 @@ async def test_replans_every_15_minutes_and_continues_as_new_with_its_vehicles(
     queue = unique("site-q")
     client = time_skipping.client
     async with build_worker(client, sqlite_db, queue):
-        handle = await client.start_workflow(
-            SiteChargingWorkflow.run,
-            SiteState(site_id, plans_per_run=3),
-            id=site_workflow_id(site_id),
-            task_queue=queue,
-        )
+        handle = await _start_site(client, site_id, queue, plans_per_run=3)
         first_run = (await handle.describe()).run_id
         await time_skipping.sleep(timedelta(minutes=1))
         assert await handle.query(SiteChargingWorkflow.plans) == 1
@@ -79,6 +75,18 @@ async def _stop(db: Database, start: SessionStarted) -> None:
         await transactions.record_stop(
             tx, meter_stop_wh=2000, stopped_at=datetime.now(UTC), reason="Local"
         )
+
+
+async def _start_site(
+    client: Client, site_id: str, queue: str, plans_per_run: int = 100
+) -> WorkflowHandle[Any, Any]:
+    """The site's workflow, as the API starts it."""
+    return await client.start_workflow(
+        SiteChargingWorkflow.run,
+        SiteState(site_id, plans_per_run=plans_per_run),
+        id=site_workflow_id(site_id),
+        task_queue=queue,
+    )
 
 
 class _Node:
@@ -134,7 +142,9 @@ class _Node:
         return [r for r in self.requests if r.command == name]
 
 
-async def _configure(db: Database, site_id: str, stations: list[str]) -> None:
+async def _configure(
+    db: Database, site_id: str, stations: list[str], connection_kw: float = 22
+) -> None:
     """The site and its smart-charging configuration (22 kW, a flat price)."""
     async with db.sessions.begin() as session:
         session.add(Site(id=site_id, name="x", price_per_kwh=Decimal("0.2"), currency="EUR"))
@@ -143,7 +153,7 @@ async def _configure(db: Database, site_id: str, stations: list[str]) -> None:
             SiteCharging(
                 site_id=site_id,
                 config={
-                    "connection_kw": 22,
+                    "connection_kw": connection_kw,
                     "chargers": [{"station_id": s, "evse_id": 1} for s in stations],
                     "prices": [{"start_hour": 0, "end_hour": 24, "price_per_kwh": 0.2}],
                 },
@@ -183,12 +193,7 @@ async def test_the_next_cars_start_arriving_before_the_last_ones_stop_keeps_the_
         build_worker(client, sqlite_db, queue),
         node.worker(client),
     ):
-        handle = await client.start_workflow(
-            SiteChargingWorkflow.run,
-            SiteState(site_id),
-            id=site_workflow_id(site_id),
-            task_queue=queue,
-        )
+        handle = await _start_site(client, site_id, queue)
         now = datetime.now(UTC)
         car_a = await _start(sqlite_db, site_id, station, now)
         await handle.signal(SiteChargingWorkflow.vehicle_arrived, _event(site_id, car_a))
@@ -231,12 +236,7 @@ async def test_a_failed_plan_is_tried_again_and_smart_charging_goes_on(
     site_id = unique("ts-site")  # no configuration stored yet
     queue, client = unique("site-q"), time_skipping.client
     async with build_worker(client, sqlite_db, queue):
-        handle = await client.start_workflow(
-            SiteChargingWorkflow.run,
-            SiteState(site_id),
-            id=site_workflow_id(site_id),
-            task_queue=queue,
-        )
+        handle = await _start_site(client, site_id, queue)
         await time_skipping.sleep(timedelta(minutes=1))
         assert (await handle.describe()).status == WorkflowExecutionStatus.RUNNING
         assert await handle.query(SiteChargingWorkflow.plans) == 0
@@ -263,12 +263,7 @@ async def test_sessions_are_planned_and_cleared_from_the_database_without_any_si
         build_worker(client, sqlite_db, queue),
         node.worker(client),
     ):
-        handle = await client.start_workflow(
-            SiteChargingWorkflow.run,
-            SiteState(site_id, plans_per_run=1),
-            id=site_workflow_id(site_id),
-            task_queue=queue,
-        )
+        handle = await _start_site(client, site_id, queue, plans_per_run=1)
         await time_skipping.sleep(timedelta(minutes=1))
         assert node.commands("set-charging-profile")
         assert [d.station_ids for d in node.deliveries] == [[station]]
@@ -294,20 +289,8 @@ async def test_a_thousand_vehicles_are_planned_and_delivered_without_big_payload
     nodes = [_Node(sqlite_db), _Node(sqlite_db)]
     stations = [unique("K") for _ in range(1000)]
     site_id = unique("ts-site")
+    await _configure(sqlite_db, site_id, stations, connection_kw=4000)
     async with sqlite_db.sessions.begin() as session:
-        session.add(Site(id=site_id, name="x", price_per_kwh=Decimal("0.2"), currency="EUR"))
-        await session.flush()
-        session.add(
-            SiteCharging(
-                site_id=site_id,
-                config={
-                    "connection_kw": 4000,
-                    "chargers": [{"station_id": s, "evse_id": 1} for s in stations],
-                    "prices": [{"start_hour": 0, "end_hour": 24, "price_per_kwh": 0.2}],
-                },
-                enabled=True,
-            )
-        )
         session.add_all(
             Station(id=s, site_id=site_id, registration_status="accepted") for s in stations
         )
@@ -337,12 +320,7 @@ async def test_a_thousand_vehicles_are_planned_and_delivered_without_big_payload
         nodes[0].worker(client),
         nodes[1].worker(client),
     ):
-        handle = await client.start_workflow(
-            SiteChargingWorkflow.run,
-            SiteState(site_id),
-            id=site_workflow_id(site_id),
-            task_queue=queue,
-        )
+        handle = await _start_site(client, site_id, queue)
         await time_skipping.sleep(timedelta(minutes=1))
         assert await handle.query(SiteChargingWorkflow.plans) == 1
         assert len(await handle.query(SiteChargingWorkflow.planned_points)) == 1000
@@ -373,12 +351,7 @@ async def test_a_car_that_stops_drawing_makes_the_site_plan_again(
     await _start(sqlite_db, site_id, station)
     queue, client = unique("site-q"), time_skipping.client
     async with build_worker(client, sqlite_db, queue):
-        handle = await client.start_workflow(
-            SiteChargingWorkflow.run,
-            SiteState(site_id),
-            id=site_workflow_id(site_id),
-            task_queue=queue,
-        )
+        handle = await _start_site(client, site_id, queue)
         await time_skipping.sleep(timedelta(minutes=1))
         assert await handle.query(SiteChargingWorkflow.plans) == 1
         await handle.signal(SiteChargingWorkflow.draw_changed)
