@@ -14,6 +14,7 @@ from activities.temporal_link import TemporalLink
 from api import docs
 from api.auth import parse_grant
 from api.input_guard import InputGuard
+from api.openadr3 import vtn
 from api.routers import (
     cdrs,
     commands,
@@ -27,12 +28,15 @@ from api.routers import (
     sites,
     smart_charging,
     stations,
+    utilities,
 )
 from workflows.domain import TASK_QUEUE
 
 DESCRIPTION = """
 Charging station management: sites, stations, id tokens, charging sessions and
 charge detail records. Authenticate with an API key in the `X-API-Key` header.
+Utilities reach the OpenADR 3 VTN under `/openadr3` with OAuth2 client-credentials
+tokens from `/openadr3/auth/token` (clients created at `POST /utilities`).
 Units are in the field names (Wh, W, price per kWh); times are UTC.
 """
 
@@ -81,8 +85,11 @@ def create_app(
         sessions,
         cdrs,
         reconciliation,
+        utilities,
     ):
         app.include_router(module.router)
+    # The utility-facing OpenADR 3 VTN (its own OAuth2 tokens, not API keys).
+    app.include_router(vtn.router)
     app.include_router(log_uploads.public)
 
     @app.get("/health", tags=["health"])

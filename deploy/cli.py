@@ -169,6 +169,51 @@ def api() -> None:
     _component(worker=False, gateway=False, api=True)
 
 
+utility = typer.Typer(help="Utilities' OpenADR 3 clients.", no_args_is_help=True)
+app.add_typer(utility, name="utility")
+
+
+@utility.command("add")
+def utility_add(
+    name: Annotated[str, typer.Argument(help="the utility's name")],
+    sites: Annotated[str, typer.Option(help="the sites its events may target, comma-separated")],
+) -> None:
+    """Create a utility's OAuth2 client. Its secret goes to a file only the owner may
+    read (never to the console): hand it to the utility, then delete the file."""
+    from activities.persistence.database import Database
+    from activities.persistence.repositories import sites as site_rows
+    from activities.persistence.repositories import utilities
+
+    settings = Settings()
+    wanted = [s.strip() for s in sites.split(",") if s.strip()]
+    if not wanted:
+        raise typer.BadParameter("name at least one site", param_hint="--sites")
+
+    async def main() -> tuple[str, str]:
+        await upgrade_async(settings.db_url)
+        db = Database(settings.db_url)
+        try:
+            async with db.sessions.begin() as session:
+                missing = sorted(set(wanted) - set(await site_rows.get_sites(session, wanted)))
+                if missing:
+                    raise typer.BadParameter(
+                        f"unknown sites: {', '.join(missing)}", param_hint="--sites"
+                    )
+                client, secret = await utilities.create_client(session, name, wanted)
+                return client.client_id, secret
+        finally:
+            await db.dispose()
+
+    client_id, secret = asyncio.run(main())
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    path = settings.data_dir / f"{client_id}.secret"
+    path.touch(mode=0o600)
+    path.write_text(secret + "\n")
+    console.print(f"client id:  {client_id}")
+    console.print(f"secret in:  {path} (only its hash is kept here)")
+    console.print(f"token URL:  {settings.api_public_url}/openadr3/auth/token")
+
+
 @app.command()
 def migrate() -> None:
     """Apply the database migrations (CSMS_DATABASE_URL)."""

@@ -465,3 +465,57 @@ class FleetPlanRow(Base):
     result: Mapped[dict[str, Any]] = mapped_column(JSON)
     applied: Mapped[bool] = mapped_column(default=False)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class UtilityClient(Base):
+    """A utility's OAuth2 client for the OpenADR 3 interface: who it is and which
+    sites (resources) its programs and events may target. The secret is shown once,
+    when the operator creates the client, and kept only as an Argon2id hash."""
+
+    __tablename__ = "utility_clients"
+
+    client_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    secret_hash: Mapped[str] = mapped_column(Text)
+    sites: Mapped[list[str]] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class UtilityToken(Base):
+    """An access token the token endpoint issued (its SHA-256, never the token)."""
+
+    __tablename__ = "utility_tokens"
+
+    token_sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
+    client_id: Mapped[str] = mapped_column(ForeignKey("utility_clients.client_id"), index=True)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class DrProgram(Base):
+    """An OpenADR 3 program of one utility; ``body`` is the object as served."""
+
+    __tablename__ = "dr_programs"
+    __table_args__ = (UniqueConstraint("client_id", "program_name"),)
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    client_id: Mapped[str] = mapped_column(ForeignKey("utility_clients.client_id"), index=True)
+    program_name: Mapped[str] = mapped_column(String(128))
+    body: Mapped[dict[str, Any]] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    modified_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class DrEvent(Base):
+    """An OpenADR 3 event of one utility's program; ``body`` is the object as served,
+    ``starts_at``/``ends_at`` its first interval's start and last interval's end."""
+
+    __tablename__ = "dr_events"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    client_id: Mapped[str] = mapped_column(ForeignKey("utility_clients.client_id"), index=True)
+    program_id: Mapped[str] = mapped_column(ForeignKey("dr_programs.id"), index=True)
+    body: Mapped[dict[str, Any]] = mapped_column(JSON)
+    starts_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    ends_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    modified_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)

@@ -1,0 +1,103 @@
+"""A utility's own OpenADR 3 tooling against the platform's VTN (run under Python 3.12+
+with the PyPI package ``openadr3-client``; not imported by the test suite).
+
+Finds the token endpoint through OpenADR 3.1 discovery, then creates a program and
+an event with an IMPORT_CAPACITY_LIMIT for the site, reads the events back,
+changes the event's priority, and cancels it; prints each step's result as one
+JSON line.
+
+    python utility.py BASE_URL CLIENT_ID CLIENT_SECRET SITE_ID
+"""
+
+import json
+import os
+import sys
+from datetime import UTC, datetime, timedelta
+
+# The test stack serves plain HTTP on 127.0.0.1 (oauthlib refuses http:// otherwise).
+os.environ.setdefault("OAUTHLIB_INSECURE_TRANSPORT", "1")
+
+from openadr3_client.bl.http_factory import BusinessLogicHttpClientFactory
+from openadr3_client.oadr310.models.event.event import (
+    EventUpdate,
+    Interval,
+    IntervalPeriod,
+    NewEvent,
+)
+from openadr3_client.oadr310.models.event.event_payload import (
+    EventPayload,
+    EventPayloadDescriptor,
+    EventPayloadType,
+)
+from openadr3_client.oadr310.models.program.program import NewProgram
+from openadr3_client.oadr310.models.unit import Unit
+from openadr3_client.version import OADRVersion
+
+
+def say(step: str, value: object) -> None:
+    print(json.dumps({"step": step, "value": value}, default=str), flush=True)
+
+
+def main() -> None:
+    base, client_id, secret, site = sys.argv[1:5]
+    bl = BusinessLogicHttpClientFactory.create_http_bl_client(
+        vtn_base_url=base,
+        client_id=client_id,
+        client_secret=secret,
+        token_url=None,  # OpenADR 3.1 discovery: GET {base}/auth/server
+        scopes=["read_all", "write_programs", "write_events"],
+        allow_insecure_http=True,
+        version=OADRVersion.OADR_310,
+    )
+    program = bl.programs.create_program(
+        new_program=NewProgram(
+            program_name="evening-capacity",
+            payload_descriptors=(
+                EventPayloadDescriptor(
+                    payload_type=EventPayloadType.IMPORT_CAPACITY_LIMIT, units=Unit.KW
+                ),
+            ),
+        )
+    )
+    say("program", program.id)
+    start = datetime.now(UTC).replace(microsecond=0) + timedelta(hours=1)
+    limit = EventPayloadDescriptor(
+        payload_type=EventPayloadType.IMPORT_CAPACITY_LIMIT, units=Unit.KW
+    )
+
+    def event_of(priority: int, kind: type = NewEvent) -> NewEvent:
+        return kind(
+            programID=program.id,
+            event_name="curtail-1",
+            priority=priority,
+            targets=(site,),
+            payload_descriptors=(limit,),
+            interval_period=IntervalPeriod(start=start, duration=timedelta(hours=1)),
+            intervals=(
+                Interval(
+                    id=0,
+                    payloads=(
+                        EventPayload(type=EventPayloadType.IMPORT_CAPACITY_LIMIT, values=(11.0,)),
+                    ),
+                ),
+            ),
+        )
+
+    event = bl.events.create_event(new_event=event_of(1))
+    say("event", {"id": event.id, "priority": event.priority})
+    found = bl.events.get_events(target=None, pagination=None, program_id=program.id)
+    say("events", [e.id for e in found])
+    changed = bl.events.update_event_by_id(
+        event_id=event.id, updated_event=event_of(0, EventUpdate)
+    )
+    say("changed", {"id": changed.id, "priority": changed.priority})
+    cancelled = bl.events.delete_event_by_id(event_id=event.id)
+    say("cancelled", cancelled.id)
+    say(
+        "left",
+        [e.id for e in bl.events.get_events(target=None, pagination=None, program_id=program.id)],
+    )
+
+
+if __name__ == "__main__":
+    main()
