@@ -22,6 +22,7 @@ from temporalio import activity
 from temporalio.converter import value_to_type
 from temporalio.exceptions import ApplicationError
 
+from activities import demand_response
 from activities.persistence.database import Database
 from activities.persistence.models import SiteCharging, StationEvent, Transaction
 from activities.persistence.repositories import meter_samples, site_plans, stations, transactions
@@ -55,10 +56,12 @@ def site_problem(
     start: datetime,
     peak_so_far_kw: float = 0.0,
     caps: dict[str, float] | None = None,
+    asks: demand_response.SlotAsks | None = None,
 ) -> SiteProblem:
     """The optimizer's problem: ``vehicles`` are (vehicle, kWh still needed, departure);
     ``peak_so_far_kw`` the billing month's measured peak (paid for already); ``caps``
-    per charging point what its car has shown it takes (:func:`draw_caps`).
+    per charging point what its car has shown it takes (:func:`draw_caps`); ``asks``
+    what utilities' demand-response events ask of each slot (import caps, prices).
 
     One vehicle per charging point: when a new session started on an EVSE before the
     previous one's stop reached the site, the previous car has left, and only the
@@ -139,8 +142,14 @@ def site_problem(
         ],
         vehicles=stays,
         risk_premium_per_kwh=config.departure_risk_premium_per_kwh,
+        import_limit_kw=asks.import_limit_kw if asks is not None and asks.any else None,
         tariff=Tariff(
-            price_per_kwh=[depot.price_at(start + t * step) for t in range(slots)],
+            price_per_kwh=[
+                asked
+                if asks is not None and (asked := asks.price_per_kwh[t]) is not None
+                else depot.price_at(start + t * step)
+                for t in range(slots)
+            ],
             demand_charge_per_kw=config.demand_charge_per_kw,
             peak_so_far_kw=peak_so_far_kw,
         ),
@@ -411,7 +420,16 @@ class SmartChargingActivities:
             if (v.station_id, v.evse_id) in paused:
                 caps[v.key] = 0.0
         start = slot_start(now, config.slot_minutes)
-        problem = site_problem(config, present, start, month_peak, caps)
+        slot = timedelta(minutes=config.slot_minutes)
+        slots = config.horizon_hours * 60 // config.slot_minutes
+        asked = demand_response.per_slot(
+            await demand_response.asks_for_site(session, row.site_id, start, start + slots * slot),
+            start,
+            slot,
+            slots,
+            config.connection_kw,
+        )
+        problem = site_problem(config, present, start, month_peak, caps, asked)
         tx_ids = {v.key: v.transaction_id for v, _, _ in present}
         # CPU-bound: off the worker's event loop.
         schedule, planned = await asyncio.to_thread(
@@ -436,7 +454,8 @@ class SmartChargingActivities:
             energy_cost=round(schedule.energy_cost, 4),
             peak_kw=round(schedule.peak_kw, 3),
             shortfall_kwh=schedule.shortfall_kwh,
-            summary=_summary(problem, schedule.power_kw, schedule.peak_kw),
+            summary=_summary(problem, schedule.power_kw, schedule.peak_kw)
+            + (f" · demand response: {', '.join(asked.events)}" if asked.any else ""),
             month_peak_kw=round(month_peak, 3),
             build_s=schedule.build_s,
             solve_s=schedule.solve_s,

@@ -1,0 +1,151 @@
+"""What utilities' OpenADR 3 events ask of a site, slot by slot.
+
+From the events that target the site (by its id, or every site of the utility
+when an event names no targets), per planning slot: the cap on the site's
+import (``IMPORT_CAPACITY_LIMIT`` in kW, or a ``SIMPLE`` level as a share of the
+connection withheld) and the price that replaces the site's tariff (``PRICE``).
+An interval that covers any part of a slot applies to the whole slot (a limit
+must hold from the interval's first second). Where events overlap, the one of
+the highest priority wins (OpenADR: the lowest number; none is the lowest), and
+among equals the tighter limit and the higher price.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from pydantic import TypeAdapter
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from activities.persistence.models import DrEvent, UtilityClient
+
+SIMPLE_SHARE = {0: 0.0, 1: 0.25, 2: 0.5, 3: 0.75}
+"""The share of the site's connection a SIMPLE level withholds (level 3: a quarter
+of the connection is left)."""
+
+LOWEST = 2**31
+"""The priority of an event that names none."""
+
+
+@dataclass(frozen=True)
+class Ask:
+    """One interval of one event, as it applies to one site."""
+
+    event_id: str
+    start: datetime
+    end: datetime
+    priority: int
+    kind: str  # IMPORT_CAPACITY_LIMIT, SIMPLE or PRICE
+    value: float
+
+
+@dataclass
+class SlotAsks:
+    """Per slot: the import cap (kW) and the price that replace the site's own."""
+
+    import_limit_kw: list[float | None]
+    price_per_kwh: list[float | None]
+    events: list[str]
+
+    @property
+    def any(self) -> bool:
+        """Whether any event asks anything of the planned horizon."""
+        return any(v is not None for v in self.import_limit_kw + self.price_per_kwh)
+
+
+def asks_of(body: dict[str, Any]) -> list[Ask]:
+    """The intervals of a stored event (its ``body`` as served)."""
+    found = []
+    default = body.get("intervalPeriod")
+    next_start = datetime.fromisoformat(default["start"]) if default else None
+    priority = body.get("priority")
+    for interval in body.get("intervals") or []:
+        period = interval.get("intervalPeriod")
+        if period is not None:
+            start, duration = datetime.fromisoformat(period["start"]), period["duration"]
+        elif default is not None and next_start is not None:
+            start, duration = next_start, default["duration"]
+        else:
+            continue
+        end = start + _duration(duration)
+        next_start = end
+        for payload in interval.get("payloads") or []:
+            kind = payload.get("type")
+            values = [v for v in payload.get("values") or [] if _number(v)]
+            if kind in ("IMPORT_CAPACITY_LIMIT", "SIMPLE", "PRICE") and values:
+                found.append(
+                    Ask(
+                        body["id"],
+                        start,
+                        end,
+                        LOWEST if priority is None else int(priority),
+                        kind,
+                        float(values[0]),
+                    )
+                )
+    return found
+
+
+def _number(value: object) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+_DURATION = TypeAdapter(timedelta)
+
+
+def _duration(text: str) -> timedelta:
+    # Stored as pydantic wrote it: ISO 8601 (PT1H, P1DT2H, PT0.5S).
+    return _DURATION.validate_python(text)
+
+
+def per_slot(
+    asks: Sequence[Ask],
+    start: datetime,
+    slot: timedelta,
+    slots: int,
+    connection_kw: float,
+) -> SlotAsks:
+    """The asks resolved onto the planning slots from ``start``."""
+    limits: list[float | None] = [None] * slots
+    prices: list[float | None] = [None] * slots
+    for t in range(slots):
+        begin, end = start + t * slot, start + (t + 1) * slot
+        covering = [a for a in asks if a.start < end and a.end > begin]
+        caps = [a for a in covering if a.kind in ("IMPORT_CAPACITY_LIMIT", "SIMPLE")]
+        if caps:
+            top = min(a.priority for a in caps)
+            limits[t] = min(_cap_kw(a, connection_kw) for a in caps if a.priority == top)
+        priced = [a for a in covering if a.kind == "PRICE"]
+        if priced:
+            top = min(a.priority for a in priced)
+            prices[t] = max(a.value for a in priced if a.priority == top)
+    events = sorted({a.event_id for a in asks})
+    return SlotAsks(limits, prices, events)
+
+
+def _cap_kw(ask: Ask, connection_kw: float) -> float:
+    if ask.kind == "SIMPLE":
+        return connection_kw * (1 - SIMPLE_SHARE.get(int(ask.value), 0.0))
+    return max(0.0, ask.value)
+
+
+async def asks_for_site(
+    session: AsyncSession, site_id: str, start: datetime, end: datetime
+) -> list[Ask]:
+    """The intervals of every event that targets the site and overlaps [start, end)."""
+    rows = await session.execute(
+        select(DrEvent, UtilityClient.sites)
+        .join(UtilityClient, UtilityClient.client_id == DrEvent.client_id)
+        .where(DrEvent.starts_at < end, DrEvent.ends_at > start)
+    )
+    found: list[Ask] = []
+    for event, sites in rows:
+        targets = event.body.get("targets")
+        if site_id not in (targets if targets else sites):
+            continue
+        found.extend(a for a in asks_of(event.body) if a.start < end and a.end > start)
+    return found
