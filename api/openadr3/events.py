@@ -9,12 +9,14 @@ SIMPLE level 0-3, and its targets the utility's own sites (none: all of them).
 
 from __future__ import annotations
 
+import asyncio
 import itertools
+import logging
 import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from fastapi import APIRouter, HTTPException, status
+from fastapi import APIRouter, HTTPException, Request, status
 from sqlalchemy import select
 
 from activities.persistence.models import DrEvent, DrProgram
@@ -24,6 +26,34 @@ from api.openadr3.programs import Limit, Skip, _check_targets, own_program
 from api.openadr3.schemas import EventIn, served
 
 router = APIRouter(prefix="/events", tags=["openadr3"])
+
+log = logging.getLogger(__name__)
+
+NUDGE_TIMEOUT_S = 3.0
+
+
+def targeted(body: dict[str, Any], utility: Utility) -> set[str]:
+    """The sites an event applies to: its targets, or every site of the utility."""
+    return set(body.get("targets") or utility.sites)
+
+
+async def _nudge(request: Request, sites: set[str]) -> None:
+    """Wake the targeted sites' planning workflows, so that the next plan (which reads
+    the event from the database) comes now rather than at the next tick: best effort,
+    bounded; a site without smart charging has no workflow to wake."""
+
+    async def one(site_id: str) -> None:
+        try:
+            client = await request.app.state.temporal.client()
+            await client.get_workflow_handle(f"site:{site_id}").signal("config_changed")
+        except Exception as error:  # not running, or Temporal away: the tick plans anyway
+            log.debug("site %s not woken for an event: %s", site_id, error)
+
+    await asyncio.gather(
+        *(asyncio.wait_for(one(s), NUDGE_TIMEOUT_S) for s in sorted(sites)),
+        return_exceptions=True,
+    )
+
 
 NUMERIC = {"IMPORT_CAPACITY_LIMIT", "EXPORT_CAPACITY_LIMIT", "PRICE"}
 
@@ -109,8 +139,10 @@ async def search_events(
 
 
 @router.post("", status_code=status.HTTP_201_CREATED)
-async def create_event(body: EventIn, utility: Utility, session: Session) -> dict[str, Any]:
-    """A new event of one of the utility's programs."""
+async def create_event(
+    body: EventIn, utility: Utility, session: Session, request: Request
+) -> dict[str, Any]:
+    """A new event of one of the utility's programs; the sites it targets re-plan."""
     program = await _program(session, utility, body.programID)
     now = datetime.now(UTC)
     starts, ends = _check(body, program, utility, now)
@@ -127,6 +159,7 @@ async def create_event(body: EventIn, utility: Utility, session: Session) -> dic
     )
     session.add(event)
     await session.commit()
+    await _nudge(request, targeted(event.body, utility))
     return event.body
 
 
@@ -152,10 +185,12 @@ async def get_event(event_id: str, utility: Utility, session: Session) -> dict[s
 
 @router.put("/{event_id}")
 async def update_event(
-    event_id: str, body: EventIn, utility: Utility, session: Session
+    event_id: str, body: EventIn, utility: Utility, session: Session, request: Request
 ) -> dict[str, Any]:
-    """Replace an event (checked as a new one; its id and creation time stay)."""
+    """Replace an event (checked as a new one; its id and creation time stay); the
+    sites it targeted and targets re-plan."""
     event = await _own_event(session, utility, event_id)
+    before = targeted(event.body, utility)
     program = await _program(session, utility, body.programID)
     now = datetime.now(UTC)
     starts, ends = _check(body, program, utility, now)
@@ -163,14 +198,18 @@ async def update_event(
     event.body = served("EVENT", event.id, event.created_at, now, body)
     event.modified_at = now
     await session.commit()
+    await _nudge(request, before | targeted(event.body, utility))
     return event.body
 
 
 @router.delete("/{event_id}")
-async def delete_event(event_id: str, utility: Utility, session: Session) -> dict[str, Any]:
-    """Cancel an event; answers the object as it was."""
+async def delete_event(
+    event_id: str, utility: Utility, session: Session, request: Request
+) -> dict[str, Any]:
+    """Cancel an event; answers the object as it was. Its sites re-plan without it."""
     event = await _own_event(session, utility, event_id)
     body = event.body
     await session.delete(event)
     await session.commit()
+    await _nudge(request, targeted(body, utility))
     return body

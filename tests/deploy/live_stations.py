@@ -50,3 +50,12 @@ def tx_started(transaction_id: str, token: str | None = None) -> dict[str, Any]:
     if token is not None:
         event["idToken"] = {"idToken": token, "type": "ISO14443"}
     return event
+
+
+async def next_profile(station: StrictStation, wanted: str, timeout: float = 30) -> dict[str, Any]:
+    """The next SetChargingProfile of purpose ``wanted`` the station receives."""
+    while True:
+        request = await station.next_command("SetChargingProfile", timeout=timeout)
+        body = request.get("csChargingProfiles") or request.get("chargingProfile") or {}
+        if body.get("chargingProfilePurpose") == wanted:
+            return request

@@ -3,9 +3,22 @@
 
 from __future__ import annotations
 
+import base64
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+
 from deploy.stack import Stack
 from tests.deploy.conftest import api_client
+from tests.deploy.live_stations import booted_station, next_profile, tx_started
 from tests.deploy.live_utility import run_utility
+
+
+def first_limit(request: dict[str, Any]) -> float:
+    """The first period's limit of a 2.x SetChargingProfile."""
+    schedule = request["chargingProfile"]["chargingSchedule"][0]
+    return float(schedule["chargingSchedulePeriod"][0]["limit"])
 
 
 async def test_openadr3_client_runs_program_event_change_and_cancel(stack: Stack) -> None:
@@ -29,3 +42,63 @@ async def test_openadr3_client_runs_program_event_change_and_cancel(stack: Stack
     assert steps["changed"] == {"id": steps["event"]["id"], "priority": 0}
     assert steps["cancelled"] == steps["event"]["id"]
     assert steps["left"] == []
+
+
+async def test_a_utilitys_limit_reaches_the_chargers_at_once_and_is_lifted_on_cancel(
+    stack: Stack,
+) -> None:
+    """A charger on a smart-charged site draws 11 kW; a utility caps the site at 5 kW
+    from now: the charger's next profile keeps to it, without waiting for the site's
+    15-minute tick; the event cancelled, the charger gets its 11 kW back."""
+    async with api_client(stack) as http:
+        await http.post(
+            "/sites", json={"id": "dr-live", "name": "x", "price_per_kwh": "0.2", "currency": "EUR"}
+        )
+        station = await booted_station(
+            stack, "DRL-1", "ocpp2.0.1", site_id="dr-live", tokens={"TAG-DR": "accepted"}
+        )
+        try:
+            config = {
+                "connection_kw": 22,
+                "chargers": [{"station_id": "DRL-1", "max_kw": 11}],
+                "prices": [{"start_hour": 0, "end_hour": 24, "price_per_kwh": 0.2}],
+            }
+            assert (await http.put("/sites/dr-live/smart-charging", json=config)).status_code == 200
+            await station.call("TransactionEvent", tx_started("drl-1", "TAG-DR"))
+            assert first_limit(await next_profile(station, "TxProfile")) == pytest.approx(11000)
+            made = (await http.post("/utilities", json={"name": "G", "sites": ["dr-live"]})).json()
+            basic = base64.b64encode(f"{made['client_id']}:{made['client_secret']}".encode())
+            token = await http.post(
+                "/openadr3/auth/token",
+                content="grant_type=client_credentials",
+                headers={
+                    "Authorization": f"Basic {basic.decode()}",
+                    "Content-Type": "application/x-www-form-urlencoded",
+                },
+            )
+            bearer = {"Authorization": f"Bearer {token.json()['access_token']}"}
+            program = await http.post(
+                "/openadr3/programs", headers=bearer, json={"programName": "cap"}
+            )
+            now = datetime.now(UTC).replace(microsecond=0)
+            event = await http.post(
+                "/openadr3/events",
+                headers=bearer,
+                json={
+                    "programID": program.json()["id"],
+                    "intervalPeriod": {"start": now.isoformat(), "duration": "PT1H"},
+                    "intervals": [
+                        {"id": 0, "payloads": [{"type": "IMPORT_CAPACITY_LIMIT", "values": [5]}]}
+                    ],
+                },
+            )
+            assert event.status_code == 201, event.text
+            assert first_limit(await next_profile(station, "TxProfile", timeout=20)) <= 5000
+            cancelled = await http.delete(f"/openadr3/events/{event.json()['id']}", headers=bearer)
+            assert cancelled.status_code == 200
+            assert first_limit(
+                await next_profile(station, "TxProfile", timeout=20)
+            ) == pytest.approx(11000)
+            assert station.failures == []
+        finally:
+            await station.close()

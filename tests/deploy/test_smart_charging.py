@@ -12,8 +12,7 @@ import pytest
 from activities.persistence.models import SiteCharging
 from deploy.stack import Stack
 from tests.deploy.conftest import api_client, eventually
-from tests.deploy.live_stations import booted_station, now_iso, tx_started
-from tests.gateway.conformance.station import StrictStation
+from tests.deploy.live_stations import booted_station, next_profile, now_iso, tx_started
 
 CONFIG = {
     "connection_kw": 15,
@@ -30,15 +29,6 @@ CONFIG = {
 def _tx16(request: dict[str, Any]) -> dict[str, Any]:
     profile: dict[str, Any] = request["csChargingProfiles"]
     return profile
-
-
-async def _profiles(station: StrictStation, wanted: str, timeout: float = 30) -> dict[str, Any]:
-    """The next SetChargingProfile of purpose ``wanted`` the station receives."""
-    while True:
-        request = await station.next_command("SetChargingProfile", timeout=timeout)
-        body = request.get("csChargingProfiles") or request.get("chargingProfile") or {}
-        if body.get("chargingProfilePurpose") == wanted:
-            return request
 
 
 async def test_profiles_follow_vehicles_arriving_and_leaving(stack: Stack) -> None:
@@ -64,7 +54,7 @@ async def test_profiles_follow_vehicles_arriving_and_leaving(stack: Stack) -> No
                 {"connectorId": 1, "idTag": "TAG-SC", "meterStart": 0, "timestamp": now_iso()},
             )
             tx_a = started["transactionId"]
-            first = _tx16(await _profiles(a, "TxProfile"))
+            first = _tx16(await next_profile(a, "TxProfile"))
             assert first["transactionId"] == tx_a
             assert first["chargingSchedule"]["chargingRateUnit"] == "W"
             assert first["chargingSchedule"]["chargingSchedulePeriod"][0]["limit"] <= 11000
@@ -73,10 +63,10 @@ async def test_profiles_follow_vehicles_arriving_and_leaving(stack: Stack) -> No
                 "TransactionEvent",
                 tx_started("sc-b-1", "TAG-SC"),
             )
-            on_b = (await _profiles(b, "TxProfile"))["chargingProfile"]
+            on_b = (await next_profile(b, "TxProfile"))["chargingProfile"]
             assert on_b["transactionId"] == "sc-b-1"
             assert on_b["chargingSchedule"][0]["chargingRateUnit"] == "A"
-            again_a = _tx16(await _profiles(a, "TxProfile"))
+            again_a = _tx16(await next_profile(a, "TxProfile"))
             first_a = again_a["chargingSchedule"]["chargingSchedulePeriod"][0]["limit"] / 1000
             first_b = on_b["chargingSchedule"][0]["chargingSchedulePeriod"][0]["limit"] * 0.69
             assert first_a + first_b <= 15 + 0.1  # the connection holds in the first slot
@@ -89,7 +79,7 @@ async def test_profiles_follow_vehicles_arriving_and_leaving(stack: Stack) -> No
                 "connectorId": 1,
                 "chargingProfilePurpose": "TxProfile",
             }
-            await _profiles(b, "TxProfile")
+            await next_profile(b, "TxProfile")
 
             async def plan_without_a() -> dict[str, Any] | None:
                 plan = (await http.get("/sites/sc-depot/schedule")).json()
@@ -243,7 +233,7 @@ async def test_ev_charging_needs_shape_the_plan(stack: Stack) -> None:
                 "TransactionEvent",
                 tx_started("evn-1", "TAG-EV"),
             )
-            profile = (await _profiles(station, "TxProfile"))["chargingProfile"]
+            profile = (await next_profile(station, "TxProfile"))["chargingProfile"]
             schedule = profile["chargingSchedule"][0]
             periods = schedule["chargingSchedulePeriod"]
             ends = [p["startPeriod"] for p in periods[1:]] + [schedule["duration"]]
@@ -289,7 +279,7 @@ async def test_a_car_that_pauses_gives_its_capacity_to_the_others(stack: Stack) 
                 return float(schedule["chargingSchedulePeriod"][0]["limit"])
 
             await a.call("TransactionEvent", tx_started("pa-1", "TAG-P"))
-            assert first_limit(await _profiles(a, "TxProfile")) == pytest.approx(11000)
+            assert first_limit(await next_profile(a, "TxProfile")) == pytest.approx(11000)
             paused = {
                 "eventType": "Updated",
                 "timestamp": now_iso(),
@@ -300,9 +290,9 @@ async def test_a_car_that_pauses_gives_its_capacity_to_the_others(stack: Stack) 
             }
             await a.call("TransactionEvent", paused)
             # Re-planned without any session starting or ending: the pilot's minimum.
-            assert first_limit(await _profiles(a, "TxProfile")) == pytest.approx(4140, abs=1)
+            assert first_limit(await next_profile(a, "TxProfile")) == pytest.approx(4140, abs=1)
             await b.call("TransactionEvent", tx_started("pa-2", "TAG-P"))
-            assert first_limit(await _profiles(b, "TxProfile")) >= 7000
+            assert first_limit(await next_profile(b, "TxProfile")) >= 7000
             assert a.failures == [] and b.failures == []
         finally:
             await a.close()
