@@ -14,6 +14,7 @@ from activities.smart_charging import SmartChargingActivities
 from activities.station_locator import RoutingActivities
 from workflows.charging_session import ChargingSessionWorkflow
 from workflows.configuration_push import ConfigurationPushWorkflow
+from workflows.demand_response import DemandResponseWorkflow
 from workflows.log_upload import LogUploadWorkflow
 from workflows.reservation import ReservationWorkflow
 from workflows.site_charging import SiteChargingWorkflow
@@ -26,6 +27,7 @@ WORKFLOWS = [
     ReservationWorkflow,
     LogUploadWorkflow,
     SiteChargingWorkflow,
+    DemandResponseWorkflow,
 ]
 
 

@@ -18,12 +18,14 @@ from typing import Any
 
 from fastapi import APIRouter, HTTPException, Request, status
 from sqlalchemy import select
+from temporalio.common import WorkflowIDConflictPolicy
 
 from activities.persistence.models import DrEvent, DrProgram
 from api.deps import Session
 from api.openadr3.auth import Utility
 from api.openadr3.programs import Limit, Skip, _check_targets, own_program
 from api.openadr3.schemas import EventIn, served
+from workflows.demand_response import DemandResponseWorkflow, DrSchedule, dr_workflow_id
 
 router = APIRouter(prefix="/events", tags=["openadr3"])
 
@@ -35,6 +37,41 @@ NUDGE_TIMEOUT_S = 3.0
 def targeted(body: dict[str, Any], utility: Utility) -> set[str]:
     """The sites an event applies to: its targets, or every site of the utility."""
     return set(body.get("targets") or utility.sites)
+
+
+def schedule_of(event_id: str, body: EventIn, sites: set[str]) -> DrSchedule:
+    """The moments the event's limits change, for its workflow."""
+    spans = intervals_of(body)
+    moments = sorted({s for _, s, _ in spans} | {e for _, _, e in spans})
+    return DrSchedule(event_id, sorted(sites), moments)
+
+
+async def _follow(request: Request, schedule: DrSchedule, *, cancelled: bool = False) -> None:
+    """Start (or tell) the event's ``dr:{event}`` workflow: best effort, bounded. The
+    event is in the database already; every plan of its sites keeps to it whether
+    or not the workflow wakes them at its boundaries."""
+
+    async def go() -> None:
+        client = await request.app.state.temporal.client()
+        ident = dr_workflow_id(schedule.event_id)
+        if cancelled:
+            await client.get_workflow_handle(ident).signal(DemandResponseWorkflow.cancelled)
+            return
+        await client.start_workflow(
+            DemandResponseWorkflow.run,
+            schedule,
+            id=ident,
+            task_queue=request.app.state.task_queue,
+            id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+            start_signal="changed",
+            start_signal_args=[schedule],
+            static_summary=f"Demand-response event {schedule.event_id}",
+        )
+
+    try:
+        await asyncio.wait_for(go(), NUDGE_TIMEOUT_S)
+    except Exception as error:
+        log.warning("event %s: its workflow was not reached: %s", schedule.event_id, error)
 
 
 async def _nudge(request: Request, sites: set[str]) -> None:
@@ -159,7 +196,9 @@ async def create_event(
     )
     session.add(event)
     await session.commit()
-    await _nudge(request, targeted(event.body, utility))
+    sites = targeted(event.body, utility)
+    await _nudge(request, sites)
+    await _follow(request, schedule_of(ident, body, sites))
     return event.body
 
 
@@ -199,6 +238,7 @@ async def update_event(
     event.modified_at = now
     await session.commit()
     await _nudge(request, before | targeted(event.body, utility))
+    await _follow(request, schedule_of(event.id, body, targeted(event.body, utility)))
     return event.body
 
 
@@ -212,4 +252,5 @@ async def delete_event(
     await session.delete(event)
     await session.commit()
     await _nudge(request, targeted(body, utility))
+    await _follow(request, DrSchedule(event_id, [], []), cancelled=True)
     return body

@@ -13,6 +13,7 @@ from deploy.stack import Stack
 from tests.deploy.conftest import api_client
 from tests.deploy.live_stations import booted_station, next_profile, tx_started
 from tests.deploy.live_utility import run_utility
+from workflows.demand_response import DemandResponseWorkflow
 
 
 def first_limit(request: dict[str, Any]) -> float:
@@ -94,8 +95,14 @@ async def test_a_utilitys_limit_reaches_the_chargers_at_once_and_is_lifted_on_ca
             )
             assert event.status_code == 201, event.text
             assert first_limit(await next_profile(station, "TxProfile", timeout=20)) <= 5000
+            # Its workflow follows it on durable timers (the site plans again at its end).
+            assert stack.worker is not None
+            followed = stack.worker.client.get_workflow_handle(f"dr:{event.json()['id']}")
+            progress = await followed.query(DemandResponseWorkflow.progress)
+            assert progress.phase == "active" and progress.sites == ["dr-live"]
             cancelled = await http.delete(f"/openadr3/events/{event.json()['id']}", headers=bearer)
             assert cancelled.status_code == 200
+            assert await followed.result() == "cancelled"
             assert first_limit(
                 await next_profile(station, "TxProfile", timeout=20)
             ) == pytest.approx(11000)

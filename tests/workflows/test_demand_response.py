@@ -1,0 +1,117 @@
+"""The demand-response event's workflow on the time-skipping server: the sites plan
+again at the ramp, at each boundary and at the end, on durable timers; a change
+and a cancellation wake them at once."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from temporalio import workflow
+from temporalio.client import Client, WorkflowHandle
+from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import Worker
+
+from activities.persistence.database import Database
+from deploy.worker import build_worker
+from tests.conftest import unique
+from tests.workflows import history_recorder
+from workflows.demand_response import DemandResponseWorkflow, DrSchedule, dr_workflow_id
+
+
+@workflow.defn(name="SiteProbe", sandboxed=False)
+class SiteProbe:
+    """Stands where a site's planning workflow stands (``site:{id}``) and counts the
+    times it is told to plan again, with when."""
+
+    def __init__(self) -> None:
+        self.woken: list[datetime] = []
+
+    @workflow.run
+    async def run(self) -> None:
+        await workflow.wait_condition(lambda: False)
+
+    @workflow.signal
+    def config_changed(self) -> None:
+        self.woken.append(workflow.now())
+
+    @workflow.query
+    def times(self) -> list[datetime]:
+        return self.woken
+
+
+async def _probe(client: Client, queue: str, site: str) -> WorkflowHandle[SiteProbe, None]:
+    return await client.start_workflow(SiteProbe.run, id=f"site:{site}", task_queue=queue)
+
+
+async def _event(
+    client: Client, queue: str, site: str, start: datetime, hours: list[float]
+) -> WorkflowHandle[DemandResponseWorkflow, str]:
+    boundaries = [start]
+    for h in hours:
+        boundaries.append(boundaries[-1] + timedelta(hours=h))
+    event_id = unique("ev")
+    return await client.start_workflow(
+        DemandResponseWorkflow.run,
+        DrSchedule(event_id, [site], boundaries),
+        id=dr_workflow_id(event_id),
+        task_queue=queue,
+    )
+
+
+async def test_an_event_announced_days_ahead_wakes_its_site_on_time(
+    time_skipping: WorkflowEnvironment, sqlite_db: Database
+) -> None:
+    client, queue, site = time_skipping.client, unique("dr-q"), unique("site")
+    async with (
+        build_worker(client, sqlite_db, queue),
+        Worker(client, task_queue=queue + "-probe", workflows=[SiteProbe]),
+    ):
+        probe = await _probe(client, queue + "-probe", site)
+        now = await time_skipping.get_current_time()
+        start = (now + timedelta(days=2)).replace(microsecond=0)
+        handle = await _event(client, queue, site, start, [1.0, 1.0])  # two intervals
+        await time_skipping.sleep(timedelta(days=1))
+        assert (await handle.query(DemandResponseWorkflow.progress)).phase == "scheduled"
+        assert await probe.query(SiteProbe.times) == []
+        assert await handle.result() == "completed"
+        woken = await probe.query(SiteProbe.times)
+        # The ramp, the start, the boundary between the intervals, the end, on time.
+        expected = [start - timedelta(minutes=5), *(start + timedelta(hours=h) for h in (0, 1, 2))]
+        assert len(woken) == len(expected)
+        for at, due in zip(woken, expected, strict=True):
+            assert abs(at.replace(tzinfo=UTC) - due) < timedelta(seconds=1)
+        await history_recorder.keep(handle)
+
+
+async def test_a_change_mid_event_and_a_cancellation_wake_the_site_at_once(
+    time_skipping: WorkflowEnvironment, sqlite_db: Database
+) -> None:
+    client, queue, site = time_skipping.client, unique("dr-q"), unique("site")
+    other = unique("site")
+    async with (
+        build_worker(client, sqlite_db, queue),
+        Worker(client, task_queue=queue + "-probe", workflows=[SiteProbe]),
+    ):
+        probe, other_probe = (
+            await _probe(client, queue + "-probe", site),
+            await _probe(client, queue + "-probe", other),
+        )
+        now = await time_skipping.get_current_time()
+        start = (now + timedelta(minutes=10)).replace(microsecond=0)
+        handle = await _event(client, queue, site, start, [2.0])
+        await time_skipping.sleep(timedelta(minutes=30))  # active
+        assert (await handle.query(DemandResponseWorkflow.progress)).phase == "active"
+        assert len(await probe.query(SiteProbe.times)) == 2  # the ramp, the start
+        # The utility moves the end an hour earlier and adds a site.
+        changed = DrSchedule(
+            handle.id.removeprefix("dr:"), [site, other], [start, start + timedelta(hours=1)]
+        )
+        await handle.signal(DemandResponseWorkflow.changed, changed)
+        await time_skipping.sleep(timedelta(seconds=5))
+        assert len(await probe.query(SiteProbe.times)) == 3
+        assert len(await other_probe.query(SiteProbe.times)) == 1
+        await handle.signal(DemandResponseWorkflow.cancelled)
+        assert await handle.result() == "cancelled"
+        assert len(await probe.query(SiteProbe.times)) == 4
+        assert len(await other_probe.query(SiteProbe.times)) == 2
+        await history_recorder.keep(handle)

@@ -1,0 +1,154 @@
+"""A utility's demand-response event as a durable process (``dr:{event}``).
+
+Every plan of a targeted site already keeps to the event (the site's planning
+reads it from the database), and its profiles carry the limits of future slots;
+this workflow makes the sites plan again at the moments that matter, on durable
+timers, so a restart of every process in between changes nothing: a ramp before
+the first interval (fresh telemetry, profiles in place before the limit
+starts), the start and each interval boundary, and the end (limits lifted, the normal plan
+restored). A change of the event (new intervals or targets) or its
+cancellation wakes the sites at once. The phase is in the Temporal UI's
+current details.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from temporalio import workflow
+
+RAMP = timedelta(minutes=5)
+"""How long before the first interval the sites plan again."""
+
+
+def dr_workflow_id(event_id: str) -> str:
+    """Business key of an event's workflow."""
+    return f"dr:{event_id}"
+
+
+@dataclass(frozen=True)
+class DrSchedule:
+    """When an event's limits change, and which sites it targets."""
+
+    event_id: str
+    sites: list[str]
+    # Every interval start and end, sorted: the first is the event's start, the last its end.
+    boundaries: list[datetime]
+    ramp_s: float = RAMP.total_seconds()
+
+    def moments(self) -> list[datetime]:
+        """When the sites plan again: the ramp, the start, each boundary, the end."""
+        if not self.boundaries:
+            return []
+        ramp = self.boundaries[0] - timedelta(seconds=self.ramp_s)
+        return sorted({ramp, *self.boundaries})
+
+
+@dataclass
+class DrProgress:
+    """What the workflow has done, for queries."""
+
+    phase: str = "scheduled"
+    nudges: int = 0
+    sites: list[str] = field(default_factory=list)
+
+
+# Unsandboxed like the other workflows: it only awaits timers and signals.
+@workflow.defn(name="DemandResponseEvent", sandboxed=False)
+class DemandResponseWorkflow:
+    """Wakes the targeted sites' planning at the event's ramp, boundaries and end."""
+
+    @workflow.init
+    def __init__(self, schedule: DrSchedule) -> None:
+        self._schedule = schedule
+        self._changed = False
+        self._cancelled = False
+        self._progress = DrProgress(sites=list(schedule.sites))
+        self._done: set[datetime] = set()
+
+    @workflow.run
+    async def run(self, schedule: DrSchedule) -> str:
+        """Until the event ends or is cancelled: "completed" or "cancelled"."""
+        while not self._cancelled:
+            now = workflow.now()
+            upcoming = [m for m in self._schedule.moments() if m not in self._done]
+            if not upcoming:
+                break
+            moment = upcoming[0]
+            self._details(now, moment)
+            if moment > now:
+                with contextlib.suppress(TimeoutError):
+                    await workflow.wait_condition(
+                        lambda: self._changed or self._cancelled, timeout=moment - now
+                    )
+            if self._changed:
+                self._changed = False
+                # Moments passed while the event changed are not made up for: the
+                # sites plan now with the new intervals.
+                self._done = {m for m in self._schedule.moments() if m <= workflow.now()}
+                await self._nudge()
+                continue
+            if self._cancelled:
+                break
+            self._done.add(moment)
+            await self._nudge()
+        if self._cancelled:
+            await self._nudge()
+            self._progress.phase = "cancelled"
+        else:
+            self._progress.phase = "completed"
+        workflow.set_current_details(f"**{self._progress.phase}** · {self._sites_text()}")
+        return self._progress.phase
+
+    async def _nudge(self) -> None:
+        """Every targeted site plans again (one without a planning workflow is a site
+        without smart charging: nothing to wake)."""
+
+        async def one(site_id: str) -> None:
+            handle = workflow.get_external_workflow_handle(f"site:{site_id}")
+            with contextlib.suppress(Exception):
+                await handle.signal("config_changed")
+
+        await asyncio.gather(*(one(s) for s in self._progress.sites))
+        self._progress.nudges += 1
+
+    def _details(self, now: datetime, moment: datetime) -> None:
+        start, end = self._schedule.boundaries[0], self._schedule.boundaries[-1]
+        if now < start - timedelta(seconds=self._schedule.ramp_s):
+            phase = "scheduled"
+        elif now < start:
+            phase = "ramping"
+        elif now < end:
+            phase = "active"
+        else:
+            phase = "recovering"
+        self._progress.phase = phase
+        workflow.set_current_details(
+            f"**{phase}** · {start:%Y-%m-%d %H:%M}-{end:%H:%M} UTC · {self._sites_text()} · "
+            f"sites plan again at {moment:%Y-%m-%d %H:%M:%S} UTC"
+        )
+
+    def _sites_text(self) -> str:
+        sites = self._progress.sites
+        return f"{len(sites)} sites" if len(sites) > 5 else "sites " + ", ".join(sites)
+
+    @workflow.signal
+    def changed(self, schedule: DrSchedule) -> None:
+        """The utility changed the event: its new intervals and targets (the sites of
+        both the old and the new targets plan again)."""
+        self._progress.sites = sorted(set(self._progress.sites) | set(schedule.sites))
+        self._schedule = schedule
+        self._changed = True
+
+    @workflow.signal
+    def cancelled(self) -> None:
+        """The utility cancelled the event: the sites plan without it, now."""
+        self._cancelled = True
+
+    @workflow.query
+    def progress(self) -> DrProgress:
+        """The phase, how many times the sites were woken, which sites."""
+        return self._progress
