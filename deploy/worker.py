@@ -6,6 +6,7 @@ from temporalio.client import Client
 from temporalio.worker import PollerBehaviorAutoscaling, Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
+from activities.compliance import ComplianceActivities
 from activities.log_uploads import LogUploadActivities
 from activities.persistence.database import Database
 from activities.reservations import ReservationActivities
@@ -47,6 +48,7 @@ def build_worker(client: Client, db: Database, task_queue: str) -> Worker:
     reservations = ReservationActivities(db)
     uploads = LogUploadActivities(db)
     smart = SmartChargingActivities(db)
+    compliance = ComplianceActivities(db)
     return Worker(
         client,
         task_queue=task_queue,
@@ -64,6 +66,7 @@ def build_worker(client: Client, db: Database, task_queue: str) -> Worker:
             smart.plan_site,
             smart.plan_site_state,
             smart.site_is_smart,
+            compliance.report_event,
         ],
         workflow_runner=workflow_runner(),
         max_concurrent_activities=64,

@@ -19,6 +19,10 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from temporalio import workflow
+from temporalio.common import RetryPolicy
+
+with workflow.unsafe.imports_passed_through():
+    from activities.compliance import ComplianceActivities
 
 RAMP = timedelta(minutes=5)
 """How long before the first interval the sites plan again."""
@@ -54,6 +58,7 @@ class DrProgress:
     phase: str = "scheduled"
     nudges: int = 0
     sites: list[str] = field(default_factory=list)
+    report_id: str | None = None
 
 
 # Unsandboxed like the other workflows: it only awaits timers and signals.
@@ -71,7 +76,8 @@ class DemandResponseWorkflow:
 
     @workflow.run
     async def run(self, schedule: DrSchedule) -> str:
-        """Until the event ends or is cancelled: "completed" or "cancelled"."""
+        """Until the event ends (then its report is written: "reported") or is
+        cancelled ("cancelled")."""
         while not self._cancelled:
             now = workflow.now()
             upcoming = [m for m in self._schedule.moments() if m not in self._done]
@@ -99,7 +105,14 @@ class DemandResponseWorkflow:
             await self._nudge()
             self._progress.phase = "cancelled"
         else:
-            self._progress.phase = "completed"
+            # What the sites drew against what was asked, for the utility to read.
+            self._progress.report_id = await workflow.execute_activity_method(
+                ComplianceActivities.report_event,
+                self._schedule.event_id,
+                start_to_close_timeout=timedelta(minutes=5),
+                retry_policy=RetryPolicy(maximum_attempts=10),
+            )
+            self._progress.phase = "reported"
         workflow.set_current_details(f"**{self._progress.phase}** · {self._sites_text()}")
         return self._progress.phase
 

@@ -519,3 +519,17 @@ class DrEvent(Base):
     ends_at: Mapped[datetime] = mapped_column(UTCDateTime())
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     modified_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class DrReport(Base):
+    """A compliance report of an event, served to its utility as an OpenADR 3 report."""
+
+    __tablename__ = "dr_reports"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    client_id: Mapped[str] = mapped_column(ForeignKey("utility_clients.client_id"), index=True)
+    # Not foreign keys: a report outlives its event's deletion.
+    event_id: Mapped[str] = mapped_column(String(36), index=True)
+    program_id: Mapped[str] = mapped_column(String(36))
+    body: Mapped[dict[str, Any]] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)

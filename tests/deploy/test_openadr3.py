@@ -22,7 +22,7 @@ def first_limit(request: dict[str, Any]) -> float:
     return float(schedule["chargingSchedulePeriod"][0]["limit"])
 
 
-async def test_openadr3_client_runs_program_event_change_and_cancel(stack: Stack) -> None:
+async def test_openadr3_client_runs_program_event_change_cancel_and_report(stack: Stack) -> None:
     async with api_client(stack) as http:
         site = await http.post(
             "/sites",
@@ -43,6 +43,12 @@ async def test_openadr3_client_runs_program_event_change_and_cancel(stack: Stack
     assert steps["changed"] == {"id": steps["event"]["id"], "priority": 0}
     assert steps["cancelled"] == steps["event"]["id"]
     assert steps["left"] == []
+    # The short event's report, read back: the site drew nothing against its 5 kW.
+    [report] = steps["report"]
+    [resource] = report["resources"]
+    assert resource["name"] == "dr-depot"
+    [interval] = resource["payloads"]
+    assert interval == {"DEMAND": [0.0], "IMPORT_CAPACITY_LIMIT": [5.0], "DATA_QUALITY": ["OK"]}
 
 
 async def test_a_utilitys_limit_reaches_the_chargers_at_once_and_is_lifted_on_cancel(

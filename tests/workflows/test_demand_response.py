@@ -73,7 +73,7 @@ async def test_an_event_announced_days_ahead_wakes_its_site_on_time(
         await time_skipping.sleep(timedelta(days=1))
         assert (await handle.query(DemandResponseWorkflow.progress)).phase == "scheduled"
         assert await probe.query(SiteProbe.times) == []
-        assert await handle.result() == "completed"
+        assert await handle.result() == "reported"
         woken = await probe.query(SiteProbe.times)
         # The ramp, the start, the boundary between the intervals, the end, on time.
         expected = [start - timedelta(minutes=5), *(start + timedelta(hours=h) for h in (0, 1, 2))]

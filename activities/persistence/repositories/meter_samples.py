@@ -142,3 +142,37 @@ def rows_of(
         }
         for r in readings
     ]
+
+
+async def register_samples(
+    session: AsyncSession,
+    transactions: Sequence[tuple[str, int]],
+    start: datetime,
+    end: datetime,
+) -> dict[int, list[tuple[datetime, float]]]:
+    """The energy-register samples of these (station, transaction key) pairs taken in
+    [start, end], in time order, by transaction key (only each one's own station's)."""
+    if not transactions:
+        return {}
+    station_of = dict((pk, station) for station, pk in transactions)
+    rows = await session.execute(
+        select(
+            MeterSample.transaction_pk,
+            MeterSample.station_id,
+            MeterSample.sampled_at,
+            MeterSample.value,
+        )
+        .where(
+            MeterSample.transaction_pk.in_(set(station_of)),
+            MeterSample.measurand == ENERGY_REGISTER,
+            MeterSample.phase.is_(None),
+            MeterSample.sampled_at >= start,
+            MeterSample.sampled_at <= end,
+        )
+        .order_by(MeterSample.transaction_pk, MeterSample.sampled_at)
+    )
+    found: dict[int, list[tuple[datetime, float]]] = {}
+    for pk, station, at, value in rows:
+        if pk is not None and station_of.get(pk) == station:
+            found.setdefault(pk, []).append((at, float(value)))
+    return found

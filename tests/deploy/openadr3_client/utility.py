@@ -12,6 +12,7 @@ JSON line.
 import json
 import os
 import sys
+import time
 from datetime import UTC, datetime, timedelta
 
 # The test stack serves plain HTTP on 127.0.0.1 (oauthlib refuses http:// otherwise).
@@ -93,9 +94,52 @@ def main() -> None:
     say("changed", {"id": changed.id, "priority": changed.priority})
     cancelled = bl.events.delete_event_by_id(event_id=event.id)
     say("cancelled", cancelled.id)
+    left = bl.events.get_events(target=None, pagination=None, program_id=program.id)
+    say("left", [e.id for e in left])
+    # A short event from now: when it ends, its report is there to read back.
+    short = bl.events.create_event(
+        new_event=NewEvent(
+            programID=program.id,
+            event_name="curtail-now",
+            targets=(site,),
+            payload_descriptors=(limit,),
+            interval_period=IntervalPeriod(
+                start=datetime.now(UTC).replace(microsecond=0), duration=timedelta(seconds=5)
+            ),
+            intervals=(
+                Interval(
+                    id=0,
+                    payloads=(
+                        EventPayload(type=EventPayloadType.IMPORT_CAPACITY_LIMIT, values=(5.0,)),
+                    ),
+                ),
+            ),
+        )
+    )
+    deadline = time.monotonic() + 60
+    reports: tuple = ()
+    while not reports and time.monotonic() < deadline:
+        time.sleep(1)
+        reports = bl.reports.get_reports(
+            pagination=None, program_id=program.id, event_id=short.id, client_name=None
+        )
     say(
-        "left",
-        [e.id for e in bl.events.get_events(target=None, pagination=None, program_id=program.id)],
+        "report",
+        [
+            {
+                "event": r.event_id,
+                "resources": [
+                    {
+                        "name": res.resource_name,
+                        "payloads": [
+                            {p.type: list(p.values) for p in i.payloads} for i in res.intervals
+                        ],
+                    }
+                    for res in r.resources
+                ],
+            }
+            for r in reports
+        ],
     )
 
 

@@ -1,4 +1,4 @@
-"""utilities' OAuth2 clients and tokens, OpenADR 3 programs and events
+"""utilities' OAuth2 clients and tokens, OpenADR 3 programs, events and reports
 
 Revision ID: 0018
 Revises: 0017
@@ -78,9 +78,27 @@ def upgrade() -> None:
     )
     op.create_index("ix_dr_events_client_id", "dr_events", ["client_id"])
     op.create_index("ix_dr_events_program_id", "dr_events", ["program_id"])
+    op.create_table(
+        "dr_reports",
+        sa.Column("id", sa.String(36), nullable=False),
+        sa.Column("client_id", sa.String(64), nullable=False),
+        sa.Column("event_id", sa.String(36), nullable=False),
+        sa.Column("program_id", sa.String(36), nullable=False),
+        sa.Column("body", sa.JSON(), nullable=False),
+        sa.Column("created_at", UTCDateTime(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["client_id"],
+            ["utility_clients.client_id"],
+            name="fk_dr_reports_client_id_utility_clients",
+        ),
+        sa.PrimaryKeyConstraint("id", name="pk_dr_reports"),
+    )
+    op.create_index("ix_dr_reports_client_id", "dr_reports", ["client_id"])
+    op.create_index("ix_dr_reports_event_id", "dr_reports", ["event_id"])
 
 
 def downgrade() -> None:
+    op.drop_table("dr_reports")
     op.drop_table("dr_events")
     op.drop_table("dr_programs")
     op.drop_table("utility_tokens")

@@ -1,0 +1,99 @@
+"""Compliance of a demand-response event: a site's demand per interval from its meter
+samples (interpolated at the edges, held flat and flagged past the last reading),
+against the event's limit, in the report the utility reads."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from activities.compliance import (
+    ESTIMATED,
+    MISSING,
+    OK,
+    ComplianceActivities,
+    Reading,
+    compliant,
+    interval_demand,
+    register_at,
+)
+from activities.persistence.database import Database
+from activities.persistence.models import DrEvent, DrProgram, DrReport, UtilityClient
+from tests.conftest import unique
+from tests.helpers import seed_station, seed_transaction, store_register
+
+T0 = datetime(2026, 12, 1, 17, 0, tzinfo=UTC)
+MIN = timedelta(minutes=1)
+
+
+def test_the_register_is_interpolated_between_readings_and_held_past_the_last() -> None:
+    tx = Reading(T0, 1000.0, None, None, [(T0 + 10 * MIN, 2000.0), (T0 + 20 * MIN, 4000.0)])
+    assert register_at(tx, T0 - MIN) == (1000.0, OK)  # before it began
+    assert register_at(tx, T0 + 5 * MIN) == (1500.0, OK)  # from the meter start
+    assert register_at(tx, T0 + 15 * MIN) == (3000.0, OK)
+    assert register_at(tx, T0 + 30 * MIN) == (4000.0, ESTIMATED)  # still running, no reading
+    stopped = Reading(T0, 1000.0, T0 + 25 * MIN, 5000.0, tx.samples)
+    assert register_at(stopped, T0 + 30 * MIN) == (5000.0, OK)
+    assert register_at(Reading(T0, None, None, None, []), T0) == (None, MISSING)
+
+
+def test_demand_is_the_energy_over_the_interval_and_quality_the_worst_reading() -> None:
+    # 6 kW for the first car all along; the second starts half-way at 12 kW.
+    first = Reading(T0, 0.0, None, None, [(T0 + 60 * MIN, 6000.0)])
+    second = Reading(T0 + 30 * MIN, 0.0, None, None, [(T0 + 60 * MIN, 6000.0)])
+    kw, quality = interval_demand([first, second], T0, T0 + 60 * MIN)
+    assert kw == pytest.approx(12.0) and quality == OK
+    later, quality = interval_demand([first], T0 + 60 * MIN, T0 + 75 * MIN)
+    assert later == 0.0 and quality == ESTIMATED
+
+
+async def test_the_report_gives_each_interval_its_demand_limit_and_quality(db: Database) -> None:
+    """Two cars at 6 kW each under a 15 kW limit, then a 10 kW limit they break."""
+    site, stations = unique("dr-site"), [unique("CP"), unique("CP")]
+    for station in stations:
+        await seed_station(db, station, site_id=site, price="0.2")
+    client, program, event_id = unique("u"), unique("p"), unique("e")
+    async with db.sessions.begin() as session:
+        session.add(UtilityClient(client_id=client, name="G", secret_hash="x", sites=[site]))
+        await session.flush()
+        session.add(DrProgram(id=program, client_id=client, program_name="p", body={}))
+        await session.flush()
+        session.add(
+            DrEvent(
+                id=event_id,
+                client_id=client,
+                program_id=program,
+                starts_at=T0,
+                ends_at=T0 + 60 * MIN,
+                body={
+                    "id": event_id,
+                    "eventName": "cap",
+                    "targets": [site],
+                    "intervalPeriod": {"start": T0.isoformat(), "duration": "PT30M"},
+                    "intervals": [
+                        {"id": 0, "payloads": [{"type": "IMPORT_CAPACITY_LIMIT", "values": [15]}]},
+                        {"id": 1, "payloads": [{"type": "IMPORT_CAPACITY_LIMIT", "values": [10]}]},
+                    ],
+                },
+            )
+        )
+    for station in stations:
+        start = await seed_transaction(
+            db, station, site_id=site, started_at=T0 - 10 * MIN, meter_start_wh=0
+        )
+        # 6 kW: 100 Wh a minute, one reading a minute for 80 minutes.
+        await store_register(db, station, start, [100.0 * (m + 1) for m in range(80)])
+    report_id = await ComplianceActivities(db).report_event(event_id)
+    assert report_id is not None
+    async with db.sessions() as session:
+        report = await session.get(DrReport, report_id)
+        assert report is not None and report.client_id == client
+    [resource] = report.body["resources"]
+    assert resource["resourceName"] == site
+    values = [{p["type"]: p["values"][0] for p in i["payloads"]} for i in resource["intervals"]]
+    assert [v["DEMAND"] for v in values] == [pytest.approx(12.0), pytest.approx(12.0)]
+    assert [v["IMPORT_CAPACITY_LIMIT"] for v in values] == [15, 10]
+    assert [v["DATA_QUALITY"] for v in values] == [OK, OK]
+    assert compliant(resource) == [True, False]
+    assert await ComplianceActivities(db).report_event("no-such-event") is None
