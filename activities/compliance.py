@@ -24,7 +24,13 @@ from temporalio import activity
 
 from activities.demand_response import asks_of
 from activities.persistence.database import Database
-from activities.persistence.models import DrEvent, DrReport, Transaction, UtilityClient
+from activities.persistence.models import (
+    DrEvent,
+    DrOptOut,
+    DrReport,
+    Transaction,
+    UtilityClient,
+)
 from activities.persistence.repositories import meter_samples
 
 OK, ESTIMATED, MISSING = "OK", "ESTIMATED", "MISSING"
@@ -98,7 +104,20 @@ class ComplianceActivities:
                 return None
             client = await session.get(UtilityClient, event.client_id)
             sites = event.body.get("targets") or (client.sites if client else [])
-            resources = [await self._site(session, site, event.body) for site in sites]
+            outs = {
+                o.site_id: o.reason
+                for o in (
+                    await session.scalars(select(DrOptOut).where(DrOptOut.event_id == event.id))
+                ).all()
+            }
+            resources = []
+            for site in sites:
+                resource = await self._site(session, site, event.body)
+                if site in outs:
+                    # Opted out by its operator: measured all the same, and said so.
+                    for interval in resource["intervals"]:
+                        interval["payloads"].append({"type": "OPT_OUT", "values": [outs[site]]})
+                resources.append(resource)
         now = datetime.now(UTC)
         ident = str(uuid.uuid4())
         body = {
@@ -191,11 +210,16 @@ def _iso(duration: timedelta) -> str:
 
 
 def compliant(resource: dict[str, Any]) -> list[bool | None]:
-    """Per interval: within its limit (None where there is none or no good reading)."""
+    """Per interval: within its limit (None where there is none, no good reading, or
+    the site was opted out)."""
     verdicts: list[bool | None] = []
     for interval in resource["intervals"]:
         values = {p["type"]: p["values"][0] for p in interval["payloads"]}
-        if "IMPORT_CAPACITY_LIMIT" not in values or values.get("DATA_QUALITY") == MISSING:
+        if (
+            "IMPORT_CAPACITY_LIMIT" not in values
+            or values.get("DATA_QUALITY") == MISSING
+            or "OPT_OUT" in values
+        ):
             verdicts.append(None)
         else:
             verdicts.append(values["DEMAND"] <= values["IMPORT_CAPACITY_LIMIT"] + TOLERANCE_KW)

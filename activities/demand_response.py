@@ -4,7 +4,8 @@ From the events that target the site (by its id, or every site of the utility
 when an event names no targets), per planning slot: the cap on the site's
 import (``IMPORT_CAPACITY_LIMIT`` in kW, or a ``SIMPLE`` level as a share of the
 connection withheld) and the price that replaces the site's tariff (``PRICE``).
-An interval that covers any part of a slot applies to the whole slot (a limit
+A site its operator opted out of an event is not asked anything by it. An
+interval that covers any part of a slot applies to the whole slot (a limit
 must hold from the interval's first second). Where events overlap, the one of
 the highest priority wins (OpenADR: the lowest number; none is the lowest), and
 among equals the tighter limit and the higher price.
@@ -21,7 +22,7 @@ from pydantic import TypeAdapter
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from activities.persistence.models import DrEvent, UtilityClient
+from activities.persistence.models import DrEvent, DrOptOut, UtilityClient
 
 SIMPLE_SHARE = {0: 0.0, 1: 0.25, 2: 0.5, 3: 0.75}
 """The share of the site's connection a SIMPLE level withholds (level 3: a quarter
@@ -142,10 +143,13 @@ async def asks_for_site(
         .join(UtilityClient, UtilityClient.client_id == DrEvent.client_id)
         .where(DrEvent.starts_at < end, DrEvent.ends_at > start)
     )
+    opted_out = set(
+        (await session.scalars(select(DrOptOut.event_id).where(DrOptOut.site_id == site_id))).all()
+    )
     found: list[Ask] = []
     for event, sites in rows:
         targets = event.body.get("targets")
-        if site_id not in (targets if targets else sites):
+        if site_id not in (targets if targets else sites) or event.id in opted_out:
             continue
         found.extend(a for a in asks_of(event.body) if a.start < end and a.end > start)
     return found

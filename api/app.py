@@ -19,6 +19,7 @@ from api.routers import (
     cdrs,
     commands,
     configuration_pushes,
+    demand_response,
     fleet_plans,
     id_tokens,
     log_uploads,
@@ -86,6 +87,7 @@ def create_app(
         cdrs,
         reconciliation,
         utilities,
+        demand_response,
     ):
         app.include_router(module.router)
     # The utility-facing OpenADR 3 VTN (its own OAuth2 tokens, not API keys).

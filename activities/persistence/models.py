@@ -533,3 +533,15 @@ class DrReport(Base):
     program_id: Mapped[str] = mapped_column(String(36))
     body: Mapped[dict[str, Any]] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class DrOptOut(Base):
+    """An operator's decision that a site does not take part in an event, and why (the
+    utility reads it in the event's report)."""
+
+    __tablename__ = "dr_opt_outs"
+
+    event_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    site_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    reason: Mapped[str] = mapped_column(String(500))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)

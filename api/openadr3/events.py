@@ -74,7 +74,7 @@ async def _follow(request: Request, schedule: DrSchedule, *, cancelled: bool = F
         log.warning("event %s: its workflow was not reached: %s", schedule.event_id, error)
 
 
-async def _nudge(request: Request, sites: set[str]) -> None:
+async def nudge_sites(request: Request, sites: set[str]) -> None:
     """Wake the targeted sites' planning workflows, so that the next plan (which reads
     the event from the database) comes now rather than at the next tick: best effort,
     bounded; a site without smart charging has no workflow to wake."""
@@ -197,7 +197,7 @@ async def create_event(
     session.add(event)
     await session.commit()
     sites = targeted(event.body, utility)
-    await _nudge(request, sites)
+    await nudge_sites(request, sites)
     await _follow(request, schedule_of(ident, body, sites))
     return event.body
 
@@ -237,7 +237,7 @@ async def update_event(
     event.body = served("EVENT", event.id, event.created_at, now, body)
     event.modified_at = now
     await session.commit()
-    await _nudge(request, before | targeted(event.body, utility))
+    await nudge_sites(request, before | targeted(event.body, utility))
     await _follow(request, schedule_of(event.id, body, targeted(event.body, utility)))
     return event.body
 
@@ -251,6 +251,6 @@ async def delete_event(
     body = event.body
     await session.delete(event)
     await session.commit()
-    await _nudge(request, targeted(body, utility))
+    await nudge_sites(request, targeted(body, utility))
     await _follow(request, DrSchedule(event_id, [], []), cancelled=True)
     return body

@@ -11,6 +11,7 @@ from typing import Any
 import httpx
 import pytest
 
+from activities.compliance import ComplianceActivities, compliant
 from activities.demand_response import Ask, per_slot
 from activities.persistence.database import Database
 from activities.persistence.models import SiteCharging
@@ -180,3 +181,50 @@ async def test_a_price_event_moves_charging_out_of_the_expensive_interval(
     assert early > 0  # the plan charged in those two hours before the event...
     assert sum(sum(s[:8]) for s in after.power_kw.values()) < early * 0.1  # ...and not now
     assert cost(after.power_kw) < cost(before.power_kw)
+
+
+async def test_an_operator_opts_a_site_out_and_its_plans_ignore_the_event(
+    db: Database, vtn: httpx.AsyncClient
+) -> None:
+    stations = [unique("DR") for _ in range(4)]
+    site, present = await _smart_site(db, stations)
+    bearer = await _utility(vtn, [site])
+    now = datetime.now(UTC).replace(second=0, microsecond=0)
+    event = await _event(
+        vtn,
+        bearer,
+        "IMPORT_CAPACITY_LIMIT",
+        15.0,
+        intervalPeriod={"start": now.isoformat(), "duration": "PT1H"},
+    )
+    activities = SmartChargingActivities(db)
+    assert (await activities.plan_site(PlanRequest(site, present, now))).site_limit_kw[0] == 15.0
+    operator = {"X-API-Key": "op"}
+    path = f"/demand-response/events/{event['id']}/opt-outs"
+    out = await vtn.post(path, headers=operator, json={"site_id": site, "reason": "fleet due out"})
+    assert out.status_code == 201, out.text
+    assert (await activities.plan_site(PlanRequest(site, present, now))).site_limit_kw[0] == 44.0
+    again = await vtn.post(path, headers=operator, json={"site_id": site, "reason": "twice"})
+    assert again.status_code == 409
+    elsewhere = await vtn.post(path, headers=operator, json={"site_id": "nope", "reason": "x"})
+    assert elsewhere.status_code == 422 and "not targeted" in elsewhere.text
+    unknown = await vtn.post(
+        "/demand-response/events/nope/opt-outs",
+        headers=operator,
+        json={"site_id": site, "reason": "x"},
+    )
+    assert unknown.status_code == 404
+    listed = (await vtn.get("/demand-response/events", headers=operator)).json()
+    mine = [e for e in listed if e["event"]["id"] == event["id"]]
+    assert mine[0]["opt_outs"] == [{"site_id": site, "reason": "fleet due out"}]
+    # The utility's own token cannot opt anyone out.
+    assert (
+        await vtn.post(path, headers=bearer, json={"site_id": site, "reason": "x"})
+    ).status_code == 401
+    # The event's report says the site was opted out, and why.
+    report_id = await ComplianceActivities(db).report_event(event["id"])
+    report = (await vtn.get(f"/openadr3/reports/{report_id}", headers=bearer)).json()
+    [resource] = report["resources"]
+    payloads = {p["type"]: p["values"] for p in resource["intervals"][0]["payloads"]}
+    assert payloads["OPT_OUT"] == ["fleet due out"]
+    assert compliant(resource) == [None]

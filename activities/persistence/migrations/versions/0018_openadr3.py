@@ -1,4 +1,4 @@
-"""utilities' OAuth2 clients and tokens, OpenADR 3 programs, events and reports
+"""utilities' OAuth2 clients and tokens, OpenADR 3 programs, events, reports, opt-outs
 
 Revision ID: 0018
 Revises: 0017
@@ -96,8 +96,18 @@ def upgrade() -> None:
     op.create_index("ix_dr_reports_client_id", "dr_reports", ["client_id"])
     op.create_index("ix_dr_reports_event_id", "dr_reports", ["event_id"])
 
+    op.create_table(
+        "dr_opt_outs",
+        sa.Column("event_id", sa.String(36), nullable=False),
+        sa.Column("site_id", sa.String(64), nullable=False),
+        sa.Column("reason", sa.String(500), nullable=False),
+        sa.Column("created_at", UTCDateTime(), nullable=False),
+        sa.PrimaryKeyConstraint("event_id", "site_id", name="pk_dr_opt_outs"),
+    )
+
 
 def downgrade() -> None:
+    op.drop_table("dr_opt_outs")
     op.drop_table("dr_reports")
     op.drop_table("dr_events")
     op.drop_table("dr_programs")

@@ -1,0 +1,84 @@
+"""Operators and demand response: the utilities' events, and opting a site out of one
+(with a reason the utility reads in the event's report)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Request, status
+from pydantic import BaseModel, StringConstraints
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+
+from activities.persistence.models import DrEvent, DrOptOut, UtilityClient
+from api.auth import Operator, Viewer
+from api.deps import Session
+from api.errors import conflict, not_found, unprocessable
+from api.openadr3.events import nudge_sites
+
+router = APIRouter(prefix="/demand-response", tags=["demand response"])
+
+
+class OptOutIn(BaseModel):
+    """A site that will not take part in an event, and why."""
+
+    site_id: str
+    reason: Annotated[str, StringConstraints(min_length=1, max_length=500)]
+
+
+class OptOutOut(OptOutIn):
+    """An opt-out as stored."""
+
+    event_id: str
+    created_at: datetime
+
+
+async def _sites_of(session: Any, event: DrEvent) -> set[str]:
+    targets = event.body.get("targets")
+    if targets:
+        return set(targets)
+    client = await session.get(UtilityClient, event.client_id)
+    return set(client.sites) if client is not None else set()
+
+
+@router.get("/events")
+async def list_events(session: Session, _: Viewer) -> list[dict[str, Any]]:
+    """Every utility's events, by start: the sites each targets and the opt-outs."""
+    events = (await session.scalars(select(DrEvent).order_by(DrEvent.starts_at))).all()
+    outs = (await session.scalars(select(DrOptOut))).all()
+    by_event: dict[str, list[dict[str, str]]] = {}
+    for out in outs:
+        by_event.setdefault(out.event_id, []).append({"site_id": out.site_id, "reason": out.reason})
+    return [
+        {
+            "event": e.body,
+            "client_id": e.client_id,
+            "sites": sorted(await _sites_of(session, e)),
+            "opt_outs": by_event.get(e.id, []),
+        }
+        for e in events
+    ]
+
+
+@router.post("/events/{event_id}/opt-outs", status_code=status.HTTP_201_CREATED)
+async def opt_out(
+    event_id: str, body: OptOutIn, request: Request, session: Session, _: Operator
+) -> OptOutOut:
+    """Take a site out of an event: its plans no longer keep to the event's limits or
+    prices (it plans again now), and the event's report says so, with the reason."""
+    event = await session.get(DrEvent, event_id)
+    if event is None:
+        raise not_found("event", event_id)
+    if body.site_id not in await _sites_of(session, event):
+        raise unprocessable(f"site {body.site_id} is not targeted by event {event_id}")
+    row = DrOptOut(event_id=event_id, site_id=body.site_id, reason=body.reason)
+    session.add(row)
+    try:
+        await session.commit()
+    except IntegrityError:
+        raise conflict("opt-out of site", body.site_id) from None
+    await nudge_sites(request, {body.site_id})
+    return OptOutOut(
+        event_id=event_id, site_id=row.site_id, reason=row.reason, created_at=row.created_at
+    )
