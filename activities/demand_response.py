@@ -21,8 +21,12 @@ from typing import Any
 from pydantic import TypeAdapter
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
+from temporalio import activity
 
-from activities.persistence.models import DrEvent, DrOptOut, UtilityClient
+from activities.persistence.models import DrEvent, DrOptOut, SiteCharging, UtilityClient
+from activities.persistence.repositories import stations as station_rows
+from optimizer.charging_profile import ChargingProfile, Period
+from workflows.commands import ClearChargingProfile, CommandRequest, SetChargingProfile
 
 SIMPLE_SHARE = {0: 0.0, 1: 0.25, 2: 0.5, 3: 0.75}
 """The share of the site's connection a SIMPLE level withholds (level 3: a quarter
@@ -153,3 +157,83 @@ async def asks_for_site(
             continue
         found.extend(a for a in asks_of(event.body) if a.start < end and a.end > start)
     return found
+
+
+DR_PROFILE_ID = 913_000
+"""The id of the station-maximum profile demand response sets on a site without smart
+charging (cleared by id, so an operator's own station maximum stays)."""
+DR_STACK_LEVEL = 9
+"""Above the planner's profiles: the utility's cap wins."""
+
+
+@dataclass(frozen=True)
+class PlainSiteRequest:
+    """The commands that hold an event's current limit at the sites without smart
+    charging among ``site_ids`` (or lift it where none applies now)."""
+
+    event_id: str
+    site_ids: list[str]
+    now: datetime
+
+
+class DemandResponseActivities:
+    """Demand response where no site plan holds it: station maximum profiles."""
+
+    def __init__(self, db: Any) -> None:
+        self._db = db
+
+    @activity.defn(name="plain_site_commands")
+    async def plain_site_commands(self, request: PlainSiteRequest) -> list[CommandRequest]:
+        """For each site without smart charging, its stations' share of the import cap
+        in force now (the cap split evenly over the site's stations, so that a session
+        starting mid-interval cannot break it), as a station maximum profile until the
+        cap changes; where no cap applies now, that profile cleared."""
+        commands: list[CommandRequest] = []
+        async with self._db.sessions() as session:
+            for site_id in request.site_ids:
+                row = await session.get(SiteCharging, site_id)
+                if row is not None and row.enabled:
+                    continue  # its plans keep to the event
+                stations = await station_rows.existing_ids(session, site_id=site_id)
+                if not stations:
+                    continue
+                asks = await asks_for_site(
+                    session, site_id, request.now, request.now + timedelta(seconds=1)
+                )
+                caps = [a for a in asks if a.kind in ("IMPORT_CAPACITY_LIMIT", "SIMPLE")]
+                stamp = f"{request.event_id}-{request.now.timestamp():.0f}"
+                if not caps:
+                    commands.extend(
+                        CommandRequest.of(
+                            s,
+                            ClearChargingProfile(profile_id=DR_PROFILE_ID),
+                            f"dr-{stamp}-{s}-lift",
+                        )
+                        for s in stations
+                    )
+                    continue
+                top = min(a.priority for a in caps)
+                # SIMPLE levels need the connection, which only smart charging knows.
+                limits = [a.value for a in caps if a.priority == top and a.kind != "SIMPLE"]
+                if not limits:
+                    continue
+                until = min(a.end for a in caps if a.priority == top)
+                share_w = max(0.0, min(limits)) * 1000 / len(stations)
+                profile_s = max(1, int((until - request.now).total_seconds()))
+                for station in stations:
+                    profile = ChargingProfile(
+                        profile_id=DR_PROFILE_ID,
+                        purpose="StationMax",
+                        stack_level=DR_STACK_LEVEL,
+                        connector=0,
+                        start=request.now,
+                        duration_s=profile_s,
+                        rate_unit="W",
+                        periods=[Period(0, float(int(share_w)))],
+                    )
+                    commands.append(
+                        CommandRequest.of(
+                            station, SetChargingProfile(profile=profile), f"dr-{stamp}-{station}"
+                        )
+                    )
+        return commands

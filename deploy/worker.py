@@ -7,6 +7,7 @@ from temporalio.worker import PollerBehaviorAutoscaling, Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from activities.compliance import ComplianceActivities
+from activities.demand_response import DemandResponseActivities
 from activities.log_uploads import LogUploadActivities
 from activities.persistence.database import Database
 from activities.reservations import ReservationActivities
@@ -49,6 +50,7 @@ def build_worker(client: Client, db: Database, task_queue: str) -> Worker:
     uploads = LogUploadActivities(db)
     smart = SmartChargingActivities(db)
     compliance = ComplianceActivities(db)
+    demand = DemandResponseActivities(db)
     return Worker(
         client,
         task_queue=task_queue,
@@ -67,6 +69,7 @@ def build_worker(client: Client, db: Database, task_queue: str) -> Worker:
             smart.plan_site_state,
             smart.site_is_smart,
             compliance.report_event,
+            demand.plain_site_commands,
         ],
         workflow_runner=workflow_runner(),
         max_concurrent_activities=64,

@@ -21,8 +21,12 @@ from datetime import datetime, timedelta
 from temporalio import workflow
 from temporalio.common import RetryPolicy
 
+from workflows.command_routing import locate, send_batch
+
 with workflow.unsafe.imports_passed_through():
     from activities.compliance import ComplianceActivities
+    from activities.demand_response import DemandResponseActivities, PlainSiteRequest
+    from workflows.commands import CommandRequest
 
 RAMP = timedelta(minutes=5)
 """How long before the first interval the sites plan again."""
@@ -117,16 +121,34 @@ class DemandResponseWorkflow:
         return self._progress.phase
 
     async def _nudge(self) -> None:
-        """Every targeted site plans again (one without a planning workflow is a site
-        without smart charging: nothing to wake)."""
+        """Every targeted smart-charged site plans again; at a site without smart
+        charging, the station maximum profiles that hold the cap in force now are set
+        (or lifted where none applies)."""
 
         async def one(site_id: str) -> None:
             handle = workflow.get_external_workflow_handle(f"site:{site_id}")
             with contextlib.suppress(Exception):
                 await handle.signal("config_changed")
 
-        await asyncio.gather(*(one(s) for s in self._progress.sites))
+        await asyncio.gather(*(one(s) for s in self._progress.sites), self._hold_plain_sites())
         self._progress.nudges += 1
+
+    async def _hold_plain_sites(self) -> None:
+        commands = await workflow.execute_activity_method(
+            DemandResponseActivities.plain_site_commands,
+            PlainSiteRequest(self._schedule.event_id, self._progress.sites, workflow.now()),
+            start_to_close_timeout=timedelta(minutes=1),
+            retry_policy=RetryPolicy(maximum_attempts=5),
+        )
+        if not commands:
+            return
+        nodes = await locate(sorted({c.station_id for c in commands}))
+        by_node: dict[str, list[CommandRequest]] = {}
+        for command in commands:
+            node = nodes.get(command.station_id)
+            if node is not None:  # offline: the next moment tries again
+                by_node.setdefault(node, []).append(command)
+        await asyncio.gather(*(send_batch(batch, node) for node, batch in by_node.items()))
 
     def _details(self, now: datetime, moment: datetime) -> None:
         start, end = self._schedule.boundaries[0], self._schedule.boundaries[-1]

@@ -6,15 +6,19 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from temporalio import workflow
+from temporalio import activity, workflow
 from temporalio.client import Client, WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from activities.persistence.database import Database
+from activities.persistence.models import DrEvent, DrProgram, UtilityClient
+from activities.persistence.repositories import registry
 from deploy.worker import build_worker
 from tests.conftest import unique
+from tests.helpers import seed_station
 from tests.workflows import history_recorder
+from workflows.commands import CommandOutcome, CommandReply, CommandRequest, gateway_task_queue
 from workflows.demand_response import DemandResponseWorkflow, DrSchedule, dr_workflow_id
 
 
@@ -114,4 +118,95 @@ async def test_a_change_mid_event_and_a_cancellation_wake_the_site_at_once(
         assert await handle.result() == "cancelled"
         assert len(await probe.query(SiteProbe.times)) == 4
         assert len(await other_probe.query(SiteProbe.times)) == 2
+        await history_recorder.keep(handle)
+
+
+class _Node:
+    """A gateway node: its batch command activity answers Accepted and keeps requests."""
+
+    def __init__(self) -> None:
+        self.node_id = unique("node")
+        self.requests: list[CommandRequest] = []
+
+    @activity.defn(name="station_commands")
+    async def station_commands(self, requests: list[CommandRequest]) -> list[CommandOutcome]:
+        self.requests.extend(requests)
+        return [
+            CommandOutcome(
+                r.station_id,
+                reply=CommandReply(
+                    r.station_id, r.command, "2.0.1", r.command, "Accepted", {}, {}, self.node_id, 1
+                ),
+            )
+            for r in requests
+        ]
+
+    def worker(self, client: Client) -> Worker:
+        return Worker(
+            client, task_queue=gateway_task_queue(self.node_id), activities=[self.station_commands]
+        )
+
+
+async def test_a_site_without_smart_charging_holds_the_cap_with_station_maximums(
+    time_skipping: WorkflowEnvironment, sqlite_db: Database
+) -> None:
+    """Two stations, no smart charging, a 20 kW cap for an hour: from the start each
+    station's maximum is 10 kW (the cap split over the site's stations), lifted at the
+    end by the profile's id (an operator's own station maximum stays)."""
+    client, queue, node = time_skipping.client, unique("dr-q"), _Node()
+    site, stations = unique("plain"), [unique("PS"), unique("PS")]
+    for station in stations:
+        await seed_station(sqlite_db, station, site_id=site)
+    now = await time_skipping.get_current_time()
+    start = (now + timedelta(minutes=30)).replace(microsecond=0)
+    event_id, utility = unique("ev"), unique("u")
+    async with sqlite_db.sessions.begin() as session:
+        await registry.register(
+            session,
+            [
+                registry.Registration(s, node.node_id, unique("c"), "2.0.1", None, now)
+                for s in stations
+            ],
+        )
+        session.add(UtilityClient(client_id=utility, name="G", secret_hash="x", sites=[site]))
+        await session.flush()
+        session.add(DrProgram(id=event_id, client_id=utility, program_name="p", body={}))
+        await session.flush()
+        session.add(
+            DrEvent(
+                id=event_id,
+                client_id=utility,
+                program_id=event_id,
+                starts_at=start,
+                ends_at=start + timedelta(hours=1),
+                body={
+                    "id": event_id,
+                    "intervalPeriod": {"start": start.isoformat(), "duration": "PT1H"},
+                    "intervals": [
+                        {"id": 0, "payloads": [{"type": "IMPORT_CAPACITY_LIMIT", "values": [20]}]}
+                    ],
+                },
+            )
+        )
+    async with build_worker(client, sqlite_db, queue), node.worker(client):
+        handle = await client.start_workflow(
+            DemandResponseWorkflow.run,
+            DrSchedule(event_id, [site], [start, start + timedelta(hours=1)]),
+            id=dr_workflow_id(event_id),
+            task_queue=queue,
+        )
+        await time_skipping.sleep(timedelta(minutes=40))  # past the start
+        sets = [r for r in node.requests if r.command == "set-charging-profile"]
+        assert sorted(r.station_id for r in sets) == sorted(stations)
+        profile = sets[0].arguments["profile"]
+        assert profile["purpose"] == "StationMax" and profile["connector"] == 0
+        assert profile["periods"][0]["limit"] == 10_000 and profile["rate_unit"] == "W"
+        assert await handle.result() == "reported"
+        lifts = [
+            r
+            for r in node.requests
+            if r.command == "clear-charging-profile" and r.arguments["profile_id"] == 913_000
+        ]
+        # Lifted at the ramp (nothing in force yet) and at the end.
+        assert len(lifts) == 4 and {r.station_id for r in lifts} == set(stations)
         await history_recorder.keep(handle)
