@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import base64
 import socket
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from typing import Any
 
 from activities.persistence.database import Database
 from activities.persistence.models import IdToken, Site, Station
@@ -105,3 +107,60 @@ async def store_register(
                 for i, value in enumerate(values)
             ],
         )
+
+
+async def utility_bearer(
+    http: Any, client: dict[str, Any], scope: str | None = None
+) -> tuple[dict[str, str], dict[str, Any]]:
+    """A utility's bearer header from the VTN's token endpoint (client credentials by
+    HTTP Basic, as OAuth2 clients send them), and the token response."""
+    basic = base64.b64encode(f"{client['client_id']}:{client['client_secret']}".encode()).decode()
+    form = "grant_type=client_credentials" + (f"&scope={scope}" if scope else "")
+    answer = await http.post(
+        "/openadr3/auth/token",
+        content=form,
+        headers={
+            "Authorization": f"Basic {basic}",
+            "Content-Type": "application/x-www-form-urlencoded",
+        },
+    )
+    assert answer.status_code == 200, answer.text
+    token: dict[str, Any] = answer.json()
+    return {"Authorization": f"Bearer {token['access_token']}"}, token
+
+
+async def seed_dr_event(
+    db: Database, site_id: str, start: datetime, minutes: int, limits: list[float]
+) -> tuple[str, str]:
+    """A utility (reaching ``site_id``), a program and an event targeting the site with
+    one IMPORT_CAPACITY_LIMIT interval of ``minutes`` per limit from ``start``, as the
+    VTN stores them; (event id, utility client id)."""
+    from activities.persistence.models import DrEvent, DrProgram, UtilityClient
+    from tests.conftest import unique
+
+    event_id, client_id = unique("ev"), unique("u")
+    async with db.sessions.begin() as session:
+        session.add(UtilityClient(client_id=client_id, name="G", secret_hash="x", sites=[site_id]))
+        await session.flush()
+        session.add(DrProgram(id=event_id, client_id=client_id, program_name="p", body={}))
+        await session.flush()
+        session.add(
+            DrEvent(
+                id=event_id,
+                client_id=client_id,
+                program_id=event_id,
+                starts_at=start,
+                ends_at=start + timedelta(minutes=minutes * len(limits)),
+                body={
+                    "id": event_id,
+                    "eventName": "cap",
+                    "targets": [site_id],
+                    "intervalPeriod": {"start": start.isoformat(), "duration": f"PT{minutes}M"},
+                    "intervals": [
+                        {"id": n, "payloads": [{"type": "IMPORT_CAPACITY_LIMIT", "values": [kw]}]}
+                        for n, kw in enumerate(limits)
+                    ],
+                },
+            )
+        )
+    return event_id, client_id

@@ -29,6 +29,14 @@ async def own_program(session: Any, utility: Utility, program_id: str) -> DrProg
     return program
 
 
+async def _commit_named(session: Any, name: str) -> None:
+    """Commit, or 409 when the utility already has a program of that name."""
+    try:
+        await session.commit()
+    except IntegrityError:
+        raise HTTPException(status.HTTP_409_CONFLICT, f"program {name!r} already exists") from None
+
+
 def _check_targets(utility: Utility, targets: list[str] | None) -> None:
     unknown = sorted(set(targets or []) - utility.sites)
     if unknown:
@@ -67,12 +75,7 @@ async def create_program(body: ProgramIn, utility: Utility, session: Session) ->
         modified_at=now,
     )
     session.add(program)
-    try:
-        await session.commit()
-    except IntegrityError:
-        raise HTTPException(
-            status.HTTP_409_CONFLICT, f"program {body.programName!r} already exists"
-        ) from None
+    await _commit_named(session, body.programName)
     return program.body
 
 
@@ -93,12 +96,7 @@ async def update_program(
     program.program_name = body.programName
     program.body = served("PROGRAM", program.id, program.created_at, now, body)
     program.modified_at = now
-    try:
-        await session.commit()
-    except IntegrityError:
-        raise HTTPException(
-            status.HTTP_409_CONFLICT, f"program {body.programName!r} already exists"
-        ) from None
+    await _commit_named(session, body.programName)
     return program.body
 
 

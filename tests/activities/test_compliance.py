@@ -19,9 +19,9 @@ from activities.compliance import (
     register_at,
 )
 from activities.persistence.database import Database
-from activities.persistence.models import DrEvent, DrProgram, DrReport, UtilityClient
+from activities.persistence.models import DrReport
 from tests.conftest import unique
-from tests.helpers import seed_station, seed_transaction, store_register
+from tests.helpers import seed_dr_event, seed_station, seed_transaction, store_register
 
 T0 = datetime(2026, 12, 1, 17, 0, tzinfo=UTC)
 MIN = timedelta(minutes=1)
@@ -53,31 +53,7 @@ async def test_the_report_gives_each_interval_its_demand_limit_and_quality(db: D
     site, stations = unique("dr-site"), [unique("CP"), unique("CP")]
     for station in stations:
         await seed_station(db, station, site_id=site, price="0.2")
-    client, program, event_id = unique("u"), unique("p"), unique("e")
-    async with db.sessions.begin() as session:
-        session.add(UtilityClient(client_id=client, name="G", secret_hash="x", sites=[site]))
-        await session.flush()
-        session.add(DrProgram(id=program, client_id=client, program_name="p", body={}))
-        await session.flush()
-        session.add(
-            DrEvent(
-                id=event_id,
-                client_id=client,
-                program_id=program,
-                starts_at=T0,
-                ends_at=T0 + 60 * MIN,
-                body={
-                    "id": event_id,
-                    "eventName": "cap",
-                    "targets": [site],
-                    "intervalPeriod": {"start": T0.isoformat(), "duration": "PT30M"},
-                    "intervals": [
-                        {"id": 0, "payloads": [{"type": "IMPORT_CAPACITY_LIMIT", "values": [15]}]},
-                        {"id": 1, "payloads": [{"type": "IMPORT_CAPACITY_LIMIT", "values": [10]}]},
-                    ],
-                },
-            )
-        )
+    event_id, client = await seed_dr_event(db, site, T0, 30, [15, 10])
     for station in stations:
         start = await seed_transaction(
             db, station, site_id=site, started_at=T0 - 10 * MIN, meter_start_wh=0

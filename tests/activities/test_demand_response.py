@@ -3,7 +3,6 @@ overlaps resolved by priority then the tighter limit, and plans that keep to the
 
 from __future__ import annotations
 
-import base64
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -20,7 +19,7 @@ from activities.smart_charging import SmartChargingActivities
 from activities.temporal_link import TemporalLink
 from api.app import create_app
 from tests.conftest import unique
-from tests.helpers import seed_station, seed_transaction
+from tests.helpers import seed_station, seed_transaction, utility_bearer
 from workflows.smart_charging import (
     PlanRequest,
     PresentVehicle,
@@ -71,16 +70,8 @@ async def _utility(vtn: httpx.AsyncClient, sites: list[str]) -> dict[str, str]:
             "/utilities", headers={"X-API-Key": "op"}, json={"name": "Grid", "sites": sites}
         )
     ).json()
-    basic = base64.b64encode(f"{made['client_id']}:{made['client_secret']}".encode()).decode()
-    token = await vtn.post(
-        "/openadr3/auth/token",
-        content="grant_type=client_credentials",
-        headers={
-            "Authorization": f"Basic {basic}",
-            "Content-Type": "application/x-www-form-urlencoded",
-        },
-    )
-    return {"Authorization": f"Bearer {token.json()['access_token']}"}
+    bearer, _ = await utility_bearer(vtn, made)
+    return bearer
 
 
 async def _event(

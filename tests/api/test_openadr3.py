@@ -16,6 +16,7 @@ from activities.persistence.database import Database
 from activities.persistence.models import DrEvent, UtilityToken
 from activities.temporal_link import TemporalLink
 from api.app import create_app
+from tests.helpers import utility_bearer
 
 OPERATOR = "op-key"
 
@@ -45,20 +46,10 @@ async def _client(http: httpx.AsyncClient, name: str, sites: list[str]) -> dict[
 
 
 async def _token(http: httpx.AsyncClient, client: dict[str, Any]) -> dict[str, str]:
-    basic = base64.b64encode(f"{client['client_id']}:{client['client_secret']}".encode()).decode()
-    answer = await http.post(
-        "/openadr3/auth/token",
-        content="grant_type=client_credentials&scope=read_all+write_events",
-        headers={
-            "Authorization": f"Basic {basic}",
-            "Content-Type": "application/x-www-form-urlencoded",
-        },
-    )
-    assert answer.status_code == 200, answer.text
-    token = answer.json()
+    bearer, token = await utility_bearer(http, client, scope="read_all+write_events")
     assert token["token_type"] == "Bearer" and token["expires_in"] == 3600
     assert token["scope"] == "read_all write_events"  # echoed: clients check it
-    return {"Authorization": f"Bearer {token['access_token']}"}
+    return bearer
 
 
 def _event(program_id: str, **overrides: Any) -> dict[str, Any]:

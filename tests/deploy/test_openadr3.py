@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import base64
 from datetime import UTC, datetime
 from typing import Any
 
@@ -13,6 +12,7 @@ from deploy.stack import Stack
 from tests.deploy.conftest import api_client
 from tests.deploy.live_stations import booted_station, next_profile, tx_started
 from tests.deploy.live_utility import run_utility
+from tests.helpers import utility_bearer
 from workflows.demand_response import DemandResponseWorkflow
 
 
@@ -74,16 +74,7 @@ async def test_a_utilitys_limit_reaches_the_chargers_at_once_and_is_lifted_on_ca
             await station.call("TransactionEvent", tx_started("drl-1", "TAG-DR"))
             assert first_limit(await next_profile(station, "TxProfile")) == pytest.approx(11000)
             made = (await http.post("/utilities", json={"name": "G", "sites": ["dr-live"]})).json()
-            basic = base64.b64encode(f"{made['client_id']}:{made['client_secret']}".encode())
-            token = await http.post(
-                "/openadr3/auth/token",
-                content="grant_type=client_credentials",
-                headers={
-                    "Authorization": f"Basic {basic.decode()}",
-                    "Content-Type": "application/x-www-form-urlencoded",
-                },
-            )
-            bearer = {"Authorization": f"Bearer {token.json()['access_token']}"}
+            bearer, _ = await utility_bearer(http, made)
             program = await http.post(
                 "/openadr3/programs", headers=bearer, json={"programName": "cap"}
             )

@@ -12,11 +12,10 @@ from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from activities.persistence.database import Database
-from activities.persistence.models import DrEvent, DrProgram, UtilityClient
 from activities.persistence.repositories import registry
 from deploy.worker import build_worker
 from tests.conftest import unique
-from tests.helpers import seed_station
+from tests.helpers import seed_dr_event, seed_station
 from tests.workflows import history_recorder
 from workflows.commands import CommandOutcome, CommandReply, CommandRequest, gateway_task_queue
 from workflows.demand_response import DemandResponseWorkflow, DrSchedule, dr_workflow_id
@@ -159,35 +158,13 @@ async def test_a_site_without_smart_charging_holds_the_cap_with_station_maximums
         await seed_station(sqlite_db, station, site_id=site)
     now = await time_skipping.get_current_time()
     start = (now + timedelta(minutes=30)).replace(microsecond=0)
-    event_id, utility = unique("ev"), unique("u")
+    event_id, _ = await seed_dr_event(sqlite_db, site, start, 60, [20])
     async with sqlite_db.sessions.begin() as session:
-        await registry.register(
-            session,
-            [
-                registry.Registration(s, node.node_id, unique("c"), "2.0.1", None, now)
-                for s in stations
-            ],
-        )
-        session.add(UtilityClient(client_id=utility, name="G", secret_hash="x", sites=[site]))
-        await session.flush()
-        session.add(DrProgram(id=event_id, client_id=utility, program_name="p", body={}))
-        await session.flush()
-        session.add(
-            DrEvent(
-                id=event_id,
-                client_id=utility,
-                program_id=event_id,
-                starts_at=start,
-                ends_at=start + timedelta(hours=1),
-                body={
-                    "id": event_id,
-                    "intervalPeriod": {"start": start.isoformat(), "duration": "PT1H"},
-                    "intervals": [
-                        {"id": 0, "payloads": [{"type": "IMPORT_CAPACITY_LIMIT", "values": [20]}]}
-                    ],
-                },
-            )
-        )
+        held = [
+            registry.Registration(s, node.node_id, unique("c"), "2.0.1", None, now)
+            for s in stations
+        ]
+        await registry.register(session, held)
     async with build_worker(client, sqlite_db, queue), node.worker(client):
         handle = await client.start_workflow(
             DemandResponseWorkflow.run,
