@@ -23,6 +23,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from temporalio import activity
 
+from activities.persistence.database import Database
 from activities.persistence.models import DrEvent, DrOptOut, SiteCharging, UtilityClient
 from activities.persistence.repositories import stations as station_rows
 from optimizer.charging_profile import ChargingProfile, Period
@@ -179,7 +180,7 @@ class PlainSiteRequest:
 class DemandResponseActivities:
     """Demand response where no site plan holds it: station maximum profiles."""
 
-    def __init__(self, db: Any) -> None:
+    def __init__(self, db: Database) -> None:
         self._db = db
 
     @activity.defn(name="plain_site_commands")

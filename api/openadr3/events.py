@@ -31,7 +31,7 @@ router = APIRouter(prefix="/events", tags=["openadr3"])
 
 log = logging.getLogger(__name__)
 
-NUDGE_TIMEOUT_S = 3.0
+WORKFLOW_TIMEOUT_S = 3.0
 
 
 def targeted(body: dict[str, Any], utility: Utility) -> set[str]:
@@ -47,9 +47,10 @@ def schedule_of(event_id: str, body: EventIn, sites: set[str]) -> DrSchedule:
 
 
 async def _follow(request: Request, schedule: DrSchedule, *, cancelled: bool = False) -> None:
-    """Start (or tell) the event's ``dr:{event}`` workflow: best effort, bounded. The
-    event is in the database already; every plan of its sites keeps to it whether
-    or not the workflow wakes them at its boundaries."""
+    """Start (or tell) the event's ``dr:{event}`` workflow, which makes its sites plan
+    again now and at its boundaries: best effort, bounded. The event is in the
+    database already; every plan of its sites keeps to it (at the latest at their
+    15-minute tick) whether or not the workflow is reached."""
 
     async def go() -> None:
         client = await request.app.state.temporal.client()
@@ -69,27 +70,9 @@ async def _follow(request: Request, schedule: DrSchedule, *, cancelled: bool = F
         )
 
     try:
-        await asyncio.wait_for(go(), NUDGE_TIMEOUT_S)
+        await asyncio.wait_for(go(), WORKFLOW_TIMEOUT_S)
     except Exception as error:
         log.warning("event %s: its workflow was not reached: %s", schedule.event_id, error)
-
-
-async def nudge_sites(request: Request, sites: set[str]) -> None:
-    """Wake the targeted sites' planning workflows, so that the next plan (which reads
-    the event from the database) comes now rather than at the next tick: best effort,
-    bounded; a site without smart charging has no workflow to wake."""
-
-    async def one(site_id: str) -> None:
-        try:
-            client = await request.app.state.temporal.client()
-            await client.get_workflow_handle(f"site:{site_id}").signal("config_changed")
-        except Exception as error:  # not running, or Temporal away: the tick plans anyway
-            log.debug("site %s not woken for an event: %s", site_id, error)
-
-    await asyncio.gather(
-        *(asyncio.wait_for(one(s), NUDGE_TIMEOUT_S) for s in sorted(sites)),
-        return_exceptions=True,
-    )
 
 
 NUMERIC = {"IMPORT_CAPACITY_LIMIT", "EXPORT_CAPACITY_LIMIT", "PRICE"}
@@ -196,9 +179,8 @@ async def create_event(
     )
     session.add(event)
     await session.commit()
-    sites = targeted(event.body, utility)
-    await nudge_sites(request, sites)
-    await _follow(request, schedule_of(ident, body, sites))
+    # Its workflow makes the sites plan at once (it starts with the "changed" signal).
+    await _follow(request, schedule_of(ident, body, targeted(event.body, utility)))
     return event.body
 
 
@@ -226,10 +208,9 @@ async def get_event(event_id: str, utility: Utility, session: Session) -> dict[s
 async def update_event(
     event_id: str, body: EventIn, utility: Utility, session: Session, request: Request
 ) -> dict[str, Any]:
-    """Replace an event (checked as a new one; its id and creation time stay); the
-    sites it targeted and targets re-plan."""
+    """Replace an event (checked as a new one; its id and creation time stay); its
+    workflow makes the sites it targeted and targets plan again."""
     event = await _own_event(session, utility, event_id)
-    before = targeted(event.body, utility)
     program = await _program(session, utility, body.programID)
     now = datetime.now(UTC)
     starts, ends = _check(body, program, utility, now)
@@ -237,7 +218,6 @@ async def update_event(
     event.body = served("EVENT", event.id, event.created_at, now, body)
     event.modified_at = now
     await session.commit()
-    await nudge_sites(request, before | targeted(event.body, utility))
     await _follow(request, schedule_of(event.id, body, targeted(event.body, utility)))
     return event.body
 
@@ -251,6 +231,5 @@ async def delete_event(
     body = event.body
     await session.delete(event)
     await session.commit()
-    await nudge_sites(request, targeted(body, utility))
     await _follow(request, DrSchedule(event_id, [], []), cancelled=True)
     return body

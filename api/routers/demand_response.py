@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from datetime import datetime
 from typing import Annotated, Any
 
@@ -15,9 +17,30 @@ from activities.persistence.models import DrEvent, DrOptOut, UtilityClient
 from api.auth import Operator, Viewer
 from api.deps import Session
 from api.errors import conflict, not_found, unprocessable
-from api.openadr3.events import nudge_sites
 
 router = APIRouter(prefix="/demand-response", tags=["demand response"])
+
+log = logging.getLogger(__name__)
+
+NUDGE_TIMEOUT_S = 3.0
+
+
+async def nudge_sites(request: Request, sites: set[str]) -> None:
+    """Wake the targeted sites' planning workflows, so that the next plan (which reads
+    the event from the database) comes now rather than at the next tick: best effort,
+    bounded; a site without smart charging has no workflow to wake."""
+
+    async def one(site_id: str) -> None:
+        try:
+            client = await request.app.state.temporal.client()
+            await client.get_workflow_handle(f"site:{site_id}").signal("config_changed")
+        except Exception as error:  # not running, or Temporal away: the tick plans anyway
+            log.debug("site %s not woken for an event: %s", site_id, error)
+
+    await asyncio.gather(
+        *(asyncio.wait_for(one(s), NUDGE_TIMEOUT_S) for s in sorted(sites)),
+        return_exceptions=True,
+    )
 
 
 class OptOutIn(BaseModel):
