@@ -178,8 +178,9 @@ def utility_add(
     name: Annotated[str, typer.Argument(help="the utility's name")],
     sites: Annotated[str, typer.Option(help="the sites its events may target, comma-separated")],
 ) -> None:
-    """Create a utility's OAuth2 client. Its secret goes to a file only the owner may
-    read (never to the console): hand it to the utility, then delete the file."""
+    """Create a utility's OAuth2 client. Its secret, and the key that signs the webhook
+    calls to it, go to files only the owner may read (never to the console): hand
+    them to the utility, then delete the files."""
     from activities.persistence.database import Database
     from activities.persistence.repositories import sites as site_rows
     from activities.persistence.repositories import utilities
@@ -189,7 +190,7 @@ def utility_add(
     if not wanted:
         raise typer.BadParameter("name at least one site", param_hint="--sites")
 
-    async def main() -> tuple[str, str]:
+    async def main() -> tuple[str, str, str]:
         await upgrade_async(settings.db_url)
         db = Database(settings.db_url)
         try:
@@ -200,17 +201,21 @@ def utility_add(
                         f"unknown sites: {', '.join(missing)}", param_hint="--sites"
                     )
                 client, secret = await utilities.create_client(session, name, wanted)
-                return client.client_id, secret
+                return client.client_id, secret, client.webhook_secret
         finally:
             await db.dispose()
 
-    client_id, secret = asyncio.run(main())
+    client_id, secret, webhook_secret = asyncio.run(main())
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     path = settings.data_dir / f"{client_id}.secret"
     path.touch(mode=0o600)
     path.write_text(secret + "\n")
+    signing = settings.data_dir / f"{client_id}.webhook-secret"
+    signing.touch(mode=0o600)
+    signing.write_text(webhook_secret + "\n")
     console.print(f"client id:  {client_id}")
     console.print(f"secret in:  {path} (only its hash is kept here)")
+    console.print(f"webhook signing key in: {signing}")
     console.print(f"token URL:  {settings.api_public_url}/openadr3/auth/token")
 
 

@@ -18,6 +18,7 @@ from activities.persistence.migrate import upgrade_async
 from activities.temporal_link import TemporalLink
 from api.app import create_app
 from deploy.settings import Settings
+from deploy.webhook_sweeper import sweep_forever
 from deploy.worker import build_worker
 from gateway.server import Gateway
 
@@ -62,6 +63,7 @@ class Stack:
         self.gateway: Gateway | None = None
         self.api_server: EmbeddedServer | None = None
         self._tasks: list[asyncio.Task[None]] = []
+        self._sweeper: asyncio.Task[None] | None = None
 
     async def start(self, client: Client) -> None:
         """Migrate the database, then start each wanted component."""
@@ -69,6 +71,9 @@ class Stack:
         if self._want["worker"]:
             self.worker = build_worker(client, self.db, self.settings.task_queue)
             self._tasks.append(asyncio.create_task(self.worker.run(), name="worker"))
+            self._sweeper = asyncio.create_task(
+                sweep_forever(client, self.db, self.settings.task_queue), name="webhook-sweeper"
+            )
         if self._want["gateway"]:
             self.gateway = Gateway(self.settings.gateway_config(), self.db)
             await self.gateway.start()
@@ -112,6 +117,9 @@ class Stack:
             self.api_server.should_exit = True
         if self.gateway is not None:
             await self.gateway.stop()
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+            await asyncio.gather(self._sweeper, return_exceptions=True)
         if self.worker is not None:
             await self.worker.shutdown()
         await asyncio.gather(*self._tasks, return_exceptions=True)

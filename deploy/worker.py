@@ -14,6 +14,7 @@ from activities.reservations import ReservationActivities
 from activities.sessions import SessionActivities
 from activities.smart_charging import SmartChargingActivities
 from activities.station_locator import RoutingActivities
+from activities.webhooks import WebhookActivities
 from workflows.charging_session import ChargingSessionWorkflow
 from workflows.configuration_push import ConfigurationPushWorkflow
 from workflows.demand_response import DemandResponseWorkflow
@@ -21,6 +22,7 @@ from workflows.log_upload import LogUploadWorkflow
 from workflows.reservation import ReservationWorkflow
 from workflows.site_charging import SiteChargingWorkflow
 from workflows.station_command import StationCommandWorkflow
+from workflows.webhooks import WebhookDeliveryWorkflow
 
 WORKFLOWS = [
     ChargingSessionWorkflow,
@@ -30,6 +32,7 @@ WORKFLOWS = [
     LogUploadWorkflow,
     SiteChargingWorkflow,
     DemandResponseWorkflow,
+    WebhookDeliveryWorkflow,
 ]
 
 
@@ -51,6 +54,7 @@ def build_worker(client: Client, db: Database, task_queue: str) -> Worker:
     smart = SmartChargingActivities(db)
     compliance = ComplianceActivities(db)
     demand = DemandResponseActivities(db)
+    hooks = WebhookActivities(db)
     return Worker(
         client,
         task_queue=task_queue,
@@ -70,6 +74,9 @@ def build_worker(client: Client, db: Database, task_queue: str) -> Worker:
             smart.site_is_smart,
             compliance.report_event,
             demand.plain_site_commands,
+            hooks.deliver_webhook,
+            hooks.give_up_webhook,
+            hooks.queue_report_notifications,
         ],
         workflow_runner=workflow_runner(),
         max_concurrent_activities=64,

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
+import json
 import socket
+import threading
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from activities.persistence.database import Database
@@ -129,6 +134,10 @@ async def utility_bearer(
     return {"Authorization": f"Bearer {token['access_token']}"}, token
 
 
+WEBHOOK_KEY = "test-webhook-key"
+"""The webhook signing key of the utility :func:`seed_dr_event` makes."""
+
+
 async def seed_dr_event(
     db: Database, site_id: str, start: datetime, minutes: int, limits: list[float]
 ) -> tuple[str, str]:
@@ -140,7 +149,15 @@ async def seed_dr_event(
 
     event_id, client_id = unique("ev"), unique("u")
     async with db.sessions.begin() as session:
-        session.add(UtilityClient(client_id=client_id, name="G", secret_hash="x", sites=[site_id]))
+        session.add(
+            UtilityClient(
+                client_id=client_id,
+                name="G",
+                secret_hash="x",
+                sites=[site_id],
+                webhook_secret=WEBHOOK_KEY,
+            )
+        )
         await session.flush()
         session.add(DrProgram(id=event_id, client_id=client_id, program_name="p", body={}))
         await session.flush()
@@ -164,3 +181,60 @@ async def seed_dr_event(
             )
         )
     return event_id, client_id
+
+
+@dataclass
+class Call:
+    """One webhook call as the receiver got it."""
+
+    path: str
+    headers: dict[str, str]
+    body: bytes
+
+    def json(self) -> Any:
+        """The body, parsed."""
+        return json.loads(self.body)
+
+
+class WebhookReceiver:
+    """A real HTTP server on a free port standing for a utility's webhook endpoint:
+    answers each POST with the next of ``answers`` (then 200) and keeps every call."""
+
+    def __init__(self, answers: list[int] | None = None) -> None:
+        self.answers = list(answers or [])
+        self.calls: list[Call] = []
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                length = int(self.headers.get("Content-Length", "0"))
+                body = self.rfile.read(length)
+                receiver.calls.append(Call(self.path, dict(self.headers.items()), body))
+                code = receiver.answers.pop(0) if receiver.answers else 200
+                self.send_response(code)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    def __enter__(self) -> WebhookReceiver:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+    async def wait_for(self, count: int, timeout_s: float = 20.0) -> list[Call]:
+        """The calls, once there are ``count`` of them (fails after ``timeout_s``)."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout_s
+        while len(self.calls) < count:
+            assert loop.time() < deadline, f"{len(self.calls)} webhook calls, wanted {count}"
+            await asyncio.sleep(0.05)
+        return list(self.calls)

@@ -20,12 +20,16 @@ from datetime import datetime, timedelta
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
+from temporalio.exceptions import WorkflowAlreadyStartedError
+from temporalio.workflow import ParentClosePolicy
 
 from workflows.command_routing import locate, send_batch
+from workflows.webhooks import WebhookDeliveryWorkflow, WebhookRequest, webhook_workflow_id
 
 with workflow.unsafe.imports_passed_through():
     from activities.compliance import ComplianceActivities
     from activities.demand_response import DemandResponseActivities, PlainSiteRequest
+    from activities.webhooks import WebhookActivities
     from workflows.commands import CommandRequest
 
 RAMP = timedelta(minutes=5)
@@ -117,8 +121,29 @@ class DemandResponseWorkflow:
                 retry_policy=RetryPolicy(maximum_attempts=10),
             )
             self._progress.phase = "reported"
+            if self._progress.report_id is not None and workflow.patched("report-webhooks"):
+                await self._announce(self._progress.report_id)
         workflow.set_current_details(f"**{self._progress.phase}** · {self._sites_text()}")
         return self._progress.phase
+
+    async def _announce(self, report_id: str) -> None:
+        """Subscribers to reports hear that this one is ready (each call its own
+        workflow, left running when this one ends)."""
+        ids = await workflow.execute_activity_method(
+            WebhookActivities.queue_report_notifications,
+            report_id,
+            start_to_close_timeout=timedelta(minutes=1),
+            retry_policy=RetryPolicy(maximum_attempts=10),
+        )
+        for ident in ids:
+            with contextlib.suppress(WorkflowAlreadyStartedError):
+                await workflow.start_child_workflow(
+                    WebhookDeliveryWorkflow.run,
+                    WebhookRequest(ident),
+                    id=webhook_workflow_id(ident),
+                    parent_close_policy=ParentClosePolicy.ABANDON,
+                    static_summary=f"Webhook delivery {ident}",
+                )
 
     async def _nudge(self) -> None:
         """Every targeted smart-charged site plans again; at a site without smart

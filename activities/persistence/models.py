@@ -479,6 +479,9 @@ class UtilityClient(Base):
     secret_hash: Mapped[str] = mapped_column(Text)
     sites: Mapped[list[str]] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    # The key of the HMAC signature on every webhook call to the utility. Kept as it
+    # is (a signature needs it), shown to the operator once, like the secret.
+    webhook_secret: Mapped[str] = mapped_column(String(64))
 
 
 class UtilityToken(Base):
@@ -545,3 +548,48 @@ class DrOptOut(Base):
     site_id: Mapped[str] = mapped_column(String(64), primary_key=True)
     reason: Mapped[str] = mapped_column(String(500))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class DrSubscription(Base):
+    """A utility's OpenADR 3 subscription: which objects and operations call which
+    webhook; ``body`` is the object as served (its bearer token included, as the
+    specification has it read back)."""
+
+    __tablename__ = "dr_subscriptions"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    client_id: Mapped[str] = mapped_column(ForeignKey("utility_clients.client_id"), index=True)
+    program_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
+    body: Mapped[dict[str, Any]] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    modified_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class DrDelivery(Base):
+    """One notification for one subscription's callback, and how its delivery went:
+    written in the transaction of the change it reports (an outbox), delivered by
+    its ``webhook:{id}`` workflow with retries. The bearer token is not copied here:
+    it is read from the subscription at each attempt."""
+
+    __tablename__ = "dr_deliveries"
+    __table_args__ = (Index("ix_dr_deliveries_pending", "status", "started_at"),)
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    subscription_id: Mapped[str] = mapped_column(String(36), index=True)
+    client_id: Mapped[str] = mapped_column(String(64), index=True)
+    object_type: Mapped[str] = mapped_column(String(16))
+    operation: Mapped[str] = mapped_column(String(8))
+    object_id: Mapped[str] = mapped_column(String(36))
+    callback_url: Mapped[str] = mapped_column(Text)
+    # The notification as sent (OpenADR 3: objectType, operation, object).
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON)
+    # pending, delivered, failed
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_status_code: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    last_error: Mapped[str | None] = mapped_column(String(500), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    # When its workflow was started (None: the sweeper starts it).
+    started_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    last_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)

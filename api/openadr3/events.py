@@ -22,6 +22,7 @@ from temporalio.common import WorkflowIDConflictPolicy
 
 from activities.persistence.models import DrEvent, DrProgram
 from api.deps import Session
+from api.openadr3 import notify
 from api.openadr3.auth import Utility
 from api.openadr3.programs import Limit, Skip, _check_targets, own_program
 from api.openadr3.schemas import EventIn, served
@@ -178,9 +179,14 @@ async def create_event(
         modified_at=now,
     )
     session.add(event)
+    sites = targeted(event.body, utility)
+    calls = await notify.queue(
+        session, utility.client_id, "EVENT", "POST", event.body, program.id, sites
+    )
     await session.commit()
     # Its workflow makes the sites plan at once (it starts with the "changed" signal).
-    await _follow(request, schedule_of(ident, body, targeted(event.body, utility)))
+    await _follow(request, schedule_of(ident, body, sites))
+    await notify.send(request, calls)
     return event.body
 
 
@@ -217,8 +223,13 @@ async def update_event(
     event.program_id, event.starts_at, event.ends_at = program.id, starts, ends
     event.body = served("EVENT", event.id, event.created_at, now, body)
     event.modified_at = now
+    sites = targeted(event.body, utility)
+    calls = await notify.queue(
+        session, utility.client_id, "EVENT", "PUT", event.body, program.id, sites
+    )
     await session.commit()
-    await _follow(request, schedule_of(event.id, body, targeted(event.body, utility)))
+    await _follow(request, schedule_of(event.id, body, sites))
+    await notify.send(request, calls)
     return event.body
 
 
@@ -229,7 +240,17 @@ async def delete_event(
     """Cancel an event; answers the object as it was. Its sites re-plan without it."""
     event = await _own_event(session, utility, event_id)
     body = event.body
+    calls = await notify.queue(
+        session,
+        utility.client_id,
+        "EVENT",
+        "DELETE",
+        body,
+        event.program_id,
+        targeted(body, utility),
+    )
     await session.delete(event)
     await session.commit()
     await _follow(request, DrSchedule(event_id, [], []), cancelled=True)
+    await notify.send(request, calls)
     return body

@@ -6,12 +6,13 @@ import uuid
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, HTTPException, Query, status
+from fastapi import APIRouter, HTTPException, Query, Request, status
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
 from activities.persistence.models import DrEvent, DrProgram
 from api.deps import Session
+from api.openadr3 import notify
 from api.openadr3.auth import Utility
 from api.openadr3.schemas import ProgramIn, served
 
@@ -61,7 +62,9 @@ async def search_programs(
 
 
 @router.post("", status_code=status.HTTP_201_CREATED)
-async def create_program(body: ProgramIn, utility: Utility, session: Session) -> dict[str, Any]:
+async def create_program(
+    body: ProgramIn, utility: Utility, session: Session, request: Request
+) -> dict[str, Any]:
     """A new program (409 if the utility already has one of that name)."""
     _check_targets(utility, body.targets)
     now = datetime.now(UTC)
@@ -75,7 +78,11 @@ async def create_program(body: ProgramIn, utility: Utility, session: Session) ->
         modified_at=now,
     )
     session.add(program)
+    calls = await notify.queue(
+        session, utility.client_id, "PROGRAM", "POST", program.body, ident, body.targets
+    )
     await _commit_named(session, body.programName)
+    await notify.send(request, calls)
     return program.body
 
 
@@ -87,7 +94,7 @@ async def get_program(program_id: str, utility: Utility, session: Session) -> di
 
 @router.put("/{program_id}")
 async def update_program(
-    program_id: str, body: ProgramIn, utility: Utility, session: Session
+    program_id: str, body: ProgramIn, utility: Utility, session: Session, request: Request
 ) -> dict[str, Any]:
     """Replace a program (its id and creation time stay)."""
     _check_targets(utility, body.targets)
@@ -96,12 +103,18 @@ async def update_program(
     program.program_name = body.programName
     program.body = served("PROGRAM", program.id, program.created_at, now, body)
     program.modified_at = now
+    calls = await notify.queue(
+        session, utility.client_id, "PROGRAM", "PUT", program.body, program.id, body.targets
+    )
     await _commit_named(session, body.programName)
+    await notify.send(request, calls)
     return program.body
 
 
 @router.delete("/{program_id}")
-async def delete_program(program_id: str, utility: Utility, session: Session) -> dict[str, Any]:
+async def delete_program(
+    program_id: str, utility: Utility, session: Session, request: Request
+) -> dict[str, Any]:
     """Delete a program without events (409 while it has any); answers the object."""
     program = await own_program(session, utility, program_id)
     events = await session.scalar(
@@ -113,6 +126,10 @@ async def delete_program(program_id: str, utility: Utility, session: Session) ->
             f"program {program_id!r} has {events} events; delete them first",
         )
     body = program.body
+    calls = await notify.queue(
+        session, utility.client_id, "PROGRAM", "DELETE", body, program.id, body.get("targets")
+    )
     await session.delete(program)
     await session.commit()
+    await notify.send(request, calls)
     return body

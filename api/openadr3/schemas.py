@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
@@ -104,8 +105,40 @@ class EventIn(Wire):
     _targets = field_validator("targets", mode="before")(targets_of)
 
 
+ObjectType = Literal["PROGRAM", "EVENT", "REPORT", "SUBSCRIPTION", "VEN", "RESOURCE"]
+Operation = Literal["GET", "POST", "PUT", "DELETE"]
+
+
+class ObjectOperation(Wire):
+    """Which operations on which objects call which webhook, with which token."""
+
+    objects: list[ObjectType] = Field(min_length=1)
+    operations: list[Operation] = Field(min_length=1)
+    callbackUrl: Annotated[str, StringConstraints(min_length=1, max_length=2048)]
+    bearerToken: Annotated[str, StringConstraints(max_length=4096)] | None = None
+
+    @field_validator("callbackUrl")
+    @classmethod
+    def _absolute_http(cls, value: str) -> str:
+        url = urlsplit(value)
+        if url.scheme not in ("http", "https") or not url.hostname:
+            raise ValueError("callbackUrl must be an absolute http(s) URL")
+        return value
+
+
+class SubscriptionIn(Wire):
+    """A subscription as a utility creates or replaces it."""
+
+    clientName: Name
+    programID: Name | None = None
+    objectOperations: list[ObjectOperation] = Field(min_length=1, max_length=20)
+    targets: list[str] | None = None
+
+    _targets = field_validator("targets", mode="before")(targets_of)
+
+
 def served(
-    kind: Literal["PROGRAM", "EVENT"],
+    kind: Literal["PROGRAM", "EVENT", "SUBSCRIPTION"],
     ident: str,
     created: datetime,
     modified: datetime,

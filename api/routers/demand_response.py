@@ -1,19 +1,21 @@
-"""Operators and demand response: the utilities' events, and opting a site out of one
-(with a reason the utility reads in the event's report)."""
+"""Operators and demand response: the utilities' events, opting a site out of one
+(with a reason the utility reads in the event's report), and the webhook calls
+to utilities."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Request, status
+from fastapi import APIRouter, Query, Request, status
 from pydantic import BaseModel, StringConstraints
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from activities.persistence.models import DrEvent, DrOptOut, UtilityClient
+from activities.persistence.repositories import webhooks
 from api.auth import Operator, Viewer
 from api.deps import Session
 from api.errors import conflict, not_found, unprocessable
@@ -105,3 +107,20 @@ async def opt_out(
     return OptOutOut(
         event_id=event_id, site_id=row.site_id, reason=row.reason, created_at=row.created_at
     )
+
+
+@router.get("/deliveries")
+async def list_deliveries(
+    session: Session,
+    _: Viewer,
+    client_id: str | None = None,
+    state: Annotated[
+        Literal["pending", "delivered", "failed"] | None, Query(alias="status")
+    ] = None,
+    skip: Annotated[int, Query(ge=0, le=100_000)] = 0,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+) -> list[dict[str, Any]]:
+    """The webhook calls to utilities' subscribers, newest first: status, attempts,
+    the last answer or error (of one utility, or in one status)."""
+    rows = await webhooks.search(session, client_id=client_id, status=state, skip=skip, limit=limit)
+    return [{**webhooks.served(row), "clientID": row.client_id} for row in rows]

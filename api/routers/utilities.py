@@ -5,9 +5,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, status
+from fastapi import APIRouter, HTTPException, status
 from pydantic import BaseModel, Field, StringConstraints
 
+from activities.persistence.models import UtilityClient
 from activities.persistence.repositories import sites, utilities
 from api.auth import Operator, Viewer
 from api.deps import Session
@@ -33,10 +34,18 @@ class UtilityOut(BaseModel):
 
 
 class UtilityCreated(UtilityOut):
-    """A new client: the secret, this once."""
+    """A new client: the secret and the webhook signing key, this once."""
 
     client_secret: str
     token_url: str
+    webhook_secret: str
+
+
+class WebhookSecret(BaseModel):
+    """A utility's new webhook signing key (the old one no longer signs)."""
+
+    client_id: str
+    webhook_secret: str
 
 
 @router.post("", status_code=status.HTTP_201_CREATED)
@@ -56,7 +65,20 @@ async def create_utility(body: UtilityIn, session: Session, _: Operator) -> Util
         created_at=client.created_at,
         client_secret=secret,
         token_url="/openadr3/auth/token",
+        webhook_secret=client.webhook_secret,
     )
+
+
+@router.post("/{client_id}/webhook-secret")
+async def rotate_webhook_secret(client_id: str, session: Session, _: Operator) -> WebhookSecret:
+    """A new key for the HMAC signature of the webhook calls to the utility, shown
+    only now; calls from then on are signed with it."""
+    client = await session.get(UtilityClient, client_id)
+    if client is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"utility client {client_id!r} not found")
+    secret = await utilities.new_webhook_secret(session, client)
+    await session.commit()
+    return WebhookSecret(client_id=client_id, webhook_secret=secret)
 
 
 @router.get("")

@@ -6,6 +6,7 @@ import asyncio
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import httpx
 import pytest
 import uvicorn
 
@@ -38,3 +39,22 @@ async def api_url(tmp_path: Path, backend: str, backend_urls: dict[str, str]) ->
     server.should_exit = True
     await task
     await db.dispose()
+
+
+VTN_OPERATOR = "op-key"
+
+
+@pytest.fixture
+async def http(sqlite_db: Database) -> AsyncIterator[httpx.AsyncClient]:
+    """The API over ASGI with three sites (dr-a, dr-b, dr-c) and Temporal unreachable."""
+    app = create_app(sqlite_db, TemporalLink("127.0.0.1:1"), {VTN_OPERATOR: "operator"})
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://api"
+    ) as client:
+        for site in ("dr-a", "dr-b", "dr-c"):
+            await client.post(
+                "/sites",
+                headers={"X-API-Key": VTN_OPERATOR},
+                json={"id": site, "name": site, "price_per_kwh": "0.2", "currency": "EUR"},
+            )
+        yield client

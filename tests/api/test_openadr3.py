@@ -4,7 +4,6 @@ confined to its own objects and sites, and bad events refused with a reason."""
 from __future__ import annotations
 
 import base64
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -14,26 +13,8 @@ from sqlalchemy import select
 
 from activities.persistence.database import Database
 from activities.persistence.models import DrEvent, UtilityToken
-from activities.temporal_link import TemporalLink
-from api.app import create_app
+from tests.api.conftest import VTN_OPERATOR as OPERATOR
 from tests.helpers import utility_bearer
-
-OPERATOR = "op-key"
-
-
-@pytest.fixture
-async def http(sqlite_db: Database) -> AsyncIterator[httpx.AsyncClient]:
-    app = create_app(sqlite_db, TemporalLink("127.0.0.1:1"), {OPERATOR: "operator"})
-    async with httpx.AsyncClient(
-        transport=httpx.ASGITransport(app=app), base_url="http://api"
-    ) as client:
-        for site in ("dr-a", "dr-b", "dr-c"):
-            await client.post(
-                "/sites",
-                headers={"X-API-Key": OPERATOR},
-                json={"id": site, "name": site, "price_per_kwh": "0.2", "currency": "EUR"},
-            )
-        yield client
 
 
 async def _client(http: httpx.AsyncClient, name: str, sites: list[str]) -> dict[str, Any]:

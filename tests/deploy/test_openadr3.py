@@ -3,16 +3,18 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 
+from activities.webhooks import SIGNATURE_HEADER, verify_signature
 from deploy.stack import Stack
 from tests.deploy.conftest import api_client
 from tests.deploy.live_stations import booted_station, next_profile, tx_started
 from tests.deploy.live_utility import run_utility
-from tests.helpers import utility_bearer
+from tests.helpers import WebhookReceiver, utility_bearer
 from workflows.demand_response import DemandResponseWorkflow
 
 
@@ -23,21 +25,54 @@ def first_limit(request: dict[str, Any]) -> float:
 
 
 async def test_openadr3_client_runs_program_event_change_cancel_and_report(stack: Stack) -> None:
-    async with api_client(stack) as http:
-        site = await http.post(
-            "/sites",
-            json={"id": "dr-depot", "name": "x", "price_per_kwh": "0.2", "currency": "EUR"},
-        )
-        assert site.status_code == 201
-        utility = await http.post("/utilities", json={"name": "Grid", "sites": ["dr-depot"]})
-        assert utility.status_code == 201, utility.text
-        created = utility.json()
-        steps = await run_utility(
-            f"http://127.0.0.1:{stack.api_port}/openadr3",
-            created["client_id"],
-            created["client_secret"],
-            "dr-depot",
-        )
+    """The utility's tooling runs its whole cycle; the webhooks it subscribed are
+    called, signed, for every change and for the report."""
+    with WebhookReceiver() as receiver:
+        async with api_client(stack) as http:
+            site = await http.post(
+                "/sites",
+                json={"id": "dr-depot", "name": "x", "price_per_kwh": "0.2", "currency": "EUR"},
+            )
+            assert site.status_code == 201
+            utility = await http.post("/utilities", json={"name": "Grid", "sites": ["dr-depot"]})
+            assert utility.status_code == 201, utility.text
+            created = utility.json()
+            bearer, _ = await utility_bearer(http, created)
+            subscribed = await http.post(
+                "/openadr3/subscriptions",
+                headers=bearer,
+                json={
+                    "clientName": "grid-ops",
+                    "objectOperations": [
+                        {
+                            "objects": ["EVENT", "REPORT"],
+                            "operations": ["POST", "PUT", "DELETE"],
+                            "callbackUrl": receiver.url + "/openadr",
+                            "bearerToken": "grid-callback-token",
+                        }
+                    ],
+                },
+            )
+            assert subscribed.status_code == 201, subscribed.text
+            steps = await run_utility(
+                f"http://127.0.0.1:{stack.api_port}/openadr3",
+                created["client_id"],
+                created["client_secret"],
+                "dr-depot",
+            )
+            # Two events created, one changed, one cancelled, one report.
+            calls = await receiver.wait_for(5, timeout_s=60)
+            # Each call's answer is recorded just after the call: poll until all are.
+            for _ in range(100):
+                deliveries = await http.get(
+                    f"/openadr3/subscriptions/{subscribed.json()['id']}/deliveries",
+                    headers=bearer,
+                )
+                if {c["status"] for c in deliveries.json()} == {"delivered"}:
+                    break
+                await asyncio.sleep(0.1)
+    assert steps["subscriptions"] == ["grid-ops"]
+    assert steps["vens"] == ["dr-depot"] and steps["resources"] == ["dr-depot"]
     assert steps["event"]["priority"] == 1
     assert steps["events"] == [steps["event"]["id"]]
     assert steps["changed"] == {"id": steps["event"]["id"], "priority": 0}
@@ -49,6 +84,21 @@ async def test_openadr3_client_runs_program_event_change_cancel_and_report(stack
     assert resource["name"] == "dr-depot"
     [interval] = resource["payloads"]
     assert interval == {"DEMAND": [0.0], "IMPORT_CAPACITY_LIMIT": [5.0], "DATA_QUALITY": ["OK"]}
+    # Every webhook call signed with the utility's key and carrying its token.
+    assert all(
+        verify_signature(created["webhook_secret"], c.headers[SIGNATURE_HEADER], c.body)
+        and c.headers["Authorization"] == "Bearer grid-callback-token"
+        for c in calls
+    )
+    seen = sorted((c.json()["objectType"], c.json()["operation"]) for c in calls)
+    assert seen == [
+        ("EVENT", "DELETE"),
+        ("EVENT", "POST"),
+        ("EVENT", "POST"),
+        ("EVENT", "PUT"),
+        ("REPORT", "POST"),
+    ]
+    assert [c["status"] for c in deliveries.json()] == ["delivered"] * 5
 
 
 async def test_a_utilitys_limit_reaches_the_chargers_at_once_and_is_lifted_on_cancel(

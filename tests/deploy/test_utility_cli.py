@@ -46,5 +46,9 @@ def test_utility_add_keeps_the_secret_out_of_the_console(
     assert secret not in result.output
     assert stat.S_IMODE(secret_file.stat().st_mode) == 0o600
     assert asyncio.run(valid(client_id, secret))
+    signing_file = tmp_path / f"{client_id}.webhook-secret"
+    signing = signing_file.read_text().strip()
+    assert signing and signing != secret and signing not in result.output
+    assert stat.S_IMODE(signing_file.stat().st_mode) == 0o600
     unknown = CliRunner().invoke(app, ["utility", "add", "Grid", "--sites", "south"])
     assert unknown.exit_code != 0 and "south" in unknown.output

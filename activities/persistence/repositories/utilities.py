@@ -32,10 +32,18 @@ async def create_client(
         # Argon2id takes tens of milliseconds of CPU: off the event loop.
         secret_hash=await asyncio.to_thread(hash_password, secret),
         sites=sorted(set(sites)),
+        webhook_secret=secrets.token_urlsafe(32),
     )
     session.add(client)
     await session.flush()
     return client, secret
+
+
+async def new_webhook_secret(session: AsyncSession, client: UtilityClient) -> str:
+    """Replace the client's webhook signing key; returns the new one (shown once)."""
+    client.webhook_secret = secrets.token_urlsafe(32)
+    await session.flush()
+    return client.webhook_secret
 
 
 async def list_clients(session: AsyncSession) -> Sequence[UtilityClient]:

@@ -1,10 +1,11 @@
 """A utility's own OpenADR 3 tooling against the platform's VTN (run under Python 3.12+
 with the PyPI package ``openadr3-client``; not imported by the test suite).
 
-Finds the token endpoint through OpenADR 3.1 discovery, then creates a program and
-an event with an IMPORT_CAPACITY_LIMIT for the site, reads the events back,
-changes the event's priority, and cancels it; prints each step's result as one
-JSON line.
+Finds the token endpoint through OpenADR 3.1 discovery, then creates a program,
+reads its subscriptions, VENs and resources, creates an event with an
+IMPORT_CAPACITY_LIMIT for the site, reads the events back, changes the event's
+priority, cancels it, and reads back the report of a short event; prints each
+step's result as one JSON line.
 
     python utility.py BASE_URL CLIENT_ID CLIENT_SECRET SITE_ID
 """
@@ -61,6 +62,15 @@ def main() -> None:
         )
     )
     say("program", program.id)
+    # The webhooks the test subscribed for the utility, and the sites it may target.
+    subscriptions = bl.subscriptions.get_subscriptions(
+        pagination=None, program_id=None, client_name=None, objects=None
+    )
+    say("subscriptions", [s.client_name for s in subscriptions])
+    vens = bl.vens.get_vens(ven_name=None, target=None, pagination=None)
+    say("vens", [v.ven_name for v in vens])
+    resources = bl.resources.get_resources(ven_id=vens[0].id)
+    say("resources", [r.resource_name for r in resources])
     start = datetime.now(UTC).replace(microsecond=0) + timedelta(hours=1)
     limit = EventPayloadDescriptor(
         payload_type=EventPayloadType.IMPORT_CAPACITY_LIMIT, units=Unit.KW
