@@ -91,6 +91,10 @@ class Program:
         return len(self.cost), len(self.row_lower), len(self.value)
 
 
+ROOM_KWH = 1e-6
+"""Room past the need in the dearest shortfall share (see the unmet columns)."""
+
+
 def build(problem: SiteProblem) -> Program:
     """The program of ``problem`` in matrix form."""
     h, slots = problem.slot_hours, problem.slots
@@ -239,11 +243,18 @@ def build(problem: SiteProblem) -> Program:
     # energy row), each dearer than the last, times the vehicle's priority.
     n_vehicles = len(vehicles)
     needs = np.array([v.energy_kwh for v in vehicles], dtype=float)
+    slotless = np.array([v.departure <= v.arrival for v in vehicles], dtype=bool)
     weights = np.array([v.priority for v in vehicles], dtype=float)
-    for (low, high), dearer in zip(SHORTFALL_SHARES, SHORTFALL_STEPS, strict=True):
+    last = len(SHORTFALL_SHARES) - 1
+    for part, ((low, high), dearer) in enumerate(
+        zip(SHORTFALL_SHARES, SHORTFALL_STEPS, strict=True)
+    ):
         costs.append(problem.unmet_penalty_per_kwh * dearer * weights)
         lowers.append(np.zeros(n_vehicles))
-        uppers.append(needs * (high - low))
+        # A vehicle without a slot: the dearest share gets a hair of room (its energy
+        # row caps it at the need). Bounds that sum to exactly a tiny need leave HiGHS
+        # nothing within its tolerances, and it calls the LP infeasible.
+        uppers.append(needs * (high - low) + np.where(slotless & (part == last), ROOM_KWH, 0.0))
         counts.append(np.ones(n_vehicles, dtype=int))
         indexes.append(np.arange(n_vehicles))
         values.append(np.ones(n_vehicles))

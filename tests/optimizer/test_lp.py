@@ -392,3 +392,19 @@ def test_a_priority_vehicle_is_served_first() -> None:
     assert schedule.shortfall_kwh == {"a": pytest.approx(2.0), "b": pytest.approx(4.0)}
     with pytest.raises(ValueError, match="priority"):
         site([dataclasses.replace(ev("c", 1), priority=0.0)], [0.2])
+
+
+def test_a_tiny_need_with_no_slot_left_is_a_shortfall_not_an_infeasible_lp() -> None:
+    """Found by the generated sites: a car leaving in the slot it came, needing a
+    ten-millionth of a kWh; HiGHS once called that LP infeasible."""
+    problem = SiteProblem(
+        slot_hours=0.25,
+        slots=2,
+        circuits=[Circuit("site", 1.0), Circuit("f0", 1.0, parent="site")],
+        chargers=[Charger("C0", "f0", 11.0, phases="L1")],
+        vehicles=[Vehicle("v0", "C0", 0, 0, 1.192092896e-07, 1.0)],
+        tariff=Tariff([1.0, 1.0]),
+    )
+    schedule = solve(problem)
+    assert schedule.status == "optimal", schedule.notes
+    assert schedule.delivered_kwh["v0"] == 0.0 and violations(problem, schedule.power_kw) == []
