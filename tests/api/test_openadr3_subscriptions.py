@@ -39,8 +39,14 @@ def _subscription(url: str, **overrides: Any) -> dict[str, Any]:
 
 
 async def _utility(http: httpx.AsyncClient, name: str, sites: list[str]) -> dict[str, str]:
-    bearer, _ = await utility_bearer(http, await _client(http, name, sites), scope="read_all")
+    bearer, _ = await _made(http, name, sites)
     return bearer
+
+
+async def _made(http: httpx.AsyncClient, name: str, sites: list[str]) -> tuple[dict[str, str], str]:
+    client = await _client(http, name, sites)
+    bearer, _ = await utility_bearer(http, client, scope="read_all")
+    return bearer, client["client_id"]
 
 
 async def _deliveries(db: Database) -> int:
@@ -116,7 +122,7 @@ async def test_bad_subscriptions_are_refused_with_a_reason_and_nothing_is_stored
 async def test_changes_are_queued_for_the_subscribers_that_asked_and_shown_to_them(
     http: httpx.AsyncClient, sqlite_db: Database
 ) -> None:
-    bearer = await _utility(http, "Grid North", ["dr-a", "dr-b"])
+    bearer, client_id = await _made(http, "Grid North", ["dr-a", "dr-b"])
     other = await _utility(http, "Grid South", ["dr-c"])
     program = (await http.post("/openadr3/programs", headers=bearer, json=PROGRAM)).json()
     events_only = await http.post(
@@ -170,9 +176,10 @@ async def test_changes_are_queued_for_the_subscribers_that_asked_and_shown_to_th
     listed = await http.get(
         "/demand-response/deliveries",
         headers={"X-API-Key": VTN_OPERATOR},
-        params={"status": "pending"},
+        params={"status": "pending", "client_id": client_id},
     )
     assert listed.status_code == 200 and len(listed.json()) == 3
+    assert {c["clientID"] for c in listed.json()} == {client_id}
     assert (await http.get("/demand-response/deliveries", headers=bearer)).status_code == 401
 
 
