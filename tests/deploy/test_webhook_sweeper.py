@@ -3,12 +3,16 @@ start (Temporal unreachable, or the API stopped between its commit and the start
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
+import pytest
 from sqlalchemy import update
 from temporalio.testing import WorkflowEnvironment
 
 from activities.persistence.database import Database
+from activities.persistence.migrate import upgrade_async
 from activities.persistence.models import DrDelivery
 from deploy.webhook_sweeper import sweep_once
 from deploy.worker import build_worker
@@ -18,10 +22,21 @@ from tests.workflows.test_webhooks import _queued, _row
 from workflows.webhooks import webhook_workflow_id
 
 
+@pytest.fixture
+async def own_db(tmp_path: Path) -> AsyncIterator[Database]:
+    """A database of this test's own: the sweeper starts every unstarted delivery,
+    and the shared one holds other tests' (for callbacks that do not exist)."""
+    url = f"sqlite:///{tmp_path / 'sweep.db'}"
+    await upgrade_async(url)
+    database = Database(url)
+    yield database
+    await database.dispose()
+
+
 async def test_the_sweeper_starts_what_nobody_started_and_only_once(
-    time_skipping: WorkflowEnvironment, sqlite_db: Database
+    time_skipping: WorkflowEnvironment, own_db: Database
 ) -> None:
-    client, queue = time_skipping.client, unique("sweep-q")
+    client, queue, sqlite_db = time_skipping.client, unique("sweep-q"), own_db
     with WebhookReceiver() as receiver:
         ident = await _queued(sqlite_db, receiver.url)
         fresh = await _queued(sqlite_db, receiver.url)
