@@ -6,7 +6,8 @@ one, computed when the event first reaches the site (before its plan keeps to
 it), for the vehicles present then: per slot the sum of their planned power,
 over the site's planning horizon. Stored (``dr_baselines``), since the vehicles
 are gone by the time of the report. A site without smart charging has no plan:
-its demand over the quarter hour before, held flat, flagged ``ESTIMATED``.
+its demand over the quarter hour before, held flat from the start of that quarter
+hour, flagged ``ESTIMATED``.
 
 **X of Y**, from history: the site's demand over the same local clock window on
 the Y most recent like days (a weekday for a weekday, a weekend day for one, in
@@ -27,7 +28,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from temporalio import activity
 from temporalio.converter import value_to_type
 
-from activities import compliance
+from activities import site_demand
 from activities.demand_response import asks_for_site
 from activities.persistence.database import Database
 from activities.persistence.models import DrBaseline, SiteCharging, Transaction
@@ -126,13 +127,13 @@ async def x_of_y(
     per_day: list[tuple[date, list[float]]] = []
     for back in chosen:
         shifted = [(days_back(s, back, zone), days_back(e, back, zone)) for s, e in spans]
-        readings = await compliance.readings(
+        readings = await site_demand.readings(
             session, site_id, shifted[0][0], days_back(last, back, zone)
         )
         per_day.append(
             (
                 shifted[0][0].astimezone(zone).date(),
-                [compliance.interval_demand(readings, s, e)[0] for s, e in shifted],
+                [site_demand.interval_demand(readings, s, e)[0] for s, e in shifted],
             )
         )
     if not per_day:
@@ -187,7 +188,9 @@ class BaselineActivities:
             recorded.append(site_id)
         return recorded
 
-    async def _series(self, session: AsyncSession, site_id: str, request: BaselineRequest) -> Series:
+    async def _series(
+        self, session: AsyncSession, site_id: str, request: BaselineRequest
+    ) -> Series:
         row = await session.get(SiteCharging, site_id)
         if row is not None and row.enabled:
             config = value_to_type(SiteChargingConfig, row.config)
@@ -198,10 +201,12 @@ class BaselineActivities:
             slots = len(plan.site_limit_kw)
             totals = [sum(kw[t] for kw in plan.power_kw.values()) for t in range(slots)]
             return Series(plan.planned_at, plan.slot_minutes, totals, "OK")
-        # No plan: what it drew just before, held for a day.
-        readings = await compliance.readings(session, site_id, request.now - BEFORE, request.now)
-        kw, _ = compliance.interval_demand(readings, request.now - BEFORE, request.now)
-        return Series(request.now, 15, [kw] * 96, ESTIMATED)
+        # No plan: what it drew over the quarter hour just before, held from then on
+        # for a day (so it covers an event that began in that quarter hour too).
+        since = request.now - BEFORE
+        readings = await site_demand.readings(session, site_id, since, request.now)
+        kw, _ = site_demand.interval_demand(readings, since, request.now)
+        return Series(since, 15, [kw] * 97, ESTIMATED)
 
 
 async def plan_baseline(session: AsyncSession, event_id: str, site_id: str) -> Series | None:

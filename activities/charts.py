@@ -1,10 +1,13 @@
-"""PNG charts for depot managers: planned load against limits and prices."""
+"""PNG charts: for depot managers, planned load against limits and prices; for
+utilities, an event's measured demand against its limit and baselines."""
 
 from __future__ import annotations
 
 import io
+import math
 from collections.abc import Sequence
 from datetime import datetime, timedelta
+from typing import Any
 
 import matplotlib
 
@@ -55,3 +58,59 @@ def load_chart(
         return buffer.getvalue()
     finally:
         plt.close(figure)
+
+
+def compliance_chart(report: dict[str, Any]) -> bytes:
+    """An OpenADR 3 compliance report as PNG bytes: per site, the demand in each
+    interval against the limit and the two baselines (plan without the event, like
+    days)."""
+    resources = report.get("resources") or []
+    rows = max(1, len(resources))
+    figure, axes = plt.subplots(rows, 1, figsize=(10, 3.2 * rows), dpi=100, squeeze=False)
+    try:
+        for axis, resource in zip(axes[:, 0], resources, strict=False):
+            intervals = resource.get("intervals") or []
+            axis.set_title(resource.get("resourceName", ""), loc="left")
+            axis.set_ylabel("kW")
+            if not intervals:
+                continue
+            starts = [datetime.fromisoformat(i["intervalPeriod"]["start"]) for i in intervals]
+            last = intervals[-1]["intervalPeriod"]["duration"]
+            edges = [*starts, starts[-1] + timedelta(seconds=_seconds(last))]
+            times = mdates.date2num(edges)
+            styles: list[tuple[str, str, dict[str, Any]]] = [
+                ("DEMAND", "demand", {"linewidth": 2}),
+                ("IMPORT_CAPACITY_LIMIT", "limit", {"color": "red"}),
+                ("BASELINE", "baseline: plan without the event", {"linestyle": "--"}),
+                ("BASELINE_X_OF_Y", "baseline: like days", {"linestyle": ":"}),
+            ]
+            for kind, label, style in styles:
+                values = [_value(i, kind) for i in intervals]
+                if all(math.isnan(v) for v in values):
+                    continue
+                axis.step(times, [*values, values[-1]], where="post", label=label, **style)
+            axis.set_ylim(bottom=0)
+            axis.xaxis_date()
+            axis.xaxis.set_major_formatter(mdates.DateFormatter("%H:%M"))
+            axis.legend(loc="upper right", fontsize="small")
+        figure.suptitle(str(report.get("reportName", "compliance")))
+        figure.tight_layout()
+        out = io.BytesIO()
+        figure.savefig(out, format="png")
+        return out.getvalue()
+    finally:
+        plt.close(figure)
+
+
+def _value(interval: dict[str, Any], kind: str) -> float:
+    for payload in interval.get("payloads") or []:
+        if payload.get("type") == kind and payload.get("values"):
+            value = payload["values"][0]
+            if isinstance(value, int | float) and not isinstance(value, bool):
+                return float(value)
+    return math.nan
+
+
+def _seconds(duration: str) -> float:
+    # The reports write durations as PT<seconds>S.
+    return float(duration.removeprefix("PT").removesuffix("S"))

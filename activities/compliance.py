@@ -1,20 +1,19 @@
-"""What a site drew during a demand-response event's intervals, from the stored meter
-samples, against what the event asked; the report the utility reads.
+"""What a site drew during a demand-response event's intervals against what the event
+asked and what the site would have drawn without it: the report the utility reads.
 
-Per transaction the energy register is read at each interval's edges: between
-two samples by linear interpolation, before the first sample from the
-transaction's start (its meter start), after a stop from its meter stop. Past
-the last sample of a transaction still running, the register is held flat
-(the reading can only err low) and the interval's data quality says ESTIMATED;
-a transaction with no reading at all makes it MISSING. The site's demand in an
-interval is the energy its transactions received in it over its length.
+Per site and interval: the measured demand (kW, from the stored meter samples,
+see :mod:`activities.site_demand`) and energy (USAGE, kWh), the limit in force,
+the two baselines of :mod:`activities.baselines` (BASELINE: the site's own plan
+without the event; BASELINE_X_OF_Y: like days from history), the delta (the
+baseline's energy less the energy used: what the event saved), and the data
+quality of the reading. Also as CSV (:func:`report_csv`).
 """
 
 from __future__ import annotations
 
-import bisect
+import csv
+import io
 import uuid
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -22,70 +21,52 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from temporalio import activity
 
+from activities import baselines
 from activities.demand_response import asks_of
 from activities.persistence.database import Database
 from activities.persistence.models import (
     DrEvent,
     DrOptOut,
     DrReport,
-    Transaction,
+    SiteCharging,
     UtilityClient,
 )
-from activities.persistence.repositories import meter_samples
+from activities.site_demand import (
+    ESTIMATED,
+    MISSING,
+    OK,
+    Reading,
+    interval_demand,
+    readings,
+    register_at,
+)
 
-OK, ESTIMATED, MISSING = "OK", "ESTIMATED", "MISSING"
+__all__ = [
+    "ESTIMATED",
+    "MISSING",
+    "OK",
+    "ComplianceActivities",
+    "Reading",
+    "compliant",
+    "interval_demand",
+    "register_at",
+    "report_csv",
+]
+
 TOLERANCE_KW = 0.05
 """Demand within this of the limit counts as within it (meters report whole Wh)."""
 
-
-@dataclass(frozen=True)
-class Reading:
-    """A transaction as the reading needs it."""
-
-    started_at: datetime
-    meter_start_wh: float | None
-    stopped_at: datetime | None
-    meter_stop_wh: float | None
-    samples: list[tuple[datetime, float]]
-
-
-def register_at(tx: Reading, at: datetime) -> tuple[float | None, str]:
-    """The transaction's register (Wh) at ``at`` and how good that reading is."""
-    points = list(tx.samples)
-    if tx.meter_start_wh is not None:
-        points.insert(0, (tx.started_at, tx.meter_start_wh))
-    if tx.stopped_at is not None and tx.meter_stop_wh is not None:
-        points.append((tx.stopped_at, tx.meter_stop_wh))
-    points.sort()
-    if not points:
-        return None, MISSING
-    if at <= points[0][0]:
-        return points[0][1], OK  # before it began (or its first reading): nothing yet
-    times = [t for t, _ in points]
-    i = bisect.bisect_left(times, at)
-    if i < len(points):
-        (t0, v0), (t1, v1) = points[i - 1], points[i]
-        share = (at - t0) / (t1 - t0) if t1 > t0 else 1.0
-        return v0 + (v1 - v0) * share, OK
-    ended = tx.stopped_at is not None and at >= tx.stopped_at
-    return points[-1][1], OK if ended else ESTIMATED
-
-
-def interval_demand(sessions: list[Reading], start: datetime, end: datetime) -> tuple[float, str]:
-    """The site's average demand (kW) over [start, end) and the data quality."""
-    wh, quality = 0.0, OK
-    for tx in sessions:
-        if tx.started_at >= end or (tx.stopped_at is not None and tx.stopped_at <= start):
-            continue
-        low, q0 = register_at(tx, start)
-        high, q1 = register_at(tx, end)
-        if low is None or high is None:
-            quality = MISSING
-            continue
-        wh += max(0.0, high - low)
-        if ESTIMATED in (q0, q1) and quality == OK:
-            quality = ESTIMATED
-    return wh / 1000 / ((end - start) / timedelta(hours=1)), quality
+PAYLOADS = [
+    {"payloadType": "USAGE", "units": "KWH", "readingType": "DIRECT_READ"},
+    {"payloadType": "DEMAND", "units": "KW", "readingType": "AVERAGE"},
+    {"payloadType": "IMPORT_CAPACITY_LIMIT", "units": "KW"},
+    {"payloadType": "BASELINE", "units": "KW", "readingType": "FORECAST"},
+    {"payloadType": "BASELINE_X_OF_Y", "units": "KW", "readingType": "AVERAGE"},
+    {"payloadType": "DELTA_USAGE", "units": "KWH"},
+    {"payloadType": "DATA_QUALITY"},
+]
+"""What each interval of a report may carry (BASELINE: the site's plan without the
+event; BASELINE_X_OF_Y: 10 of 10 like days; DELTA_USAGE: baseline less usage)."""
 
 
 class ComplianceActivities:
@@ -96,8 +77,9 @@ class ComplianceActivities:
 
     @activity.defn(name="report_event")
     async def report_event(self, event_id: str) -> str | None:
-        """Write the event's compliance report (per site and interval: demand, limit,
-        data quality) and return its id; None if the event is gone."""
+        """Write the event's compliance report (per site and interval: usage, demand,
+        limit, baselines, delta, data quality) and return its id; None if the event
+        is gone."""
         async with self._db.sessions() as session:
             event = await session.get(DrEvent, event_id)
             if event is None:
@@ -112,7 +94,7 @@ class ComplianceActivities:
             }
             resources = []
             for site in sites:
-                resource = await self._site(session, site, event.body)
+                resource = await self._site(session, site, event.id, event.body)
                 if site in outs:
                     # Opted out by its operator: measured all the same, and said so.
                     for interval in resource["intervals"]:
@@ -130,11 +112,7 @@ class ComplianceActivities:
             "clientName": "csms",
             "clientID": "csms",
             "reportName": f"compliance of {event.body.get('eventName') or event.id}",
-            "payloadDescriptors": [
-                {"payloadType": "DEMAND", "units": "KW"},
-                {"payloadType": "IMPORT_CAPACITY_LIMIT", "units": "KW"},
-                {"payloadType": "DATA_QUALITY"},
-            ],
+            "payloadDescriptors": PAYLOADS,
             "resources": resources,
         }
         async with self._db.sessions.begin() as session:
@@ -150,48 +128,40 @@ class ComplianceActivities:
         return ident
 
     async def _site(
-        self, session: AsyncSession, site: str, event: dict[str, Any]
+        self, session: AsyncSession, site: str, event_id: str, event: dict[str, Any]
     ) -> dict[str, Any]:
         asks = [a for a in asks_of(event) if a.kind == "IMPORT_CAPACITY_LIMIT"]
         spans = sorted({(a.start, a.end) for a in asks_of(event)})
         if not spans:
             return {"resourceName": site, "intervals": []}
         first, last = spans[0][0], spans[-1][1]
-        rows = (
-            await session.scalars(
-                select(Transaction).where(
-                    Transaction.site_id == site,
-                    Transaction.started_at < last,
-                    (Transaction.stopped_at.is_(None)) | (Transaction.stopped_at > first),
-                )
-            )
-        ).all()
-        samples = await meter_samples.register_samples(
-            session,
-            [(t.station_id, t.id) for t in rows],
-            first - timedelta(hours=1),
-            last + timedelta(hours=1),
-        )
-        sessions = [
-            Reading(
-                t.started_at,
-                t.meter_start_wh,
-                t.stopped_at,
-                t.meter_stop_wh,
-                samples.get(t.id, []),
-            )
-            for t in rows
-        ]
+        measured = await readings(session, site, first, last)
+        planned = await baselines.plan_baseline(session, event_id, site)
+        zone = baselines.zone_of(await session.get(SiteCharging, site))
+        history, _ = await baselines.x_of_y(session, site, spans, zone)
         intervals = []
         for n, (start, end) in enumerate(spans):
-            kw, quality = interval_demand(sessions, start, end)
+            hours = (end - start) / timedelta(hours=1)
+            kw, quality = interval_demand(measured, start, end)
             limits = [a.value for a in asks if a.start == start and a.end == end]
+            plan_kw = planned.average(start, end) if planned is not None else None
             payloads: list[dict[str, Any]] = [
+                {"type": "USAGE", "values": [round(kw * hours, 3)]},
                 {"type": "DEMAND", "values": [round(kw, 3)]},
-                {"type": "DATA_QUALITY", "values": [quality]},
             ]
             if limits:
-                payloads.insert(1, {"type": "IMPORT_CAPACITY_LIMIT", "values": [min(limits)]})
+                payloads.append({"type": "IMPORT_CAPACITY_LIMIT", "values": [min(limits)]})
+            if plan_kw is not None:
+                payloads.append({"type": "BASELINE", "values": [round(plan_kw, 3)]})
+            like_days = history[n]
+            if like_days is not None:
+                payloads.append({"type": "BASELINE_X_OF_Y", "values": [round(like_days, 3)]})
+            baseline = plan_kw if plan_kw is not None else like_days
+            if baseline is not None:
+                payloads.append(
+                    {"type": "DELTA_USAGE", "values": [round((baseline - kw) * hours, 3)]}
+                )
+            payloads.append({"type": "DATA_QUALITY", "values": [quality]})
             intervals.append(
                 {
                     "id": n,
@@ -209,12 +179,17 @@ def _iso(duration: timedelta) -> str:
     return f"PT{int(duration.total_seconds())}S"
 
 
+def values_of(interval: dict[str, Any]) -> dict[str, Any]:
+    """An interval's payloads by type (each one's first value)."""
+    return {p["type"]: p["values"][0] for p in interval["payloads"]}
+
+
 def compliant(resource: dict[str, Any]) -> list[bool | None]:
     """Per interval: within its limit (None where there is none, no good reading, or
     the site was opted out)."""
     verdicts: list[bool | None] = []
     for interval in resource["intervals"]:
-        values = {p["type"]: p["values"][0] for p in interval["payloads"]}
+        values = values_of(interval)
         if (
             "IMPORT_CAPACITY_LIMIT" not in values
             or values.get("DATA_QUALITY") == MISSING
@@ -224,3 +199,50 @@ def compliant(resource: dict[str, Any]) -> list[bool | None]:
         else:
             verdicts.append(values["DEMAND"] <= values["IMPORT_CAPACITY_LIMIT"] + TOLERANCE_KW)
     return verdicts
+
+
+CSV_COLUMNS = [
+    "site",
+    "interval",
+    "start",
+    "duration",
+    "usage_kwh",
+    "demand_kw",
+    "limit_kw",
+    "baseline_kw",
+    "baseline_x_of_y_kw",
+    "delta_usage_kwh",
+    "data_quality",
+    "compliant",
+    "opt_out",
+]
+
+
+def report_csv(body: dict[str, Any]) -> str:
+    """A report as CSV: one row per site and interval (empty where a value is not
+    known)."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(CSV_COLUMNS)
+    for resource in body.get("resources") or []:
+        verdicts = compliant(resource)
+        for interval, verdict in zip(resource["intervals"], verdicts, strict=True):
+            values = values_of(interval)
+            writer.writerow(
+                [
+                    resource["resourceName"],
+                    interval["id"],
+                    interval["intervalPeriod"]["start"],
+                    interval["intervalPeriod"]["duration"],
+                    values.get("USAGE", ""),
+                    values.get("DEMAND", ""),
+                    values.get("IMPORT_CAPACITY_LIMIT", ""),
+                    values.get("BASELINE", ""),
+                    values.get("BASELINE_X_OF_Y", ""),
+                    values.get("DELTA_USAGE", ""),
+                    values.get("DATA_QUALITY", ""),
+                    "" if verdict is None else str(verdict).lower(),
+                    values.get("OPT_OUT", ""),
+                ]
+            )
+    return out.getvalue()

@@ -370,6 +370,20 @@ class SmartChargingActivities:
             )
         return row
 
+    async def solve(
+        self,
+        session: Any,
+        row: SiteCharging,
+        config: SiteChargingConfig,
+        vehicles: Sequence[PresentVehicle],
+        now: datetime,
+        without_event: str | None = None,
+    ) -> tuple[SitePlan, tuple[dict[str, Any], str, float]]:
+        """The plan for ``vehicles`` now (as if ``without_event`` had not been sent:
+        a demand-response baseline), and the load measurement it started from (the
+        next mark, the billing month, the month's peak). Reads only."""
+        return await self._solve(session, row, config, vehicles, now, without_event)
+
     async def _solve(
         self,
         session: Any,
@@ -377,6 +391,7 @@ class SmartChargingActivities:
         config: SiteChargingConfig,
         vehicles: Sequence[PresentVehicle],
         now: datetime,
+        without_event: str | None = None,
     ) -> tuple[SitePlan, tuple[dict[str, Any], str, float]]:
         """The plan for ``vehicles`` now, and the load measurement it started from
         (the next mark, the billing month, the month's peak)."""
@@ -422,8 +437,11 @@ class SmartChargingActivities:
         start = slot_start(now, config.slot_minutes)
         slot = timedelta(minutes=config.slot_minutes)
         slots = config.horizon_hours * 60 // config.slot_minutes
+        asks = await demand_response.asks_for_site(
+            session, row.site_id, start, start + slots * slot
+        )
         asked = demand_response.per_slot(
-            await demand_response.asks_for_site(session, row.site_id, start, start + slots * slot),
+            [a for a in asks if a.event_id != without_event],
             start,
             slot,
             slots,

@@ -6,6 +6,7 @@ from temporalio.client import Client
 from temporalio.worker import PollerBehaviorAutoscaling, Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
+from activities.baselines import BaselineActivities
 from activities.compliance import ComplianceActivities
 from activities.demand_response import DemandResponseActivities
 from activities.log_uploads import LogUploadActivities
@@ -55,6 +56,7 @@ def build_worker(client: Client, db: Database, task_queue: str) -> Worker:
     compliance = ComplianceActivities(db)
     demand = DemandResponseActivities(db)
     hooks = WebhookActivities(db)
+    baselines = BaselineActivities(db)
     return Worker(
         client,
         task_queue=task_queue,
@@ -73,6 +75,7 @@ def build_worker(client: Client, db: Database, task_queue: str) -> Worker:
             smart.plan_site_state,
             smart.site_is_smart,
             compliance.report_event,
+            baselines.record_baselines,
             demand.plain_site_commands,
             hooks.deliver_webhook,
             hooks.give_up_webhook,

@@ -27,6 +27,7 @@ from workflows.command_routing import locate, send_batch
 from workflows.webhooks import WebhookDeliveryWorkflow, WebhookRequest, webhook_workflow_id
 
 with workflow.unsafe.imports_passed_through():
+    from activities.baselines import BaselineActivities, BaselineRequest
     from activities.compliance import ComplianceActivities
     from activities.demand_response import DemandResponseActivities, PlainSiteRequest
     from activities.webhooks import WebhookActivities
@@ -81,6 +82,7 @@ class DemandResponseWorkflow:
         self._cancelled = False
         self._progress = DrProgress(sites=list(schedule.sites))
         self._done: set[datetime] = set()
+        self._baselined: set[str] = set()
 
     @workflow.run
     async def run(self, schedule: DrSchedule) -> str:
@@ -148,7 +150,17 @@ class DemandResponseWorkflow:
     async def _nudge(self) -> None:
         """Every targeted smart-charged site plans again; at a site without smart
         charging, the station maximum profiles that hold the cap in force now are set
-        (or lifted where none applies)."""
+        (or lifted where none applies). First, each site the event reaches for the
+        first time gets its baseline: what it would draw without the event."""
+        fresh = [s for s in self._progress.sites if s not in self._baselined]
+        if fresh and not self._cancelled and workflow.patched("baselines"):
+            await workflow.execute_activity_method(
+                BaselineActivities.record_baselines,
+                BaselineRequest(self._schedule.event_id, fresh, workflow.now()),
+                start_to_close_timeout=timedelta(minutes=5),
+                retry_policy=RetryPolicy(maximum_attempts=5),
+            )
+            self._baselined.update(fresh)
 
         async def one(site_id: str) -> None:
             handle = workflow.get_external_workflow_handle(f"site:{site_id}")

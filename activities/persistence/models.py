@@ -593,3 +593,20 @@ class DrDelivery(Base):
     started_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     last_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+
+
+class DrBaseline(Base):
+    """What a site's own plan would have drawn without an event, per slot from
+    ``start``, recorded when the event first reached the site (its report's
+    BASELINE)."""
+
+    __tablename__ = "dr_baselines"
+
+    event_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    site_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    start: Mapped[datetime] = mapped_column(UTCDateTime())
+    slot_minutes: Mapped[int] = mapped_column(Integer)
+    kw: Mapped[list[float]] = mapped_column(JSON)
+    # OK (the site's plan), or ESTIMATED (no plan: its draw just before, held)
+    quality: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)

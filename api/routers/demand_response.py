@@ -9,16 +9,18 @@ import logging
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Query, Request, status
+from fastapi import APIRouter, Query, Request, Response, status
+from fastapi.responses import PlainTextResponse
 from pydantic import BaseModel, StringConstraints
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from activities.persistence.models import DrEvent, DrOptOut, UtilityClient
+from activities.persistence.models import DrEvent, DrOptOut, DrReport, UtilityClient
 from activities.persistence.repositories import webhooks
 from api.auth import Operator, Viewer
 from api.deps import Session
 from api.errors import conflict, not_found, unprocessable
+from api.openadr3.reports import csv_response, png_response
 
 router = APIRouter(prefix="/demand-response", tags=["demand response"])
 
@@ -124,3 +126,39 @@ async def list_deliveries(
     the last answer or error (of one utility, or in one status)."""
     rows = await webhooks.search(session, client_id=client_id, status=state, skip=skip, limit=limit)
     return [{**webhooks.served(row), "clientID": row.client_id} for row in rows]
+
+
+async def _report(session: Any, report_id: str) -> DrReport:
+    report = await session.get(DrReport, report_id)
+    if report is None:
+        raise not_found("report", report_id)
+    return report
+
+
+@router.get("/reports")
+async def list_reports(
+    session: Session, _: Viewer, event_id: str | None = None
+) -> list[dict[str, Any]]:
+    """Every utility's compliance reports, newest first (of one event)."""
+    query = select(DrReport).order_by(DrReport.created_at.desc(), DrReport.id)
+    if event_id is not None:
+        query = query.where(DrReport.event_id == event_id)
+    return [{"client_id": r.client_id, "report": r.body} for r in await session.scalars(query)]
+
+
+@router.get("/reports/{report_id}")
+async def get_report(report_id: str, session: Session, _: Viewer) -> dict[str, Any]:
+    """One compliance report, as its utility reads it."""
+    return (await _report(session, report_id)).body
+
+
+@router.get("/reports/{report_id}/csv", response_class=PlainTextResponse)
+async def get_report_csv(report_id: str, session: Session, _: Viewer) -> Response:
+    """A compliance report as CSV: a row per site and interval."""
+    return csv_response(await _report(session, report_id))
+
+
+@router.get("/reports/{report_id}/png", response_class=Response)
+async def get_report_png(report_id: str, session: Session, _: Viewer) -> Response:
+    """A compliance report as a PNG chart: demand against the limit and baselines."""
+    return await png_response(await _report(session, report_id))

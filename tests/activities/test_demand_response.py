@@ -3,12 +3,10 @@ overlaps resolved by priority then the tighter limit, and plans that keep to the
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
-import pytest
 
 from activities.compliance import ComplianceActivities, compliant
 from activities.demand_response import Ask, per_slot
@@ -16,8 +14,6 @@ from activities.persistence.database import Database
 from activities.persistence.models import SiteCharging
 from activities.persistence.types import to_json
 from activities.smart_charging import SmartChargingActivities
-from activities.temporal_link import TemporalLink
-from api.app import create_app
 from tests.conftest import unique
 from tests.helpers import seed_station, seed_transaction, utility_bearer
 from workflows.smart_charging import (
@@ -53,15 +49,6 @@ def test_an_interval_that_covers_part_of_a_slot_applies_to_all_of_it() -> None:
     slots = per_slot([partial], T0, SLOT, 4, connection_kw=50.0)
     assert slots.price_per_kwh == [None, 0.9, 0.9, None]
     assert slots.import_limit_kw == [None] * 4
-
-
-@pytest.fixture
-async def vtn(db: Database) -> AsyncIterator[httpx.AsyncClient]:
-    app = create_app(db, TemporalLink("127.0.0.1:1"), {"op": "operator"})
-    async with httpx.AsyncClient(
-        transport=httpx.ASGITransport(app=app), base_url="http://api"
-    ) as client:
-        yield client
 
 
 async def _utility(vtn: httpx.AsyncClient, sites: list[str]) -> dict[str, str]:

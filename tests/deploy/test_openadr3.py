@@ -78,12 +78,20 @@ async def test_openadr3_client_runs_program_event_change_cancel_and_report(stack
     assert steps["changed"] == {"id": steps["event"]["id"], "priority": 0}
     assert steps["cancelled"] == steps["event"]["id"]
     assert steps["left"] == []
-    # The short event's report, read back: the site drew nothing against its 5 kW.
+    # The short event's report, read back: the site (no chargers yet) drew nothing
+    # against its 5 kW, and would have drawn nothing without the event.
     [report] = steps["report"]
     [resource] = report["resources"]
     assert resource["name"] == "dr-depot"
     [interval] = resource["payloads"]
-    assert interval == {"DEMAND": [0.0], "IMPORT_CAPACITY_LIMIT": [5.0], "DATA_QUALITY": ["OK"]}
+    assert interval == {
+        "USAGE": [0.0],
+        "DEMAND": [0.0],
+        "IMPORT_CAPACITY_LIMIT": [5.0],
+        "BASELINE": [0.0],
+        "DELTA_USAGE": [0.0],
+        "DATA_QUALITY": ["OK"],
+    }
     # Every webhook call signed with the utility's key and carrying its token.
     assert all(
         verify_signature(created["webhook_secret"], c.headers[SIGNATURE_HEADER], c.body)

@@ -11,6 +11,7 @@ from temporalio.client import Client, WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
+from activities.baselines import plan_baseline
 from activities.persistence.database import Database
 from activities.persistence.repositories import registry
 from deploy.worker import build_worker
@@ -187,3 +188,9 @@ async def test_a_site_without_smart_charging_holds_the_cap_with_station_maximums
         # Lifted at the ramp (nothing in force yet) and at the end.
         assert len(lifts) == 4 and {r.station_id for r in lifts} == set(stations)
         await history_recorder.keep(handle)
+    # Its baseline was taken when the event first reached it (no plan: its draw before).
+    async with sqlite_db.sessions() as session:
+        baseline = await plan_baseline(session, event_id, site)
+    assert baseline is not None and baseline.quality == "ESTIMATED"
+    measured_from = start - timedelta(minutes=5 + 15)  # the quarter hour before the ramp
+    assert abs(baseline.start - measured_from.replace(tzinfo=UTC)) < timedelta(seconds=1)
