@@ -150,8 +150,18 @@ class DemandResponseWorkflow:
     async def _nudge(self) -> None:
         """Every targeted smart-charged site plans again; at a site without smart
         charging, the station maximum profiles that hold the cap in force now are set
-        (or lifted where none applies). First, each site the event reaches for the
-        first time gets its baseline: what it would draw without the event."""
+        (or lifted where none applies). Then each site the event reaches for the
+        first time gets its baseline, what it would draw without the event (after the
+        nudge, not before it: the planner leaves the event out of it anyway, and the
+        chargers' new profiles should not wait for it)."""
+
+        async def one(site_id: str) -> None:
+            handle = workflow.get_external_workflow_handle(f"site:{site_id}")
+            with contextlib.suppress(Exception):
+                await handle.signal("config_changed")
+
+        await asyncio.gather(*(one(s) for s in self._progress.sites), self._hold_plain_sites())
+        self._progress.nudges += 1
         fresh = [s for s in self._progress.sites if s not in self._baselined]
         if fresh and not self._cancelled and workflow.patched("baselines"):
             await workflow.execute_activity_method(
@@ -161,14 +171,6 @@ class DemandResponseWorkflow:
                 retry_policy=RetryPolicy(maximum_attempts=5),
             )
             self._baselined.update(fresh)
-
-        async def one(site_id: str) -> None:
-            handle = workflow.get_external_workflow_handle(f"site:{site_id}")
-            with contextlib.suppress(Exception):
-                await handle.signal("config_changed")
-
-        await asyncio.gather(*(one(s) for s in self._progress.sites), self._hold_plain_sites())
-        self._progress.nudges += 1
 
     async def _hold_plain_sites(self) -> None:
         commands = await workflow.execute_activity_method(

@@ -60,7 +60,8 @@ class EventPayloadDescriptor(Wire):
     payloadType: Name
     units: str | None = None
     currency: str | None = None
-    objectType: Literal["EVENT_PAYLOAD_DESCRIPTOR"] | None = None
+    # Required by the definition; a descriptor sent without it is read as one.
+    objectType: Literal["EVENT_PAYLOAD_DESCRIPTOR"] = "EVENT_PAYLOAD_DESCRIPTOR"
 
 
 class ReportDescriptor(Wire):
@@ -106,7 +107,8 @@ class EventIn(Wire):
 
 
 ObjectType = Literal["PROGRAM", "EVENT", "REPORT", "SUBSCRIPTION", "VEN", "RESOURCE"]
-Operation = Literal["GET", "POST", "PUT", "DELETE"]
+# 3.0.1 names operations by their HTTP method, 3.1 by what they do; both are read.
+Operation = Literal["GET", "POST", "PUT", "DELETE", "READ", "CREATE", "UPDATE"]
 
 
 class ObjectOperation(Wire):
@@ -150,5 +152,6 @@ def served(
         "createdDateTime": created.isoformat(),
         "modificationDateTime": modified.isoformat(),
         "objectType": kind,
-        **body.model_dump(mode="json"),
+        # Nulls left out: the definition makes most optional fields not nullable.
+        **body.model_dump(mode="json", exclude_none=True),
     }

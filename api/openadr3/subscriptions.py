@@ -83,7 +83,8 @@ async def create_subscription(
         id=ident,
         client_id=utility.client_id,
         program_id=body.programID,
-        body=served("SUBSCRIPTION", ident, now, now, body),
+        # The definition has the VTN name the subscriber by its client id.
+        body={**served("SUBSCRIPTION", ident, now, now, body), "clientID": utility.client_id},
         created_at=now,
         modified_at=now,
     )
@@ -110,7 +111,10 @@ async def update_subscription(
     await _sound(session, utility, body)
     now = datetime.now(UTC)
     subscription.program_id = body.programID
-    subscription.body = served("SUBSCRIPTION", subscription.id, subscription.created_at, now, body)
+    subscription.body = {
+        **served("SUBSCRIPTION", subscription.id, subscription.created_at, now, body),
+        "clientID": utility.client_id,
+    }
     subscription.modified_at = now
     await session.commit()
     return subscription.body

@@ -132,4 +132,4 @@ async def get_resource(resource_id: str, utility: Utility, session: Session) -> 
 @router.get("/notifiers")
 async def notifiers(utility: Utility) -> dict[str, Any]:
     """How this VTN notifies subscribers (OpenADR 3.1): webhooks, no MQTT."""
-    return {"WEBHOOK": True, "MQTT": None}
+    return {"WEBHOOK": True}

@@ -239,3 +239,15 @@ async def test_a_report_is_announced_once(sqlite_db: Database) -> None:
     row = await _row(sqlite_db, first[0])
     assert row.object_type == "REPORT" and row.started_at is not None
     assert row.payload["object"]["id"] == report_id
+
+
+async def test_a_31_subscription_hears_of_changes_in_its_own_words(sqlite_db: Database) -> None:
+    """OpenADR 3.1 says CREATE, UPDATE, DELETE where 3.0.1 says POST, PUT, DELETE."""
+    site = unique("site")
+    event_id, client_id = await seed_dr_event(sqlite_db, site, datetime.now(UTC), 15, [5.0])
+    await _subscription(
+        sqlite_db, client_id, "http://a.test/31", objects=["EVENT"], operations=["CREATE"]
+    )
+    (created,) = await _queue(sqlite_db, client_id, "POST", event_id, [site])
+    assert created.payload["operation"] == "CREATE" and created.operation == "POST"
+    assert await _queue(sqlite_db, client_id, "PUT", event_id, [site]) == []

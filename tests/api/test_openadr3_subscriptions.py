@@ -201,7 +201,7 @@ async def test_the_utilitys_sites_are_its_vens_and_resources(http: httpx.AsyncCl
     made = await http.post("/openadr3/vens", headers=bearer, json={"venName": "mine"})
     assert made.status_code == 405
     notifiers = (await http.get("/openadr3/notifiers", headers=bearer)).json()
-    assert notifiers == {"WEBHOOK": True, "MQTT": None}
+    assert notifiers == {"WEBHOOK": True}
 
 
 async def test_an_operator_replaces_a_utilitys_webhook_key(http: httpx.AsyncClient) -> None:

@@ -21,6 +21,18 @@ from activities.persistence.models import DrDelivery, DrSubscription
 PENDING, DELIVERED, FAILED = "pending", "delivered", "failed"
 
 
+OPERATIONS_31 = {"GET": "READ", "POST": "CREATE", "PUT": "UPDATE", "DELETE": "DELETE"}
+"""OpenADR 3.0.1 names operations by their HTTP method, 3.1 by what they do."""
+
+
+def said(operation: str, wanted: Sequence[str]) -> str | None:
+    """``operation`` (an HTTP method) as a subscription that wants ``wanted`` names it
+    (3.0.1 or 3.1 words), or None when it does not want it."""
+    if operation in wanted:
+        return operation
+    return OPERATIONS_31[operation] if OPERATIONS_31[operation] in wanted else None
+
+
 def _wants(
     subscription: DrSubscription,
     program_id: str | None,
@@ -61,15 +73,15 @@ async def queue(
     for subscription in subscriptions:
         if not _wants(subscription, program_id, targets):
             continue
-        urls: list[str] = []
+        calls: dict[str, str] = {}  # callback URL -> the operation's name in its words
         for operations in subscription.body.get("objectOperations") or []:
-            if (
-                object_type in operations["objects"]
-                and operation in operations["operations"]
-                and operations["callbackUrl"] not in urls
-            ):
-                urls.append(operations["callbackUrl"])
-        for url in urls:
+            named = said(operation, operations["operations"])
+            if object_type in operations["objects"] and named is not None:
+                calls.setdefault(operations["callbackUrl"], named)
+        for url, named in calls.items():
+            payload: dict[str, Any] = {"objectType": object_type, "operation": named, "object": obj}
+            if targets:
+                payload["targets"] = targets
             delivery = DrDelivery(
                 id=str(uuid.uuid4()),
                 subscription_id=subscription.id,
@@ -78,12 +90,7 @@ async def queue(
                 operation=operation,
                 object_id=str(obj.get("id", "")),
                 callback_url=url,
-                payload={
-                    "objectType": object_type,
-                    "operation": operation,
-                    "object": obj,
-                    "targets": targets or None,
-                },
+                payload=payload,
                 status=PENDING,
                 attempts=0,
                 started_at=started_at,
