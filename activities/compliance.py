@@ -119,6 +119,27 @@ class ComplianceActivities:
             )
         return ident
 
+    @activity.defn(name="readings_complete")
+    async def readings_complete(self, event_id: str) -> bool:
+        """Whether every session at the event's sites that overlaps its intervals has a
+        meter reading at or past the event's end (or has stopped with its final one);
+        True for an event that is gone."""
+        async with self._db.sessions() as session:
+            event = await session.get(DrEvent, event_id)
+            if event is None:
+                return True
+            spans = sorted({(a.start, a.end) for a in asks_of(event.body)})
+            if not spans:
+                return True
+            client = await session.get(UtilityClient, event.client_id)
+            sites = event.body.get("targets") or (client.sites if client else [])
+            first, last = spans[0][0], spans[-1][1]
+            for site in sites:
+                for reading in await readings(session, site, first, last):
+                    if register_at(reading, last)[1] != OK:
+                        return False
+        return True
+
     async def _site(
         self, session: AsyncSession, site: str, event_id: str, event: dict[str, Any]
     ) -> dict[str, Any]:

@@ -75,6 +75,7 @@ def build_worker(client: Client, db: Database, task_queue: str) -> Worker:
             smart.plan_site_state,
             smart.site_is_smart,
             compliance.report_event,
+            compliance.readings_complete,
             baselines.record_baselines,
             demand.plain_site_commands,
             hooks.deliver_webhook,

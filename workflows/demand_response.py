@@ -5,10 +5,11 @@ reads it from the database), and its profiles carry the limits of future slots;
 this workflow makes the sites plan again at the moments that matter, on durable
 timers, so a restart of every process in between changes nothing: a ramp before
 the first interval (fresh telemetry, profiles in place before the limit
-starts), the start and each interval boundary, and the end (limits lifted, the normal plan
-restored). A change of the event (new intervals or targets) or its
-cancellation wakes the sites at once. The phase is in the Temporal UI's
-current details.
+starts), the start and each interval boundary, and the end (limits lifted, the
+normal plan restored). Then, recovering, it waits for the meters' readings past
+the end (a quarter hour at most) and writes the report. A change of the event
+(new intervals or targets) or its cancellation wakes the sites at once. The
+phase is in the Temporal UI's current details.
 """
 
 from __future__ import annotations
@@ -35,6 +36,9 @@ with workflow.unsafe.imports_passed_through():
 
 RAMP = timedelta(minutes=5)
 """How long before the first interval the sites plan again."""
+SETTLE_AT_MOST = timedelta(minutes=15)
+"""How long after the end the report waits for the meters' last readings."""
+SETTLE_POLL = timedelta(seconds=30)
 
 
 def dr_workflow_id(event_id: str) -> str:
@@ -115,6 +119,8 @@ class DemandResponseWorkflow:
             await self._nudge()
             self._progress.phase = "cancelled"
         else:
+            if workflow.patched("report-settles"):
+                await self._settle()
             # What the sites drew against what was asked, for the utility to read.
             self._progress.report_id = await workflow.execute_activity_method(
                 ComplianceActivities.report_event,
@@ -127,6 +133,29 @@ class DemandResponseWorkflow:
                 await self._announce(self._progress.report_id)
         workflow.set_current_details(f"**{self._progress.phase}** · {self._sites_text()}")
         return self._progress.phase
+
+    async def _settle(self) -> None:
+        """Recovering: until every session of the targeted sites has a meter reading
+        at or past the event's end (or has stopped), at most :data:`SETTLE_AT_MOST`,
+        so that the report's last interval is measured rather than estimated."""
+        self._progress.phase = "recovering"
+        end = self._schedule.boundaries[-1] if self._schedule.boundaries else workflow.now()
+        deadline = end + SETTLE_AT_MOST
+        while True:
+            complete = await workflow.execute_activity_method(
+                ComplianceActivities.readings_complete,
+                self._schedule.event_id,
+                start_to_close_timeout=timedelta(minutes=1),
+                retry_policy=RetryPolicy(maximum_attempts=5),
+            )
+            now = workflow.now()
+            if complete or now >= deadline:
+                return
+            workflow.set_current_details(
+                f"**recovering** · waiting for meter readings past {end:%H:%M:%S} UTC "
+                f"(at the latest until {deadline:%H:%M:%S}) · {self._sites_text()}"
+            )
+            await workflow.sleep(min(SETTLE_POLL, deadline - now))
 
     async def _announce(self, report_id: str) -> None:
         """Subscribers to reports hear that this one is ready (each call its own

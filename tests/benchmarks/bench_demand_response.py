@@ -33,6 +33,7 @@ from typing import Any
 import httpx
 import websockets
 from ocpp.routing import on
+from ocpp.v16 import call_result
 from rich.console import Console
 from rich.table import Table
 from websockets.typing import Subprotocol
@@ -55,20 +56,18 @@ class ObedientCharger(SimulatedCharger):
     def __init__(self, station_id: str, websocket: Any, stats: SimulationStats) -> None:
         super().__init__(station_id, websocket, stats, validate=False)
         self.profiles: list[tuple[float, dict[str, Any]]] = []
-        self.changed = asyncio.Event()
 
     @on("SetChargingProfile", skip_schema_validation=True)
     def on_set_charging_profile(
         self, connector_id: int, cs_charging_profiles: dict[str, Any], **_: Any
-    ) -> dict[str, str]:
+    ) -> call_result.SetChargingProfile:
         if cs_charging_profiles.get("charging_profile_purpose") == "TxProfile":
             self.profiles.append((time.perf_counter(), cs_charging_profiles))
-            self.changed.set()
-        return {"status": "Accepted"}
+        return call_result.SetChargingProfile(status="Accepted")
 
     @on("ClearChargingProfile", skip_schema_validation=True)
-    def on_clear_charging_profile(self, **_: Any) -> dict[str, str]:
-        return {"status": "Accepted"}
+    def on_clear_charging_profile(self, **_: Any) -> call_result.ClearChargingProfile:
+        return call_result.ClearChargingProfile(status="Accepted")
 
     def limit_kw(self, at: datetime) -> float:
         """What the latest TxProfile allows at ``at`` (11 kW without one)."""
@@ -106,14 +105,18 @@ async def charger(gateway: str, station: str, stats: SimulationStats) -> Obedien
 
 
 async def _meter(cp: ObedientCharger, tx: int) -> None:
-    register, last = 0.0, datetime.now(UTC)
+    """The car draws what the profile allows, followed every 0.1 s (a real charger's
+    control loop), the register sent every :data:`METER_EVERY_S`."""
+    register, last, sent = 0.0, datetime.now(UTC), time.monotonic()
     while True:
-        await asyncio.sleep(METER_EVERY_S)
+        await asyncio.sleep(0.1)
         now = datetime.now(UTC)
         kw = cp.limit_kw(last)
         register += kw * 1000 * (now - last).total_seconds() / 3600
         last = now
-        await cp.send_meter(tx, int(register), kw * 1000)
+        if time.monotonic() - sent >= METER_EVERY_S:
+            sent = time.monotonic()
+            await cp.send_meter(tx, int(register), kw * 1000)
 
 
 async def token(http: httpx.AsyncClient, client: dict[str, Any]) -> dict[str, str]:
@@ -157,7 +160,9 @@ async def all_profiled(cps: list[ObedientCharger], after: float, timeout: float 
         await asyncio.sleep(0.01)
 
 
-async def run(chargers: int, events: int, intervals: int, slot_minutes: int) -> None:
+async def run(
+    chargers: int, events: int, intervals: int, slot_minutes: int, horizon_hours: int
+) -> None:
     """Connect, measure, print."""
     with embedded_stack() as (gateway, api, key, _temporal):
         ids = station_ids(chargers, prefix="DR")
@@ -170,7 +175,7 @@ async def run(chargers: int, events: int, intervals: int, slot_minutes: int) -> 
                 "chargers": [{"station_id": s, "max_kw": MAX_KW} for s in ids],
                 "prices": [{"start_hour": 0, "end_hour": 24, "price_per_kwh": 0.2}],
                 "slot_minutes": slot_minutes,
-                "horizon_hours": 6,
+                "horizon_hours": horizon_hours,
                 "default_energy_kwh": 60.0,
             }
             (await op.put(f"/sites/{site}/smart-charging", json=config)).raise_for_status()
@@ -257,8 +262,11 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=20)
     parser.add_argument("--intervals", type=int, default=2)
     parser.add_argument("--slot-minutes", type=int, default=5)
+    parser.add_argument("--horizon-hours", type=int, default=6)
     args = parser.parse_args()
-    asyncio.run(run(args.chargers, args.events, args.intervals, args.slot_minutes))
+    asyncio.run(
+        run(args.chargers, args.events, args.intervals, args.slot_minutes, args.horizon_hours)
+    )
 
 
 if __name__ == "__main__":

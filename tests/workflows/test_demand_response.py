@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+import pytest
 from temporalio import activity, workflow
 from temporalio.client import Client, WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
@@ -13,10 +14,11 @@ from temporalio.worker import Worker
 
 from activities.baselines import plan_baseline
 from activities.persistence.database import Database
+from activities.persistence.models import DrReport
 from activities.persistence.repositories import registry
 from deploy.worker import build_worker
 from tests.conftest import unique
-from tests.helpers import seed_dr_event, seed_station
+from tests.helpers import seed_dr_event, seed_station, seed_transaction, store_register
 from tests.workflows import history_recorder
 from workflows.commands import CommandOutcome, CommandReply, CommandRequest, gateway_task_queue
 from workflows.demand_response import DemandResponseWorkflow, DrSchedule, dr_workflow_id
@@ -194,3 +196,41 @@ async def test_a_site_without_smart_charging_holds_the_cap_with_station_maximums
     assert baseline is not None and baseline.quality == "ESTIMATED"
     measured_from = start - timedelta(minutes=5 + 15)  # the quarter hour before the ramp
     assert abs(baseline.start - measured_from.replace(tzinfo=UTC)) < timedelta(seconds=1)
+
+
+async def test_the_report_waits_for_the_meters_reading_past_the_end(
+    time_skipping: WorkflowEnvironment, sqlite_db: Database
+) -> None:
+    """A car charging through the event, its last reading before the end: the workflow
+    recovers (waits) until a reading past the end arrives, then reports a measured,
+    not estimated, last interval."""
+    client, queue, site = time_skipping.client, unique("dr-q"), unique("site")
+    station = unique("RS")
+    await seed_station(sqlite_db, station, site_id=site)
+    now = await time_skipping.get_current_time()
+    start = (now + timedelta(minutes=10)).replace(microsecond=0)
+    tx = await seed_transaction(
+        sqlite_db, station, site_id=site, started_at=start - timedelta(minutes=20), meter_start_wh=0
+    )
+    # 6 kW, a reading a minute, the last at the end minus a minute.
+    await store_register(sqlite_db, station, tx, [100.0 * (m + 1) for m in range(49)])
+    event_id, _ = await seed_dr_event(sqlite_db, site, start, 30, [20.0])
+    async with build_worker(client, sqlite_db, queue):
+        handle = await client.start_workflow(
+            DemandResponseWorkflow.run,
+            DrSchedule(event_id, [site], [start, start + timedelta(minutes=30)]),
+            id=dr_workflow_id(event_id),
+            task_queue=queue,
+        )
+        await time_skipping.sleep(timedelta(minutes=42))  # two minutes past the end
+        assert (await handle.query(DemandResponseWorkflow.progress)).phase == "recovering"
+        await store_register(sqlite_db, station, tx, [5000.0, 5100.0], after_minutes=49)
+        assert await handle.result() == "reported"
+        report_id = (await handle.query(DemandResponseWorkflow.progress)).report_id
+        await history_recorder.keep(handle)
+    async with sqlite_db.sessions() as session:
+        report = await session.get(DrReport, report_id)
+    assert report is not None
+    [interval] = report.body["resources"][0]["intervals"]
+    values = {p["type"]: p["values"][0] for p in interval["payloads"]}
+    assert values["DATA_QUALITY"] == "OK" and values["DEMAND"] == pytest.approx(6.0, abs=0.01)
