@@ -14,6 +14,7 @@ from __future__ import annotations
 import csv
 import io
 import uuid
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -60,6 +61,15 @@ TOLERANCE_KW = 0.05
 # Not served as ``payloadDescriptors``: the definition wants REPORT_PAYLOAD_DESCRIPTORs
 # there, and openadr3-client 2.4.2 reads a report's descriptors as event ones and
 # refuses those; both accept a report without them.
+
+
+@dataclass(frozen=True)
+class LiveRequest:
+    """The compliance of these sites with the event so far, as of ``now``."""
+
+    event_id: str
+    site_ids: list[str]
+    now: datetime
 
 
 class ComplianceActivities:
@@ -118,6 +128,34 @@ class ComplianceActivities:
                 )
             )
         return ident
+
+    @activity.defn(name="compliance_so_far")
+    async def compliance_so_far(self, request: LiveRequest) -> str:
+        """One line for the Temporal UI: per site (five at most), the demand in the
+        current interval so far against its limit; and how many of the intervals
+        ended so far kept within theirs."""
+        async with self._db.sessions() as session:
+            event = await session.get(DrEvent, request.event_id)
+            if event is None:
+                return "event gone"
+            asks = [a for a in asks_of(event.body) if a.kind == "IMPORT_CAPACITY_LIMIT"]
+            now = request.now
+            parts: list[str] = []
+            ended = within = 0
+            for site in request.site_ids:
+                first = min((a.start for a in asks), default=now)
+                measured = await readings(session, site, first, now)
+                for ask in asks:
+                    if ask.end <= now:
+                        kw, _ = interval_demand(measured, ask.start, ask.end)
+                        ended += 1
+                        within += kw <= ask.value + TOLERANCE_KW
+                    elif ask.start < now and len(parts) < 5:
+                        kw, _ = interval_demand(measured, ask.start, now)
+                        mark = "within" if kw <= ask.value + TOLERANCE_KW else "OVER"
+                        parts.append(f"{site} {kw:.1f}/{ask.value:g} kW {mark}")
+        summary = f"{within}/{ended} intervals within" if ended else "first interval"
+        return "live: " + " · ".join([*parts, summary])
 
     @activity.defn(name="readings_complete")
     async def readings_complete(self, event_id: str) -> bool:

@@ -14,7 +14,7 @@ among equals the tighter limit and the higher price.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -24,14 +24,33 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from temporalio import activity
 
 from activities.persistence.database import Database
-from activities.persistence.models import DrEvent, DrOptOut, SiteCharging, UtilityClient
+from activities.persistence.models import (
+    DrEvent,
+    DrOptOut,
+    DrProgram,
+    SiteCharging,
+    UtilityClient,
+)
 from activities.persistence.repositories import stations as station_rows
 from optimizer.charging_profile import ChargingProfile, Period
 from workflows.commands import ClearChargingProfile, CommandRequest, SetChargingProfile
 
 SIMPLE_SHARE = {0: 0.0, 1: 0.25, 2: 0.5, 3: 0.75}
 """The share of the site's connection a SIMPLE level withholds (level 3: a quarter
-of the connection is left)."""
+of the connection is left), unless the program says otherwise (:data:`SIMPLE_LEVELS`)."""
+SIMPLE_LEVELS = "SIMPLE_LEVELS"
+"""A program attribute: the percent of the connection SIMPLE levels 0, 1, 2 and 3
+withhold (``{"type": "SIMPLE_LEVELS", "values": [0, 20, 40, 80]}``)."""
+
+
+def simple_shares(program: dict[str, Any] | None) -> dict[int, float]:
+    """A program's SIMPLE mapping (its SIMPLE_LEVELS attribute, in percent), else
+    :data:`SIMPLE_SHARE`. The VTN checked the attribute when the program was written."""
+    for attribute in (program or {}).get("attributes") or []:
+        if attribute.get("type") == SIMPLE_LEVELS:
+            return {level: float(v) / 100 for level, v in enumerate(attribute["values"])}
+    return SIMPLE_SHARE
+
 
 LOWEST = 2**31
 """The priority of an event that names none."""
@@ -47,6 +66,8 @@ class Ask:
     priority: int
     kind: str  # IMPORT_CAPACITY_LIMIT, SIMPLE or PRICE
     value: float
+    # What each SIMPLE level withholds, by the event's program.
+    shares: dict[int, float] = field(default_factory=lambda: SIMPLE_SHARE, compare=False)
 
 
 @dataclass
@@ -63,8 +84,9 @@ class SlotAsks:
         return any(v is not None for v in self.import_limit_kw + self.price_per_kwh)
 
 
-def asks_of(body: dict[str, Any]) -> list[Ask]:
-    """The intervals of a stored event (its ``body`` as served)."""
+def asks_of(body: dict[str, Any], shares: dict[int, float] = SIMPLE_SHARE) -> list[Ask]:
+    """The intervals of a stored event (its ``body`` as served); ``shares``: its
+    program's SIMPLE mapping."""
     found = []
     default = body.get("intervalPeriod")
     next_start = datetime.fromisoformat(default["start"]) if default else None
@@ -91,6 +113,7 @@ def asks_of(body: dict[str, Any]) -> list[Ask]:
                         LOWEST if priority is None else int(priority),
                         kind,
                         float(values[0]),
+                        shares,
                     )
                 )
     return found
@@ -135,7 +158,7 @@ def per_slot(
 
 def _cap_kw(ask: Ask, connection_kw: float) -> float:
     if ask.kind == "SIMPLE":
-        return connection_kw * (1 - SIMPLE_SHARE.get(int(ask.value), 0.0))
+        return connection_kw * (1 - ask.shares.get(int(ask.value), 0.0))
     return max(0.0, ask.value)
 
 
@@ -144,19 +167,21 @@ async def asks_for_site(
 ) -> list[Ask]:
     """The intervals of every event that targets the site and overlaps [start, end)."""
     rows = await session.execute(
-        select(DrEvent, UtilityClient.sites)
+        select(DrEvent, UtilityClient.sites, DrProgram.body)
         .join(UtilityClient, UtilityClient.client_id == DrEvent.client_id)
+        .join(DrProgram, DrProgram.id == DrEvent.program_id)
         .where(DrEvent.starts_at < end, DrEvent.ends_at > start)
     )
     opted_out = set(
         (await session.scalars(select(DrOptOut.event_id).where(DrOptOut.site_id == site_id))).all()
     )
     found: list[Ask] = []
-    for event, sites in rows:
+    for event, sites, program in rows:
         targets = event.body.get("targets")
         if site_id not in (targets if targets else sites) or event.id in opted_out:
             continue
-        found.extend(a for a in asks_of(event.body) if a.start < end and a.end > start)
+        asks = asks_of(event.body, simple_shares(program))
+        found.extend(a for a in asks if a.start < end and a.end > start)
     return found
 
 

@@ -76,6 +76,7 @@ def build_worker(client: Client, db: Database, task_queue: str) -> Worker:
             smart.site_is_smart,
             compliance.report_event,
             compliance.readings_complete,
+            compliance.compliance_so_far,
             baselines.record_baselines,
             demand.plain_site_commands,
             hooks.deliver_webhook,

@@ -60,6 +60,11 @@ class ProfileSet:
     by_station: dict[str, list[ChargingProfile]] = field(default_factory=dict)
 
 
+RESPONSE_LEAD_S = 5
+"""How long before its slot a lower limit starts: IEC 61851-1 gives a car 5 s to
+follow a lower pilot signal; the energy this costs is a few watt-hours a change."""
+
+
 def to_unit(kw: float, unit: RateUnit, phases: int, volts: float = VOLTS) -> float:
     """A power as the charger's limit, rounded down (a value on the pilot grid, such
     as 6 A computed back from kW, stays itself despite floating-point noise)."""
@@ -81,13 +86,19 @@ def tx_profile(
     profile_id: int,
     transaction_id: str | None = None,
 ) -> ChargingProfile:
-    """A vehicle's planned power as a TxProfile (equal neighbouring slots merged)."""
+    """A vehicle's planned power as a TxProfile (equal neighbouring slots merged; a
+    lower limit from :data:`RESPONSE_LEAD_S` before its slot)."""
     periods: list[Period] = []
     for t, kw in enumerate(series):
         limit = to_unit(kw, setup.rate_unit, setup.phases, setup.volts)
         if not periods or periods[-1].limit != limit:
             phases = setup.phases if setup.rate_unit == "A" else None
-            periods.append(Period(t * slot_s, limit, phases))
+            begin = t * slot_s
+            if periods and limit < periods[-1].limit:
+                # Lower from a little before the slot: the car follows within seconds,
+                # and the slot's limit (a utility's, the site's) holds from its start.
+                begin = max(periods[-1].start_s + 1, begin - RESPONSE_LEAD_S)
+            periods.append(Period(begin, limit, phases))
     return ChargingProfile(
         profile_id=profile_id,
         purpose="TxProfile",

@@ -29,7 +29,7 @@ from workflows.webhooks import WebhookDeliveryWorkflow, WebhookRequest, webhook_
 
 with workflow.unsafe.imports_passed_through():
     from activities.baselines import BaselineActivities, BaselineRequest
-    from activities.compliance import ComplianceActivities
+    from activities.compliance import ComplianceActivities, LiveRequest
     from activities.demand_response import DemandResponseActivities, PlainSiteRequest
     from activities.webhooks import WebhookActivities
     from workflows.commands import CommandRequest
@@ -39,6 +39,8 @@ RAMP = timedelta(minutes=5)
 SETTLE_AT_MOST = timedelta(minutes=15)
 """How long after the end the report waits for the meters' last readings."""
 SETTLE_POLL = timedelta(seconds=30)
+LIVE_EVERY = timedelta(minutes=5)
+"""How often, while the event is active, the compliance so far is measured."""
 
 
 def dr_workflow_id(event_id: str) -> str:
@@ -72,6 +74,7 @@ class DrProgress:
     nudges: int = 0
     sites: list[str] = field(default_factory=list)
     report_id: str | None = None
+    live: str | None = None  # the compliance so far, while active
 
 
 # Unsandboxed like the other workflows: it only awaits timers and signals.
@@ -100,10 +103,18 @@ class DemandResponseWorkflow:
             moment = upcoming[0]
             self._details(now, moment)
             if moment > now:
+                wait = moment - now
+                # While active, the compliance so far every LIVE_EVERY, for the UI.
+                live = self._progress.phase == "active" and workflow.patched("live-compliance")
+                if live:
+                    wait = min(wait, LIVE_EVERY)
                 with contextlib.suppress(TimeoutError):
                     await workflow.wait_condition(
-                        lambda: self._changed or self._cancelled, timeout=moment - now
+                        lambda: self._changed or self._cancelled, timeout=wait
                     )
+                if live and not (self._changed or self._cancelled) and workflow.now() < moment:
+                    await self._live()
+                    continue
             if self._changed:
                 self._changed = False
                 # Moments passed while the event changed are not made up for: the
@@ -184,10 +195,13 @@ class DemandResponseWorkflow:
         nudge, not before it: the planner leaves the event out of it anyway, and the
         chargers' new profiles should not wait for it)."""
 
+        # "plan_now" plans the site without its debounce (sites' workflows since then).
+        signal = "plan_now" if workflow.patched("plan-now-nudge") else "config_changed"
+
         async def one(site_id: str) -> None:
             handle = workflow.get_external_workflow_handle(f"site:{site_id}")
             with contextlib.suppress(Exception):
-                await handle.signal("config_changed")
+                await handle.signal(signal)
 
         await asyncio.gather(*(one(s) for s in self._progress.sites), self._hold_plain_sites())
         self._progress.nudges += 1
@@ -218,6 +232,16 @@ class DemandResponseWorkflow:
                 by_node.setdefault(node, []).append(command)
         await asyncio.gather(*(send_batch(batch, node) for node, batch in by_node.items()))
 
+    async def _live(self) -> None:
+        """The compliance so far (each site's demand in the current interval against
+        its limit, and the intervals ended within theirs), into the current details."""
+        self._progress.live = await workflow.execute_activity_method(
+            ComplianceActivities.compliance_so_far,
+            LiveRequest(self._schedule.event_id, self._progress.sites, workflow.now()),
+            start_to_close_timeout=timedelta(minutes=1),
+            retry_policy=RetryPolicy(maximum_attempts=3),
+        )
+
     def _details(self, now: datetime, moment: datetime) -> None:
         start, end = self._schedule.boundaries[0], self._schedule.boundaries[-1]
         if now < start - timedelta(seconds=self._schedule.ramp_s):
@@ -229,9 +253,10 @@ class DemandResponseWorkflow:
         else:
             phase = "recovering"
         self._progress.phase = phase
+        live = f" · {self._progress.live}" if phase == "active" and self._progress.live else ""
         workflow.set_current_details(
             f"**{phase}** · {start:%Y-%m-%d %H:%M}-{end:%H:%M} UTC · {self._sites_text()} · "
-            f"sites plan again at {moment:%Y-%m-%d %H:%M:%S} UTC"
+            f"sites plan again at {moment:%Y-%m-%d %H:%M:%S} UTC{live}"
         )
 
     def _sites_text(self) -> str:
@@ -250,6 +275,40 @@ class DemandResponseWorkflow:
     def cancelled(self) -> None:
         """The utility cancelled the event: the sites plan without it, now."""
         self._cancelled = True
+
+    @workflow.update
+    def change(self, schedule: DrSchedule) -> str:
+        """The utility changed the event (as :meth:`changed`, validated and answered):
+        the phase the change found."""
+        self.changed(schedule)
+        return self._progress.phase
+
+    @change.validator
+    def _check_change(self, schedule: DrSchedule) -> None:
+        if schedule.event_id != self._schedule.event_id:
+            raise ValueError(f"a schedule of event {schedule.event_id}, not of this one")
+        if not schedule.boundaries or schedule.boundaries != sorted(schedule.boundaries):
+            raise ValueError("a schedule needs its boundaries, in order")
+        self._open("changed")
+
+    @workflow.update
+    def cancel(self) -> str:
+        """The utility cancelled the event (as :meth:`cancelled`, validated and
+        answered): the phase the cancellation found."""
+        self.cancelled()
+        return self._progress.phase
+
+    @cancel.validator
+    def _check_cancel(self) -> None:
+        self._open("cancelled")
+
+    def _open(self, what: str) -> None:
+        """Refuse (before anything is written to the history) a change to an event
+        that is over or cancelled."""
+        if self._cancelled:
+            raise ValueError(f"the event was cancelled: it cannot be {what}")
+        if self._progress.phase in ("recovering", "reported"):
+            raise ValueError(f"the event is over ({self._progress.phase}): it cannot be {what}")
 
     @workflow.query
     def progress(self) -> DrProgress:

@@ -58,6 +58,8 @@ DEBOUNCE = timedelta(seconds=2)
 #   commands stay there, and each gateway node gets one activity for its stations
 #   (site_commands); the vehicles named by signals no longer matter, and nothing of
 #   them carries over a continue-as-new.
+# - "plan-now": a utility's event (signal ``plan_now``) plans the site without the
+#   debounce, so the chargers hold a new limit within a plan's time.
 
 
 def site_workflow_id(site_id: str) -> str:
@@ -92,6 +94,7 @@ class SiteChargingWorkflow:
         self._left: list[PresentVehicle] = list(state.left)
         self._plan: SitePlan | None = None
         self._stopping = False
+        self._urgent = False
         self._plans_this_run = 0
         # Decided once per run: a run that began before "derived-state" keeps the
         # vehicles the signals name until it continues as new.
@@ -113,9 +116,10 @@ class SiteChargingWorkflow:
                 )
             if self._stopping:
                 break
-            # Let a burst of arrivals settle into one plan.
-            await workflow.sleep(DEBOUNCE)
-            self._stale = False
+            # Let a burst of arrivals settle into one plan; a utility's limit does not wait.
+            if not (self._urgent and workflow.patched("plan-now")):
+                await workflow.sleep(DEBOUNCE)
+            self._stale = self._urgent = False
             await self._plan_and_push()
             self._plans_this_run += 1
             if (
@@ -304,6 +308,12 @@ class SiteChargingWorkflow:
     def config_changed(self) -> None:
         """Limits, chargers or tariff changed."""
         self._stale = True
+
+    @workflow.signal
+    def plan_now(self) -> None:
+        """A utility's event changed what the site may draw: plan again at once, without
+        the debounce."""
+        self._stale = self._urgent = True
 
     @workflow.signal
     def switch_off(self) -> None:

@@ -492,6 +492,8 @@ class UtilityToken(Base):
     token_sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
     client_id: Mapped[str] = mapped_column(ForeignKey("utility_clients.client_id"), index=True)
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    # What it may do, space-separated (OpenADR 3 scopes: read_all, write_events, ...).
+    scopes: Mapped[str] = mapped_column(String(200))
 
 
 class DrProgram(Base):

@@ -1,13 +1,16 @@
 """OAuth2 client credentials for utilities (RFC 6749 section 4.4) and the OpenADR 3.1
-discovery endpoint; the ``Utility`` principal every OpenADR route requires."""
+discovery endpoint; the utility principal every OpenADR route requires, with the
+scope it needs: ``read_all`` to read (:data:`Utility`), ``write_programs``,
+``write_events`` or ``write_subscriptions`` to change those objects."""
 
 from __future__ import annotations
 
 import base64
 import binascii
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Annotated
+from typing import Annotated, Any
 from urllib.parse import parse_qs
 
 from fastapi import APIRouter, Depends, HTTPException, Request, status
@@ -19,13 +22,19 @@ from api.deps import Session
 router = APIRouter(prefix="/auth", tags=["openadr3"])
 
 
+SCOPES = ("read_all", "write_programs", "write_events", "write_subscriptions")
+"""What a utility's token may hold: OpenADR 3's business-logic scopes (a token asked
+without a scope holds them all; reports and VENs are the platform's to write)."""
+
+
 @dataclass(frozen=True)
 class UtilityPrincipal:
-    """A utility's client, as its bearer token names it."""
+    """A utility's client, as its bearer token names it, and what the token may do."""
 
     client_id: str
     name: str
     sites: frozenset[str]
+    scopes: frozenset[str] = frozenset(SCOPES)
 
 
 def _oauth_error(code: str, description: str, status_code: int) -> JSONResponse:
@@ -93,7 +102,15 @@ async def token(request: Request, session: Session) -> JSONResponse:
     client = await utilities.authenticate(session, *credentials)
     if client is None:
         return _oauth_error("invalid_client", "unknown client or wrong secret", 401)
-    issued = await utilities.issue_token(session, client, datetime.now(UTC))
+    asked = scope.split() if scope else list(SCOPES)
+    unknown = sorted(set(asked) - set(SCOPES))
+    if unknown:
+        return _oauth_error(
+            "invalid_scope",
+            f"a utility's token may hold {', '.join(SCOPES)}; not {', '.join(unknown)}",
+            400,
+        )
+    issued = await utilities.issue_token(session, client, datetime.now(UTC), asked)
     await session.commit()
     body: dict[str, object] = {
         "access_token": issued,
@@ -101,7 +118,7 @@ async def token(request: Request, session: Session) -> JSONResponse:
         "expires_in": int(utilities.TOKEN_LIFETIME.total_seconds()),
     }
     if scope is not None:
-        body["scope"] = scope  # granted as asked: the client checks it is unchanged
+        body["scope"] = scope  # granted as asked: clients check it is unchanged
     return JSONResponse(body, headers={"Cache-Control": "no-store"})
 
 
@@ -120,15 +137,37 @@ async def _utility(request: Request, session: Session) -> UtilityPrincipal:
             "a utility's bearer token is required (POST /openadr3/auth/token)",
             headers={"WWW-Authenticate": "Bearer"},
         )
-    client = await utilities.client_of_token(session, header[7:].strip(), datetime.now(UTC))
-    if client is None:
+    found = await utilities.client_of_token(session, header[7:].strip(), datetime.now(UTC))
+    if found is None:
         raise HTTPException(
             status.HTTP_401_UNAUTHORIZED,
             "unknown or expired token",
             headers={"WWW-Authenticate": 'Bearer error="invalid_token"'},
         )
-    return UtilityPrincipal(client.client_id, client.name, frozenset(client.sites))
+    client, scopes = found
+    return UtilityPrincipal(client.client_id, client.name, frozenset(client.sites), scopes)
 
 
-Utility = Annotated[UtilityPrincipal, Depends(_utility)]
-"""The utility whose token the request carries (401 without a valid one)."""
+def _holding(scope: str) -> Callable[[Request, Any], Awaitable[UtilityPrincipal]]:
+    async def principal(request: Request, session: Session) -> UtilityPrincipal:
+        utility = await _utility(request, session)
+        if scope not in utility.scopes:
+            raise HTTPException(
+                status.HTTP_403_FORBIDDEN,
+                f"this token does not hold the {scope} scope (ask the token endpoint for it)",
+                headers={"WWW-Authenticate": f'Bearer error="insufficient_scope" scope="{scope}"'},
+            )
+        return utility
+
+    return principal
+
+
+Utility = Annotated[UtilityPrincipal, Depends(_holding("read_all"))]
+"""The utility whose token the request carries, to read its objects (401 without a
+valid token, 403 without ``read_all``)."""
+ProgramWriter = Annotated[UtilityPrincipal, Depends(_holding("write_programs"))]
+"""A utility that may create, change and delete its programs."""
+EventWriter = Annotated[UtilityPrincipal, Depends(_holding("write_events"))]
+"""A utility that may create, change and cancel its events."""
+SubscriptionWriter = Annotated[UtilityPrincipal, Depends(_holding("write_subscriptions"))]
+"""A utility that may create, change and delete its subscriptions."""

@@ -18,12 +18,13 @@ from typing import Any
 
 from fastapi import APIRouter, HTTPException, Request, status
 from sqlalchemy import select
+from temporalio.client import WithStartWorkflowOperation
 from temporalio.common import WorkflowIDConflictPolicy
 
 from activities.persistence.models import DrEvent, DrProgram
 from api.deps import Session
 from api.openadr3 import notify
-from api.openadr3.auth import Utility
+from api.openadr3.auth import EventWriter, Utility
 from api.openadr3.programs import Limit, Skip, _check_targets, own_program
 from api.openadr3.schemas import EventIn, served
 from workflows.demand_response import DemandResponseWorkflow, DrSchedule, dr_workflow_id
@@ -48,8 +49,8 @@ def schedule_of(event_id: str, body: EventIn, sites: set[str]) -> DrSchedule:
 
 
 async def _follow(request: Request, schedule: DrSchedule, *, cancelled: bool = False) -> None:
-    """Start (or tell) the event's ``dr:{event}`` workflow, which makes its sites plan
-    again now and at its boundaries: best effort, bounded. The event is in the
+    """Start (or tell, by a validated update) the event's ``dr:{event}`` workflow, which
+    makes its sites plan again now and at its boundaries: best effort, bounded. The event is in the
     database already; every plan of its sites keeps to it (at the latest at their
     15-minute tick) whether or not the workflow is reached."""
 
@@ -57,17 +58,21 @@ async def _follow(request: Request, schedule: DrSchedule, *, cancelled: bool = F
         client = await request.app.state.temporal.client()
         ident = dr_workflow_id(schedule.event_id)
         if cancelled:
-            await client.get_workflow_handle(ident).signal(DemandResponseWorkflow.cancelled)
+            await client.get_workflow_handle(ident).execute_update(DemandResponseWorkflow.cancel)
             return
-        await client.start_workflow(
-            DemandResponseWorkflow.run,
+        # Started if it is not running, told of the change either way; the update's
+        # validator refuses a change to an event that is over.
+        await client.execute_update_with_start_workflow(
+            DemandResponseWorkflow.change,
             schedule,
-            id=ident,
-            task_queue=request.app.state.task_queue,
-            id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
-            start_signal="changed",
-            start_signal_args=[schedule],
-            static_summary=f"Demand-response event {schedule.event_id}",
+            start_workflow_operation=WithStartWorkflowOperation(
+                DemandResponseWorkflow.run,
+                schedule,
+                id=ident,
+                task_queue=request.app.state.task_queue,
+                id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+                static_summary=f"Demand-response event {schedule.event_id}",
+            ),
         )
 
     try:
@@ -161,7 +166,7 @@ async def search_events(
 
 @router.post("", status_code=status.HTTP_201_CREATED)
 async def create_event(
-    body: EventIn, utility: Utility, session: Session, request: Request
+    body: EventIn, utility: EventWriter, session: Session, request: Request
 ) -> dict[str, Any]:
     """A new event of one of the utility's programs; the sites it targets re-plan."""
     program = await _program(session, utility, body.programID)
@@ -212,7 +217,7 @@ async def get_event(event_id: str, utility: Utility, session: Session) -> dict[s
 
 @router.put("/{event_id}")
 async def update_event(
-    event_id: str, body: EventIn, utility: Utility, session: Session, request: Request
+    event_id: str, body: EventIn, utility: EventWriter, session: Session, request: Request
 ) -> dict[str, Any]:
     """Replace an event (checked as a new one; its id and creation time stay); its
     workflow makes the sites it targeted and targets plan again."""
@@ -235,7 +240,7 @@ async def update_event(
 
 @router.delete("/{event_id}")
 async def delete_event(
-    event_id: str, utility: Utility, session: Session, request: Request
+    event_id: str, utility: EventWriter, session: Session, request: Request
 ) -> dict[str, Any]:
     """Cancel an event; answers the object as it was. Its sites re-plan without it."""
     event = await _own_event(session, utility, event_id)

@@ -10,10 +10,11 @@ from fastapi import APIRouter, HTTPException, Query, Request, status
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
+from activities.demand_response import SIMPLE_LEVELS
 from activities.persistence.models import DrEvent, DrProgram
 from api.deps import Session
 from api.openadr3 import notify
-from api.openadr3.auth import Utility
+from api.openadr3.auth import ProgramWriter, Utility
 from api.openadr3.schemas import ProgramIn, served
 
 router = APIRouter(prefix="/programs", tags=["openadr3"])
@@ -36,6 +37,26 @@ async def _commit_named(session: Any, name: str) -> None:
         await session.commit()
     except IntegrityError:
         raise HTTPException(status.HTTP_409_CONFLICT, f"program {name!r} already exists") from None
+
+
+def _check_levels(body: ProgramIn) -> None:
+    """400 unless a SIMPLE_LEVELS attribute is four percentages, 0-100, not falling."""
+    for attribute in body.attributes or []:
+        if attribute.get("type") != SIMPLE_LEVELS:
+            continue
+        values = attribute.get("values")
+        if (
+            not isinstance(values, list)
+            or len(values) != 4
+            or not all(isinstance(v, int | float) and not isinstance(v, bool) for v in values)
+            or not all(0 <= v <= 100 for v in values)
+            or values != sorted(values)
+        ):
+            raise HTTPException(
+                status.HTTP_400_BAD_REQUEST,
+                "SIMPLE_LEVELS: four percentages of the connection withheld at levels "
+                "0 to 3, each 0-100 and none below the one before",
+            )
 
 
 def _check_targets(utility: Utility, targets: list[str] | None) -> None:
@@ -63,10 +84,12 @@ async def search_programs(
 
 @router.post("", status_code=status.HTTP_201_CREATED)
 async def create_program(
-    body: ProgramIn, utility: Utility, session: Session, request: Request
+    body: ProgramIn, utility: ProgramWriter, session: Session, request: Request
 ) -> dict[str, Any]:
-    """A new program (409 if the utility already has one of that name)."""
+    """A new program (409 if the utility already has one of that name). A
+    ``SIMPLE_LEVELS`` attribute sets what its SIMPLE levels withhold."""
     _check_targets(utility, body.targets)
+    _check_levels(body)
     now = datetime.now(UTC)
     ident = str(uuid.uuid4())
     program = DrProgram(
@@ -94,10 +117,11 @@ async def get_program(program_id: str, utility: Utility, session: Session) -> di
 
 @router.put("/{program_id}")
 async def update_program(
-    program_id: str, body: ProgramIn, utility: Utility, session: Session, request: Request
+    program_id: str, body: ProgramIn, utility: ProgramWriter, session: Session, request: Request
 ) -> dict[str, Any]:
     """Replace a program (its id and creation time stay)."""
     _check_targets(utility, body.targets)
+    _check_levels(body)
     program = await own_program(session, utility, program_id)
     now = datetime.now(UTC)
     program.program_name = body.programName
@@ -113,7 +137,7 @@ async def update_program(
 
 @router.delete("/{program_id}")
 async def delete_program(
-    program_id: str, utility: Utility, session: Session, request: Request
+    program_id: str, utility: ProgramWriter, session: Session, request: Request
 ) -> dict[str, Any]:
     """Delete a program without events (409 while it has any); answers the object."""
     program = await own_program(session, utility, program_id)

@@ -13,7 +13,7 @@ from sqlalchemy import select
 from activities.persistence.models import DrSubscription
 from activities.persistence.repositories import webhooks
 from api.deps import Session
-from api.openadr3.auth import Utility
+from api.openadr3.auth import SubscriptionWriter, Utility
 from api.openadr3.programs import Limit, Skip, _check_targets, own_program
 from api.openadr3.schemas import ObjectType, SubscriptionIn, served
 
@@ -73,7 +73,7 @@ async def search_subscriptions(
 
 @router.post("", status_code=status.HTTP_201_CREATED)
 async def create_subscription(
-    body: SubscriptionIn, utility: Utility, session: Session
+    body: SubscriptionIn, utility: SubscriptionWriter, session: Session
 ) -> dict[str, Any]:
     """A new subscription: from now on, the changes it names call its webhooks."""
     await _sound(session, utility, body)
@@ -103,7 +103,7 @@ async def get_subscription(
 
 @router.put("/{subscription_id}")
 async def update_subscription(
-    subscription_id: str, body: SubscriptionIn, utility: Utility, session: Session
+    subscription_id: str, body: SubscriptionIn, utility: SubscriptionWriter, session: Session
 ) -> dict[str, Any]:
     """Replace a subscription (its id and creation time stay); deliveries already
     queued go to the callbacks they were queued for."""
@@ -122,7 +122,7 @@ async def update_subscription(
 
 @router.delete("/{subscription_id}")
 async def delete_subscription(
-    subscription_id: str, utility: Utility, session: Session
+    subscription_id: str, utility: SubscriptionWriter, session: Session
 ) -> dict[str, Any]:
     """Delete a subscription; answers the object as it was. Its pending deliveries
     stop at their next attempt."""

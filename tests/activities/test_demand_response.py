@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
+import pytest
 
 from activities.compliance import ComplianceActivities, compliant
 from activities.demand_response import Ask, per_slot
@@ -206,3 +207,39 @@ async def test_an_operator_opts_a_site_out_and_its_plans_ignore_the_event(
     payloads = {p["type"]: p["values"] for p in resource["intervals"][0]["payloads"]}
     assert payloads["OPT_OUT"] == ["fleet due out"]
     assert compliant(resource) == [None]
+
+
+async def test_a_programs_simple_levels_say_what_each_level_withholds(
+    db: Database, vtn: httpx.AsyncClient
+) -> None:
+    stations = [unique("DR") for _ in range(4)]
+    site, present = await _smart_site(db, stations)
+    bearer = await _utility(vtn, [site])
+    levels = {"type": "SIMPLE_LEVELS", "values": [0, 10, 20, 90]}
+    for bad in ([0, 10, 20], [0, 50, 20, 90], [0, 10, 20, 190], [0, 10, 20, "lots"]):
+        refused = await vtn.post(
+            "/openadr3/programs",
+            headers=bearer,
+            json={"programName": "simple", "attributes": [{**levels, "values": bad}]},
+        )
+        assert refused.status_code == 400 and "SIMPLE_LEVELS" in refused.text, bad
+    program = await vtn.post(
+        "/openadr3/programs",
+        headers=bearer,
+        json={"programName": "simple", "attributes": [levels]},
+    )
+    assert program.status_code == 201, program.text
+    now = datetime.now(UTC).replace(second=0, microsecond=0)
+    event = await vtn.post(
+        "/openadr3/events",
+        headers=bearer,
+        json={
+            "programID": program.json()["id"],
+            "intervalPeriod": {"start": now.isoformat(), "duration": "PT1H"},
+            "intervals": [{"id": 0, "payloads": [{"type": "SIMPLE", "values": [3]}]}],
+        },
+    )
+    assert event.status_code == 201, event.text
+    plan = await SmartChargingActivities(db).plan_site(PlanRequest(site, present, now))
+    # Level 3 withholds 90% of the 44 kW connection (the default would be 75%).
+    assert plan.site_limit_kw[0] == pytest.approx(4.4)

@@ -27,9 +27,9 @@ async def _client(http: httpx.AsyncClient, name: str, sites: list[str]) -> dict[
 
 
 async def _token(http: httpx.AsyncClient, client: dict[str, Any]) -> dict[str, str]:
-    bearer, token = await utility_bearer(http, client, scope="read_all+write_events")
+    bearer, token = await utility_bearer(http, client, scope="read_all+write_programs+write_events")
     assert token["token_type"] == "Bearer" and token["expires_in"] == 3600
-    assert token["scope"] == "read_all write_events"  # echoed: clients check it
+    assert token["scope"] == "read_all write_programs write_events"  # echoed: clients check it
     return bearer
 
 
@@ -234,3 +234,57 @@ async def test_the_token_endpoint_refuses_what_is_not_a_valid_client(
         "/utilities", headers={"X-API-Key": OPERATOR}, json={"name": "x", "sites": ["nope"]}
     )
     assert unknown.status_code == 422 and "nope" in unknown.text
+
+
+async def test_a_token_does_only_what_its_scopes_allow(http: httpx.AsyncClient) -> None:
+    """Read with read_all; write programs, events and subscriptions each with its own
+    write scope (403 without it, and nothing changes); a scope a utility may not hold
+    is refused at the token endpoint (invalid_scope)."""
+    client = await _client(http, "Grid Scoped", ["dr-a"])
+    full, _ = await utility_bearer(http, client)  # no scope asked: all of a utility's
+    program = await http.post("/openadr3/programs", headers=full, json={"programName": "cap"})
+    assert program.status_code == 201
+    reader, token = await utility_bearer(http, client, scope="read_all")
+    assert token["scope"] == "read_all"
+    assert (await http.get("/openadr3/programs", headers=reader)).status_code == 200
+    for path, body in (
+        ("/openadr3/programs", {"programName": "other"}),
+        ("/openadr3/events", _event(program.json()["id"])),
+        (
+            "/openadr3/subscriptions",
+            {
+                "clientName": "ops",
+                "objectOperations": [
+                    {"objects": ["EVENT"], "operations": ["POST"], "callbackUrl": "https://x.test"}
+                ],
+            },
+        ),
+    ):
+        refused = await http.post(path, headers=reader, json=body)
+        assert refused.status_code == 403, (path, refused.text)
+        assert "scope" in refused.json()["detail"]
+        assert "insufficient_scope" in refused.headers["WWW-Authenticate"]
+    assert [
+        p["programName"] for p in (await http.get("/openadr3/programs", headers=reader)).json()
+    ] == ["cap"]
+    assert (await http.get("/openadr3/events", headers=reader)).json() == []
+    # Writing events does not give reading them.
+    writer, _ = await utility_bearer(http, client, scope="write_events")
+    event = await http.post("/openadr3/events", headers=writer, json=_event(program.json()["id"]))
+    assert event.status_code == 201
+    assert (await http.get("/openadr3/events", headers=writer)).status_code == 403
+    assert (
+        await http.delete(f"/openadr3/programs/{program.json()['id']}", headers=writer)
+    ).status_code == 403
+    for scope in ("write_vens", "write_reports", "admin"):
+        basic = base64.b64encode(f"{client['client_id']}:{client['client_secret']}".encode())
+        asked = await http.post(
+            "/openadr3/auth/token",
+            content=f"grant_type=client_credentials&scope=read_all+{scope}",
+            headers={
+                "Authorization": f"Basic {basic.decode()}",
+                "Content-Type": "application/x-www-form-urlencoded",
+            },
+        )
+        assert asked.status_code == 400 and asked.json()["error"] == "invalid_scope"
+        assert scope in asked.json()["error_description"]

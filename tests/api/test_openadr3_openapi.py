@@ -119,7 +119,9 @@ async def test_a_utilitys_whole_cycle_keeps_to_the_definition(
     http: httpx.AsyncClient, spec: OpenAPI, sqlite_db: Database
 ) -> None:
     client = await _client(http, "Grid Spec", ["dr-a", "dr-b"])
-    bearer, _ = await utility_bearer(http, client, scope="read_all write_programs write_events")
+    bearer, _ = await utility_bearer(
+        http, client, scope="read_all write_programs write_events write_subscriptions"
+    )
     vtn = Checked(http, spec)
     assert (await vtn.call("GET", "/auth/server")).status_code == 200
     program = await vtn.call(

@@ -45,7 +45,7 @@ async def _utility(http: httpx.AsyncClient, name: str, sites: list[str]) -> dict
 
 async def _made(http: httpx.AsyncClient, name: str, sites: list[str]) -> tuple[dict[str, str], str]:
     client = await _client(http, name, sites)
-    bearer, _ = await utility_bearer(http, client, scope="read_all")
+    bearer, _ = await utility_bearer(http, client)  # every scope a utility may hold
     return bearer, client["client_id"]
 
 

@@ -100,3 +100,16 @@ def test_limits_round_down() -> None:
     assert pr.to_unit(7.3999, "W", 1) == 7399
     assert pr.to_unit(11.0, "A", 3) == 15.9  # 15.94 A per phase
     assert pr.from_unit(pr.to_unit(3.3, "A", 1), "A", 1) <= 3.3
+
+
+def test_a_lower_limit_starts_before_its_slot_so_the_car_has_followed_by_then() -> None:
+    """Up at the slot's start, down five seconds before it (IEC 61851-1's response
+    time): the slot's limit holds from its first second."""
+    setup = pr.ChargerSetup("ST-1", 1, "W", 3)
+    profile = pr.tx_profile([11.0, 4.0, 4.0, 11.0, 0.0], setup, START, 900, 1)
+    assert [(p.start_s, p.limit) for p in profile.periods] == [
+        (0, 11000.0),
+        (895, 4000.0),
+        (2700, 11000.0),
+        (3595, 0.0),
+    ]

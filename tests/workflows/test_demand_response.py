@@ -4,11 +4,12 @@ and a cancellation wake them at once."""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 
 import pytest
 from temporalio import activity, workflow
-from temporalio.client import Client, WorkflowHandle
+from temporalio.client import Client, WorkflowHandle, WorkflowUpdateFailedError
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
@@ -22,6 +23,8 @@ from tests.helpers import seed_dr_event, seed_station, seed_transaction, store_r
 from tests.workflows import history_recorder
 from workflows.commands import CommandOutcome, CommandReply, CommandRequest, gateway_task_queue
 from workflows.demand_response import DemandResponseWorkflow, DrSchedule, dr_workflow_id
+
+HOUR = timedelta(hours=1)
 
 
 @workflow.defn(name="SiteProbe", sandboxed=False)
@@ -38,6 +41,10 @@ class SiteProbe:
 
     @workflow.signal
     def config_changed(self) -> None:
+        self.woken.append(workflow.now())
+
+    @workflow.signal
+    def plan_now(self) -> None:  # what events send since "plan-now-nudge"
         self.woken.append(workflow.now())
 
     @workflow.query
@@ -234,3 +241,98 @@ async def test_the_report_waits_for_the_meters_reading_past_the_end(
     [interval] = report.body["resources"][0]["intervals"]
     values = {p["type"]: p["values"][0] for p in interval["payloads"]}
     assert values["DATA_QUALITY"] == "OK" and values["DEMAND"] == pytest.approx(6.0, abs=0.01)
+
+
+async def test_changes_are_validated_updates_and_a_worker_restart_mid_event_changes_nothing(
+    temporal_dev: WorkflowEnvironment, sqlite_db: Database
+) -> None:
+    """On a real Temporal server in real time: a change for another event or without
+    boundaries is refused before it reaches the history; a good one is answered with
+    the phase; the worker stops mid-event and another takes over: every moment still
+    wakes the site, and the event is reported."""
+    client, queue, site = temporal_dev.client, unique("dr-live"), unique("site")
+    start = datetime.now(UTC).replace(microsecond=0) + timedelta(seconds=4)
+    event_id, _ = await seed_dr_event(sqlite_db, site, start, 1, [20.0])
+    schedule = DrSchedule(
+        event_id, [site], [start, start + timedelta(seconds=3), start + timedelta(seconds=6)], 2.0
+    )
+    async with Worker(client, task_queue=queue + "-probe", workflows=[SiteProbe]):
+        probe = await _probe(client, queue + "-probe", site)
+        async with build_worker(client, sqlite_db, queue):
+            handle = await client.start_workflow(
+                DemandResponseWorkflow.run, schedule, id=dr_workflow_id(event_id), task_queue=queue
+            )
+            for bad in (
+                DrSchedule("another-event", [site], schedule.boundaries),
+                DrSchedule(event_id, [site], []),
+            ):
+                with pytest.raises(WorkflowUpdateFailedError):
+                    await handle.execute_update(DemandResponseWorkflow.change, bad)
+            assert await handle.execute_update(DemandResponseWorkflow.change, schedule) in (
+                "scheduled",
+                "ramping",
+            )
+            phase = DemandResponseWorkflow.progress
+            while (await handle.query(phase)).phase != "active":  # noqa: ASYNC110 (a query)
+                await asyncio.sleep(0.1)
+        # The first worker is gone mid-event; another one carries on from the history.
+        async with build_worker(client, sqlite_db, queue):
+            assert await handle.result() == "reported"
+            await history_recorder.keep(handle)
+        woken = await probe.query(SiteProbe.times)
+    # The change, the ramp, the start, the boundary, the end: nothing missed.
+    assert len(woken) == 5
+    assert woken[-1].replace(tzinfo=UTC) >= start + timedelta(seconds=6)
+
+
+async def test_the_compliance_so_far_is_live_while_the_event_is_active(
+    time_skipping: WorkflowEnvironment, sqlite_db: Database
+) -> None:
+    """A car drawing 6 kW: within the first interval's 20 kW, over the second's 5 kW;
+    the workflow says so while the second runs."""
+    client, queue, site = time_skipping.client, unique("dr-q"), unique("site")
+    station = unique("LV")
+    await seed_station(sqlite_db, station, site_id=site)
+    now = await time_skipping.get_current_time()
+    start = (now + timedelta(minutes=10)).replace(microsecond=0)
+    tx = await seed_transaction(
+        sqlite_db, station, site_id=site, started_at=start - timedelta(minutes=5), meter_start_wh=0
+    )
+    await store_register(sqlite_db, station, tx, [100.0 * (m + 1) for m in range(70)])
+    event_id, _ = await seed_dr_event(sqlite_db, site, start, 30, [20.0, 5.0])
+    async with build_worker(client, sqlite_db, queue):
+        handle = await client.start_workflow(
+            DemandResponseWorkflow.run,
+            DrSchedule(event_id, [site], [start, start + timedelta(minutes=30), start + HOUR]),
+            id=dr_workflow_id(event_id),
+            task_queue=queue,
+        )
+        await time_skipping.sleep(timedelta(minutes=10 + 30 + 12))
+        progress = await handle.query(DemandResponseWorkflow.progress)
+        assert progress.phase == "active" and progress.live is not None
+        assert f"{site} 6.0/5 kW OVER" in progress.live
+        assert "1/1 intervals within" in progress.live
+        await handle.signal(DemandResponseWorkflow.cancelled)
+        assert await handle.result() == "cancelled"
+        await history_recorder.keep(handle)
+
+
+async def test_an_event_cancelled_before_it_starts_never_ramps(
+    time_skipping: WorkflowEnvironment, sqlite_db: Database
+) -> None:
+    client, queue, site = time_skipping.client, unique("dr-q"), unique("site")
+    async with (
+        build_worker(client, sqlite_db, queue),
+        Worker(client, task_queue=queue + "-probe", workflows=[SiteProbe]),
+    ):
+        probe = await _probe(client, queue + "-probe", site)
+        now = await time_skipping.get_current_time()
+        handle = await _event(client, queue, site, now + timedelta(days=2), [1.0])
+        await time_skipping.sleep(timedelta(days=1))
+        assert await handle.execute_update(DemandResponseWorkflow.cancel) == "scheduled"
+        assert await handle.result() == "cancelled"
+        # Woken once, by the cancellation (plans without it); no ramp, no start, no report.
+        assert len(await probe.query(SiteProbe.times)) == 1
+        progress = await handle.query(DemandResponseWorkflow.progress)
+        assert progress.report_id is None
+        await history_recorder.keep(handle)

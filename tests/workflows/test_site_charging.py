@@ -3,6 +3,7 @@ continues as new carrying its vehicles (real activities, real database)."""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -357,6 +358,33 @@ async def test_a_car_that_stops_drawing_makes_the_site_plan_again(
         await handle.signal(SiteChargingWorkflow.draw_changed)
         await time_skipping.sleep(timedelta(seconds=10))
         assert await handle.query(SiteChargingWorkflow.plans) == 2  # not 15 minutes later
+        await handle.signal(SiteChargingWorkflow.switch_off)
+        await handle.result()
+        await history_recorder.keep(handle)
+
+
+async def test_a_utilitys_event_plans_the_site_without_the_debounce(
+    time_skipping: WorkflowEnvironment, sqlite_db: Database
+) -> None:
+    """``plan_now`` (what a demand-response event sends) plans at once; a configuration
+    change waits for the debounce, so a burst costs one plan."""
+    site_id = unique("ts-site")
+    await _configure(sqlite_db, site_id, ["TS-10"])
+    queue, client = unique("site-q"), time_skipping.client
+    async with build_worker(client, sqlite_db, queue):
+        handle = await _start_site(client, site_id, queue)
+        await time_skipping.sleep(timedelta(minutes=1))
+        plans = await handle.query(SiteChargingWorkflow.plans)
+        began = await time_skipping.get_current_time()
+        await handle.signal(SiteChargingWorkflow.plan_now)
+        while await handle.query(SiteChargingWorkflow.plans) == plans:  # noqa: ASYNC110
+            await asyncio.sleep(0.01)
+        assert await time_skipping.get_current_time() - began < timedelta(seconds=1)
+        began = await time_skipping.get_current_time()
+        await handle.signal(SiteChargingWorkflow.config_changed)
+        while await handle.query(SiteChargingWorkflow.plans) == plans + 1:  # noqa: ASYNC110
+            await asyncio.sleep(0.01)
+        assert await time_skipping.get_current_time() - began >= timedelta(seconds=2)
         await handle.signal(SiteChargingWorkflow.switch_off)
         await handle.result()
         await history_recorder.keep(handle)

@@ -60,9 +60,11 @@ async def authenticate(session: AsyncSession, client_id: str, secret: str) -> Ut
     return client if client is not None and valid else None
 
 
-async def issue_token(session: AsyncSession, client: UtilityClient, now: datetime) -> str:
-    """A new access token for ``client``, valid for :data:`TOKEN_LIFETIME`; expired
-    tokens of the client are forgotten meanwhile."""
+async def issue_token(
+    session: AsyncSession, client: UtilityClient, now: datetime, scopes: Sequence[str]
+) -> str:
+    """A new access token for ``client`` holding ``scopes``, valid for
+    :data:`TOKEN_LIFETIME`; expired tokens of the client are forgotten meanwhile."""
     await session.execute(
         delete(UtilityToken).where(
             UtilityToken.client_id == client.client_id, UtilityToken.expires_at < now
@@ -71,19 +73,25 @@ async def issue_token(session: AsyncSession, client: UtilityClient, now: datetim
     token = secrets.token_urlsafe(32)
     session.add(
         UtilityToken(
-            token_sha256=_digest(token), client_id=client.client_id, expires_at=now + TOKEN_LIFETIME
+            token_sha256=_digest(token),
+            client_id=client.client_id,
+            expires_at=now + TOKEN_LIFETIME,
+            scopes=" ".join(sorted(set(scopes))),
         )
     )
     await session.flush()
     return token
 
 
-async def client_of_token(session: AsyncSession, token: str, now: datetime) -> UtilityClient | None:
-    """The client an unexpired ``token`` was issued to, or None."""
+async def client_of_token(
+    session: AsyncSession, token: str, now: datetime
+) -> tuple[UtilityClient, frozenset[str]] | None:
+    """The client an unexpired ``token`` was issued to and the scopes it holds, or None."""
     row = await session.get(UtilityToken, _digest(token))
     if row is None or row.expires_at <= now:
         return None
-    return await session.get(UtilityClient, row.client_id)
+    client = await session.get(UtilityClient, row.client_id)
+    return (client, frozenset(row.scopes.split())) if client is not None else None
 
 
 _DUMMY_HASH = hash_password(secrets.token_urlsafe(16))
