@@ -289,7 +289,7 @@ class SmartChargingActivities:
         async with self._db.sessions() as session:
             row = await self._row(session, request.site_id)
             config = value_to_type(SiteChargingConfig, row.config)
-            plan, measured = await self._solve(session, row, config, request.present, request.now)
+            plan, measured = await self.solve(session, row, config, request.present, request.now)
         # The points planned, so that a run moving on to "derived-state" clears them.
         points = {v.key: [v.station_id, v.evse_id, v.transaction_id] for v in request.present}
         async with self._db.sessions.begin() as session:
@@ -322,7 +322,7 @@ class SmartChargingActivities:
             plan: SitePlan | None = None
             measured: tuple[dict[str, Any], str, float] | None = None
             if not request.stopping:
-                plan, measured = await self._solve(
+                plan, measured = await self.solve(
                     session, row, config, list(present.values()), request.now
                 )
         by_station: dict[str, list[dict[str, Any]]] = {}
@@ -379,22 +379,9 @@ class SmartChargingActivities:
         now: datetime,
         without_event: str | None = None,
     ) -> tuple[SitePlan, tuple[dict[str, Any], str, float]]:
-        """The plan for ``vehicles`` now (as if ``without_event`` had not been sent:
-        a demand-response baseline), and the load measurement it started from (the
+        """The plan for ``vehicles`` now (as if ``without_event`` had not been sent: a
+        demand-response baseline), and the load measurement it started from (the
         next mark, the billing month, the month's peak). Reads only."""
-        return await self._solve(session, row, config, vehicles, now, without_event)
-
-    async def _solve(
-        self,
-        session: Any,
-        row: SiteCharging,
-        config: SiteChargingConfig,
-        vehicles: Sequence[PresentVehicle],
-        now: datetime,
-        without_event: str | None = None,
-    ) -> tuple[SitePlan, tuple[dict[str, Any], str, float]]:
-        """The plan for ``vehicles`` now, and the load measurement it started from
-        (the next mark, the billing month, the month's peak)."""
         fleet = row.fleet_needs or {}
         present = []
         received: dict[str, tuple[float, datetime]] = {}

@@ -23,6 +23,7 @@ from tests.helpers import seed_dr_event, seed_station, seed_transaction, store_r
 from tests.workflows import history_recorder
 from workflows.commands import CommandOutcome, CommandReply, CommandRequest, gateway_task_queue
 from workflows.demand_response import DemandResponseWorkflow, DrSchedule, dr_workflow_id
+from workflows.domain import SessionStarted
 
 HOUR = timedelta(hours=1)
 
@@ -205,6 +206,18 @@ async def test_a_site_without_smart_charging_holds_the_cap_with_station_maximums
     assert abs(baseline.start - measured_from.replace(tzinfo=UTC)) < timedelta(seconds=1)
 
 
+async def _six_kw_car(
+    db: Database, site: str, started_at: datetime, minutes: int
+) -> tuple[str, SessionStarted]:
+    """A station of the site with a car drawing 6 kW from ``started_at``, its register
+    read each minute for ``minutes``."""
+    station = unique("CAR")
+    await seed_station(db, station, site_id=site)
+    tx = await seed_transaction(db, station, site_id=site, started_at=started_at, meter_start_wh=0)
+    await store_register(db, station, tx, [100.0 * (m + 1) for m in range(minutes)])
+    return station, tx
+
+
 async def test_the_report_waits_for_the_meters_reading_past_the_end(
     time_skipping: WorkflowEnvironment, sqlite_db: Database
 ) -> None:
@@ -212,15 +225,10 @@ async def test_the_report_waits_for_the_meters_reading_past_the_end(
     recovers (waits) until a reading past the end arrives, then reports a measured,
     not estimated, last interval."""
     client, queue, site = time_skipping.client, unique("dr-q"), unique("site")
-    station = unique("RS")
-    await seed_station(sqlite_db, station, site_id=site)
     now = await time_skipping.get_current_time()
     start = (now + timedelta(minutes=10)).replace(microsecond=0)
-    tx = await seed_transaction(
-        sqlite_db, station, site_id=site, started_at=start - timedelta(minutes=20), meter_start_wh=0
-    )
     # 6 kW, a reading a minute, the last at the end minus a minute.
-    await store_register(sqlite_db, station, tx, [100.0 * (m + 1) for m in range(49)])
+    station, tx = await _six_kw_car(sqlite_db, site, start - timedelta(minutes=20), 49)
     event_id, _ = await seed_dr_event(sqlite_db, site, start, 30, [20.0])
     async with build_worker(client, sqlite_db, queue):
         handle = await client.start_workflow(
@@ -291,14 +299,9 @@ async def test_the_compliance_so_far_is_live_while_the_event_is_active(
     """A car drawing 6 kW: within the first interval's 20 kW, over the second's 5 kW;
     the workflow says so while the second runs."""
     client, queue, site = time_skipping.client, unique("dr-q"), unique("site")
-    station = unique("LV")
-    await seed_station(sqlite_db, station, site_id=site)
     now = await time_skipping.get_current_time()
     start = (now + timedelta(minutes=10)).replace(microsecond=0)
-    tx = await seed_transaction(
-        sqlite_db, station, site_id=site, started_at=start - timedelta(minutes=5), meter_start_wh=0
-    )
-    await store_register(sqlite_db, station, tx, [100.0 * (m + 1) for m in range(70)])
+    await _six_kw_car(sqlite_db, site, start - timedelta(minutes=5), 70)
     event_id, _ = await seed_dr_event(sqlite_db, site, start, 30, [20.0, 5.0])
     async with build_worker(client, sqlite_db, queue):
         handle = await client.start_workflow(
