@@ -1,5 +1,6 @@
 """Simulated chargers (the ``ocpp`` library's client side over real WebSockets), OCPP 1.6,
-2.0.1 or 2.1.
+2.0.1 or 2.1; and a 1.6 charger whose car follows the charging profiles it is sent
+(:class:`ObedientCharger`, for demand-response tests and benchmarks).
 
 ``csms simulate`` registers a site, its stations and their RFID tags through the
 API, then every charger boots and runs charging sessions in a loop: plug in,
@@ -15,12 +16,13 @@ import logging
 import time
 import uuid
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
 import websockets
-from ocpp.v16 import ChargePoint, call
+from ocpp.routing import on
+from ocpp.v16 import ChargePoint, call, call_result
 from websockets.typing import Subprotocol
 
 log = logging.getLogger(__name__)
@@ -366,3 +368,66 @@ async def run_charger(
             stats.errors += 1
             log.warning("%s: %s; reconnecting", station_id, exc)
             await asyncio.sleep(2)
+
+
+MAX_KW = 11.0
+VOLTS = 230.0
+
+
+class ObedientCharger(SimulatedCharger):
+    """A 1.6 charger whose car takes what its latest TxProfile allows (at most 11 kW),
+    and which remembers when each profile came."""
+
+    def __init__(self, station_id: str, websocket: Any, stats: SimulationStats) -> None:
+        super().__init__(station_id, websocket, stats, validate=False)
+        self.profiles: list[tuple[float, dict[str, Any]]] = []
+
+    @on("SetChargingProfile", skip_schema_validation=True)
+    def on_set_charging_profile(
+        self, connector_id: int, cs_charging_profiles: dict[str, Any], **_: Any
+    ) -> call_result.SetChargingProfile:
+        if cs_charging_profiles.get("charging_profile_purpose") == "TxProfile":
+            self.profiles.append((time.perf_counter(), cs_charging_profiles))
+        return call_result.SetChargingProfile(status="Accepted")
+
+    @on("ClearChargingProfile", skip_schema_validation=True)
+    def on_clear_charging_profile(self, **_: Any) -> call_result.ClearChargingProfile:
+        return call_result.ClearChargingProfile(status="Accepted")
+
+    def limit_kw(self, at: datetime) -> float:
+        """What the latest TxProfile allows at ``at`` (11 kW without one)."""
+        if not self.profiles:
+            return MAX_KW
+        received, latest = self.profiles[-1]
+        schedule = latest["charging_schedule"]
+        begins = (
+            datetime.fromisoformat(schedule["start_schedule"].replace("Z", "+00:00"))
+            if schedule.get("start_schedule")
+            else datetime.now(UTC) - timedelta(seconds=time.perf_counter() - received)
+        )
+        elapsed = (at - begins).total_seconds()
+        limit = MAX_KW
+        for period in schedule["charging_schedule_period"]:
+            if period["start_period"] <= elapsed:
+                value = float(period["limit"])
+                phases = period.get("number_phases", 3)
+                limit = (
+                    value / 1000
+                    if schedule["charging_rate_unit"] == "W"
+                    else value * VOLTS * phases / 1000
+                )
+        return min(MAX_KW, limit)
+
+    async def follow(self, tx_id: int, meter_every_s: float) -> None:
+        """Until cancelled: the car draws what the profile allows, followed every
+        0.1 s (a charger's control loop), the register sent every ``meter_every_s``."""
+        register, last, sent = float(self.register_wh), datetime.now(UTC), time.monotonic()
+        while True:
+            await asyncio.sleep(0.1)
+            now = datetime.now(UTC)
+            kw = self.limit_kw(last)
+            register += kw * 1000 * (now - last).total_seconds() / 3600
+            last = now
+            if time.monotonic() - sent >= meter_every_s:
+                sent = time.monotonic()
+                await self.send_meter(tx_id, int(register), kw * 1000)

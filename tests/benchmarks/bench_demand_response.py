@@ -32,61 +32,24 @@ from typing import Any
 
 import httpx
 import websockets
-from ocpp.routing import on
-from ocpp.v16 import call_result
 from rich.console import Console
 from rich.table import Table
 from websockets.typing import Subprotocol
 
 from activities.compliance import compliant
-from deploy.simulator import SimulatedCharger, SimulationStats, id_tag_for, provision, station_ids
+from deploy.simulator import (
+    MAX_KW,
+    ObedientCharger,
+    SimulationStats,
+    id_tag_for,
+    provision,
+    station_ids,
+)
 from tests.benchmarks.bench_sessions import embedded_stack, pct
 
 console = Console()
 
-MAX_KW = 11.0
-VOLTS = 230.0
 METER_EVERY_S = 2.0
-
-
-class ObedientCharger(SimulatedCharger):
-    """A 1.6 charger whose car takes what its latest TxProfile allows (at most 11 kW),
-    and which remembers when each profile came."""
-
-    def __init__(self, station_id: str, websocket: Any, stats: SimulationStats) -> None:
-        super().__init__(station_id, websocket, stats, validate=False)
-        self.profiles: list[tuple[float, dict[str, Any]]] = []
-
-    @on("SetChargingProfile", skip_schema_validation=True)
-    def on_set_charging_profile(
-        self, connector_id: int, cs_charging_profiles: dict[str, Any], **_: Any
-    ) -> call_result.SetChargingProfile:
-        if cs_charging_profiles.get("charging_profile_purpose") == "TxProfile":
-            self.profiles.append((time.perf_counter(), cs_charging_profiles))
-        return call_result.SetChargingProfile(status="Accepted")
-
-    @on("ClearChargingProfile", skip_schema_validation=True)
-    def on_clear_charging_profile(self, **_: Any) -> call_result.ClearChargingProfile:
-        return call_result.ClearChargingProfile(status="Accepted")
-
-    def limit_kw(self, at: datetime) -> float:
-        """What the latest TxProfile allows at ``at`` (11 kW without one)."""
-        if not self.profiles:
-            return MAX_KW
-        schedule = self.profiles[-1][1]["charging_schedule"]
-        begins = datetime.fromisoformat(schedule["start_schedule"].replace("Z", "+00:00"))
-        elapsed = (at - begins).total_seconds()
-        limit = MAX_KW
-        for period in schedule["charging_schedule_period"]:
-            if period["start_period"] <= elapsed:
-                value = float(period["limit"])
-                phases = period.get("number_phases", 3)
-                limit = (
-                    value / 1000
-                    if schedule["charging_rate_unit"] == "W"
-                    else value * VOLTS * phases / 1000
-                )
-        return min(MAX_KW, limit)
 
 
 async def charger(gateway: str, station: str, stats: SimulationStats) -> ObedientCharger:
@@ -100,23 +63,8 @@ async def charger(gateway: str, station: str, stats: SimulationStats) -> Obedien
     await cp.status("Preparing")
     tx = await cp.start_transaction(id_tag_for(station))
     await cp.status("Charging")
-    asyncio.get_running_loop().create_task(_meter(cp, tx))
+    asyncio.get_running_loop().create_task(cp.follow(tx, METER_EVERY_S))
     return cp
-
-
-async def _meter(cp: ObedientCharger, tx: int) -> None:
-    """The car draws what the profile allows, followed every 0.1 s (a real charger's
-    control loop), the register sent every :data:`METER_EVERY_S`."""
-    register, last, sent = 0.0, datetime.now(UTC), time.monotonic()
-    while True:
-        await asyncio.sleep(0.1)
-        now = datetime.now(UTC)
-        kw = cp.limit_kw(last)
-        register += kw * 1000 * (now - last).total_seconds() / 3600
-        last = now
-        if time.monotonic() - sent >= METER_EVERY_S:
-            sent = time.monotonic()
-            await cp.send_meter(tx, int(register), kw * 1000)
 
 
 async def token(http: httpx.AsyncClient, client: dict[str, Any]) -> dict[str, str]:

@@ -74,3 +74,34 @@ async def run_utility(base_url: str, client_id: str, secret: str, site_id: str) 
         raise RuntimeError(f"the OpenADR 3 client failed:\n{err.decode()[-4000:]}")
     steps = [json.loads(line) for line in out.decode().splitlines() if line.startswith("{")]
     return {step["step"]: step["value"] for step in steps}
+
+
+async def run_curtailment(
+    base_url: str,
+    client_id: str,
+    secret: str,
+    site_id: str,
+    start: str,
+    seconds: int,
+    caps_kw: list[float],
+) -> dict[str, Any]:
+    """The utility curtails the site (curtail.py) and reads the event's report back."""
+    python = await asyncio.to_thread(ensure_client)
+    process = await asyncio.create_subprocess_exec(
+        str(python),
+        str(HERE / "curtail.py"),
+        base_url,
+        client_id,
+        secret,
+        site_id,
+        start,
+        str(seconds),
+        *(str(kw) for kw in caps_kw),
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await asyncio.wait_for(process.communicate(), timeout=900)
+    if process.returncode != 0:
+        raise RuntimeError(f"the OpenADR 3 client failed:\n{err.decode()[-4000:]}")
+    steps = [json.loads(line) for line in out.decode().splitlines() if line.startswith("{")]
+    return {step["step"]: step["value"] for step in steps}

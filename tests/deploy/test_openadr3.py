@@ -4,17 +4,20 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+import websockets
+from websockets.typing import Subprotocol
 
 from activities.webhooks import SIGNATURE_HEADER, verify_signature
+from deploy.simulator import ObedientCharger, SimulationStats, id_tag_for
 from deploy.stack import Stack
 from tests.deploy.conftest import api_client
-from tests.deploy.live_stations import booted_station, next_profile, tx_started
-from tests.deploy.live_utility import run_utility
-from tests.helpers import WebhookReceiver, utility_bearer
+from tests.deploy.live_stations import booted_station, endpoint, next_profile, tx_started
+from tests.deploy.live_utility import run_curtailment, run_utility
+from tests.helpers import WebhookReceiver, seed_station, utility_bearer
 from workflows.demand_response import DemandResponseWorkflow
 
 
@@ -164,3 +167,75 @@ async def test_a_utilitys_limit_reaches_the_chargers_at_once_and_is_lifted_on_ca
             assert station.failures == []
         finally:
             await station.close()
+
+
+async def test_a_utilitys_curtailment_is_obeyed_lifted_and_reported(stack: Stack) -> None:
+    """The utility's own tooling (openadr3-client) caps a site where three cars charge
+    at 11 kW, announced half a minute ahead, for two one-minute intervals (15 kW,
+    then 9 kW). Before the first interval begins every charger holds a profile that
+    keeps the site within both; after the end the limits are lifted; the report's
+    demand, from the chargers' own meter values, keeps to each limit, and its
+    baseline (the site's plan without the event) shows what was curtailed."""
+    site, ids = "dr-e2e", ["E2E-1", "E2E-2", "E2E-3"]
+    for station in ids:
+        await seed_station(
+            stack.db, station, site_id=site, tokens={id_tag_for(station): "accepted"}
+        )
+    async with api_client(stack) as http:
+        config = {
+            "connection_kw": 33,
+            "chargers": [{"station_id": s, "max_kw": 11} for s in ids],
+            "prices": [{"start_hour": 0, "end_hour": 24, "price_per_kwh": 0.2}],
+            "slot_minutes": 1,
+            "horizon_hours": 1,
+            "default_energy_kwh": 60,
+        }
+        assert (await http.put(f"/sites/{site}/smart-charging", json=config)).status_code == 200
+        made = (await http.post("/utilities", json={"name": "Grid", "sites": [site]})).json()
+    chargers, tasks = [], []
+    try:
+        for station in ids:
+            ws = await websockets.connect(
+                f"{endpoint(stack)}/{station}", subprotocols=[Subprotocol("ocpp1.6")]
+            )
+            cp = ObedientCharger(station, ws, SimulationStats())
+            tasks.append(asyncio.create_task(cp.start()))
+            await cp.boot()
+            tx = await cp.start_transaction(id_tag_for(station))
+            await cp.status("Charging")
+            tasks.append(asyncio.create_task(cp.follow(tx, 2.0)))
+            chargers.append(cp)
+        now = datetime.now(UTC)
+        start = (now + timedelta(seconds=90)).replace(second=0, microsecond=0)
+        end = start + timedelta(minutes=2)
+        utility = asyncio.create_task(
+            run_curtailment(
+                f"http://127.0.0.1:{stack.api_port}/openadr3",
+                made["client_id"],
+                made["client_secret"],
+                site,
+                start.isoformat(),
+                60,
+                [15.0, 9.0],
+            )
+        )
+        await asyncio.sleep((start - datetime.now(UTC)).total_seconds() - 2)
+        # Two seconds before the start: what every charger's profile will allow.
+        for at, cap in ((start + timedelta(seconds=1), 15.0), (start + timedelta(seconds=61), 9.0)):
+            assert sum(cp.limit_kw(at) for cp in chargers) <= cap + 1e-6, (at, cap)
+        await asyncio.sleep((end - datetime.now(UTC)).total_seconds() + 8)
+        assert sum(cp.limit_kw(datetime.now(UTC)) for cp in chargers) > 30  # lifted
+        steps = await utility
+    finally:
+        for task in tasks:
+            task.cancel()
+        for cp in chargers:
+            await cp._connection.close()
+    first, second = steps["report"]
+    assert first["IMPORT_CAPACITY_LIMIT"] == [15.0] and second["IMPORT_CAPACITY_LIMIT"] == [9.0]
+    for interval in (first, second):
+        assert interval["DATA_QUALITY"] == ["OK"]
+        assert interval["DEMAND"][0] <= interval["IMPORT_CAPACITY_LIMIT"][0] + 0.05, interval
+        # Without the event the site would have drawn 33 kW: the curtailment shows.
+        assert interval["BASELINE"][0] == pytest.approx(33.0, abs=0.5)
+        assert interval["DELTA_USAGE"][0] > 0.3
