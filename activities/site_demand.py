@@ -6,7 +6,9 @@ start (its meter start), after a stop from its meter stop. Past the last sample
 of a transaction still running, the register is held flat (the reading can only
 err low) and the data quality says ESTIMATED; a transaction with no reading at
 all makes it MISSING. The site's demand in an interval is the energy its
-transactions received in it over its length.
+transactions received in it over its length; where an interval holds two
+readings or more, the energy next to its edges is carried from them
+(:func:`energy_in`).
 """
 
 from __future__ import annotations
@@ -37,12 +39,7 @@ class Reading:
 
 def register_at(tx: Reading, at: datetime) -> tuple[float | None, str]:
     """The transaction's register (Wh) at ``at`` and how good that reading is."""
-    points = list(tx.samples)
-    if tx.meter_start_wh is not None:
-        points.insert(0, (tx.started_at, tx.meter_start_wh))
-    if tx.stopped_at is not None and tx.meter_stop_wh is not None:
-        points.append((tx.stopped_at, tx.meter_stop_wh))
-    points.sort()
+    points = _points(tx)
     if not points:
         return None, MISSING
     if at <= points[0][0]:
@@ -57,19 +54,59 @@ def register_at(tx: Reading, at: datetime) -> tuple[float | None, str]:
     return points[-1][1], OK if ended else ESTIMATED
 
 
+def _points(tx: Reading) -> list[tuple[datetime, float]]:
+    points = list(tx.samples)
+    if tx.meter_start_wh is not None:
+        points.insert(0, (tx.started_at, tx.meter_start_wh))
+    if tx.stopped_at is not None and tx.meter_stop_wh is not None:
+        points.append((tx.stopped_at, tx.meter_stop_wh))
+    return sorted(points)
+
+
+def _slope(a: tuple[datetime, float], b: tuple[datetime, float]) -> float:
+    seconds = (b[0] - a[0]).total_seconds()
+    return (b[1] - a[1]) / seconds if seconds > 0 else 0.0
+
+
+def energy_in(tx: Reading, start: datetime, end: datetime) -> tuple[float | None, str]:
+    """The energy (Wh) the transaction received in [start, end) and its quality.
+
+    From its readings inside the interval, carried to the interval's edges at the
+    rate of the nearest two inside it: a demand-response limit changes at interval
+    edges, so the draw next to an edge is the interval's own (interpolating across
+    the edge would lend the interval some of the next one's higher draw). With
+    fewer than two readings inside, the register is interpolated at the edges.
+    """
+    points = _points(tx)
+    inside = [p for p in points if start <= p[0] <= end]
+    if len(inside) < 2:
+        low, q0 = register_at(tx, start)
+        high, q1 = register_at(tx, end)
+        if low is None or high is None:
+            return None, MISSING
+        return max(0.0, high - low), ESTIMATED if ESTIMATED in (q0, q1) else OK
+    wh = inside[-1][1] - inside[0][1]
+    if tx.started_at < start:  # it drew from the interval's start
+        wh += _slope(inside[0], inside[1]) * (inside[0][0] - start).total_seconds()
+    running_past = tx.stopped_at is None or tx.stopped_at > end
+    if running_past:
+        wh += _slope(inside[-2], inside[-1]) * (end - inside[-1][0]).total_seconds()
+    _, quality = register_at(tx, end)
+    return max(0.0, wh), quality
+
+
 def interval_demand(sessions: list[Reading], start: datetime, end: datetime) -> tuple[float, str]:
     """The site's average demand (kW) over [start, end) and the data quality."""
     wh, quality = 0.0, OK
     for tx in sessions:
         if tx.started_at >= end or (tx.stopped_at is not None and tx.stopped_at <= start):
             continue
-        low, q0 = register_at(tx, start)
-        high, q1 = register_at(tx, end)
-        if low is None or high is None:
+        energy, q = energy_in(tx, start, end)
+        if energy is None:
             quality = MISSING
             continue
-        wh += max(0.0, high - low)
-        if ESTIMATED in (q0, q1) and quality == OK:
+        wh += energy
+        if q == ESTIMATED and quality == OK:
             quality = ESTIMATED
     return wh / 1000 / ((end - start) / timedelta(hours=1)), quality
 

@@ -73,3 +73,21 @@ async def test_the_report_gives_each_interval_its_demand_limit_and_quality(db: D
     assert [v["DATA_QUALITY"] for v in values] == [OK, OK]
     assert compliant(resource) == [True, False]
     assert await ComplianceActivities(db).report_event("no-such-event") is None
+
+
+def test_a_higher_draw_after_the_interval_is_not_lent_to_it() -> None:
+    """Readings every 2 s; the car draws 9 kW to the interval's end and 33 kW from it
+    (the limit lifted): the reading that straddles the end must not lend the interval
+    some of the 33 kW (interpolating across the edge would say 9.18 kW)."""
+    start, end = T0, T0 + timedelta(seconds=61)  # an odd length: no reading at the end
+
+    def register(at: datetime) -> float:
+        before = min(at, end) - (T0 - timedelta(seconds=10))
+        after = max(timedelta(0), at - end)
+        return (9000 * before.total_seconds() + 33000 * after.total_seconds()) / 3600
+
+    samples = [(T0 - timedelta(seconds=8) + n * timedelta(seconds=2), 0.0) for n in range(40)]
+    samples = [(t, register(t)) for t, _ in samples]
+    car = Reading(T0 - timedelta(seconds=10), 0.0, None, None, samples)
+    kw, quality = interval_demand([car], start, end)
+    assert kw == pytest.approx(9.0, abs=0.01) and quality == OK
