@@ -56,24 +56,26 @@ def ensure_client() -> Path:
     return python
 
 
-async def run_utility(base_url: str, client_id: str, secret: str, site_id: str) -> dict[str, Any]:
-    """Run the utility's cycle (utility.py) and return each step's result by name."""
+async def _run(script: str, *args: str, timeout: float) -> dict[str, Any]:
+    """Run one of the utility's scripts in the client's venv; each step's result by name."""
     python = await asyncio.to_thread(ensure_client)
     process = await asyncio.create_subprocess_exec(
         str(python),
-        str(HERE / "utility.py"),
-        base_url,
-        client_id,
-        secret,
-        site_id,
+        str(HERE / script),
+        *args,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
     )
-    out, err = await asyncio.wait_for(process.communicate(), timeout=120)
+    out, err = await asyncio.wait_for(process.communicate(), timeout=timeout)
     if process.returncode != 0:
         raise RuntimeError(f"the OpenADR 3 client failed:\n{err.decode()[-4000:]}")
     steps = [json.loads(line) for line in out.decode().splitlines() if line.startswith("{")]
     return {step["step"]: step["value"] for step in steps}
+
+
+async def run_utility(base_url: str, client_id: str, secret: str, site_id: str) -> dict[str, Any]:
+    """Run the utility's cycle (utility.py) and return each step's result by name."""
+    return await _run("utility.py", base_url, client_id, secret, site_id, timeout=120)
 
 
 async def run_curtailment(
@@ -86,22 +88,7 @@ async def run_curtailment(
     caps_kw: list[float],
 ) -> dict[str, Any]:
     """The utility curtails the site (curtail.py) and reads the event's report back."""
-    python = await asyncio.to_thread(ensure_client)
-    process = await asyncio.create_subprocess_exec(
-        str(python),
-        str(HERE / "curtail.py"),
-        base_url,
-        client_id,
-        secret,
-        site_id,
-        start,
-        str(seconds),
-        *(str(kw) for kw in caps_kw),
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
+    caps = [str(kw) for kw in caps_kw]
+    return await _run(
+        "curtail.py", base_url, client_id, secret, site_id, start, str(seconds), *caps, timeout=900
     )
-    out, err = await asyncio.wait_for(process.communicate(), timeout=900)
-    if process.returncode != 0:
-        raise RuntimeError(f"the OpenADR 3 client failed:\n{err.decode()[-4000:]}")
-    steps = [json.loads(line) for line in out.decode().splitlines() if line.startswith("{")]
-    return {step["step"]: step["value"] for step in steps}

@@ -6,15 +6,11 @@ platform has written it; prints each step as one JSON line.
     python curtail.py BASE_URL CLIENT_ID CLIENT_SECRET SITE_ID START SECONDS KW [KW ...]
 """
 
-import json
-import os
 import sys
 import time
 from datetime import datetime, timedelta
 
-os.environ.setdefault("OAUTHLIB_INSECURE_TRANSPORT", "1")
-
-from openadr3_client.bl.http_factory import BusinessLogicHttpClientFactory
+from grid import business_logic, say
 from openadr3_client.oadr310.models.event.event import Interval, IntervalPeriod, NewEvent
 from openadr3_client.oadr310.models.event.event_payload import (
     EventPayload,
@@ -23,25 +19,12 @@ from openadr3_client.oadr310.models.event.event_payload import (
 )
 from openadr3_client.oadr310.models.program.program import NewProgram
 from openadr3_client.oadr310.models.unit import Unit
-from openadr3_client.version import OADRVersion
-
-
-def say(step: str, value: object) -> None:
-    print(json.dumps({"step": step, "value": value}, default=str), flush=True)
 
 
 def main() -> None:
     base, client_id, secret, site, start_text, seconds = sys.argv[1:7]
     caps = [float(kw) for kw in sys.argv[7:]]
-    bl = BusinessLogicHttpClientFactory.create_http_bl_client(
-        vtn_base_url=base,
-        client_id=client_id,
-        client_secret=secret,
-        token_url=None,
-        scopes=["read_all", "write_programs", "write_events"],
-        allow_insecure_http=True,
-        version=OADRVersion.OADR_310,
-    )
+    bl = business_logic(base, client_id, secret)
     limit = EventPayloadDescriptor(
         payload_type=EventPayloadType.IMPORT_CAPACITY_LIMIT, units=Unit.KW
     )

@@ -10,16 +10,11 @@ step's result as one JSON line.
     python utility.py BASE_URL CLIENT_ID CLIENT_SECRET SITE_ID
 """
 
-import json
-import os
 import sys
 import time
 from datetime import UTC, datetime, timedelta
 
-# The test stack serves plain HTTP on 127.0.0.1 (oauthlib refuses http:// otherwise).
-os.environ.setdefault("OAUTHLIB_INSECURE_TRANSPORT", "1")
-
-from openadr3_client.bl.http_factory import BusinessLogicHttpClientFactory
+from grid import business_logic, say
 from openadr3_client.oadr310.models.event.event import (
     EventUpdate,
     Interval,
@@ -33,24 +28,11 @@ from openadr3_client.oadr310.models.event.event_payload import (
 )
 from openadr3_client.oadr310.models.program.program import NewProgram
 from openadr3_client.oadr310.models.unit import Unit
-from openadr3_client.version import OADRVersion
-
-
-def say(step: str, value: object) -> None:
-    print(json.dumps({"step": step, "value": value}, default=str), flush=True)
 
 
 def main() -> None:
     base, client_id, secret, site = sys.argv[1:5]
-    bl = BusinessLogicHttpClientFactory.create_http_bl_client(
-        vtn_base_url=base,
-        client_id=client_id,
-        client_secret=secret,
-        token_url=None,  # OpenADR 3.1 discovery: GET {base}/auth/server
-        scopes=["read_all", "write_programs", "write_events"],
-        allow_insecure_http=True,
-        version=OADRVersion.OADR_310,
-    )
+    bl = business_logic(base, client_id, secret)
     program = bl.programs.create_program(
         new_program=NewProgram(
             program_name="evening-capacity",
