@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import signal
 import sys
 import time
 from collections.abc import Callable, Coroutine
+from decimal import Decimal
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -217,6 +220,46 @@ def utility_add(
     console.print(f"secret in:  {path} (only its hash is kept here)")
     console.print(f"webhook signing key in: {signing}")
     console.print(f"token URL:  {settings.api_public_url}/openadr3/auth/token")
+
+
+@app.command()
+def price(
+    cdr: Annotated[
+        Path, typer.Option(help="an OCPI 2.2.1 CDR (JSON)", exists=True, dir_okay=False)
+    ],
+    tariff: Annotated[
+        Path | None,
+        typer.Option(help="an OCPI 2.2.1 Tariff or a list of them (default: the CDR's own)"),
+    ] = None,
+    time_zone: Annotated[
+        str | None, typer.Option(help="IANA zone of the location (default: the CDR's, else UTC)")
+    ] = None,
+) -> None:
+    """Price an OCPI CDR's charging periods against a tariff and print the totals in the
+    CDR's own shape (one JSON object), to check a third party's tariff and CDR."""
+    from activities.billing.ocpi_cdr import CdrError, price_ocpi_cdr, totals_json
+    from activities.billing.tariffs import TariffError
+
+    def read(path: Path) -> Any:
+        try:
+            data = json.loads(path.read_text(), parse_float=Decimal)
+        except (OSError, ValueError) as error:
+            raise typer.BadParameter(f"{path}: {error}") from None
+        # An OCPI response envelope carries the object in "data".
+        if isinstance(data, dict) and "data" in data and "status_code" in data:
+            data = data["data"]
+        return data
+
+    try:
+        priced = price_ocpi_cdr(
+            read(cdr), read(tariff) if tariff is not None else None, time_zone=time_zone
+        )
+    except (CdrError, TariffError) as error:
+        typer.echo(f"cannot price: {error}", err=True)
+        raise typer.Exit(2) from None
+    for note in priced.notes:
+        typer.echo(f"note: {note}", err=True)
+    typer.echo(json.dumps(totals_json(priced)))
 
 
 @app.command()

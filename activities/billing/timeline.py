@@ -1,0 +1,320 @@
+"""A session's timeline (meter samples and status periods) priced by the engine.
+
+The session is charging from its start until a status change says otherwise:
+
+- ``CHARGING`` is TIME;
+- ``PARKING`` (plugged in, the vehicle not asking for power: SuspendedEV, Finishing
+  or Occupied after charging) is PARKING_TIME, after the tariff's grace period;
+- ``SUSPENDED`` (the vehicle asks, the charger withholds: SuspendedEVSE) is neither,
+  as OCPI 2.2.1 defines parking; it counts only in the session's total time.
+
+Energy comes from the meter register. Between two readings it is spread over the
+charging time between them (over all of it when there was none), so a sparse meter
+does not bill energy to parking. A register that goes down was reset: the reading
+after the reset is the energy since it (and a note says so). Missing samples are
+bridged by the readings either side; a session with no readings has no energy.
+"""
+
+from __future__ import annotations
+
+import itertools
+from bisect import bisect_left, bisect_right
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import ROUND_CEILING, Decimal
+from enum import StrEnum
+
+from activities.billing.pricing import (
+    ZERO,
+    CompiledTariff,
+    Cutter,
+    PricedSession,
+    Usage,
+    from_ms,
+    price_usage,
+    to_ms,
+)
+from activities.billing.tariffs import Tariff
+
+_THOUSAND = Decimal(1000)
+_KW_FACTOR = Decimal(3600)  # Wh per millisecond to kW: Wh * 3600 / ms
+
+
+class Activity(StrEnum):
+    """What the session is doing, for pricing."""
+
+    CHARGING = "charging"
+    SUSPENDED = "suspended"
+    PARKING = "parking"
+
+
+@dataclass(frozen=True, slots=True)
+class MeterSample:
+    """A reading of the energy register (Wh), with the current summed over phases if known."""
+
+    at: datetime
+    energy_wh: Decimal
+    current_a: Decimal | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class StatusChange:
+    """From ``at`` on, the session is doing ``activity``."""
+
+    at: datetime
+    activity: Activity
+
+
+@dataclass(frozen=True, slots=True)
+class SessionTimeline:
+    """Everything the engine needs to know about one session.
+
+    ``reservation_start`` is when a reservation that led to this session was made.
+    With ``reservation_expired`` the timeline is a reservation that no session
+    followed: ``start`` is when it was made and ``stop`` when it expired.
+    """
+
+    start: datetime
+    stop: datetime
+    meter_start_wh: Decimal | None = None
+    meter_stop_wh: Decimal | None = None
+    samples: Sequence[MeterSample] = ()
+    statuses: Sequence[StatusChange] = ()
+    time_zone: str = "UTC"
+    reservation_start: datetime | None = None
+    reservation_expired: bool = False
+
+
+class EnergyCurve:
+    """Energy delivered since the session's start, piecewise linear in time."""
+
+    def __init__(self, times: list[int], energy: list[Decimal]) -> None:
+        self.times = times
+        self.energy = energy
+
+    def at(self, ms: int) -> Decimal:
+        """Energy (Wh) delivered by ``ms``."""
+        times = self.times
+        if len(times) < 2 or ms <= times[0]:
+            return self.energy[0] if self.energy else ZERO
+        if ms >= times[-1]:
+            return self.energy[-1]
+        k = bisect_right(times, ms) - 1
+        e0, e1 = self.energy[k], self.energy[k + 1]
+        if e0 == e1:
+            return e0
+        return e0 + (e1 - e0) * (ms - times[k]) / (times[k + 1] - times[k])
+
+    def instant_of(self, energy_wh: Decimal) -> int:
+        """The first instant by which ``energy_wh`` had been delivered."""
+        k = bisect_left(self.energy, energy_wh)
+        if k == 0:
+            return self.times[0]
+        if k >= len(self.energy):
+            return self.times[-1]
+        e0, e1 = self.energy[k - 1], self.energy[k]
+        t0, t1 = self.times[k - 1], self.times[k]
+        offset = ((energy_wh - e0) * (t1 - t0) / (e1 - e0)).to_integral_value(ROUND_CEILING)
+        return t0 + int(offset)
+
+
+class CurveCutter(Cutter):
+    """Cuts stretches where the meter says the energy was, not in proportion to time."""
+
+    def __init__(self, curve: EnergyCurve) -> None:
+        self.curve = curve
+
+    def energy_between(self, usage: Usage, start: int, end: int) -> Decimal:
+        """Energy between two instants, from the curve."""
+        return self.curve.at(end) - self.curve.at(start)
+
+    def instant_of_energy(self, usage: Usage, energy_wh: Decimal) -> int:
+        """When ``energy_wh`` of the stretch had been delivered, from the curve."""
+        return self.curve.instant_of(self.curve.at(usage.start) + energy_wh)
+
+
+@dataclass(frozen=True, slots=True)
+class SessionUsage:
+    """A timeline turned into the engine's stretches, with the curve that cuts them."""
+
+    usages: list[Usage]
+    cutter: Cutter
+    session_start: int
+    notes: list[str]
+
+
+def session_usages(compiled: CompiledTariff, timeline: SessionTimeline) -> SessionUsage:
+    """The stretches of ``timeline``: one per activity (and per meter interval when the
+    tariff has power or current restrictions), preceded by any reservation."""
+    start, stop = to_ms(timeline.start), to_ms(timeline.stop)
+    if stop < start:
+        raise ValueError("a session cannot stop before it starts")
+    segments = _segments(timeline, start, stop)
+    notes: list[str] = []
+    curve, currents = _curve(timeline, start, stop, segments, notes)
+    usages: list[Usage] = []
+    if timeline.reservation_start is not None:
+        booked = to_ms(timeline.reservation_start)
+        if booked < start:
+            usages.append(Usage(booked, start, reservation_s=Decimal(start - booked) / _THOUSAND))
+    cuts = curve.times if compiled.by_power else []
+    for seg_start, seg_end, activity in segments:
+        edges = [seg_start, *(t for t in cuts if seg_start < t < seg_end), seg_end]
+        for a, b in itertools.pairwise(edges):
+            usages.append(_usage(a, b, activity, curve, currents, compiled.by_power))
+    if not segments:
+        usages.append(Usage(start, stop))
+    return SessionUsage(usages, CurveCutter(curve), start, notes)
+
+
+def price_session(tariff: Tariff | CompiledTariff, timeline: SessionTimeline) -> PricedSession:
+    """Price one session's timeline with ``tariff`` in the site's time zone."""
+    compiled = tariff if isinstance(tariff, CompiledTariff) else CompiledTariff(tariff)
+    if timeline.reservation_expired:
+        start, stop = to_ms(timeline.start), to_ms(timeline.stop)
+        if stop < start:
+            raise ValueError("a reservation cannot expire before it is made")
+        usage = Usage(start, stop, reservation_s=Decimal(stop - start) / _THOUSAND)
+        return price_usage(
+            compiled, [usage], time_zone=timeline.time_zone, reservation_expired=True
+        )
+    found = session_usages(compiled, timeline)
+    return price_usage(
+        compiled,
+        found.usages,
+        time_zone=timeline.time_zone,
+        session_start=found.session_start,
+        cutter=found.cutter,
+        notes=found.notes,
+    )
+
+
+def _usage(
+    a: int,
+    b: int,
+    activity: Activity,
+    curve: EnergyCurve,
+    currents: list[tuple[int, Decimal]],
+    with_power: bool,
+) -> Usage:
+    seconds = Decimal(b - a) / _THOUSAND
+    energy = curve.at(b) - curve.at(a)
+    power = current = None
+    if with_power and activity == Activity.CHARGING and b > a:
+        power = energy * _KW_FACTOR / (b - a) / _THOUSAND
+        # The current reported at the end of a meter interval stands for it.
+        k = bisect_left(currents, (b, ZERO))
+        if k < len(currents):
+            current = currents[k][1]
+    return Usage(
+        a,
+        b,
+        energy_wh=energy,
+        charging_s=seconds if activity == Activity.CHARGING else ZERO,
+        parking_s=seconds if activity == Activity.PARKING else ZERO,
+        min_power_kw=power,
+        max_power_kw=power,
+        min_current_a=current,
+        max_current_a=current,
+    )
+
+
+def _segments(timeline: SessionTimeline, start: int, stop: int) -> list[tuple[int, int, Activity]]:
+    """The session's activities as (start, end, activity), clipped to the session."""
+    changes = sorted(((to_ms(c.at), c.activity) for c in timeline.statuses), key=lambda c: c[0])
+    current = Activity.CHARGING
+    moments: list[tuple[int, Activity]] = []
+    for at, activity in changes:
+        if at <= start:
+            current = activity
+        elif at < stop:
+            moments.append((at, activity))
+    out: list[tuple[int, int, Activity]] = []
+    edge = start
+    for at, activity in moments:
+        if activity == current:
+            continue
+        if at > edge:
+            out.append((edge, at, current))
+        edge, current = at, activity
+    if stop > edge:
+        out.append((edge, stop, current))
+    return out
+
+
+def _curve(
+    timeline: SessionTimeline,
+    start: int,
+    stop: int,
+    segments: list[tuple[int, int, Activity]],
+    notes: list[str],
+) -> tuple[EnergyCurve, list[tuple[int, Decimal]]]:
+    readings: list[tuple[int, Decimal]] = []
+    if timeline.meter_start_wh is not None:
+        readings.append((start, timeline.meter_start_wh))
+    currents: list[tuple[int, Decimal]] = []
+    for sample in sorted(timeline.samples, key=lambda s: s.at):
+        at = to_ms(sample.at)
+        if start <= at <= stop:
+            readings.append((at, sample.energy_wh))
+            if sample.current_a is not None:
+                currents.append((at, sample.current_a))
+    if timeline.meter_stop_wh is not None:
+        readings.append((stop, timeline.meter_stop_wh))
+    if len(readings) < 2:
+        if not readings or readings[0][0] == stop:
+            notes.append("no meter readings: no energy billed")
+        return EnergyCurve([start, stop], [ZERO, ZERO]), currents
+    # Energy of each reading interval, with resets.
+    deltas: list[Decimal] = []
+    for (_, e0), (t1, e1) in itertools.pairwise(readings):
+        if e1 >= e0:
+            deltas.append(e1 - e0)
+        else:
+            deltas.append(e1)
+            notes.append(
+                f"meter register went from {e0} to {e1} Wh at {from_ms(t1).isoformat()}: "
+                "counted as a reset"
+            )
+    charging = [(a, b) for a, b, activity in segments if activity == Activity.CHARGING]
+    times = [start]
+    energy = [ZERO]
+    cumulative = ZERO
+    for index, ((t0, _), (t1, _)) in enumerate(itertools.pairwise(readings)):
+        delta = deltas[index]
+        if t1 <= t0:
+            cumulative += delta  # two readings at one instant: a step, kept at that instant
+            if times[-1] == t0:
+                energy[-1] = cumulative
+            else:
+                times.append(t0)
+                energy.append(cumulative)
+            continue
+        inside = [(max(a, t0), min(b, t1)) for a, b in charging if a < t1 and b > t0]
+        charging_ms = sum(b - a for a, b in inside)
+        if t0 > times[-1]:
+            times.append(t0)
+            energy.append(cumulative)
+        if not delta or not charging_ms:
+            cumulative += delta
+            times.append(t1)
+            energy.append(cumulative)
+            continue
+        base, done_ms = cumulative, 0
+        for a, b in inside:
+            if a > times[-1]:
+                times.append(a)
+                energy.append(cumulative)
+            done_ms += b - a
+            # Shares of the interval's energy, the last one exact to the reading.
+            cumulative = base + (delta if done_ms == charging_ms else delta * done_ms / charging_ms)
+            times.append(b)
+            energy.append(cumulative)
+        if t1 > times[-1]:
+            times.append(t1)
+            energy.append(cumulative)
+    if times[-1] < stop:
+        times.append(stop)
+        energy.append(cumulative)
+    return EnergyCurve(times, energy), currents
