@@ -36,11 +36,11 @@ from __future__ import annotations
 
 from bisect import bisect_right
 from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 from enum import StrEnum
-from functools import cached_property
+from functools import cached_property, lru_cache
 from zoneinfo import ZoneInfo
 
 from activities.billing.currencies import quantum, round_money
@@ -111,6 +111,33 @@ class Usage:
         return self.reservation_s > 0 and not (self.charging_s or self.parking_s or self.energy_wh)
 
 
+def _but(
+    usage: Usage,
+    *,
+    start: int | None = None,
+    end: int | None = None,
+    energy_wh: Decimal | None = None,
+    charging_s: Decimal | None = None,
+    parking_s: Decimal | None = None,
+    reservation_s: Decimal | None = None,
+    free_parking: bool | None = None,
+) -> Usage:
+    """``usage`` with some fields changed (``dataclasses.replace`` is slow on a hot path)."""
+    return Usage(
+        usage.start if start is None else start,
+        usage.end if end is None else end,
+        usage.energy_wh if energy_wh is None else energy_wh,
+        usage.charging_s if charging_s is None else charging_s,
+        usage.parking_s if parking_s is None else parking_s,
+        usage.reservation_s if reservation_s is None else reservation_s,
+        usage.min_power_kw,
+        usage.max_power_kw,
+        usage.min_current_a,
+        usage.max_current_a,
+        usage.free_parking if free_parking is None else free_parking,
+    )
+
+
 class Cutter:
     """How a stretch is cut in two: volumes shared in proportion to time.
 
@@ -133,7 +160,7 @@ class Cutter:
         span = usage.end - usage.start
         head_ms = at - usage.start
         energy = self.energy_between(usage, usage.start, at) if usage.energy_wh else ZERO
-        head = replace(
+        head = _but(
             usage,
             end=at,
             energy_wh=energy,
@@ -141,7 +168,7 @@ class Cutter:
             parking_s=_share(usage.parking_s, head_ms, span),
             reservation_s=_share(usage.reservation_s, head_ms, span),
         )
-        tail = replace(
+        tail = _but(
             usage,
             start=at,
             energy_wh=usage.energy_wh - head.energy_wh,
@@ -385,17 +412,24 @@ def _local_boundaries(compiled: CompiledTariff, start: int, end: int, zone: Zone
         return []
     first = datetime.fromtimestamp(start / 1000, zone).date() - timedelta(days=1)
     last = datetime.fromtimestamp(end / 1000, zone).date() + timedelta(days=1)
-    out: set[int] = set()
+    out: list[int] = []
     day = first
     while day <= last:
-        for minute in compiled.minutes:
-            wall = datetime.combine(day, time(minute // 60, minute % 60), tzinfo=zone)
-            for moment in (wall, wall.replace(fold=1)):
-                ms = to_ms(moment)
-                if start < ms < end:
-                    out.add(ms)
+        out.extend(ms for ms in _day_boundaries(zone, day, compiled.minutes) if start < ms < end)
         day += timedelta(days=1)
-    return sorted(out)
+    return sorted(set(out))
+
+
+@lru_cache(maxsize=4096)
+def _day_boundaries(zone: ZoneInfo, day: date, minutes: tuple[int, ...]) -> tuple[int, ...]:
+    """The instants of ``minutes`` past local midnight on ``day`` (both, when a DST
+    change makes a wall time occur twice). Sessions of one month share their days."""
+    out: set[int] = set()
+    for minute in minutes:
+        wall = datetime.combine(day, time(minute // 60, minute % 60), tzinfo=zone)
+        out.add(to_ms(wall))
+        out.add(to_ms(wall.replace(fold=1)))
+    return tuple(sorted(out))
 
 
 def _cut_at(usages: list[Usage], instants: Sequence[int], cutter: Cutter) -> list[Usage]:
@@ -432,8 +466,8 @@ def _cut_at_energy(
             if not usage.start < at < usage.end:
                 break  # the threshold falls within one millisecond: not worth a stretch
             head, tail = cutter.cut(usage, at)
-            head = replace(head, energy_wh=need)
-            tail = replace(tail, energy_wh=usage.energy_wh - need)
+            head = _but(head, energy_wh=need)
+            tail = _but(tail, energy_wh=usage.energy_wh - need)
             out.append(head)
             so_far += need
             usage = tail
@@ -453,15 +487,15 @@ def _apply_grace(usages: list[Usage], grace_s: int, cutter: Cutter) -> list[Usag
             out.append(usage)
             continue
         if usage.parking_s <= left:
-            out.append(replace(usage, free_parking=True))
+            out.append(_but(usage, free_parking=True))
             left -= usage.parking_s
             continue
         span = usage.end - usage.start
         at = usage.start + int((left * span / usage.parking_s).to_integral_value(ROUND_CEILING))
         if usage.start < at < usage.end:
             head, tail = cutter.cut(usage, at)
-            out.append(replace(head, parking_s=left, free_parking=True))
-            out.append(replace(tail, parking_s=usage.parking_s - left))
+            out.append(_but(head, parking_s=left, free_parking=True))
+            out.append(_but(tail, parking_s=usage.parking_s - left))
         else:
             out.append(usage)
         left = ZERO

@@ -87,24 +87,41 @@ class SessionTimeline:
 
 
 class EnergyCurve:
-    """Energy delivered since the session's start, piecewise linear in time."""
+    """Energy delivered since the session's start, from the meter readings.
 
-    def __init__(self, times: list[int], energy: list[Decimal]) -> None:
+    ``energy[k]`` was delivered by ``times[k]``; between two readings the interval's
+    energy is spread evenly over its charging time (over all of it when it had none).
+    """
+
+    def __init__(
+        self, times: list[int], energy: list[Decimal], charging: list[tuple[int, int]]
+    ) -> None:
         self.times = times
         self.energy = energy
+        self.charging = charging
+
+    def _charging_ms(self, a: int, b: int) -> int:
+        return sum(
+            min(b, end) - max(a, start) for start, end in self.charging if start < b and end > a
+        )
 
     def at(self, ms: int) -> Decimal:
         """Energy (Wh) delivered by ``ms``."""
-        times = self.times
-        if len(times) < 2 or ms <= times[0]:
-            return self.energy[0] if self.energy else ZERO
+        times, energy = self.times, self.energy
+        if ms <= times[0]:
+            return energy[0]
         if ms >= times[-1]:
-            return self.energy[-1]
+            return energy[-1]
         k = bisect_right(times, ms) - 1
-        e0, e1 = self.energy[k], self.energy[k + 1]
+        e0, e1 = energy[k], energy[k + 1]
         if e0 == e1:
             return e0
-        return e0 + (e1 - e0) * (ms - times[k]) / (times[k + 1] - times[k])
+        t0, t1 = times[k], times[k + 1]
+        total = self._charging_ms(t0, t1)
+        if not total:
+            return e0 + (e1 - e0) * (ms - t0) / (t1 - t0)
+        part = self._charging_ms(t0, ms)
+        return e1 if part == total else e0 + (e1 - e0) * part / total
 
     def instant_of(self, energy_wh: Decimal) -> int:
         """The first instant by which ``energy_wh`` had been delivered."""
@@ -115,8 +132,19 @@ class EnergyCurve:
             return self.times[-1]
         e0, e1 = self.energy[k - 1], self.energy[k]
         t0, t1 = self.times[k - 1], self.times[k]
-        offset = ((energy_wh - e0) * (t1 - t0) / (e1 - e0)).to_integral_value(ROUND_CEILING)
-        return t0 + int(offset)
+        total = self._charging_ms(t0, t1)
+        if not total:
+            offset = (energy_wh - e0) * (t1 - t0) / (e1 - e0)
+            return t0 + int(offset.to_integral_value(ROUND_CEILING))
+        need = int(((energy_wh - e0) * total / (e1 - e0)).to_integral_value(ROUND_CEILING))
+        for start, end in self.charging:
+            if end <= t0 or start >= t1:
+                continue
+            a, b = max(start, t0), min(end, t1)
+            if need <= b - a:
+                return a + need
+            need -= b - a
+        return t1
 
 
 class CurveCutter(Cutter):
@@ -254,67 +282,43 @@ def _curve(
     if timeline.meter_start_wh is not None:
         readings.append((start, timeline.meter_start_wh))
     currents: list[tuple[int, Decimal]] = []
-    for sample in sorted(timeline.samples, key=lambda s: s.at):
-        at = to_ms(sample.at)
+    samples = timeline.samples
+    moments = [round(sample.at.timestamp() * 1000) for sample in samples]
+    if moments != sorted(moments):
+        pairs = sorted(zip(moments, samples, strict=True), key=lambda pair: pair[0])
+        moments, samples = [m for m, _ in pairs], [s for _, s in pairs]
+    for at, sample in zip(moments, samples, strict=True):
         if start <= at <= stop:
             readings.append((at, sample.energy_wh))
             if sample.current_a is not None:
                 currents.append((at, sample.current_a))
     if timeline.meter_stop_wh is not None:
         readings.append((stop, timeline.meter_stop_wh))
+    charging = [(a, b) for a, b, activity in segments if activity == Activity.CHARGING]
     if len(readings) < 2:
         if not readings or readings[0][0] == stop:
             notes.append("no meter readings: no energy billed")
-        return EnergyCurve([start, stop], [ZERO, ZERO]), currents
-    # Energy of each reading interval, with resets.
-    deltas: list[Decimal] = []
-    for (_, e0), (t1, e1) in itertools.pairwise(readings):
-        if e1 >= e0:
-            deltas.append(e1 - e0)
-        else:
-            deltas.append(e1)
-            notes.append(
-                f"meter register went from {e0} to {e1} Wh at {from_ms(t1).isoformat()}: "
-                "counted as a reset"
-            )
-    charging = [(a, b) for a, b, activity in segments if activity == Activity.CHARGING]
+        return EnergyCurve([start, stop], [ZERO, ZERO], charging), currents
     times = [start]
     energy = [ZERO]
+    if readings[0][0] > start:
+        times.append(readings[0][0])  # nothing is known before the first reading
+        energy.append(ZERO)
     cumulative = ZERO
-    for index, ((t0, _), (t1, _)) in enumerate(itertools.pairwise(readings)):
-        delta = deltas[index]
-        if t1 <= t0:
-            cumulative += delta  # two readings at one instant: a step, kept at that instant
-            if times[-1] == t0:
-                energy[-1] = cumulative
-            else:
-                times.append(t0)
-                energy.append(cumulative)
-            continue
-        inside = [(max(a, t0), min(b, t1)) for a, b in charging if a < t1 and b > t0]
-        charging_ms = sum(b - a for a, b in inside)
-        if t0 > times[-1]:
-            times.append(t0)
-            energy.append(cumulative)
-        if not delta or not charging_ms:
-            cumulative += delta
-            times.append(t1)
-            energy.append(cumulative)
-            continue
-        base, done_ms = cumulative, 0
-        for a, b in inside:
-            if a > times[-1]:
-                times.append(a)
-                energy.append(cumulative)
-            done_ms += b - a
-            # Shares of the interval's energy, the last one exact to the reading.
-            cumulative = base + (delta if done_ms == charging_ms else delta * done_ms / charging_ms)
-            times.append(b)
-            energy.append(cumulative)
-        if t1 > times[-1]:
-            times.append(t1)
-            energy.append(cumulative)
+    previous = readings[0][1]
+    for at, value in readings[1:]:
+        if value >= previous:
+            cumulative += value - previous
+        else:
+            cumulative += value
+            notes.append(
+                f"meter register went from {previous} to {value} Wh at "
+                f"{from_ms(at).isoformat()}: counted as a reset"
+            )
+        previous = value
+        times.append(at)
+        energy.append(cumulative)
     if times[-1] < stop:
         times.append(stop)
         energy.append(cumulative)
-    return EnergyCurve(times, energy), currents
+    return EnergyCurve(times, energy, charging), currents
