@@ -29,6 +29,7 @@ from api.routers import (
     sites,
     smart_charging,
     stations,
+    tariffs,
     utilities,
 )
 from workflows.domain import TASK_QUEUE
@@ -88,6 +89,7 @@ def create_app(
         reconciliation,
         utilities,
         demand_response,
+        tariffs,
     ):
         app.include_router(module.router)
     # The utility-facing OpenADR 3 VTN (its own OAuth2 tokens, not API keys).

@@ -552,9 +552,12 @@ def price_usage(
     tariff = compiled.tariff
     cutter = cutter or Cutter()
     zone = _zone(time_zone)
-    stretches = [u for u in usages if u.end > u.start or u.reservation_s or u.energy_wh]
-    if not stretches:
+    if not usages:
         raise ValueError("a session needs at least one stretch of usage")
+    # A session over within the millisecond it began still owes its FLAT fee.
+    stretches = [u for u in usages if u.end > u.start or u.reservation_s or u.energy_wh] or [
+        usages[0]
+    ]
     regular = [u for u in stretches if not u.is_reservation]
     if session_start is None:
         session_start = regular[0].start if regular else stretches[0].start

@@ -612,3 +612,46 @@ class DrBaseline(Base):
     # OK (the site's plan), or ESTIMATED (no plan: its draw just before, held)
     quality: Mapped[str] = mapped_column(String(16))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class TariffVersion(Base):
+    """One version of a tariff: the OCPI 2.2.1 Tariff object as it was written.
+
+    A change is a new version; a version is never altered, so a CDR that names
+    the version that priced it can always be re-priced.
+    """
+
+    __tablename__ = "tariff_versions"
+    __table_args__ = (UniqueConstraint("tariff_id", "version"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    tariff_id: Mapped[str] = mapped_column(String(36), index=True)
+    version: Mapped[int] = mapped_column(Integer)
+    currency: Mapped[str] = mapped_column(String(3))
+    # The OCPI object with its numbers as decimal text (exact, unlike JSON floats).
+    body: Mapped[dict[str, Any]] = mapped_column(JSON)
+    parking_grace_s: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    # Set on every version when the tariff is deleted (kept for the CDRs it priced).
+    deleted_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class TariffAssignment(Base):
+    """Which tariff prices sessions at a site, a station or one EVSE, per customer group.
+
+    The most specific assignment wins: an EVSE's over its station's over its site's,
+    and a customer group's own over ``public``.
+    """
+
+    __tablename__ = "tariff_assignments"
+    __table_args__ = (UniqueConstraint("site_id", "station_id", "evse_id", "customer_group"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    tariff_id: Mapped[str] = mapped_column(String(36), index=True)
+    site_id: Mapped[str] = mapped_column(ForeignKey("sites.id"), index=True)
+    # Empty text, not NULL, for "the whole site" / "every EVSE": NULLs never collide
+    # in a unique constraint, and two site-wide assignments must.
+    station_id: Mapped[str] = mapped_column(String(64), default="")
+    evse_id: Mapped[int] = mapped_column(Integer, default=0)
+    customer_group: Mapped[str] = mapped_column(String(20), default="public")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)

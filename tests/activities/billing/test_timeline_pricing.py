@@ -346,3 +346,11 @@ def test_a_session_that_stops_before_it_starts_is_refused() -> None:
     t = tariff({"price_components": [component("ENERGY", "1")]})
     with pytest.raises(ValueError, match="stop before it starts"):
         price_session(t, SessionTimeline(start, start - timedelta(seconds=1)))
+
+
+def test_a_session_over_within_a_millisecond_still_owes_its_start_fee() -> None:
+    """Start and stop at the same instant: no energy, no time, the FLAT fee."""
+    start = datetime(2026, 6, 1, 10, tzinfo=AMSTERDAM)
+    t = tariff({"price_components": [component("FLAT", "0.50"), component("ENERGY", "1")]})
+    priced = price_session(t, SessionTimeline(start, start, d("0"), d("0")))
+    assert priced.total.excl_vat == d("0.50")
