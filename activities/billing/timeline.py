@@ -278,35 +278,49 @@ def _curve(
     segments: list[tuple[int, int, Activity]],
     notes: list[str],
 ) -> tuple[EnergyCurve, list[tuple[int, Decimal]]]:
-    readings: list[tuple[int, Decimal]] = []
-    if timeline.meter_start_wh is not None:
-        readings.append((start, timeline.meter_start_wh))
-    currents: list[tuple[int, Decimal]] = []
-    samples = timeline.samples
+    samples = list(timeline.samples)
     moments = [round(sample.at.timestamp() * 1000) for sample in samples]
     if moments != sorted(moments):
-        pairs = sorted(zip(moments, samples, strict=True), key=lambda pair: pair[0])
-        moments, samples = [m for m, _ in pairs], [s for _, s in pairs]
-    for at, sample in zip(moments, samples, strict=True):
-        if start <= at <= stop:
-            readings.append((at, sample.energy_wh))
-            if sample.current_a is not None:
-                currents.append((at, sample.current_a))
+        order = sorted(range(len(samples)), key=moments.__getitem__)
+        moments = [moments[i] for i in order]
+        samples = [samples[i] for i in order]
+    # Only the readings within the session count.
+    first, last = bisect_left(moments, start), bisect_right(moments, stop)
+    samples, moments = samples[first:last], moments[first:last]
+    times = moments
+    values = [sample.energy_wh for sample in samples]
+    if timeline.meter_start_wh is not None:
+        times, values = [start, *times], [timeline.meter_start_wh, *values]
     if timeline.meter_stop_wh is not None:
-        readings.append((stop, timeline.meter_stop_wh))
+        times, values = [*times, stop], [*values, timeline.meter_stop_wh]
+    currents = [
+        (at, s.current_a) for at, s in zip(moments, samples, strict=True) if s.current_a is not None
+    ]
     charging = [(a, b) for a, b, activity in segments if activity == Activity.CHARGING]
-    if len(readings) < 2:
-        if not readings or readings[0][0] == stop:
+    if len(values) < 2:
+        if not values or times[0] == stop:
             notes.append("no meter readings: no energy billed")
         return EnergyCurve([start, stop], [ZERO, ZERO], charging), currents
-    times = [start]
+    if values == sorted(values):
+        # The usual register: energy since the first reading is the register less it.
+        base = values[0]
+        energy = [value - base for value in values]
+    else:
+        energy = _with_resets(times, values, notes)
+    if times[0] > start:
+        # Nothing is known before the first reading.
+        times, energy = [start, *times], [ZERO, *energy]
+    if times[-1] < stop:
+        times, energy = [*times, stop], [*energy, energy[-1]]
+    return EnergyCurve(times, energy, charging), currents
+
+
+def _with_resets(times: list[int], values: list[Decimal], notes: list[str]) -> list[Decimal]:
+    """Energy since the first reading of a register that went down: each reading below the
+    one before it counts from zero (the register was reset)."""
     energy = [ZERO]
-    if readings[0][0] > start:
-        times.append(readings[0][0])  # nothing is known before the first reading
-        energy.append(ZERO)
     cumulative = ZERO
-    previous = readings[0][1]
-    for at, value in readings[1:]:
+    for at, previous, value in zip(times[1:], values, values[1:], strict=False):
         if value >= previous:
             cumulative += value - previous
         else:
@@ -315,10 +329,5 @@ def _curve(
                 f"meter register went from {previous} to {value} Wh at "
                 f"{from_ms(at).isoformat()}: counted as a reset"
             )
-        previous = value
-        times.append(at)
         energy.append(cumulative)
-    if times[-1] < stop:
-        times.append(stop)
-        energy.append(cumulative)
-    return EnergyCurve(times, energy, charging), currents
+    return energy

@@ -91,11 +91,15 @@ async def _smart_site(db: Database, stations: list[str]) -> tuple[str, list[Pres
     )
     async with db.sessions.begin() as session:
         session.add(SiteCharging(site_id=site, config=to_json(config), enabled=True))
+    # The cars arrived a quarter hour ago by the wall clock: the utility's events start
+    # now (the VTN refuses events that are over), and the cars' default stay must
+    # outlast them whatever the time of day the test runs at.
+    arrived = datetime.now(UTC).replace(second=0, microsecond=0) - SLOT
     present = []
     for station in stations:
-        start = await seed_transaction(db, station, site_id=site, started_at=T0 - SLOT)
+        start = await seed_transaction(db, station, site_id=site, started_at=arrived)
         present.append(
-            PresentVehicle(f"{station}#1", station, 1, start.transaction_id, T0 - SLOT, 1000)
+            PresentVehicle(f"{station}#1", station, 1, start.transaction_id, arrived, 1000)
         )
     return site, present
 
