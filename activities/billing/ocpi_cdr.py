@@ -16,12 +16,15 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from activities.billing.pricing import ZERO, PricedSession, Usage, price_usage, to_ms
 from activities.billing.tariffs import Tariff, parse_tariff
 
 _THOUSAND = Decimal(1000)
 _HOUR_S = Decimal(3600)
+MAX_VOLUME = 10**9
+"""No period's kWh, hours or amperes are larger."""
 
 
 class CdrError(ValueError):
@@ -65,6 +68,11 @@ def price_ocpi_cdr(
     expired = all(u.is_reservation for u in usages)
     location = cdr.get("cdr_location")
     zone = time_zone or (location.get("time_zone") if isinstance(location, Mapping) else None)
+    if zone is not None:
+        try:
+            ZoneInfo(zone)
+        except (ZoneInfoNotFoundError, ValueError, TypeError):
+            raise CdrError(f"time_zone: {zone!r} is not an IANA time zone") from None
     return price_usage(
         tariff,
         usages,
@@ -110,13 +118,16 @@ def _tariff(
     candidates = given if given is not None else cdr.get("tariffs") or []
     if isinstance(candidates, Mapping):
         candidates = [candidates]
+    if not isinstance(candidates, Sequence) or isinstance(candidates, str):
+        raise CdrError("tariffs: a tariff object or a list of them is expected")
     if not candidates:
         raise CdrError("tariffs: no tariff given and the CDR carries none")
-    named = {
-        period.get("tariff_id")
-        for period in periods
-        if isinstance(period, Mapping) and period.get("tariff_id") is not None
-    }
+    named: set[str] = set()
+    for index, period in enumerate(periods):
+        if isinstance(period, Mapping) and period.get("tariff_id") is not None:
+            if not isinstance(period["tariff_id"], str):
+                raise CdrError(f"charging_periods[{index}].tariff_id: text is expected")
+            named.add(period["tariff_id"])
     if len(named) > 1:
         raise CdrError(
             "charging_periods: the session switches tariffs "
@@ -149,8 +160,8 @@ def _usage(period: Mapping[str, Any], start: datetime, end: datetime, path: str)
             volume = Decimal(str(item.get("volume")))
         except InvalidOperation:
             raise CdrError(f"{where}.volume: {item.get('volume')!r} is not a number") from None
-        if not volume.is_finite():
-            raise CdrError(f"{where}.volume: must be a finite number")
+        if not volume.is_finite() or abs(volume) > MAX_VOLUME:
+            raise CdrError(f"{where}.volume: must be a finite number up to {MAX_VOLUME:,}")
         values[item["type"]] = values.get(item["type"], ZERO) + volume
     energy_wh = values.get("ENERGY", ZERO) * _THOUSAND
     charging_s = values.get("TIME", ZERO) * _HOUR_S
@@ -159,9 +170,9 @@ def _usage(period: Mapping[str, Any], start: datetime, end: datetime, path: str)
     for name, seconds in (("TIME", charging_s), ("PARKING_TIME", parking_s)):
         if seconds < 0:
             raise CdrError(f"{path}: {name} cannot be negative")
-    average = None
-    if charging_s > 0:
-        average = energy_wh / charging_s * _HOUR_S / _THOUSAND
+    # Not charging, the vehicle draws nothing: a parking period is at 0 kW and 0 A.
+    average = energy_wh / charging_s * _HOUR_S / _THOUSAND if charging_s > 0 else ZERO
+    idle = ZERO if charging_s <= 0 else None
     return Usage(
         to_ms(start),
         to_ms(end),
@@ -171,8 +182,8 @@ def _usage(period: Mapping[str, Any], start: datetime, end: datetime, path: str)
         reservation_s=reservation_s,
         min_power_kw=values.get("MIN_POWER", values.get("MAX_POWER", average)),
         max_power_kw=values.get("MAX_POWER", values.get("MIN_POWER", average)),
-        min_current_a=values.get("MIN_CURRENT", values.get("MAX_CURRENT")),
-        max_current_a=values.get("MAX_CURRENT", values.get("MIN_CURRENT")),
+        min_current_a=values.get("MIN_CURRENT", values.get("MAX_CURRENT", idle)),
+        max_current_a=values.get("MAX_CURRENT", values.get("MIN_CURRENT", idle)),
     )
 
 
@@ -185,6 +196,8 @@ def _moment(value: Any, path: str) -> datetime:
         raise CdrError(f"{path}: {value!r} is not an RFC 3339 timestamp") from None
     if moment.tzinfo is None:
         raise CdrError(f"{path}: a timestamp needs a time zone (OCPI's are UTC, with a Z)")
+    if not 1970 <= moment.year <= 9000:
+        raise CdrError(f"{path}: {value!r} is not a plausible session time")
     return moment
 
 

@@ -265,9 +265,9 @@ class PricedSession:
 
 
 def _volume(value: Decimal) -> Decimal:
-    """A volume for display: six decimals, trailing zeros dropped."""
+    """A volume for display: six decimals, trailing zeros dropped (never ``1E+1``)."""
     rounded = value.quantize(Decimal("0.000001"))
-    return rounded.normalize() if rounded else ZERO
+    return Decimal(format(rounded.normalize(), "f")) if rounded else ZERO
 
 
 # -- the tariff, compiled once -------------------------------------------------------
@@ -429,7 +429,24 @@ def _day_boundaries(zone: ZoneInfo, day: date, minutes: tuple[int, ...]) -> tupl
         wall = datetime.combine(day, time(minute // 60, minute % 60), tzinfo=zone)
         out.add(to_ms(wall))
         out.add(to_ms(wall.replace(fold=1)))
+    # A DST change moves the wall clock itself: local time jumps across a window's
+    # edge there, so the change is a boundary too.
+    midnight = to_ms(datetime.combine(day, time(0), tzinfo=zone))
+    following = to_ms(datetime.combine(day + timedelta(days=1), time(0), tzinfo=zone))
+    if _offset(zone, midnight) != _offset(zone, following):
+        low, high = midnight, following
+        while high - low > 1:  # the first millisecond of the new offset
+            middle = (low + high) // 2
+            if _offset(zone, middle) == _offset(zone, midnight):
+                low = middle
+            else:
+                high = middle
+        out.add(high)
     return tuple(sorted(out))
+
+
+def _offset(zone: ZoneInfo, ms: int) -> timedelta | None:
+    return from_ms(ms).astimezone(zone).utcoffset()
 
 
 def _cut_at(usages: list[Usage], instants: Sequence[int], cutter: Cutter) -> list[Usage]:
@@ -749,7 +766,11 @@ def _amounts(compiled: CompiledTariff, raw: list[_Line]) -> tuple[tuple[CostLine
     excl_total = round_money(total_excl, tariff.currency)
     incl_total = round_money(total_incl, tariff.currency)
     excl_amounts = allocate([row[3] for row in exact], excl_total, compiled.quantum)
-    incl_amounts = allocate([row[4] for row in exact], incl_total, compiled.quantum)
+    # VAT is spread by its own amounts, so a line without VAT never gets any.
+    vat_amounts = allocate(
+        [row[4] - row[3] for row in exact], incl_total - excl_total, compiled.quantum
+    )
+    incl_amounts = [e + v for e, v in zip(excl_amounts, vat_amounts, strict=True)]
     out = []
     for (found, name, category, excl, incl), excl_vat, incl_vat in zip(
         exact, excl_amounts, incl_amounts, strict=True
@@ -784,21 +805,33 @@ def _amounts(compiled: CompiledTariff, raw: list[_Line]) -> tuple[tuple[CostLine
 def _bounds(
     low: Price | None, high: Price | None, excl: Decimal, incl: Decimal
 ) -> tuple[str, Decimal, Decimal] | None:
-    """The min_price / max_price correction of a total, applied excl. and incl. VAT apart."""
+    """The min_price / max_price correction of a total. Both bounds apply, excl. and
+    incl. VAT each (OCPI: either may bind first); a bound without its incl. VAT
+    amount scales the excl. one by the session's VAT."""
     ratio = incl / excl if excl else Decimal(1)
-    if low is not None:
-        up_excl = max(ZERO, low.excl_vat - excl)
-        up_incl = max(ZERO, low.incl_vat - incl) if low.incl_vat is not None else up_excl * ratio
-        if up_excl or up_incl:
-            return "MIN_PRICE", up_excl, up_incl
-    if high is not None:
-        down_excl = min(ZERO, high.excl_vat - excl)
-        down_incl = (
-            min(ZERO, high.incl_vat - incl) if high.incl_vat is not None else down_excl * ratio
-        )
-        if down_excl or down_incl:
-            return "MAX_PRICE", down_excl, down_incl
-    return None
+
+    def bounded(value: Decimal, least: Decimal | None, most: Decimal | None) -> Decimal:
+        if least is not None and value < least:
+            value = least
+        if most is not None and value > most:
+            value = most
+        return value
+
+    def incl_of(price: Price | None) -> Decimal | None:
+        if price is None:
+            return None
+        return price.incl_vat if price.incl_vat is not None else price.excl_vat * ratio
+
+    new_excl = bounded(
+        excl,
+        low.excl_vat if low is not None else None,
+        high.excl_vat if high is not None else None,
+    )
+    new_incl = bounded(incl, incl_of(low), incl_of(high))
+    if new_excl == excl and new_incl == incl:
+        return None
+    raised = new_excl > excl or (new_excl == excl and new_incl > incl)
+    return ("MIN_PRICE" if raised else "MAX_PRICE"), new_excl - excl, new_incl - incl
 
 
 def allocate(amounts: Sequence[Decimal], total: Decimal, unit: Decimal) -> list[Decimal]:

@@ -208,6 +208,10 @@ def _element_to_ocpi(element: TariffElement) -> dict[str, Any]:
     return out
 
 
+MAX_NUMBER = 10**9
+"""No price, VAT or limit is larger: beyond it the input is a mistake, not a tariff."""
+MAX_STEP = 10**9
+
 _NUMBER_RESTRICTIONS = (
     "min_kwh",
     "max_kwh",
@@ -265,7 +269,9 @@ def parse_tariff(data: Mapping[str, Any], *, parking_grace_s: int = 0) -> Tariff
     )
     _refuse_unreachable(elements)
     tariff_type = data.get("type")
-    if tariff_type is not None and tariff_type not in TariffType.__members__:
+    if tariff_type is not None and (
+        not isinstance(tariff_type, str) or tariff_type not in TariffType.__members__
+    ):
         raise TariffError("type", f"{tariff_type!r} is not an OCPI tariff type")
     min_price = _price(data.get("min_price"), "min_price")
     max_price = _price(data.get("max_price"), "max_price")
@@ -324,7 +330,7 @@ def _parse_component(raw: Any, path: str) -> PriceComponent:
     if not isinstance(raw, Mapping):
         raise TariffError(path, "a price component must be an object")
     kind = raw.get("type")
-    if kind not in Dimension.__members__:
+    if not isinstance(kind, str) or kind not in Dimension.__members__:
         raise TariffError(f"{path}.type", f"{kind!r} is not ENERGY, FLAT, PARKING_TIME or TIME")
     price = _number(raw.get("price"), f"{path}.price", required=True)
     assert price is not None
@@ -334,11 +340,18 @@ def _parse_component(raw: Any, path: str) -> PriceComponent:
     if vat is not None and not Decimal(0) <= vat <= Decimal(100):
         raise TariffError(f"{path}.vat", "VAT is a percentage between 0 and 100")
     step = raw.get("step_size", 1)
-    if isinstance(step, bool) or not isinstance(step, int | Decimal) or step != int(step):
+    if isinstance(step, float) and step.is_integer():
+        step = int(step)
+    if (
+        isinstance(step, bool)
+        or not isinstance(step, int | Decimal)
+        or (isinstance(step, Decimal) and not step.is_finite())
+        or step != int(step)
+    ):
         raise TariffError(f"{path}.step_size", "the step size is a whole number")
     least = 0 if kind == Dimension.FLAT else 1
-    if int(step) < least:
-        raise TariffError(f"{path}.step_size", f"the step size must be at least {least}")
+    if not least <= int(step) <= MAX_STEP:
+        raise TariffError(f"{path}.step_size", f"the step size must be from {least} to {MAX_STEP}")
     return PriceComponent(type=Dimension(str(kind)), price=price, step_size=int(step), vat=vat)
 
 
@@ -389,7 +402,7 @@ def _parse_restrictions(raw: Any, path: str) -> Restrictions:
         values["day_of_week"] = tuple(sorted(numbers))
     reservation = raw.get("reservation")
     if reservation is not None:
-        if reservation not in Reservation.__members__:
+        if not isinstance(reservation, str) or reservation not in Reservation.__members__:
             raise TariffError(f"{path}.reservation", f"{reservation!r} is not a reservation type")
         values["reservation"] = Reservation(reservation)
     restrictions = Restrictions(**values)
@@ -480,6 +493,8 @@ def _number(value: Any, path: str, *, required: bool = False) -> Decimal | None:
         raise TariffError(path, f"{value!r} is not a number") from None
     if not number.is_finite():
         raise TariffError(path, "must be a finite number")
+    if abs(number) > MAX_NUMBER:
+        raise TariffError(path, f"must be at most {MAX_NUMBER:,} (a price or a limit)")
     return number
 
 

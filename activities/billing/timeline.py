@@ -10,8 +10,9 @@ The session is charging from its start until a status change says otherwise:
 
 Energy comes from the meter register. Between two readings it is spread over the
 charging time between them (over all of it when there was none), so a sparse meter
-does not bill energy to parking. A register that goes down was reset: the reading
-after the reset is the energy since it (and a note says so). Missing samples are
+does not bill energy to parking. A register that falls by more than a kWh was reset:
+the reading after it is the energy since the reset (and a note says so); a smaller
+dip is ignored until the register passes its highest reading again. Missing samples are
 bridged by the readings either side; a session with no readings has no energy.
 """
 
@@ -39,6 +40,8 @@ from activities.billing.tariffs import Tariff
 
 _THOUSAND = Decimal(1000)
 _KW_FACTOR = Decimal(3600)  # Wh per millisecond to kW: Wh * 3600 / ms
+RESET_DROP_WH = Decimal(1000)
+"""A register that falls by more than this was reset; a smaller dip is ignored."""
 
 
 class Activity(StrEnum):
@@ -229,12 +232,16 @@ def _usage(
     seconds = Decimal(b - a) / _THOUSAND
     energy = curve.at(b) - curve.at(a)
     power = current = None
-    if with_power and activity == Activity.CHARGING and b > a:
-        power = energy * _KW_FACTOR / (b - a) / _THOUSAND
-        # The current reported at the end of a meter interval stands for it.
-        k = bisect_left(currents, (b, ZERO))
-        if k < len(currents):
-            current = currents[k][1]
+    if with_power:
+        # Not charging, the vehicle draws nothing: 0 kW and 0 A match a max_power.
+        power = current = ZERO
+        if activity == Activity.CHARGING and b > a:
+            power = energy * _KW_FACTOR / (b - a)
+            # The current reported at the end of a meter interval stands for it; the
+            # last interval takes the last current reported.
+            k = bisect_left(currents, (b, ZERO))
+            known = currents[k] if k < len(currents) else currents[-1] if currents else None
+            current = known[1] if known is not None else None
     return Usage(
         a,
         b,
@@ -316,18 +323,25 @@ def _curve(
 
 
 def _with_resets(times: list[int], values: list[Decimal], notes: list[str]) -> list[Decimal]:
-    """Energy since the first reading of a register that went down: each reading below the
-    one before it counts from zero (the register was reset)."""
+    """Energy since the first reading of a register that went down.
+
+    A drop of more than :data:`RESET_DROP_WH` is a reset: the reading counts from zero.
+    A smaller dip is a reading out of order or rounding, not energy: it is ignored
+    until the register passes its highest reading again.
+    """
     energy = [ZERO]
     cumulative = ZERO
-    for at, previous, value in zip(times[1:], values, values[1:], strict=False):
-        if value >= previous:
-            cumulative += value - previous
-        else:
+    highest = values[0]
+    for at, value in zip(times[1:], values[1:], strict=True):
+        if value >= highest:
+            cumulative += value - highest
+            highest = value
+        elif highest - value > RESET_DROP_WH:
             cumulative += value
+            highest = value
             notes.append(
-                f"meter register went from {previous} to {value} Wh at "
-                f"{from_ms(at).isoformat()}: counted as a reset"
+                f"meter register fell to {value} Wh at {from_ms(at).isoformat()}: "
+                "counted as a reset"
             )
         energy.append(cumulative)
     return energy

@@ -270,6 +270,8 @@ async def preview(tariff_id: TariffId, body: PreviewIn, session: Session, _: Vie
         row = await tariff_rows.get_version(session, tariff_id, body.version)
     if row is None:
         raise not_found("tariff", tariff_id)
+    if not 1970 <= body.start.year <= 9000:
+        raise unprocessable("start: not a plausible session time")
     try:
         ZoneInfo(body.time_zone)
     except (ZoneInfoNotFoundError, ValueError):

@@ -49,7 +49,7 @@ ENERGY = {"price_components": [{"type": "ENERGY", "price": 0.25, "step_size": 1}
         (
             tariff_json({"price_components": [{"type": "TIME", "price": 1, "step_size": 0}]}),
             "elements[0].price_components[0].step_size",
-            "at least 1",
+            "from 1 to",
         ),
         (
             tariff_json(
