@@ -547,6 +547,109 @@ _UNITS = {
 }
 
 
+def _state(
+    compiled: CompiledTariff, zone: ZoneInfo, usage: Usage, so_far: Decimal, session_start: int
+) -> _State:
+    """What the restrictions see at the start of ``usage``."""
+    if compiled.has_time_restrictions:
+        local = datetime.fromtimestamp(usage.start / 1000, zone)
+        minute, weekday, day = local.hour * 60 + local.minute, local.weekday(), local.date()
+    else:
+        minute, weekday, day = 0, 0, date.min
+    elapsed = Decimal(usage.start - session_start) / _THOUSAND
+    return _State(minute, weekday, day, so_far, elapsed, usage)
+
+
+class _Ledger:
+    """The lines, periods and last-priced lines (for step_size) of one session."""
+
+    def __init__(self) -> None:
+        self.lines: dict[tuple[int, Dimension, bool], _Line] = {}
+        self.periods: list[_Period] = []
+        self.last_energy: _Line | None = None
+        self.last_time: _Line | None = None  # TIME or PARKING_TIME
+        self.last_booked: _Line | None = None
+        self._flat_done = {False: False, True: False}
+
+    def _line(self, entry: _Entry, dimension: Dimension, category: Category, booked: bool) -> _Line:
+        key = (entry.element, dimension, booked)
+        found = self.lines.get(key)
+        if found is None:
+            found = self.lines[key] = _Line(dimension, category, entry)
+        return found
+
+    def flat(
+        self,
+        table: dict[Dimension, list[_Entry]],
+        state: _State,
+        category: Category,
+        booked: bool,
+        chosen: list[tuple[str, int]],
+        volumes: dict[str, Decimal],
+    ) -> None:
+        """Charge the FLAT fee once (per session, and once for its reservation)."""
+        if self._flat_done[booked]:
+            return
+        entry = _first(table[Dimension.FLAT], state)
+        if entry is not None:
+            self._line(entry, Dimension.FLAT, category, booked).quantity = Decimal(1)
+            self._flat_done[booked] = True
+            volumes["FLAT"] = Decimal(1)
+            chosen.append(("FLAT", entry.element))
+
+    def bill(
+        self,
+        entries: list[_Entry],
+        state: _State,
+        dimension: Dimension,
+        category: Category,
+        booked: bool,
+        volume: Decimal,
+        name: str,
+        chosen: list[tuple[str, int]],
+        volumes: dict[str, Decimal],
+    ) -> None:
+        """Price ``volume`` of a dimension with the first component that applies."""
+        entry = _first(entries, state)
+        if entry is not None:
+            billed = self._line(entry, dimension, category, booked)
+            billed.quantity += volume
+            chosen.append((name, entry.element))
+            if booked:
+                self.last_booked = billed
+            elif dimension == Dimension.ENERGY:
+                self.last_energy = billed
+            else:
+                self.last_time = billed
+        volumes[name] = volume
+
+    def period(
+        self,
+        usage: Usage,
+        booked: bool,
+        chosen: list[tuple[str, int]],
+        volumes: dict[str, Decimal],
+    ) -> None:
+        """Add ``usage`` to the current period, or start one where another price
+        component takes over (OCPI CDR module)."""
+        key = (
+            booked,
+            usage.free_parking,
+            tuple(c for c in chosen if c[0] != "FLAT"),
+            bool(usage.charging_s),
+            bool(usage.parking_s),
+        )
+        periods = self.periods
+        if periods and periods[-1].key == key and periods[-1].end == usage.start:
+            period = periods[-1]
+            period.end = usage.end
+        else:
+            period = _Period(usage.start, usage.end, key, booked)
+            periods.append(period)
+        for name, volume in volumes.items():
+            period.volumes[name] = period.volumes.get(name, ZERO) + volume
+
+
 def price_usage(
     tariff: Tariff | CompiledTariff,
     usages: Sequence[Usage],
@@ -588,104 +691,49 @@ def price_usage(
     stretches = _cut_at_energy(stretches, compiled.kwh_thresholds_wh, cutter, energy_before_wh)
     stretches = _apply_grace(stretches, tariff.parking_grace_s, cutter)
 
-    lines: dict[tuple[int, Dimension, bool], _Line] = {}
-    periods: list[_Period] = []
-    last_energy: _Line | None = None
-    last_time: _Line | None = None
-    last_booked: _Line | None = None
-    flat_done = booked_flat_done = False
+    ledger = _Ledger()
     so_far = energy_before_wh
-    local_cache: tuple[int, int, int, date] | None = None
-
-    def line(entry: _Entry, dimension: Dimension, category: Category, booked: bool) -> _Line:
-        key = (entry.element, dimension, booked)
-        found = lines.get(key)
-        if found is None:
-            found = lines[key] = _Line(dimension, category, entry)
-        return found
-
+    regular_dimensions = (
+        (Dimension.ENERGY, "energy_wh", Category.ENERGY, "ENERGY"),
+        (Dimension.TIME, "charging_s", Category.TIME, "TIME"),
+        (Dimension.PARKING_TIME, "parking_s", Category.PARKING, "PARKING_TIME"),
+    )
     for usage in stretches:
-        if compiled.has_time_restrictions:
-            local = datetime.fromtimestamp(usage.start / 1000, zone)
-            if local_cache is None or local_cache[0] != usage.start:
-                local_cache = (
-                    usage.start,
-                    local.hour * 60 + local.minute,
-                    local.weekday(),
-                    local.date(),
-                )
-            minute, weekday, day = local_cache[1], local_cache[2], local_cache[3]
-        else:
-            minute, weekday, day = 0, 0, date.min
-        state = _State(
-            minute, weekday, day, so_far, Decimal(usage.start - session_start) / _THOUSAND, usage
-        )
+        state = _state(compiled, zone, usage, so_far, session_start)
         chosen: list[tuple[str, int]] = []
         volumes: dict[str, Decimal] = {}
         booked = usage.is_reservation
         if booked:
             table = compiled.expiring if reservation_expired else compiled.booked
-            if not booked_flat_done:
-                flat = _first(table[Dimension.FLAT], state)
-                if flat is not None:
-                    line(flat, Dimension.FLAT, Category.RESERVATION, True).quantity = Decimal(1)
-                    booked_flat_done = True
-                    volumes["FLAT"] = Decimal(1)
-                    chosen.append(("FLAT", flat.element))
-            entry = _first(table[Dimension.TIME], state)
-            if entry is not None:
-                last_booked = line(entry, Dimension.TIME, Category.RESERVATION, True)
-                last_booked.quantity += usage.reservation_s
-                chosen.append(("RESERVATION_TIME", entry.element))
-            volumes["RESERVATION_TIME"] = usage.reservation_s
+            ledger.flat(table, state, Category.RESERVATION, True, chosen, volumes)
+            ledger.bill(
+                table[Dimension.TIME],
+                state,
+                Dimension.TIME,
+                Category.RESERVATION,
+                True,
+                usage.reservation_s,
+                "RESERVATION_TIME",
+                chosen,
+                volumes,
+            )
         else:
             table = compiled.regular
-            if not flat_done:
-                flat = _first(table[Dimension.FLAT], state)
-                if flat is not None:
-                    line(flat, Dimension.FLAT, Category.FIXED, False).quantity = Decimal(1)
-                    flat_done = True
-                    volumes["FLAT"] = Decimal(1)
-                    chosen.append(("FLAT", flat.element))
-            if usage.energy_wh:
-                entry = _first(table[Dimension.ENERGY], state)
-                if entry is not None:
-                    last_energy = line(entry, Dimension.ENERGY, Category.ENERGY, False)
-                    last_energy.quantity += usage.energy_wh
-                    chosen.append(("ENERGY", entry.element))
-                volumes["ENERGY"] = usage.energy_wh
-            if usage.charging_s:
-                entry = _first(table[Dimension.TIME], state)
-                if entry is not None:
-                    last_time = line(entry, Dimension.TIME, Category.TIME, False)
-                    last_time.quantity += usage.charging_s
-                    chosen.append(("TIME", entry.element))
-                volumes["TIME"] = usage.charging_s
-            if usage.parking_s:
-                entry = None if usage.free_parking else _first(table[Dimension.PARKING_TIME], state)
-                if entry is not None:
-                    last_time = line(entry, Dimension.PARKING_TIME, Category.PARKING, False)
-                    last_time.quantity += usage.parking_s
-                    chosen.append(("PARKING_TIME", entry.element))
-                volumes["PARKING_TIME"] = usage.parking_s
+            ledger.flat(table, state, Category.FIXED, False, chosen, volumes)
+            for dimension, attribute, category, name in regular_dimensions:
+                volume: Decimal = getattr(usage, attribute)
+                if not volume:
+                    continue
+                free = dimension == Dimension.PARKING_TIME and usage.free_parking
+                entries = [] if free else table[dimension]
+                ledger.bill(
+                    entries, state, dimension, category, False, volume, name, chosen, volumes
+                )
             so_far += usage.energy_wh
-        # A new period wherever another price component takes over (OCPI CDR module).
-        period_key = (
-            booked,
-            usage.free_parking,
-            tuple(c for c in chosen if c[0] != "FLAT"),
-            bool(usage.charging_s),
-            bool(usage.parking_s),
-        )
-        if periods and periods[-1].key == period_key and periods[-1].end == usage.start:
-            period = periods[-1]
-            period.end = usage.end
-        else:
-            period = _Period(usage.start, usage.end, period_key, booked)
-            periods.append(period)
-        for name, volume in volumes.items():
-            period.volumes[name] = period.volumes.get(name, ZERO) + volume
+        ledger.period(usage, booked, chosen, volumes)
 
+    lines, periods = ledger.lines, ledger.periods
+    last_energy, last_time, last_booked = ledger.last_energy, ledger.last_time, ledger.last_booked
     _round_steps(lines, last_energy, last_time, last_booked)
     priced = _amounts(compiled, list(lines.values()))
     energy = sum((u.energy_wh for u in stretches), ZERO)
