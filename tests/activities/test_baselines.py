@@ -25,7 +25,7 @@ from activities.persistence.database import Database
 from activities.persistence.models import DrReport
 from activities.persistence.repositories import transactions
 from gateway.transaction_events import session_started
-from tests.activities.test_demand_response import _smart_site
+from tests.activities.test_demand_response import SLOT, _smart_site
 from tests.conftest import unique
 from tests.helpers import seed_dr_event, seed_station, seed_transaction, store_register
 
@@ -89,7 +89,7 @@ async def test_the_plan_baseline_ignores_the_event_and_the_report_shows_the_savi
     """Four cars would take 44 kW; a 15 kW cap for an hour: the baseline is the plan
     without the cap (44 kW), the cars drew 15 kW, the report says 29 kWh were saved."""
     stations = [unique("BL") for _ in range(4)]
-    site, _present = await _smart_site(db, stations)
+    site, _present = await _smart_site(db, stations, T0 - SLOT)
     event_id, _ = await seed_dr_event(db, site, T0, 60, [15.0])
     recorded = await BaselineActivities(db).record_baselines(BaselineRequest(event_id, [site], T0))
     assert recorded == [site]

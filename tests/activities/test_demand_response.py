@@ -79,7 +79,9 @@ async def _event(
     return event
 
 
-async def _smart_site(db: Database, stations: list[str]) -> tuple[str, list[PresentVehicle]]:
+async def _smart_site(
+    db: Database, stations: list[str], arrived: datetime | None = None
+) -> tuple[str, list[PresentVehicle]]:
     site = unique("dr-site")
     for station in stations:
         await seed_station(db, station, site_id=site)
@@ -91,10 +93,11 @@ async def _smart_site(db: Database, stations: list[str]) -> tuple[str, list[Pres
     )
     async with db.sessions.begin() as session:
         session.add(SiteCharging(site_id=site, config=to_json(config), enabled=True))
-    # The cars arrived a quarter hour ago by the wall clock: the utility's events start
-    # now (the VTN refuses events that are over), and the cars' default stay must
-    # outlast them whatever the time of day the test runs at.
-    arrived = datetime.now(UTC).replace(second=0, microsecond=0) - SLOT
+    # By default the cars arrived a quarter hour ago by the wall clock: the utility's
+    # events start now (the VTN refuses events that are over), and the cars' default
+    # stay must outlast them whatever the time of day the test runs at.
+    if arrived is None:
+        arrived = datetime.now(UTC).replace(second=0, microsecond=0) - SLOT
     present = []
     for station in stations:
         start = await seed_transaction(db, station, site_id=site, started_at=arrived)
