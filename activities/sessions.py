@@ -12,16 +12,23 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from activities.billing import price_energy
+from activities.billing.cdr_pricing import PricedCdr, SettledSession, price_cdr, site_flat_tariff
 from activities.persistence.database import Database, unavailable
 from activities.persistence.group_commit import GroupCommit
-from activities.persistence.models import ChargeDetailRecordRow, Site, Transaction
+from activities.persistence.models import (
+    ChargeDetailRecordRow,
+    Site,
+    TariffVersion,
+    Transaction,
+)
 from activities.persistence.repositories import (
     cdrs,
     meter_samples,
     reconciliation,
     remote_starts,
     sites,
+    status_history,
+    tariffs,
     transactions,
 )
 from activities.persistence.types import to_json
@@ -115,6 +122,9 @@ def _to_domain(row: ChargeDetailRecordRow) -> ChargeDetailRecord:
         total_cost=str(row.total_cost),
         stop_reason=row.stop_reason,
         notes=list(row.notes or []),
+        total_excl_vat=None if row.total_excl_vat is None else str(row.total_excl_vat),
+        tariff_id=row.tariff_id,
+        tariff_version=row.tariff_version,
     )
 
 
@@ -229,22 +239,18 @@ async def settle_batch(
     done: dict[int, ChargeDetailRecordRow] = dict(
         await cdrs.for_transactions(session, list(pending))
     )
-    todo = [tx for pk, tx in pending.items() if pk not in done]
-    ranges = await meter_samples.energy_register_ranges(
-        session, [(tx.station_id, tx.id) for tx in todo]
-    )
-    tariffs = await sites.get_sites(session, {tx.site_id for tx in todo if tx.site_id})
+    todo = [(request, tx) for request, tx in zip(requests, txs, strict=True) if tx.id not in done]
+    for request, tx in todo:
+        # The workflow's stop is authoritative (it may come from a timeout).
+        stop = request.stop
+        await transactions.record_stop(
+            tx, meter_stop_wh=stop.meter_stop_wh, stopped_at=stop.stopped_at, reason=stop.reason
+        )
+    facts = await _pricing_facts(session, [tx for _, tx in todo], [r.stop for r, _ in todo])
     now = datetime.now(UTC)
-    for request, tx in zip(requests, txs, strict=True):
-        if tx.id not in done:
-            done[tx.id] = await _new_cdr(
-                session,
-                tx,
-                request.stop,
-                ranges.get(tx.id, (None, None)),
-                tariffs.get(tx.site_id) if tx.site_id else None,
-                now,
-            )
+    for (request, tx), fact in zip(todo, facts, strict=True):
+        if tx.id not in done:  # a request repeated within the batch
+            done[tx.id] = _new_cdr(session, tx, request.stop, fact, now)
     await session.flush()
     return [_to_domain(done[tx.id]) for tx in txs]
 
@@ -275,20 +281,62 @@ async def _transactions_of(
     return found
 
 
-async def _new_cdr(
+@dataclass
+class _Facts:
+    """What pricing one session reads from the database."""
+
+    samples: meter_samples.PricingSamples | None
+    reported: list[status_history.Reported]
+    site: Site | None
+    tariff: TariffVersion | None
+    customer_group: str
+
+
+async def _pricing_facts(
+    session: AsyncSession, txs: Sequence[Transaction], stops: Sequence[SessionStopped]
+) -> list[_Facts]:
+    """Samples, status history, site and tariff of each session: a query per table."""
+    ends = [tx.stopped_at or stop.stopped_at for tx, stop in zip(txs, stops, strict=True)]
+    samples = await meter_samples.pricing_samples(session, [(tx.station_id, tx.id) for tx in txs])
+    reported = await status_history.during(
+        session,
+        [
+            status_history.Span(tx.station_id, tx.evse_id, tx.started_at, max(end, tx.started_at))
+            for tx, end in zip(txs, ends, strict=True)
+        ],
+    )
+    site_of = await sites.get_sites(session, {tx.site_id for tx in txs if tx.site_id})
+    groups = ["public" for _ in txs]
+    placed = [
+        (k, tariffs.Place(tx.site_id, tx.station_id, tx.evse_id, groups[k], tx.started_at))
+        for k, tx in enumerate(txs)
+        if tx.site_id
+    ]
+    versions = await tariffs.tariffs_for(session, [place for _, place in placed])
+    tariff_of: dict[int, TariffVersion | None] = {
+        k: version for (k, _), version in zip(placed, versions, strict=True)
+    }
+    return [
+        _Facts(
+            samples.get(tx.id),
+            reported[k],
+            site_of.get(tx.site_id) if tx.site_id else None,
+            tariff_of.get(k),
+            groups[k],
+        )
+        for k, tx in enumerate(txs)
+    ]
+
+
+def _new_cdr(
     session: AsyncSession,
     tx: Transaction,
     stop: SessionStopped,
-    samples: tuple[float | None, float | None],
-    site: Site | None,
+    facts: _Facts,
     now: datetime,
 ) -> ChargeDetailRecordRow:
-    """The CDR of ``tx`` (added to ``session``), its stop recorded and its times checked."""
-    # The workflow's stop is authoritative (it may come from a timeout).
-    await transactions.record_stop(
-        tx, meter_stop_wh=stop.meter_stop_wh, stopped_at=stop.stopped_at, reason=stop.reason
-    )
-    low, high = samples
+    """The CDR of ``tx`` (added to ``session``), priced and its times checked."""
+    low, high = facts.samples.register_range if facts.samples else (None, None)
     energy, notes = _energy_wh(tx.meter_start_wh, tx.meter_stop_wh, low, high)
     stopped_at = tx.stopped_at or stop.stopped_at
     timing = timing_notes(tx.started_at, stopped_at, tx.created_at, now)
@@ -306,11 +354,18 @@ async def _new_cdr(
             },
             note="; ".join(timing),
         )
-    if site is None:
-        price, currency = Decimal("0"), "EUR"
-        notes.append("no site tariff: priced at 0")
-    else:
-        price, currency = site.price_per_kwh, site.currency
+    settled = SettledSession(
+        started_at=tx.started_at,
+        stopped_at=stopped_at,
+        energy_wh=energy,
+        meter_start_wh=tx.meter_start_wh if tx.meter_start_wh is not None else low,
+        energy_samples=facts.samples.energy if facts.samples else (),
+        current_samples=facts.samples.current if facts.samples else (),
+        reported=[(r.at, r.state, r.source) for r in facts.reported],
+        time_zone=facts.site.time_zone if facts.site else "UTC",
+    )
+    priced = _priced(session, tx, settled, facts, notes)
+    notes.extend(priced.notes)
     row = ChargeDetailRecordRow(
         transaction_pk=tx.id,
         transaction_ref=tx.ref,
@@ -322,13 +377,60 @@ async def _new_cdr(
         started_at=tx.started_at,
         stopped_at=stopped_at,
         energy_wh=energy,
-        price_per_kwh=price,
-        currency=currency,
-        total_cost=price_energy(energy, price),
+        price_per_kwh=priced.price_per_kwh,
+        currency=priced.currency,
+        total_cost=priced.total_incl_vat,
+        total_excl_vat=priced.total_excl_vat,
+        total_vat=priced.total_vat,
         stop_reason=tx.stop_reason,
         notes=notes,
+        id_token=tx.id_token,
+        customer_group=facts.customer_group,
+        tariff_id=priced.tariff_id,
+        tariff_version=priced.tariff_version,
+        cost_lines=priced.cost_lines,
+        charging_periods=priced.charging_periods,
+        totals=priced.totals,
     )
     session.add(row)
     tx.status = "completed"
     log.info("settled %s of %s: %.0f Wh", tx.transaction_ref, tx.station_id, energy)
     return row
+
+
+def _priced(
+    session: AsyncSession,
+    tx: Transaction,
+    settled: SettledSession,
+    facts: _Facts,
+    notes: list[str],
+) -> PricedCdr:
+    """The session priced by its tariff version, else by the site's flat price, else
+    at zero. A tariff that fails to price it (a fault of ours) still gives a CDR, at
+    the site's flat price, and a reconciliation item that says why."""
+    if facts.tariff is not None:
+        try:
+            return price_cdr(tariffs.as_tariff(facts.tariff), facts.tariff.version, settled)
+        except Exception as error:  # the CDR must still be written
+            log.exception("%s: tariff %s failed", tx.ref, facts.tariff.tariff_id)
+            reconciliation.add_item(
+                session,
+                station_id=tx.station_id,
+                kind="CdrNotPriced",
+                payload={
+                    "transaction": tx.ref,
+                    "tariff_id": facts.tariff.tariff_id,
+                    "version": facts.tariff.version,
+                },
+                note=f"{type(error).__name__}: {error}"[:2000],
+            )
+            notes.append(
+                f"tariff {facts.tariff.tariff_id} v{facts.tariff.version} could not price "
+                "the session: priced at the site's flat price"
+            )
+    if facts.site is None:
+        notes.append("no site tariff: priced at 0")
+        flat = site_flat_tariff("none", Decimal(0), "EUR")
+    else:
+        flat = site_flat_tariff(facts.site.id, facts.site.price_per_kwh, facts.site.currency)
+    return price_cdr(flat, None, settled)

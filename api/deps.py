@@ -18,11 +18,17 @@ async def _session(request: Request) -> AsyncIterator[AsyncSession]:
         yield session
 
 
+def _database(request: Request) -> Database:
+    return request.app.state.db
+
+
 def _temporal(request: Request) -> TemporalLink:
     return request.app.state.temporal
 
 
 Session = Annotated[AsyncSession, Depends(_session)]
+DatabaseDep = Annotated[Database, Depends(_database)]
+"""The database itself, for a response that outlives the request's session (a stream)."""
 Temporal = Annotated[TemporalLink, Depends(_temporal)]
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
     AfterValidator,
@@ -37,6 +38,22 @@ Identifier = Annotated[
 Currency = Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")]
 
 
+def _iana_zone(name: str) -> str:
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"{name!r} is not an IANA time zone") from None
+    return name
+
+
+TimeZone = Annotated[
+    str,
+    StringConstraints(min_length=1, max_length=64),
+    AfterValidator(_iana_zone),
+    Field(description="an IANA time zone: tariffs' times of day are local to it"),
+]
+
+
 class ORM(BaseModel):
     """Response models read straight from ORM objects."""
 
@@ -48,8 +65,14 @@ class SiteIn(BaseModel):
 
     id: Identifier
     name: Annotated[str, StringConstraints(min_length=1, max_length=200)]
-    price_per_kwh: Decimal = Field(ge=0, max_digits=12, decimal_places=6)
+    price_per_kwh: Decimal = Field(
+        ge=0,
+        max_digits=12,
+        decimal_places=6,
+        description="excl. VAT; prices the site's sessions when no tariff is assigned",
+    )
     currency: Currency = "EUR"
+    time_zone: TimeZone = "UTC"
 
 
 class SiteOut(ORM):
@@ -59,6 +82,7 @@ class SiteOut(ORM):
     name: str
     price_per_kwh: Decimal
     currency: str
+    time_zone: str
     created_at: datetime
 
 
@@ -220,8 +244,45 @@ class IdTokenOut(ORM):
     created_at: datetime
 
 
+class CostLineOut(BaseModel):
+    """One priced quantity: a tariff's price component times its volume."""
+
+    dimension: str = Field(description="ENERGY, TIME, PARKING_TIME, FLAT, MIN_PRICE or MAX_PRICE")
+    category: str = Field(description="energy, time, parking, fixed or reservation")
+    element: int | None = Field(description="index of the tariff element that priced it")
+    quantity: Decimal
+    unit: str
+    unit_price: Decimal = Field(description="excl. VAT")
+    vat_rate: Decimal | None
+    excl_vat: Decimal
+    vat: Decimal
+    incl_vat: Decimal
+
+
+class CdrDimensionOut(BaseModel):
+    """An OCPI CdrDimension."""
+
+    type: str
+    volume: Decimal
+
+
+class CdrPeriodOut(BaseModel):
+    """An OCPI 2.2.1 CdrChargingPeriod (plus where it ends)."""
+
+    start_date_time: datetime
+    end_date_time: datetime
+    dimensions: list[CdrDimensionOut]
+    tariff_id: str | None
+
+
 class CdrOut(ORM):
-    """A charge detail record."""
+    """A charge detail record: never changed once written.
+
+    ``total_cost`` is what the driver pays (VAT included). ``tariff_id`` and
+    ``tariff_version`` name the tariff version that priced it (null: the site's flat
+    price); ``cost_lines`` and ``charging_periods`` are how (null on CDRs written
+    before tariffs priced them).
+    """
 
     id: int
     transaction_id: str = Field(validation_alias="transaction_ref")
@@ -231,12 +292,21 @@ class CdrOut(ORM):
     ocpp_version: str
     evse_id: int
     connector_id: int
+    id_token: str | None
+    customer_group: str | None
     started_at: datetime
     stopped_at: datetime
     energy_wh: float
-    price_per_kwh: Decimal
+    price_per_kwh: Decimal = Field(description="the first energy line's unit price, excl. VAT")
     currency: str
     total_cost: Decimal
+    total_excl_vat: Decimal | None
+    total_vat: Decimal | None
+    tariff_id: str | None
+    tariff_version: int | None
+    cost_lines: list[CostLineOut] | None
+    charging_periods: list[CdrPeriodOut] | None
+    totals: dict[str, Any] | None = Field(description="the totals in an OCPI 2.2.1 CDR's shape")
     stop_reason: str | None
     notes: list[str]
     created_at: datetime

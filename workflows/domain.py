@@ -140,9 +140,13 @@ class ChargeDetailRecord:
     energy_wh: float
     price_per_kwh: str
     currency: str
-    total_cost: str
+    total_cost: str  # what the driver pays, VAT included
     stop_reason: str | None = None
     notes: list[str] = field(default_factory=list)
+    # Recorded before CDRs were priced by tariffs: None.
+    total_excl_vat: str | None = None
+    tariff_id: str | None = None
+    tariff_version: int | None = None
 
 
 class AuthorizationStatus(StrEnum):

@@ -53,7 +53,8 @@ class Base(DeclarativeBase):
 
 
 class Site(Base):
-    """A location with chargers, and (for now) its flat energy price."""
+    """A location with chargers: its time zone, and the flat energy price that prices
+    its sessions when no tariff is assigned."""
 
     __tablename__ = "sites"
 
@@ -61,6 +62,8 @@ class Site(Base):
     name: Mapped[str] = mapped_column(String(200))
     price_per_kwh: Mapped[Decimal] = mapped_column(ExactDecimal())
     currency: Mapped[str] = mapped_column(String(3))
+    # IANA name: tariffs' times of day and days of week are the site's local ones.
+    time_zone: Mapped[str] = mapped_column(String(64), default="UTC", server_default="UTC")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
     stations: Mapped[list[Station]] = relationship(back_populates="site")
@@ -236,7 +239,15 @@ class MeterSample(Base):
 
 
 class ChargeDetailRecordRow(Base):
-    """The priced record of a finished session; one per transaction."""
+    """The priced record of a finished session; one per transaction, never changed
+    (the database refuses an UPDATE): a correction is a credit or debit note.
+
+    ``total_cost`` is what the driver pays (VAT included); ``cost_lines`` are the
+    pricing engine's lines, ``charging_periods`` its OCPI periods and ``totals``
+    the OCPI CDR totals, numbers as decimal text. ``tariff_id``/``tariff_version``
+    name the tariff version that priced it (None: the site's flat price).
+    ``price_per_kwh`` is the first energy line's unit price (excl. VAT).
+    """
 
     __tablename__ = "charge_detail_records"
 
@@ -257,6 +268,34 @@ class ChargeDetailRecordRow(Base):
     stop_reason: Mapped[str | None] = mapped_column(String(40))
     notes: Mapped[list[str]] = mapped_column(JSON, default=list)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    id_token: Mapped[str | None] = mapped_column(String(255))
+    customer_group: Mapped[str | None] = mapped_column(String(20))
+    tariff_id: Mapped[str | None] = mapped_column(String(36))
+    tariff_version: Mapped[int | None] = mapped_column(Integer)
+    total_excl_vat: Mapped[Decimal | None] = mapped_column(ExactDecimal())
+    total_vat: Mapped[Decimal | None] = mapped_column(ExactDecimal())
+    cost_lines: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON)
+    charging_periods: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON)
+    totals: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+
+
+class ConnectorStatusHistory(Base):
+    """Every status a connector reported, and every 2.x charging state of its
+    transaction (``source``: status | charging_state), as they happened; a session's
+    charging, suspended and parked stretches are read from it."""
+
+    __tablename__ = "connector_status_history"
+    __table_args__ = (
+        Index("ix_connector_status_history_station_evse_at", "station_id", "evse_id", "at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    station_id: Mapped[str] = mapped_column(String(64))
+    evse_id: Mapped[int] = mapped_column(Integer)
+    connector_id: Mapped[int] = mapped_column(Integer)
+    at: Mapped[datetime] = mapped_column(UTCDateTime())
+    state: Mapped[str] = mapped_column(String(32))
+    source: Mapped[str] = mapped_column(String(16))
 
 
 class StationConnection(Base):

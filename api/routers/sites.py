@@ -27,7 +27,7 @@ async def create_site(body: SiteIn, session: Session, _: Operator) -> SiteOut:
         raise conflict("site", body.id)
     try:
         site = await sites.create_site(
-            session, body.id, body.name, body.price_per_kwh, body.currency
+            session, body.id, body.name, body.price_per_kwh, body.currency, body.time_zone
         )
         await session.commit()
     except IntegrityError:

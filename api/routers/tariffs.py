@@ -17,6 +17,7 @@ from fastapi import APIRouter, Body, HTTPException, Path, Query, Response, statu
 from pydantic import BaseModel, Field
 from sqlalchemy.exc import IntegrityError
 
+from activities.billing.cdr_pricing import cost_line_json
 from activities.billing.tariffs import TariffError, parse_tariff
 from activities.billing.timeline import Activity, SessionTimeline, StatusChange, price_session
 from activities.persistence.models import TariffAssignment, TariffVersion
@@ -25,7 +26,7 @@ from activities.persistence.repositories import tariffs as tariff_rows
 from api.auth import Operator, Viewer
 from api.deps import IdInPath, Session
 from api.errors import not_found, unprocessable
-from api.schemas import UtcDateTime
+from api.schemas import CostLineOut, UtcDateTime
 
 router = APIRouter(prefix="/tariffs", tags=["tariffs"])
 
@@ -123,20 +124,6 @@ class PreviewIn(BaseModel):
     parking_minutes: float = Field(0, ge=0, le=7 * 24 * 60)
     time_zone: str = Field("UTC", max_length=64, description="the site's IANA time zone")
     version: int | None = Field(None, ge=1, le=2**31 - 1, description="default: the newest")
-
-
-class CostLineOut(BaseModel):
-    """One priced quantity."""
-
-    dimension: str
-    element: int | None
-    quantity: Decimal
-    unit: str
-    unit_price: Decimal
-    vat_rate: Decimal | None
-    excl_vat: Decimal
-    vat: Decimal
-    incl_vat: Decimal
 
 
 class PeriodOut(BaseModel):
@@ -294,20 +281,7 @@ async def preview(tariff_id: TariffId, body: PreviewIn, session: Session, _: Vie
         tariff_id=row.tariff_id,
         version=row.version,
         totals=priced.cdr_totals(),
-        lines=[
-            CostLineOut(
-                dimension=line.dimension,
-                element=line.element,
-                quantity=line.quantity,
-                unit=line.unit,
-                unit_price=line.unit_price,
-                vat_rate=line.vat_rate,
-                excl_vat=line.excl_vat,
-                vat=line.vat,
-                incl_vat=line.incl_vat,
-            )
-            for line in priced.lines
-        ],
+        lines=[CostLineOut.model_validate(cost_line_json(line)) for line in priced.lines],
         charging_periods=[
             PeriodOut(start_date_time=p.start, end_date_time=p.end, dimensions=p.dimensions)
             for p in priced.periods

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import Select, and_, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from activities.persistence.models import ChargeDetailRecordRow
@@ -39,6 +40,38 @@ async def get_cdr(session: AsyncSession, cdr_id: int) -> ChargeDetailRecordRow |
     return await session.get(ChargeDetailRecordRow, cdr_id)
 
 
+_Query = Select[ChargeDetailRecordRow]
+
+
+@dataclass(frozen=True)
+class CdrFilter:
+    """Which CDRs a listing or an export takes (every field optional)."""
+
+    station_id: str | None = None
+    site_id: str | None = None
+    id_token: str | None = None
+    tariff_id: str | None = None
+    stopped_after: datetime | None = None
+    stopped_before: datetime | None = None
+
+    def apply(self, query: Select[ChargeDetailRecordRow]) -> Select[ChargeDetailRecordRow]:
+        """``query`` narrowed to these CDRs."""
+        row = ChargeDetailRecordRow
+        for column, value in (
+            (row.station_id, self.station_id),
+            (row.site_id, self.site_id),
+            (row.id_token, self.id_token),
+            (row.tariff_id, self.tariff_id),
+        ):
+            if value is not None:
+                query = query.where(column == value)
+        if self.stopped_after is not None:
+            query = query.where(row.stopped_at >= self.stopped_after)
+        if self.stopped_before is not None:
+            query = query.where(row.stopped_at < self.stopped_before)
+        return query
+
+
 async def list_cdrs(
     session: AsyncSession,
     *,
@@ -48,17 +81,38 @@ async def list_cdrs(
     stopped_before: datetime | None = None,
     limit: int = 100,
     offset: int = 0,
+    where: CdrFilter | None = None,
 ) -> Sequence[ChargeDetailRecordRow]:
-    """CDRs, newest first, filtered by any of the given fields."""
-    query = select(ChargeDetailRecordRow).order_by(
-        ChargeDetailRecordRow.stopped_at.desc(), ChargeDetailRecordRow.id.desc()
+    """CDRs, newest first, filtered by any of the given fields (or by ``where``)."""
+    where = where or CdrFilter(
+        station_id=station_id,
+        site_id=site_id,
+        stopped_after=stopped_after,
+        stopped_before=stopped_before,
     )
-    if station_id is not None:
-        query = query.where(ChargeDetailRecordRow.station_id == station_id)
-    if site_id is not None:
-        query = query.where(ChargeDetailRecordRow.site_id == site_id)
-    if stopped_after is not None:
-        query = query.where(ChargeDetailRecordRow.stopped_at >= stopped_after)
-    if stopped_before is not None:
-        query = query.where(ChargeDetailRecordRow.stopped_at < stopped_before)
+    query = where.apply(
+        select(ChargeDetailRecordRow).order_by(
+            ChargeDetailRecordRow.stopped_at.desc(), ChargeDetailRecordRow.id.desc()
+        )
+    )
     return (await session.scalars(query.limit(limit).offset(offset))).all()
+
+
+async def iter_cdrs(
+    session: AsyncSession, where: CdrFilter, *, batch: int = 1000
+) -> AsyncIterator[Sequence[ChargeDetailRecordRow]]:
+    """Every CDR ``where`` takes, oldest first, in batches (keyset pages: a CDR
+    written meanwhile is neither skipped nor repeated among the older ones)."""
+    row = ChargeDetailRecordRow
+    after: tuple[datetime, int] | None = None
+    while True:
+        query = where.apply(select(row).order_by(row.stopped_at, row.id))
+        if after is not None:
+            query = query.where(
+                or_(row.stopped_at > after[0], and_(row.stopped_at == after[0], row.id > after[1]))
+            )
+        page = (await session.scalars(query.limit(batch))).all()
+        if not page:
+            return
+        yield page
+        after = (page[-1].stopped_at, page[-1].id)

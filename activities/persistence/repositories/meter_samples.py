@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -175,4 +176,78 @@ async def register_samples(
     for pk, station, at, value in rows:
         if pk is not None and station_of.get(pk) == station:
             found.setdefault(pk, []).append((at, float(value)))
+    return found
+
+
+CURRENT = "Current.Import"
+
+
+@dataclass(frozen=True)
+class PricingSamples:
+    """A transaction's energy register readings (Wh) and summed currents (A), in time
+    order: what its CDR is priced from."""
+
+    energy: list[tuple[datetime, float]]
+    current: list[tuple[datetime, float]]
+
+    @property
+    def register_range(self) -> tuple[float | None, float | None]:
+        """Lowest and highest energy register reading."""
+        if not self.energy:
+            return None, None
+        values = [value for _, value in self.energy]
+        return min(values), max(values)
+
+
+async def pricing_samples(
+    session: AsyncSession, transactions: Sequence[tuple[str, int]]
+) -> dict[int, PricingSamples]:
+    """The :class:`PricingSamples` of these (station, transaction key) pairs in one
+    query, by transaction key (only each one's own station's samples; one with none
+    is absent).
+
+    The current at a moment is the sum of its per-phase readings, as OCPI's current
+    restrictions count it; a reading without a phase stands for the whole EVSE.
+    """
+    if not transactions:
+        return {}
+    station_of = dict((pk, station) for station, pk in transactions)
+    rows = await session.execute(
+        select(
+            MeterSample.transaction_pk,
+            MeterSample.station_id,
+            MeterSample.sampled_at,
+            MeterSample.measurand,
+            MeterSample.phase,
+            MeterSample.value,
+        )
+        .where(
+            MeterSample.transaction_pk.in_(set(station_of)),
+            MeterSample.measurand.in_([ENERGY_REGISTER, CURRENT]),
+        )
+        .order_by(MeterSample.transaction_pk, MeterSample.sampled_at, MeterSample.id)
+    )
+    energy: dict[int, list[tuple[datetime, float]]] = {}
+    phases: dict[int, dict[datetime, dict[str | None, float]]] = {}
+    for pk, station, at, measurand, phase, value in rows:
+        if pk is None or station_of.get(pk) != station:
+            continue
+        if measurand == ENERGY_REGISTER:
+            if phase is None:
+                energy.setdefault(pk, []).append((at, value))
+        else:
+            phases.setdefault(pk, {}).setdefault(at, {})[phase] = value
+    found: dict[int, PricingSamples] = {}
+    for pk in set(energy) | set(phases):
+        current = []
+        for at, by_phase in sorted(phases.get(pk, {}).items()):
+            # One reading per line conductor (L1, or L1-N): the neutral carries no
+            # extra current of its own.
+            lines = {p.split("-")[0]: v for p, v in by_phase.items() if p and p[0] == "L"}
+            whole = by_phase.get(None)
+            if lines:
+                current.append((at, sum(lines.values())))
+            elif whole is not None:
+                current.append((at, whole))
+        found[pk] = PricingSamples(energy.get(pk, []), current)
     return found

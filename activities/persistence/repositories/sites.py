@@ -12,10 +12,21 @@ from activities.persistence.models import Site
 
 
 async def create_site(
-    session: AsyncSession, site_id: str, name: str, price_per_kwh: Decimal, currency: str
+    session: AsyncSession,
+    site_id: str,
+    name: str,
+    price_per_kwh: Decimal,
+    currency: str,
+    time_zone: str = "UTC",
 ) -> Site:
     """Add a site; the caller commits (a duplicate id fails on commit)."""
-    site = Site(id=site_id, name=name, price_per_kwh=price_per_kwh, currency=currency.upper())
+    site = Site(
+        id=site_id,
+        name=name,
+        price_per_kwh=price_per_kwh,
+        currency=currency.upper(),
+        time_zone=time_zone,
+    )
     session.add(site)
     await session.flush()
     return site

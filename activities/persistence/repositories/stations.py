@@ -11,7 +11,7 @@ from sqlalchemy import Table, bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
-from activities.persistence.models import Connector, Station
+from activities.persistence.models import Connector, ConnectorStatusHistory, Station
 from workflows.domain import ConnectorStatus, StationIdentity
 
 
@@ -148,7 +148,18 @@ async def record_boot(
 async def set_connector_status(
     session: AsyncSession, station_id: str, status: ConnectorStatus
 ) -> Connector:
-    """Upsert the status of one connector (EVSE 0 = the whole station)."""
+    """Upsert the status of one connector (EVSE 0 = the whole station), and keep it in
+    the connector's history (a delayed notification too: it happened)."""
+    session.add(
+        ConnectorStatusHistory(
+            station_id=station_id,
+            evse_id=status.evse_id,
+            connector_id=status.connector_id,
+            at=status.at,
+            state=status.status[:32],
+            source="status",
+        )
+    )
     key = (station_id, status.evse_id, status.connector_id)
     connector = await session.get(Connector, key)
     if connector is None:
@@ -180,7 +191,18 @@ async def set_charging_state(
     state: str,
     at: datetime,
 ) -> None:
-    """Keep the 2.x charging state of a connector's transaction (newest wins)."""
+    """Keep the 2.x charging state of a connector's transaction (newest wins), and
+    every one in the connector's history."""
+    session.add(
+        ConnectorStatusHistory(
+            station_id=station_id,
+            evse_id=evse_id,
+            connector_id=connector_id,
+            at=at,
+            state=state[:32],
+            source="charging_state",
+        )
+    )
     connector = await session.get(Connector, (station_id, evse_id, connector_id))
     if connector is None:
         connector = Connector(

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
@@ -176,6 +178,29 @@ async def get_assignment(session: AsyncSession, assignment_id: int) -> TariffAss
     return await session.get(TariffAssignment, assignment_id)
 
 
+def _best(
+    rows: Sequence[TariffAssignment], station_id: str, evse_id: int, customer_group: str
+) -> TariffAssignment | None:
+    """The most specific of a site's assignments for one EVSE and customer group."""
+    candidates = [
+        row
+        for row in rows
+        if row.station_id in ("", station_id)
+        and row.evse_id in (0, evse_id)
+        and row.customer_group in ("public", customer_group)
+        and not (row.evse_id and not row.station_id)  # an EVSE belongs to a station
+    ]
+    if not candidates:
+        return None
+    return max(
+        candidates,
+        key=lambda row: (
+            bool(row.station_id) + bool(row.evse_id),
+            row.customer_group == customer_group,
+        ),
+    )
+
+
 async def tariff_for(
     session: AsyncSession,
     site_id: str,
@@ -190,27 +215,59 @@ async def tariff_for(
     site's; within each, the customer group's own over ``public``.
     """
     rows = (
+        await session.scalars(select(TariffAssignment).where(TariffAssignment.site_id == site_id))
+    ).all()
+    best = _best(rows, station_id, evse_id, customer_group)
+    return None if best is None else await latest(session, best.tariff_id)
+
+
+@dataclass(frozen=True)
+class Place:
+    """Where and when a session charged, and its driver's customer group."""
+
+    site_id: str
+    station_id: str
+    evse_id: int
+    customer_group: str
+    started_at: datetime
+
+
+async def tariffs_for(session: AsyncSession, places: Sequence[Place]) -> list[TariffVersion | None]:
+    """The tariff version that prices a session at each place (two queries for all).
+
+    The assignment is chosen as :func:`tariff_for` does; the version is the one in
+    force when the session started (the newest created by then), or the tariff's
+    first when it was created during the session: a change made while a car charges
+    does not reprice what its driver agreed to.
+    """
+    if not places:
+        return []
+    rows = (
         await session.scalars(
             select(TariffAssignment).where(
-                TariffAssignment.site_id == site_id,
-                TariffAssignment.station_id.in_(["", station_id]),
-                TariffAssignment.evse_id.in_([0, evse_id]),
-                TariffAssignment.customer_group.in_(["public", customer_group]),
+                TariffAssignment.site_id.in_({p.site_id for p in places})
             )
         )
     ).all()
-    candidates = [
-        row
-        for row in rows
-        if not (row.evse_id and not row.station_id)  # an EVSE belongs to a station
+    by_site: dict[str, list[TariffAssignment]] = {}
+    for row in rows:
+        by_site.setdefault(row.site_id, []).append(row)
+    chosen = [
+        _best(by_site.get(p.site_id, ()), p.station_id, p.evse_id, p.customer_group) for p in places
     ]
-    if not candidates:
-        return None
-    best = max(
-        candidates,
-        key=lambda row: (
-            bool(row.station_id) + bool(row.evse_id),
-            row.customer_group == customer_group,
-        ),
-    )
-    return await latest(session, best.tariff_id)
+    wanted = {a.tariff_id for a in chosen if a is not None}
+    versions: dict[str, list[TariffVersion]] = {}
+    if wanted:
+        found = await session.scalars(
+            select(TariffVersion)
+            .where(TariffVersion.tariff_id.in_(wanted), TariffVersion.deleted_at.is_(None))
+            .order_by(TariffVersion.tariff_id, TariffVersion.version)
+        )
+        for version in found:
+            versions.setdefault(version.tariff_id, []).append(version)
+    out: list[TariffVersion | None] = []
+    for place, assignment in zip(places, chosen, strict=True):
+        history = versions.get(assignment.tariff_id, []) if assignment is not None else []
+        in_force = [v for v in history if v.created_at <= place.started_at]
+        out.append(in_force[-1] if in_force else history[0] if history else None)
+    return out
