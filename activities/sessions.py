@@ -22,6 +22,7 @@ from activities.persistence.models import (
     Transaction,
 )
 from activities.persistence.repositories import (
+    accounts,
     cdrs,
     meter_samples,
     reconciliation,
@@ -290,6 +291,7 @@ class _Facts:
     site: Site | None
     tariff: TariffVersion | None
     customer_group: str
+    account_id: str | None
 
 
 async def _pricing_facts(
@@ -306,7 +308,10 @@ async def _pricing_facts(
         ],
     )
     site_of = await sites.get_sites(session, {tx.site_id for tx in txs if tx.site_id})
-    groups = ["public" for _ in txs]
+    # The driver's account (its token's owner now) picks the customer group's tariff.
+    owner_of = await accounts.owners(session, {tx.id_token for tx in txs if tx.id_token})
+    owners = [owner_of.get(tx.id_token) if tx.id_token else None for tx in txs]
+    groups = [owner.customer_group if owner is not None else "public" for owner in owners]
     placed = [
         (k, tariffs.Place(tx.site_id, tx.station_id, tx.evse_id, groups[k], tx.started_at))
         for k, tx in enumerate(txs)
@@ -323,8 +328,9 @@ async def _pricing_facts(
             site_of.get(tx.site_id) if tx.site_id else None,
             tariff_of.get(k),
             groups[k],
+            owner.id if owner is not None else None,
         )
-        for k, tx in enumerate(txs)
+        for k, (tx, owner) in enumerate(zip(txs, owners, strict=True))
     ]
 
 
@@ -386,6 +392,7 @@ def _new_cdr(
         notes=notes,
         id_token=tx.id_token,
         customer_group=facts.customer_group,
+        account_id=facts.account_id,
         tariff_id=priced.tariff_id,
         tariff_version=priced.tariff_version,
         cost_lines=priced.cost_lines,

@@ -16,6 +16,7 @@ from api.auth import parse_grant
 from api.input_guard import InputGuard
 from api.openadr3 import vtn
 from api.routers import (
+    accounts,
     cdrs,
     commands,
     configuration_pushes,
@@ -90,6 +91,7 @@ def create_app(
         utilities,
         demand_response,
         tariffs,
+        accounts,
     ):
         app.include_router(module.router)
     # The utility-facing OpenADR 3 VTN (its own OAuth2 tokens, not API keys).

@@ -241,6 +241,7 @@ class IdTokenOut(ORM):
     status: str
     expires_at: datetime | None
     group_id: str | None
+    account_id: str | None = Field(None, description="the billing account it is charged to")
     created_at: datetime
 
 
@@ -293,6 +294,7 @@ class CdrOut(ORM):
     evse_id: int
     connector_id: int
     id_token: str | None
+    account_id: str | None = Field(description="the account its token belonged to at settlement")
     customer_group: str | None
     started_at: datetime
     stopped_at: datetime

@@ -65,6 +65,7 @@ async def seed_transaction(
     meter_start_wh: int = 1000,
     started_at: datetime | None = None,
     connector_id: int = 1,
+    id_token: str = "TAG-1",
 ) -> SessionStarted:
     """A stored transaction (as the gateway would write it) and its start event."""
     async with db.sessions.begin() as session:
@@ -73,7 +74,7 @@ async def seed_transaction(
             station_id=station_id,
             site_id=site_id,
             connector_id=connector_id,
-            id_token="TAG-1",
+            id_token=id_token,
             meter_start_wh=meter_start_wh,
             started_at=started_at or datetime(2026, 1, 5, 18, 0, tzinfo=UTC),
             ocpp_version="1.6",

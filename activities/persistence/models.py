@@ -136,6 +136,8 @@ class IdToken(Base):
     expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     group_id: Mapped[str | None] = mapped_column(String(36))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    # The billing account that pays for its sessions (None: ad hoc / roaming).
+    account_id: Mapped[str | None] = mapped_column(ForeignKey("billing_accounts.id"), index=True)
 
 
 class Transaction(Base):
@@ -277,6 +279,8 @@ class ChargeDetailRecordRow(Base):
     cost_lines: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON)
     charging_periods: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON)
     totals: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    # The account the token belonged to at settlement: who is invoiced for it.
+    account_id: Mapped[str | None] = mapped_column(String(48), index=True)
 
 
 class ConnectorStatusHistory(Base):
@@ -694,3 +698,33 @@ class TariffAssignment(Base):
     evse_id: Mapped[int] = mapped_column(Integer, default=0)
     customer_group: Mapped[str] = mapped_column(String(20), default="public")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class BillingAccount(Base):
+    """A customer who is invoiced: a fleet company, a resident, a driver.
+
+    Owns id tokens (``IdToken.account_id``); each CDR names the account its token
+    belonged to when the session settled. ``operator`` is the issuing company:
+    invoice numbers run gap-free per operator and year.
+    """
+
+    __tablename__ = "billing_accounts"
+
+    id: Mapped[str] = mapped_column(String(48), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    kind: Mapped[str] = mapped_column(String(16))  # fleet | company | resident | driver
+    customer_group: Mapped[str] = mapped_column(String(20), default="public")
+    operator: Mapped[str] = mapped_column(String(48), default="default")
+    email: Mapped[str | None] = mapped_column(String(254))
+    # {line1, line2, postal_code, city, region, country (ISO 3166 alpha-2)}
+    address: Mapped[dict[str, Any]] = mapped_column(JSON)
+    currency: Mapped[str] = mapped_column(String(3))
+    vat_id: Mapped[str | None] = mapped_column(String(20))  # compact, validated form
+    payment_terms_days: Mapped[int] = mapped_column(Integer, default=14)
+    grouping: Mapped[str] = mapped_column(String(16), default="session")  # | station | token
+    language: Mapped[str] = mapped_column(String(8), default="en")
+    time_zone: Mapped[str] = mapped_column(String(64), default="UTC")
+    payment_provider: Mapped[str] = mapped_column(String(16), default="invoice")
+    credit_limit: Mapped[Decimal] = mapped_column(ExactDecimal(), default=Decimal(0))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())

@@ -28,6 +28,7 @@ def _filter(
     site_id: str | None,
     id_token: str | None,
     tariff_id: str | None,
+    account_id: str | None,
     stopped_after: UtcDateTime | None,
     stopped_before: UtcDateTime | None,
 ) -> cdrs.CdrFilter:
@@ -36,6 +37,7 @@ def _filter(
         site_id=site_id,
         id_token=id_token,
         tariff_id=tariff_id,
+        account_id=account_id,
         stopped_after=stopped_after,
         stopped_before=stopped_before,
     )
@@ -49,13 +51,16 @@ async def list_cdrs(
     site_id: Text = None,
     id_token: Text = None,
     tariff_id: Text = None,
+    account_id: Text = None,
     stopped_after: UtcDateTime | None = None,
     stopped_before: UtcDateTime | None = None,
     limit: int = Query(100, ge=1, le=1000),
     offset: int = Query(0, ge=0, le=2**63 - 1),
 ) -> list[CdrOut]:
     """CDRs with their cost lines, newest first."""
-    where = _filter(station_id, site_id, id_token, tariff_id, stopped_after, stopped_before)
+    where = _filter(
+        station_id, site_id, id_token, tariff_id, account_id, stopped_after, stopped_before
+    )
     rows = await cdrs.list_cdrs(session, where=where, limit=limit, offset=offset)
     return [CdrOut.model_validate(r) for r in rows]
 
@@ -67,6 +72,7 @@ CSV_COLUMNS = (
     "site_id",
     "evse_id",
     "id_token",
+    "account_id",
     "customer_group",
     "started_at",
     "stopped_at",
@@ -101,6 +107,7 @@ def csv_row(row: ChargeDetailRecordRow) -> list[Any]:
         row.site_id or "",
         row.evse_id,
         row.id_token or "",
+        row.account_id or "",
         row.customer_group or "",
         row.started_at.isoformat(),
         row.stopped_at.isoformat(),
@@ -146,11 +153,14 @@ async def export_cdrs(
     site_id: Text = None,
     id_token: Text = None,
     tariff_id: Text = None,
+    account_id: Text = None,
     stopped_after: UtcDateTime | None = None,
     stopped_before: UtcDateTime | None = None,
 ) -> StreamingResponse:
     """Every CDR the filters take, oldest first, as CSV (streamed: any number of them)."""
-    where = _filter(station_id, site_id, id_token, tariff_id, stopped_after, stopped_before)
+    where = _filter(
+        station_id, site_id, id_token, tariff_id, account_id, stopped_after, stopped_before
+    )
     return StreamingResponse(
         _csv(db, where),
         media_type="text/csv",

@@ -51,6 +51,7 @@ class CdrFilter:
     site_id: str | None = None
     id_token: str | None = None
     tariff_id: str | None = None
+    account_id: str | None = None
     stopped_after: datetime | None = None
     stopped_before: datetime | None = None
 
@@ -62,6 +63,7 @@ class CdrFilter:
             (row.site_id, self.site_id),
             (row.id_token, self.id_token),
             (row.tariff_id, self.tariff_id),
+            (row.account_id, self.account_id),
         ):
             if value is not None:
                 query = query.where(column == value)

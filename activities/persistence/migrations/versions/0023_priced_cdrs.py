@@ -74,7 +74,7 @@ def downgrade() -> None:
         op.execute("DROP TRIGGER cdr_immutable ON charge_detail_records")
         op.execute("DROP FUNCTION cdr_immutable()")
     else:
-        op.execute("DROP TRIGGER cdr_immutable")
+        op.execute("DROP TRIGGER IF EXISTS cdr_immutable")
     op.drop_table("connector_status_history")
     with op.batch_alter_table("charge_detail_records", schema=None) as batch_op:
         for column in (
