@@ -13,6 +13,7 @@ import uvicorn
 from temporalio.client import Client
 from temporalio.worker import Worker
 
+from activities.invoicing_schedules import ensure_schedules
 from activities.persistence.database import Database
 from activities.persistence.migrate import upgrade_async
 from activities.temporal_link import TemporalLink
@@ -74,6 +75,9 @@ class Stack:
             self._sweeper = asyncio.create_task(
                 sweep_forever(client, self.db, self.settings.task_queue), name="webhook-sweeper"
             )
+            self._tasks.append(
+                asyncio.create_task(self._schedules(client), name="invoicing-schedules")
+            )
         if self._want["gateway"]:
             self.gateway = Gateway(self.settings.gateway_config(), self.db)
             await self.gateway.start()
@@ -104,6 +108,14 @@ class Stack:
             if self.settings.public_url is None and self.settings.api_port == 0:
                 # Bound to a free port: tell chargers the real one.
                 app.state.public_url = f"http://localhost:{self.api_port}"
+
+    async def _schedules(self, client: Client) -> None:
+        """Make sure every account time zone has its invoicing schedule (accounts
+        created while Temporal was away, or before this version)."""
+        try:
+            await ensure_schedules(client, self.db, self.settings.task_queue)
+        except Exception:  # advisory: the API creates them too
+            log.exception("invoicing schedules not checked")
 
     @property
     def api_port(self) -> int:

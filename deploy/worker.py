@@ -9,7 +9,9 @@ from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxR
 from activities.baselines import BaselineActivities
 from activities.compliance import ComplianceActivities
 from activities.demand_response import DemandResponseActivities
+from activities.invoicing import InvoicingActivities
 from activities.log_uploads import LogUploadActivities
+from activities.payments import PaymentActivities
 from activities.persistence.database import Database
 from activities.reservations import ReservationActivities
 from activities.sessions import SessionActivities
@@ -19,6 +21,7 @@ from activities.webhooks import WebhookActivities
 from workflows.charging_session import ChargingSessionWorkflow
 from workflows.configuration_push import ConfigurationPushWorkflow
 from workflows.demand_response import DemandResponseWorkflow
+from workflows.invoicing import InvoicingRunWorkflow, InvoicingWorkflow
 from workflows.log_upload import LogUploadWorkflow
 from workflows.reservation import ReservationWorkflow
 from workflows.site_charging import SiteChargingWorkflow
@@ -34,6 +37,8 @@ WORKFLOWS = [
     SiteChargingWorkflow,
     DemandResponseWorkflow,
     WebhookDeliveryWorkflow,
+    InvoicingWorkflow,
+    InvoicingRunWorkflow,
 ]
 
 
@@ -57,6 +62,8 @@ def build_worker(client: Client, db: Database, task_queue: str) -> Worker:
     demand = DemandResponseActivities(db)
     hooks = WebhookActivities(db)
     baselines = BaselineActivities(db)
+    invoicing = InvoicingActivities(db)
+    payments = PaymentActivities(db)
     return Worker(
         client,
         task_queue=task_queue,
@@ -82,6 +89,10 @@ def build_worker(client: Client, db: Database, task_queue: str) -> Worker:
             hooks.deliver_webhook,
             hooks.give_up_webhook,
             hooks.queue_report_notifications,
+            invoicing.issue_invoice,
+            invoicing.render_invoice,
+            invoicing.accounts_to_invoice,
+            payments.collect_invoice,
         ],
         workflow_runner=workflow_runner(),
         max_concurrent_activities=64,

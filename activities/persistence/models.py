@@ -17,6 +17,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Text,
@@ -728,3 +729,118 @@ class BillingAccount(Base):
     credit_limit: Mapped[Decimal] = mapped_column(ExactDecimal(), default=Decimal(0))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class Invoice(Base):
+    """An issued invoice or credit note: numbered, never changed but for its payment.
+
+    ``kind`` is ``invoice`` (one per account and period: re-running a period returns
+    it) or ``credit_note`` (a correction of CDRs, in its own number series). Numbers
+    run gap-free per operator, series and year (``invoice_counters``). ``account``
+    is the account as printed, frozen at issue.
+    """
+
+    __tablename__ = "invoices"
+    __table_args__ = (
+        UniqueConstraint("account_id", "period", "kind"),
+        UniqueConstraint("operator", "kind", "year", "seq"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    kind: Mapped[str] = mapped_column(String(12))
+    number: Mapped[str] = mapped_column(String(64), unique=True)
+    operator: Mapped[str] = mapped_column(String(48))
+    year: Mapped[int] = mapped_column(Integer)
+    seq: Mapped[int] = mapped_column(Integer)
+    account_id: Mapped[str] = mapped_column(ForeignKey("billing_accounts.id"), index=True)
+    period: Mapped[str | None] = mapped_column(String(7))
+    period_start: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    period_end: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    issued_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    due_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    currency: Mapped[str] = mapped_column(String(3))
+    total_excl_vat: Mapped[Decimal] = mapped_column(ExactDecimal())
+    total_vat: Mapped[Decimal] = mapped_column(ExactDecimal())
+    total_incl_vat: Mapped[Decimal] = mapped_column(ExactDecimal())
+    vat_breakdown: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
+    lines: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
+    account: Mapped[dict[str, Any]] = mapped_column(JSON)
+    cdr_count: Mapped[int] = mapped_column(Integer)
+    corrects_id: Mapped[int | None] = mapped_column(ForeignKey("invoices.id"))
+    reason: Mapped[str | None] = mapped_column(Text)
+    # open (awaiting payment) | paid | failed | none (nothing to pay)
+    payment_status: Mapped[str] = mapped_column(String(16), default="open")
+    paid_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class InvoiceItem(Base):
+    """A CDR billed on an invoice (once: the CDR's id is unique here), or corrected by
+    a credit note (``credit`` true: a CDR may be corrected more than once)."""
+
+    __tablename__ = "invoice_items"
+    __table_args__ = (
+        Index(
+            "uq_invoice_items_billed_cdr",
+            "cdr_id",
+            unique=True,
+            sqlite_where=text("credit = 0"),
+            postgresql_where=text("credit = false"),
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    invoice_id: Mapped[int] = mapped_column(ForeignKey("invoices.id"), index=True)
+    cdr_id: Mapped[int] = mapped_column(ForeignKey("charge_detail_records.id"), index=True)
+    credit: Mapped[bool] = mapped_column(default=False)
+    excl_vat: Mapped[Decimal] = mapped_column(ExactDecimal())
+    vat: Mapped[Decimal] = mapped_column(ExactDecimal())
+
+
+class InvoiceCounter(Base):
+    """The last number used in one series of one operator in one year."""
+
+    __tablename__ = "invoice_counters"
+
+    operator: Mapped[str] = mapped_column(String(48), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(12), primary_key=True)
+    year: Mapped[int] = mapped_column(Integer, primary_key=True)
+    last: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class InvoiceDocument(Base):
+    """An invoice rendered (pdf, csv), kept as issued."""
+
+    __tablename__ = "invoice_documents"
+
+    invoice_id: Mapped[int] = mapped_column(ForeignKey("invoices.id"), primary_key=True)
+    format: Mapped[str] = mapped_column(String(8), primary_key=True)
+    content: Mapped[bytes] = mapped_column(LargeBinary)
+    sha256: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class BalanceEntry(Base):
+    """A movement of an account's prepaid balance: a top-up (+), the debit of an
+    invoice (-), a refund of a credit note (+). The balance is their sum; an
+    invoice is debited at most once (``invoice_id`` unique among debits)."""
+
+    __tablename__ = "balance_entries"
+    __table_args__ = (
+        Index(
+            "uq_balance_entries_invoice",
+            "invoice_id",
+            unique=True,
+            sqlite_where=text("invoice_id IS NOT NULL"),
+            postgresql_where=text("invoice_id IS NOT NULL"),
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    account_id: Mapped[str] = mapped_column(ForeignKey("billing_accounts.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(12))  # topup | debit | refund
+    amount: Mapped[Decimal] = mapped_column(ExactDecimal())
+    currency: Mapped[str] = mapped_column(String(3))
+    invoice_id: Mapped[int | None] = mapped_column(ForeignKey("invoices.id"))
+    reference: Mapped[str | None] = mapped_column(String(100))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)

@@ -1,0 +1,220 @@
+"""Invoices and credit notes: gap-free numbers, the CDRs they bill, their documents."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import AsyncIterator, Sequence
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import delete, exists, insert, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from activities.billing.invoices import CdrFacts
+from activities.persistence.models import (
+    ChargeDetailRecordRow,
+    Invoice,
+    InvoiceCounter,
+    InvoiceDocument,
+    InvoiceItem,
+)
+
+SERIES = {"invoice": "", "credit_note": "CN-"}
+"""Number prefix per kind: invoices and credit notes are separate series."""
+
+
+async def next_number(session: AsyncSession, operator: str, kind: str, year: int) -> int:
+    """The next number of a series, taken in the caller's transaction.
+
+    Gap-free: the counter row is locked by the UPDATE until the transaction ends
+    (concurrent issuers of the same series wait in turn on PostgreSQL; SQLite has
+    one writer), and a transaction that fails gives its number back by rolling
+    the increment back with everything else.
+    """
+    values = {"operator": operator, "kind": kind, "year": year, "last": 0}
+    if session.get_bind().dialect.name == "postgresql":
+        await session.execute(pg_insert(InvoiceCounter).values(values).on_conflict_do_nothing())
+    else:
+        await session.execute(sqlite_insert(InvoiceCounter).values(values).on_conflict_do_nothing())
+    counter = InvoiceCounter
+    number = await session.scalar(
+        update(counter)
+        .where(counter.operator == operator, counter.kind == kind, counter.year == year)
+        .values(last=counter.last + 1)
+        .returning(counter.last)
+    )
+    assert number is not None
+    return int(number)
+
+
+def format_number(operator: str, kind: str, year: int, seq: int) -> str:
+    """How a number is printed: ``DEFAULT-2026-000042``, ``DEFAULT-CN-2026-000003``."""
+    return f"{operator.upper()}-{SERIES[kind]}{year}-{seq:06d}"
+
+
+async def find_invoice(session: AsyncSession, account_id: str, period: str) -> Invoice | None:
+    """The account's invoice of a period, if it was issued."""
+    return await session.scalar(
+        select(Invoice).where(
+            Invoice.account_id == account_id, Invoice.period == period, Invoice.kind == "invoice"
+        )
+    )
+
+
+async def get_invoice(session: AsyncSession, invoice_id: int) -> Invoice | None:
+    """One invoice or credit note."""
+    return await session.get(Invoice, invoice_id)
+
+
+async def list_invoices(
+    session: AsyncSession,
+    *,
+    account_id: str | None = None,
+    kind: str | None = None,
+    period: str | None = None,
+    limit: int = 100,
+    offset: int = 0,
+) -> Sequence[Invoice]:
+    """Invoices and credit notes, newest first."""
+    query = select(Invoice).order_by(Invoice.issued_at.desc(), Invoice.id.desc())
+    if account_id is not None:
+        query = query.where(Invoice.account_id == account_id)
+    if kind is not None:
+        query = query.where(Invoice.kind == kind)
+    if period is not None:
+        query = query.where(Invoice.period == period)
+    return (await session.scalars(query.limit(limit).offset(offset))).all()
+
+
+_FACT_COLUMNS = (
+    ChargeDetailRecordRow.id,
+    ChargeDetailRecordRow.transaction_ref,
+    ChargeDetailRecordRow.station_id,
+    ChargeDetailRecordRow.id_token,
+    ChargeDetailRecordRow.started_at,
+    ChargeDetailRecordRow.stopped_at,
+    ChargeDetailRecordRow.energy_wh,
+    ChargeDetailRecordRow.currency,
+    ChargeDetailRecordRow.total_excl_vat,
+    ChargeDetailRecordRow.total_vat,
+    ChargeDetailRecordRow.total_cost,
+    ChargeDetailRecordRow.cost_lines,
+)
+
+
+async def uninvoiced_cdrs(
+    session: AsyncSession, account_id: str, before: datetime, *, batch: int = 5000
+) -> AsyncIterator[list[CdrFacts]]:
+    """The account's CDRs that stopped before ``before`` and are on no invoice yet, in
+    batches by id: the period's, and any that arrived after their own period closed."""
+    cdr = ChargeDetailRecordRow
+    billed = exists().where(InvoiceItem.cdr_id == cdr.id, InvoiceItem.credit.is_(False))
+    after = 0
+    while True:
+        rows = (
+            await session.execute(
+                select(*_FACT_COLUMNS)
+                .where(cdr.account_id == account_id, cdr.stopped_at < before, cdr.id > after)
+                .where(~billed)
+                .order_by(cdr.id)
+                .limit(batch)
+            )
+        ).all()
+        if not rows:
+            return
+        yield [_facts(row) for row in rows]
+        after = rows[-1][0]
+
+
+def _facts(row: Any) -> CdrFacts:
+    (pk, ref, station, token, started, stopped, energy, currency, excl, vat, total, lines) = row
+    if excl is None:  # written before CDRs had VAT: the total had none
+        excl, vat = total, Decimal(0)
+    return CdrFacts(
+        cdr_id=pk,
+        transaction_ref=ref,
+        station_id=station,
+        id_token=token,
+        started_at=started,
+        stopped_at=stopped,
+        energy_wh=energy,
+        currency=currency,
+        total_excl_vat=excl,
+        total_vat=vat if vat is not None else Decimal(0),
+        cost_lines=lines or (),
+    )
+
+
+async def add_items(
+    session: AsyncSession,
+    invoice_id: int,
+    items: Sequence[tuple[int, Decimal, Decimal]],
+    *,
+    credit: bool = False,
+) -> None:
+    """Record the CDRs an invoice bills (or a credit note corrects), in one statement."""
+    if items:
+        await session.execute(
+            insert(InvoiceItem),
+            [
+                {"invoice_id": invoice_id, "cdr_id": c, "credit": credit, "excl_vat": e, "vat": v}
+                for c, e, v in items
+            ],
+        )
+
+
+async def items_of(session: AsyncSession, invoice_id: int) -> Sequence[InvoiceItem]:
+    """What an invoice bills, CDR by CDR."""
+    return (
+        await session.scalars(
+            select(InvoiceItem).where(InvoiceItem.invoice_id == invoice_id).order_by(InvoiceItem.id)
+        )
+    ).all()
+
+
+async def credited(session: AsyncSession, cdr_id: int) -> tuple[Decimal, Decimal]:
+    """How much of a CDR credit notes have already given back (excl. VAT, VAT)."""
+    rows = (
+        await session.execute(
+            select(InvoiceItem.excl_vat, InvoiceItem.vat).where(
+                InvoiceItem.cdr_id == cdr_id, InvoiceItem.credit.is_(True)
+            )
+        )
+    ).all()
+    return sum((r[0] for r in rows), Decimal(0)), sum((r[1] for r in rows), Decimal(0))
+
+
+async def billed_on(session: AsyncSession, cdr_id: int) -> Invoice | None:
+    """The invoice that billed a CDR, if any."""
+    return await session.scalar(
+        select(Invoice)
+        .join(InvoiceItem, InvoiceItem.invoice_id == Invoice.id)
+        .where(InvoiceItem.cdr_id == cdr_id, InvoiceItem.credit.is_(False))
+    )
+
+
+async def store_document(
+    session: AsyncSession, invoice_id: int, format: str, content: bytes
+) -> None:
+    """Keep a rendered document (replacing an earlier render of the same one)."""
+    await session.execute(
+        delete(InvoiceDocument).where(
+            InvoiceDocument.invoice_id == invoice_id, InvoiceDocument.format == format
+        )
+    )
+    session.add(
+        InvoiceDocument(
+            invoice_id=invoice_id,
+            format=format,
+            content=content,
+            sha256=hashlib.sha256(content).hexdigest(),
+        )
+    )
+
+
+async def document(session: AsyncSession, invoice_id: int, format: str) -> InvoiceDocument | None:
+    """A rendered document of an invoice, or None (not rendered yet)."""
+    return await session.get(InvoiceDocument, (invoice_id, format))

@@ -1,0 +1,180 @@
+"""Monthly invoicing: one ``Invoicing`` workflow per account and period
+(``invoice:{account}:{period}``), started by an ``InvoicingRun`` that a Temporal
+Schedule fires after each local midnight that begins a month, one schedule per
+account time zone (``invoicing:{zone}``).
+
+A run's period comes from the time the schedule meant it to run (Temporal's
+``TemporalScheduledStartTime``), so a run caught up after downtime, or a
+backfill, still invoices the period it was for. Re-running a period is safe:
+issuing is idempotent and the database bills a CDR at most once.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass, replace
+from datetime import timedelta
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy, SearchAttributeKey, WorkflowIDReusePolicy
+from temporalio.exceptions import ChildWorkflowError, WorkflowAlreadyStartedError
+
+with workflow.unsafe.imports_passed_through():
+    from activities.billing.invoices import closed_period
+    from activities.invoicing import (
+        AccountsPage,
+        InvoiceSummary,
+        InvoicingActivities,
+        IssueRequest,
+    )
+    from activities.payments import PaymentActivities, PaymentOutcome
+
+SCHEDULED_START = SearchAttributeKey.for_datetime("TemporalScheduledStartTime")
+"""Set by Temporal on every workflow a schedule starts: when it was meant to run."""
+
+ISSUE_TIMEOUT = timedelta(minutes=10)
+RENDER_TIMEOUT = timedelta(minutes=5)
+PAYMENT_TIMEOUT = timedelta(minutes=2)
+RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(minutes=1))
+
+
+def invoicing_workflow_id(account_id: str, period: str) -> str:
+    """The id of one account's invoicing of one period."""
+    return f"invoice:{account_id}:{period}"
+
+
+@dataclass(frozen=True)
+class InvoicingRequest:
+    """Input of the ``Invoicing`` workflow."""
+
+    account_id: str
+    period: str
+
+
+@dataclass(frozen=True)
+class InvoicingResult:
+    """What the workflow did: the invoice (or nothing to bill) and its payment."""
+
+    invoice: InvoiceSummary
+    payment: PaymentOutcome | None = None
+
+
+@workflow.defn(name="Invoicing")
+class InvoicingWorkflow:
+    """Issues one account's invoice for one period, renders it, and collects it."""
+
+    def __init__(self) -> None:
+        self._step = "starting"
+
+    @workflow.query
+    def step(self) -> str:
+        """Where the run is."""
+        return self._step
+
+    def _at(self, request: InvoicingRequest, step: str) -> None:
+        self._step = step
+        workflow.set_current_details(f"**{request.account_id}** · period {request.period} · {step}")
+
+    @workflow.run
+    async def run(self, request: InvoicingRequest) -> InvoicingResult:
+        """Issue, render, pay: each step an activity that is safe to repeat."""
+        self._at(request, "collecting the period's CDRs and issuing the invoice")
+        summary = await workflow.execute_activity_method(
+            InvoicingActivities.issue_invoice,
+            IssueRequest(request.account_id, request.period, workflow.now()),
+            start_to_close_timeout=ISSUE_TIMEOUT,
+            retry_policy=RETRY,
+        )
+        if summary.invoice_id is None:
+            self._at(request, "nothing to bill")
+            return InvoicingResult(summary)
+        self._at(request, f"{summary.number}: rendering the PDF and the CSV")
+        await workflow.execute_activity_method(
+            InvoicingActivities.render_invoice,
+            summary.invoice_id,
+            start_to_close_timeout=RENDER_TIMEOUT,
+            retry_policy=RETRY,
+        )
+        self._at(request, f"{summary.number}: collecting the payment")
+        payment = await workflow.execute_activity_method(
+            PaymentActivities.collect_invoice,
+            summary.invoice_id,
+            start_to_close_timeout=PAYMENT_TIMEOUT,
+            retry_policy=RETRY,
+        )
+        self._at(
+            request,
+            f"{summary.number}: {summary.currency} {summary.total_incl_vat}, "
+            f"{summary.cdr_count} sessions, payment {payment.status}",
+        )
+        return InvoicingResult(summary, payment)
+
+
+@dataclass(frozen=True)
+class InvoicingRunInput:
+    """Input of ``InvoicingRun``: the accounts' time zone; the period and the cursor
+    are set only when it continues as new (or to invoice a given period)."""
+
+    time_zone: str
+    period: str | None = None
+    after: str = ""
+    invoiced: int = 0
+
+
+PAGE = 200
+"""Accounts started together."""
+PAGES_PER_RUN = 10
+"""Pages before the run continues as new (its history stays small)."""
+
+
+@workflow.defn(name="InvoicingRun")
+class InvoicingRunWorkflow:
+    """Starts the ``Invoicing`` workflow of every open account in one time zone for
+    the period that just ended there, a page of accounts at a time."""
+
+    @workflow.run
+    async def run(self, given: InvoicingRunInput) -> int:
+        """How many accounts' invoicing this run (and its continuations) started."""
+        period = given.period
+        if period is None:
+            scheduled = workflow.info().typed_search_attributes.get(SCHEDULED_START)
+            period = closed_period(scheduled or workflow.now(), given.time_zone)
+        after, started = given.after, given.invoiced
+        for _ in range(PAGES_PER_RUN):
+            workflow.set_current_details(
+                f"period **{period}** in {given.time_zone} · {started} accounts started"
+            )
+            page = await workflow.execute_activity_method(
+                InvoicingActivities.accounts_to_invoice,
+                AccountsPage(given.time_zone, after, PAGE),
+                start_to_close_timeout=timedelta(minutes=1),
+                retry_policy=RETRY,
+            )
+            if not page:
+                workflow.set_current_details(
+                    f"period **{period}** in {given.time_zone} · done: {started} accounts"
+                )
+                return started
+            children = []
+            for account_id in page:
+                # A run of the same period (a catch-up) may have it in hand already.
+                with contextlib.suppress(WorkflowAlreadyStartedError):
+                    children.append(
+                        await workflow.start_child_workflow(
+                            InvoicingWorkflow.run,
+                            InvoicingRequest(account_id, period),
+                            id=invoicing_workflow_id(account_id, period),
+                            parent_close_policy=workflow.ParentClosePolicy.ABANDON,
+                            id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE,
+                        )
+                    )
+            for child in children:
+                try:
+                    await child
+                except ChildWorkflowError as error:
+                    # One account's failure (it stays visible as a failed workflow)
+                    # does not hold up the others' invoices.
+                    workflow.logger.warning("invoicing %s failed: %s", child.id, error)
+            started += len(page)
+            after = page[-1]
+        workflow.continue_as_new(replace(given, period=period, after=after, invoiced=started))
