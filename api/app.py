@@ -23,6 +23,7 @@ from api.routers import (
     demand_response,
     fleet_plans,
     id_tokens,
+    invoices,
     log_uploads,
     reconciliation,
     reservations,
@@ -92,6 +93,7 @@ def create_app(
         demand_response,
         tariffs,
         accounts,
+        invoices,
     ):
         app.include_router(module.router)
     # The utility-facing OpenADR 3 VTN (its own OAuth2 tokens, not API keys).

@@ -111,6 +111,7 @@ class BalanceProvider:
             )
         )
         invoice.payment_status, invoice.paid_at = "paid", utcnow()
+        invoice.payment_reference = f"balance {invoice.number}"
         return PaymentOutcome(self.name, "paid", invoice.number)
 
 

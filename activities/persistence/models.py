@@ -771,6 +771,7 @@ class Invoice(Base):
     # open (awaiting payment) | paid | failed | none (nothing to pay)
     payment_status: Mapped[str] = mapped_column(String(16), default="open")
     paid_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    payment_reference: Mapped[str | None] = mapped_column(String(100))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
 

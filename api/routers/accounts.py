@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from datetime import datetime
 from decimal import Decimal
 from typing import Annotated, Any, Literal, get_args
 
-from fastapi import APIRouter, Path, Query, Response, status
+from fastapi import APIRouter, BackgroundTasks, Path, Query, Request, Response, status
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 from sqlalchemy.exc import IntegrityError
 
@@ -17,6 +19,7 @@ from activities.billing.accounts import (
     vat_id,
 )
 from activities.billing.currencies import round_money
+from activities.invoicing_schedules import ensure_schedule
 from activities.persistence.models import BillingAccount, utcnow
 from activities.persistence.repositories import accounts, id_tokens
 from activities.persistence.repositories.tariffs import CUSTOMER_GROUPS
@@ -26,6 +29,7 @@ from api.errors import conflict, not_found, unprocessable
 from api.schemas import Currency, Identifier, IdTokenOut, TimeZone
 
 router = APIRouter(prefix="/accounts", tags=["billing accounts"])
+log = logging.getLogger(__name__)
 
 Line = Annotated[str, StringConstraints(min_length=1, max_length=200)]
 AccountId = Annotated[str, Path(min_length=1, max_length=48, pattern=r"^[A-Za-z0-9._:\-]+$")]
@@ -141,6 +145,17 @@ def _apply(row: BillingAccount, fields: AccountFields) -> None:
         raise unprocessable(str(error)) from None
 
 
+async def _ensure_schedule(request: Request, time_zone: str) -> None:
+    """The account's time zone gets its invoicing schedule (after the answer; the
+    worker checks every zone at start, so a Temporal away now loses nothing)."""
+    try:
+        async with asyncio.timeout(10):
+            client = await request.app.state.temporal.client()
+            await ensure_schedule(client, time_zone, request.app.state.task_queue)
+    except Exception as error:
+        log.warning("invoicing schedule for %s not checked: %s", time_zone, error)
+
+
 async def _get(session: Session, account_id: str) -> BillingAccount:
     row = await accounts.get_account(session, account_id)
     if row is None:
@@ -162,7 +177,13 @@ async def list_accounts(
 
 
 @router.post("", status_code=status.HTTP_201_CREATED)
-async def create_account(body: AccountIn, session: Session, _: Operator) -> AccountOut:
+async def create_account(
+    body: AccountIn,
+    session: Session,
+    _: Operator,
+    request: Request,
+    background: BackgroundTasks,
+) -> AccountOut:
     """Open an account; 409 if the id is taken, 422 for an invalid VAT id or address."""
     if await accounts.get_account(session, body.id) is not None:
         raise conflict("account", body.id)
@@ -185,6 +206,7 @@ async def create_account(body: AccountIn, session: Session, _: Operator) -> Acco
         await session.commit()
     except IntegrityError:
         raise conflict("account", body.id) from None
+    background.add_task(_ensure_schedule, request, row.time_zone)
     return AccountOut.of(row)
 
 
@@ -196,12 +218,20 @@ async def get_account(account_id: AccountId, session: Session, _: Viewer) -> Acc
 
 @router.patch("/{account_id}")
 async def update_account(
-    account_id: AccountId, body: AccountFields, session: Session, _: Operator
+    account_id: AccountId,
+    body: AccountFields,
+    session: Session,
+    _: Operator,
+    request: Request,
+    background: BackgroundTasks,
 ) -> AccountOut:
     """Change an account; invoices already issued keep what they printed."""
     row = await _get(session, account_id)
+    zone = row.time_zone
     _apply(row, body)
     await session.commit()
+    if row.time_zone != zone:
+        background.add_task(_ensure_schedule, request, row.time_zone)
     return AccountOut.of(row)
 
 

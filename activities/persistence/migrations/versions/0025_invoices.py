@@ -48,6 +48,7 @@ def upgrade() -> None:
         sa.Column("reason", sa.Text(), nullable=True),
         sa.Column("payment_status", sa.String(16), nullable=False),
         sa.Column("paid_at", UTCDateTime(), nullable=True),
+        sa.Column("payment_reference", sa.String(100), nullable=True),
         sa.Column("created_at", UTCDateTime(), nullable=False),
         sa.UniqueConstraint("account_id", "period", "kind"),
         sa.UniqueConstraint("operator", "kind", "year", "seq"),
