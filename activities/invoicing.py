@@ -206,9 +206,8 @@ class InvoicingActivities:
                 )
             document = invoice_document(row)
             pdf = await asyncio.to_thread(invoice_pdf, document)
-            await invoices.store_document(session, invoice_id, "pdf", pdf)
-            await invoices.store_document(
-                session, invoice_id, "csv", invoice_csv(document).encode()
+            await invoices.store_documents(
+                session, invoice_id, {"pdf": pdf, "csv": invoice_csv(document).encode()}
             )
 
     @activity.defn(name="accounts_to_invoice")

@@ -119,144 +119,189 @@ def draft_invoice(
     if grouping not in GROUPINGS:
         raise InvoiceError(f"grouping {grouping!r} is not one of {GROUPINGS}")
     exponent = minor_unit(currency)
-    rows: list[tuple[Any, ...]] = []
-    vat_rows: list[tuple[int, str, int, int]] = []
+    # Column lists (pandas builds a frame from them in one step; a list of rows or a
+    # frame per CDR costs more than the grouping itself).
+    ids: list[int] = []
+    refs: list[str] = []
+    stations: list[str] = []
+    tokens: list[str] = []
+    starts: list[datetime] = []
+    stops: list[datetime] = []
+    energy: list[float] = []
+    excls: list[int] = []
+    vats: list[int] = []
+    rates: list[str] = []
+    rate_excl: list[int] = []
+    rate_vat: list[int] = []
     skipped: list[tuple[int, str]] = []
     for cdr in cdrs:
         if cdr.currency != currency:
             skipped.append((cdr.cdr_id, f"in {cdr.currency}, the account bills in {currency}"))
             continue
         excl, vat = to_minor(cdr.total_excl_vat, exponent), to_minor(cdr.total_vat, exponent)
-        rows.append(
-            (
-                cdr.cdr_id,
-                cdr.transaction_ref,
-                cdr.station_id,
-                cdr.id_token or "",
-                cdr.started_at,
-                cdr.stopped_at,
-                cdr.energy_wh,
-                excl,
-                vat,
-            )
-        )
-        lines = list(cdr.cost_lines) or [
+        lines = cdr.cost_lines or [
             {"vat_rate": None, "excl_vat": cdr.total_excl_vat, "vat": cdr.total_vat}
         ]
+        lines_excl = lines_vat = 0
         for line in lines:
             rate = line.get("vat_rate")
-            vat_rows.append(
-                (
-                    cdr.cdr_id,
-                    str(Decimal(rate).normalize()) if rate is not None else "0",
-                    to_minor(line["excl_vat"], exponent),
-                    to_minor(line["vat"], exponent),
-                )
+            rates.append(_rate(rate))
+            line_excl, line_vat = (
+                to_minor(line["excl_vat"], exponent),
+                to_minor(line["vat"], exponent),
             )
-    frame = pd.DataFrame(
-        rows,
-        columns=[
-            "cdr_id",
-            "transaction",
-            "station_id",
-            "id_token",
-            "started_at",
-            "stopped_at",
-            "energy_wh",
-            "excl",
-            "vat",
-        ],
-    )
-    by_rate = pd.DataFrame(vat_rows, columns=["cdr_id", "rate", "excl", "vat"])
-    _check_lines_add_up(frame, by_rate)
-    total_excl, total_vat = int(frame["excl"].sum()), int(frame["vat"].sum())
+            rate_excl.append(line_excl)
+            rate_vat.append(line_vat)
+            lines_excl, lines_vat = lines_excl + line_excl, lines_vat + line_vat
+        if (lines_excl, lines_vat) != (excl, vat):
+            # The engine guarantees it; a CDR that breaks it is not billed on a guess.
+            raise InvoiceError(f"CDR {cdr.cdr_id}: its cost lines do not add up to its totals")
+        ids.append(cdr.cdr_id)
+        refs.append(cdr.transaction_ref)
+        stations.append(cdr.station_id)
+        tokens.append(cdr.id_token or "")
+        starts.append(cdr.started_at)
+        stops.append(cdr.stopped_at)
+        energy.append(cdr.energy_wh)
+        excls.append(excl)
+        vats.append(vat)
+    by_rate: dict[str, list[int]] = {}
+    for rate, excl, vat in zip(rates, rate_excl, rate_vat, strict=True):
+        sums = by_rate.setdefault(rate, [0, 0])
+        sums[0] += excl
+        sums[1] += vat
+    total_excl, total_vat = sum(excls), sum(vats)
+    zone = ZoneInfo(time_zone)
+    if grouping == "session":
+        lines_out = _session_lines(
+            ids, refs, stations, tokens, starts, stops, energy, excls, vats, exponent, zone
+        )
+    else:
+        keys = stations if grouping == "station" else tokens
+        lines_out = _grouped_lines(
+            grouping, keys, starts, stops, energy, excls, vats, exponent, zone
+        )
     return DraftInvoice(
         currency=currency,
-        lines=_lines(frame, grouping, exponent, time_zone),
+        lines=lines_out,
         vat_breakdown=[
             {
                 "rate": rate,
-                "excl_vat": str(from_minor(int(group["excl"].sum()), exponent)),
-                "vat": str(from_minor(int(group["vat"].sum()), exponent)),
+                "excl_vat": str(from_minor(int(excl), exponent)),
+                "vat": str(from_minor(int(vat), exponent)),
             }
-            for rate, group in sorted(by_rate.groupby("rate"), key=lambda g: Decimal(g[0]))
+            for rate, (excl, vat) in sorted(by_rate.items(), key=lambda row: Decimal(row[0]))
         ],
         total_excl_vat=from_minor(total_excl, exponent),
         total_vat=from_minor(total_vat, exponent),
         total_incl_vat=from_minor(total_excl + total_vat, exponent),
         items=[
-            (int(cdr_id), from_minor(excl, exponent), from_minor(vat, exponent))
-            for cdr_id, excl, vat in zip(frame["cdr_id"], frame["excl"], frame["vat"], strict=True)
+            (cdr_id, from_minor(excl, exponent), from_minor(vat, exponent))
+            for cdr_id, excl, vat in zip(ids, excls, vats, strict=True)
         ],
         skipped=skipped,
     )
 
 
-def _check_lines_add_up(frame: pd.DataFrame, by_rate: pd.DataFrame) -> None:
-    """Each CDR's cost lines add up to its totals (the engine guarantees it; a CDR
-    that breaks it must not be billed on a guess)."""
-    if frame.empty:
-        return
-    sums = by_rate.groupby("cdr_id")[["excl", "vat"]].sum()
-    sums.columns = ["excl_lines", "vat_lines"]
-    joined = frame.set_index("cdr_id")[["excl", "vat"]].join(sums)
-    wrong = joined[
-        (joined["excl"] != joined["excl_lines"]) | (joined["vat"] != joined["vat_lines"])
-    ]
-    if not wrong.empty:
-        raise InvoiceError(f"CDR {int(wrong.index[0])}: its cost lines do not add up to its totals")
+def _rate(rate: Any) -> str:
+    """A VAT rate as the breakdown names it: ``21``, ``5.5``; none is ``0``."""
+    if rate is None:
+        return "0"
+    return format(Decimal(rate).normalize(), "f")
 
 
-def _lines(
-    frame: pd.DataFrame, grouping: str, exponent: int, time_zone: str
+def _amounts(excl: int, vat: int, exponent: int) -> dict[str, str]:
+    return {
+        "excl_vat": str(from_minor(excl, exponent)),
+        "vat": str(from_minor(vat, exponent)),
+        "incl_vat": str(from_minor(excl + vat, exponent)),
+    }
+
+
+def _kwh(energy_wh: float) -> str:
+    return format((Decimal(repr(energy_wh)) / 1000).normalize(), "f")
+
+
+def _session_lines(
+    ids: list[int],
+    refs: list[str],
+    stations: list[str],
+    tokens: list[str],
+    starts: list[datetime],
+    stops: list[datetime],
+    energy: list[float],
+    excls: list[int],
+    vats: list[int],
+    exponent: int,
+    zone: ZoneInfo,
 ) -> list[dict[str, Any]]:
-    """The invoice's lines, in time order of their first session."""
-    if frame.empty:
-        return []
-    zone = ZoneInfo(time_zone)
-    key = {"session": "cdr_id", "station": "station_id", "token": "id_token"}[grouping]
-    grouped = (
-        frame.groupby(key, sort=False)
-        .agg(
-            sessions=("cdr_id", "size"),
-            energy_wh=("energy_wh", "sum"),
-            excl=("excl", "sum"),
-            vat=("vat", "sum"),
-            first=("started_at", "min"),
-            last=("stopped_at", "max"),
-            station_id=("station_id", "first"),
-            id_token=("id_token", "first"),
-            transaction=("transaction", "first"),
-        )
-        .sort_values(["first", "excl"])
-    )
-    out = []
-    for group, row in grouped.iterrows():
-        excl, vat = int(row["excl"]), int(row["vat"])
-        line: dict[str, Any] = {
-            "group": grouping,
-            "key": str(group),
-            "sessions": int(row["sessions"]),
-            "energy_kwh": str(Decimal(str(row["energy_wh"])) / 1000),
-            "first": _local(row["first"], zone),
-            "last": _local(row["last"], zone),
-            "excl_vat": str(from_minor(excl, exponent)),
-            "vat": str(from_minor(vat, exponent)),
-            "incl_vat": str(from_minor(excl + vat, exponent)),
+    """One line per session, in time order."""
+    order = sorted(range(len(ids)), key=lambda k: (starts[k], ids[k]))
+    return [
+        {
+            "group": "session",
+            "key": str(ids[k]),
+            "sessions": 1,
+            "energy_kwh": _kwh(energy[k]),
+            "first": _local(starts[k], zone),
+            "last": _local(stops[k], zone),
+            **_amounts(excls[k], vats[k], exponent),
+            "cdr_id": ids[k],
+            "station_id": stations[k],
+            "transaction_id": refs[k],
+            "id_token": tokens[k] or None,
         }
-        if grouping == "session":
-            line.update(
-                cdr_id=int(group),
-                station_id=row["station_id"],
-                transaction_id=row["transaction"],
-                id_token=row["id_token"] or None,
-            )
-        out.append(line)
-    return out
+        for k in order
+    ]
 
 
-def _local(moment: Any, zone: ZoneInfo) -> str:
-    value = pd.Timestamp(moment).to_pydatetime()
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=UTC)
+def _grouped_lines(
+    grouping: str,
+    keys: list[str],
+    starts: list[datetime],
+    stops: list[datetime],
+    energy: list[float],
+    excls: list[int],
+    vats: list[int],
+    exponent: int,
+    zone: ZoneInfo,
+) -> list[dict[str, Any]]:
+    """One line per station or card: its sessions' sums, in order of its first one."""
+    if not keys:
+        return []
+    frame = pd.DataFrame({"key": keys, "energy": energy, "excl": excls, "vat": vats, "n": 1})
+    sums = frame.groupby("key", sort=False).sum()
+    first: dict[str, datetime] = {}
+    last: dict[str, datetime] = {}
+    for key, start, stop in zip(keys, starts, stops, strict=True):
+        if key not in first or start < first[key]:
+            first[key] = start
+        if key not in last or stop > last[key]:
+            last[key] = stop
+    rows = zip(
+        sums.index,
+        sums["energy"].tolist(),
+        sums["excl"].tolist(),
+        sums["vat"].tolist(),
+        sums["n"].tolist(),
+        strict=True,
+    )
+    lines = [
+        {
+            "group": grouping,
+            "key": key,
+            "sessions": int(count),
+            "energy_kwh": _kwh(float(kwh)),
+            "first": _local(first[key], zone),
+            "last": _local(last[key], zone),
+            **_amounts(int(excl), int(vat), exponent),
+        }
+        for key, kwh, excl, vat, count in rows
+    ]
+    lines.sort(key=lambda line: (line["first"], line["key"]))
+    return lines
+
+
+def _local(moment: datetime, zone: ZoneInfo) -> str:
+    value = moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
     return value.astimezone(zone).isoformat(timespec="minutes")

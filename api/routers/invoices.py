@@ -201,10 +201,14 @@ async def create_credit_note(body: CreditIn, session: Session, _: Operator) -> I
         await session.rollback()
         raise unprocessable(str(error)) from None
     document = invoice_document(row)
-    await invoices.store_document(
-        session, row.id, "pdf", await asyncio.to_thread(invoice_pdf, document)
+    await invoices.store_documents(
+        session,
+        row.id,
+        {
+            "pdf": await asyncio.to_thread(invoice_pdf, document),
+            "csv": invoice_csv(document).encode(),
+        },
     )
-    await invoices.store_document(session, row.id, "csv", invoice_csv(document).encode())
     await session.commit()
     return InvoiceOut.of(row)
 

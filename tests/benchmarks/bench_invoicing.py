@@ -1,0 +1,313 @@
+"""Benchmark: a month of invoicing, from stored CDRs to numbered invoices with PDFs.
+
+Generates (untimed) a month of CDRs for accounts in Europe/Amsterdam: each CDR 5-60
+kWh priced like a public tariff (energy and a start fee, 21 % VAT) with its cost
+lines, each account with 1-8 cards and a grouping (per session, station or card).
+Then times what the ``Invoicing`` workflows' activities do for every account:
+collect the period's CDRs, draft the invoice (pandas), take a gap-free number,
+store it and its items, render the PDF and the CSV and store them, and debit the
+account (invoice provider: nothing to collect). Several processes share the
+accounts like several workers would; numbers stay one series.
+
+    python -m tests.benchmarks.bench_invoicing --cdrs 1000000 --accounts 10000
+    python -m tests.benchmarks.bench_invoicing --cdrs 1000000 --accounts 10000 \\
+        --database postgresql+psycopg://postgres@127.0.0.1:5432/test --processes 2
+
+Prints wall time, accounts and CDRs per second and peak memory (the largest
+resident set of the main process and of any worker process), and checks that
+every CDR is on exactly one invoice and the numbers have no gap. It asserts
+nothing about speed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import multiprocessing
+import os
+import random
+import resource
+import tempfile
+import time
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+from sqlalchemy import func, insert, select, text
+
+from activities.billing.invoice_documents import invoice_csv, invoice_pdf
+from activities.invoicing import invoice_document, issue
+from activities.persistence.database import Database
+from activities.persistence.migrate import upgrade_async
+from activities.persistence.models import (
+    BillingAccount,
+    ChargeDetailRecordRow,
+    IdToken,
+    Invoice,
+    InvoiceItem,
+    Site,
+    Station,
+    Transaction,
+)
+from activities.persistence.repositories import invoices
+
+console = Console(width=130)
+ZONE = "Europe/Amsterdam"
+PERIOD = "2026-11"
+MONTH_START = datetime(2026, 10, 31, 23, 0, tzinfo=UTC)  # 1 November, Amsterdam
+ISSUED = datetime(2026, 11, 30, 23, 5, tzinfo=UTC)
+CHUNK = 20_000
+
+
+def _cdr(rng: random.Random, pk: int, station: str, token: str, account: str) -> dict[str, Any]:
+    kwh = rng.randint(5, 60)
+    started = MONTH_START + timedelta(minutes=rng.randrange(29 * 24 * 60))
+    energy = Decimal(kwh) * Decimal("0.39")
+    excl = energy + Decimal("0.50")
+    vat = (excl * Decimal("0.21")).quantize(Decimal("0.01"))
+    energy_vat = (energy * Decimal("0.21")).quantize(Decimal("0.01"))
+    return {
+        "id": pk,
+        "transaction_pk": pk,
+        "transaction_ref": str(pk),
+        "station_id": station,
+        "site_id": "bench-site",
+        "evse_id": 1,
+        "connector_id": 1,
+        "ocpp_version": "1.6",
+        "started_at": started,
+        "stopped_at": started + timedelta(minutes=rng.randint(20, 300)),
+        "energy_wh": kwh * 1000.0,
+        "price_per_kwh": Decimal("0.39"),
+        "currency": "EUR",
+        "total_cost": excl + vat,
+        "total_excl_vat": excl,
+        "total_vat": vat,
+        "stop_reason": "Local",
+        "notes": [],
+        "id_token": token,
+        "customer_group": "fleet",
+        "account_id": account,
+        "tariff_id": "bench",
+        "tariff_version": 1,
+        "cost_lines": [
+            {
+                "dimension": "ENERGY",
+                "vat_rate": "21",
+                "excl_vat": str(energy),
+                "vat": str(energy_vat),
+            },
+            {
+                "dimension": "FLAT",
+                "vat_rate": "21",
+                "excl_vat": "0.50",
+                "vat": str(vat - energy_vat),
+            },
+        ],
+        "created_at": ISSUED,
+    }
+
+
+async def generate(url: str, cdrs: int, accounts: int, seed: int) -> None:
+    """A month of CDRs over ``accounts`` accounts, written in bulk."""
+    await upgrade_async(url)
+    db = Database(url)
+    rng = random.Random(seed)
+    stations = [f"bench-cp-{n:04d}" for n in range(200)]
+    async with db.sessions.begin() as session:
+        session.add(
+            Site(id="bench-site", name="bench", price_per_kwh=Decimal("0.39"), currency="EUR")
+        )
+        await session.flush()
+        await session.execute(
+            insert(Station),
+            [
+                {"id": s, "site_id": "bench-site", "registration_status": "accepted"}
+                for s in stations
+            ],
+        )
+        rows, tokens = [], []
+        for n in range(accounts):
+            account = f"bench-acct-{n:05d}"
+            rows.append(
+                {
+                    "id": account,
+                    "name": f"Fleet {n}",
+                    "kind": "fleet",
+                    "customer_group": "fleet",
+                    "operator": "bench",
+                    "email": None,
+                    "address": {"line1": f"Kade {n}", "city": "Utrecht", "country": "NL"},
+                    "currency": "EUR",
+                    "vat_id": None,
+                    "payment_terms_days": 14,
+                    "grouping": ("session", "station", "token")[n % 3],
+                    "language": ("en", "nl", "de", "fr")[n % 4],
+                    "time_zone": ZONE,
+                    "payment_provider": "invoice",
+                    "credit_limit": Decimal(0),
+                    "created_at": ISSUED,
+                }
+            )
+            for k in range(rng.randint(1, 8)):
+                tokens.append(
+                    {"id_token": f"B{n:05d}-{k}", "status": "accepted", "account_id": account}
+                )
+        await session.execute(insert(BillingAccount), rows)
+        await session.execute(insert(IdToken), tokens)
+    owners = [(t["id_token"], t["account_id"]) for t in tokens]
+    pk = 0
+    while pk < cdrs:
+        batch = min(CHUNK, cdrs - pk)
+        txs, records = [], []
+        for _ in range(batch):
+            pk += 1
+            token, account = owners[rng.randrange(len(owners))]
+            record = _cdr(rng, pk, stations[rng.randrange(len(stations))], token, account)
+            records.append(record)
+            txs.append(
+                {
+                    "id": pk,
+                    "transaction_ref": str(pk),
+                    "station_id": record["station_id"],
+                    "site_id": "bench-site",
+                    "evse_id": 1,
+                    "connector_id": 1,
+                    "id_token": token,
+                    "meter_start_wh": 0,
+                    "started_at": record["started_at"],
+                    "meter_stop_wh": int(record["energy_wh"]),
+                    "stopped_at": record["stopped_at"],
+                    "status": "completed",
+                    "ocpp_version": "1.6",
+                    "seq_nos": [],
+                    "created_at": record["started_at"],
+                }
+            )
+        async with db.sessions.begin() as session:
+            await session.execute(insert(Transaction), txs)
+            await session.execute(insert(ChargeDetailRecordRow), records)
+    await db.dispose()
+
+
+async def invoice_accounts(url: str, account_ids: list[str]) -> tuple[int, int]:
+    """What the workflows' activities do for each account; (invoices, CDRs) issued."""
+    db = Database(url)
+    issued = billed = 0
+    for account_id in account_ids:
+        async with db.sessions.begin() as session:
+            account = await session.get(BillingAccount, account_id)
+            assert account is not None
+            row, _, _ = await issue(session, account, PERIOD, ISSUED)
+            if row is None:
+                continue
+        async with db.sessions.begin() as session:
+            found = await invoices.get_invoice(session, row.id)
+            assert found is not None
+            document = invoice_document(found)
+            await invoices.store_documents(
+                session,
+                found.id,
+                {"pdf": invoice_pdf(document), "csv": invoice_csv(document).encode()},
+            )
+        issued, billed = issued + 1, billed + row.cdr_count
+    await db.dispose()
+    return issued, billed
+
+
+def _worker(url: str, account_ids: list[str]) -> tuple[int, int, int]:
+    issued, billed = asyncio.run(invoice_accounts(url, account_ids))
+    return issued, billed, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+
+
+async def check(url: str, cdrs: int) -> tuple[int, int, bool]:
+    """(invoices, CDR items, numbers gap-free) as stored."""
+    db = Database(url)
+    async with db.sessions() as session:
+        count = await session.scalar(select(func.count()).select_from(Invoice))
+        items = await session.scalar(select(func.count()).select_from(InvoiceItem))
+        seqs = sorted(
+            (await session.scalars(select(Invoice.seq).where(Invoice.operator == "bench"))).all()
+        )
+    await db.dispose()
+    return int(count or 0), int(items or 0), seqs == list(range(1, len(seqs) + 1))
+
+
+async def _reset(url: str) -> None:
+    """An empty PostgreSQL schema for the benchmark (its tables only)."""
+    db = Database(url)
+    async with db.engine.begin() as connection:
+        await connection.execute(text("DROP SCHEMA IF EXISTS bench CASCADE"))
+        await connection.execute(text("CREATE SCHEMA bench"))
+    await db.dispose()
+
+
+def main() -> None:
+    """Generate the month, invoice every account, print the table."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--cdrs", type=int, default=1_000_000)
+    parser.add_argument("--accounts", type=int, default=10_000)
+    parser.add_argument("--processes", type=int, default=1)
+    parser.add_argument("--database", default=None, help="PostgreSQL URL (default: a SQLite file)")
+    parser.add_argument("--seed", type=int, default=7)
+    args = parser.parse_args()
+    if args.database:
+        url = args.database
+        asyncio.run(_reset(url))
+        url += ("&" if "?" in url else "?") + "options=-csearch_path%3Dbench"
+    else:
+        folder = tempfile.mkdtemp(prefix="bench-invoicing-")
+        url = f"sqlite+aiosqlite:///{folder}/bench.db"
+        if args.processes > 1:
+            console.print("[yellow]SQLite has one writer: processes take turns[/]")
+    began = time.perf_counter()
+    asyncio.run(generate(url, args.cdrs, args.accounts, args.seed))
+    generated = time.perf_counter() - began
+    ids = [f"bench-acct-{n:05d}" for n in range(args.accounts)]
+    began = time.perf_counter()
+    if args.processes == 1:
+        issued, billed, peak = _worker(url, ids)
+        peaks = [peak]
+    else:
+        shares = [ids[k :: args.processes] for k in range(args.processes)]
+        with multiprocessing.get_context("spawn").Pool(args.processes) as pool:
+            results = pool.starmap(_worker, [(url, share) for share in shares])
+        issued, billed = sum(r[0] for r in results), sum(r[1] for r in results)
+        peaks = [r[2] for r in results]
+    wall = time.perf_counter() - began
+    peaks.append(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+    count, items, gap_free = asyncio.run(check(url, args.cdrs))
+    table = Table(
+        title=f"invoicing a month: {args.cdrs:,} CDRs, {args.accounts:,} accounts, "
+        f"{'PostgreSQL' if args.database else 'SQLite'}, {args.processes} process(es)"
+    )
+    for column in (
+        "generated (s)",
+        "invoiced (s)",
+        "accounts/s",
+        "CDRs/s",
+        "peak RSS (MiB)",
+        "invoices",
+        "CDRs billed",
+        "gap-free",
+    ):
+        table.add_column(column, justify="right")
+    table.add_row(
+        f"{generated:.1f}",
+        f"{wall:.1f}",
+        f"{issued / wall:,.0f}",
+        f"{billed / wall:,.0f}",
+        f"{max(peaks) / 1024:,.0f}",
+        f"{count:,}",
+        f"{items:,} of {args.cdrs:,}",
+        "yes" if gap_free else "NO",
+    )
+    console.print(table)
+    if os.environ.get("BENCH_KEEP") is None and not args.database:
+        os.remove(url.split("///", 1)[1])
+
+
+if __name__ == "__main__":
+    main()
