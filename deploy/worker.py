@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 from temporalio.client import Client
 from temporalio.worker import PollerBehaviorAutoscaling, Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
@@ -12,6 +14,7 @@ from activities.demand_response import DemandResponseActivities
 from activities.invoicing import InvoicingActivities
 from activities.log_uploads import LogUploadActivities
 from activities.payments import PaymentActivities
+from activities.payments.stripe_adapter import StripeActivities, StripeGateway
 from activities.persistence.database import Database
 from activities.reservations import ReservationActivities
 from activities.sessions import SessionActivities
@@ -23,6 +26,7 @@ from workflows.configuration_push import ConfigurationPushWorkflow
 from workflows.demand_response import DemandResponseWorkflow
 from workflows.invoicing import InvoicingRunWorkflow, InvoicingWorkflow
 from workflows.log_upload import LogUploadWorkflow
+from workflows.payment_hold import PaymentHoldWorkflow
 from workflows.reservation import ReservationWorkflow
 from workflows.site_charging import SiteChargingWorkflow
 from workflows.station_command import StationCommandWorkflow
@@ -39,6 +43,7 @@ WORKFLOWS = [
     WebhookDeliveryWorkflow,
     InvoicingWorkflow,
     InvoicingRunWorkflow,
+    PaymentHoldWorkflow,
 ]
 
 
@@ -49,6 +54,15 @@ def workflow_runner() -> SandboxedWorkflowRunner:
     return SandboxedWorkflowRunner(
         restrictions=SandboxRestrictions.default.with_passthrough_modules("rich")
     )
+
+
+def stripe_gateway() -> StripeGateway | None:
+    """Stripe, when the deployment configured a key (``CSMS_STRIPE_API_KEY``; its test
+    mode with an ``sk_test_`` key; ``CSMS_STRIPE_API_BASE`` for a stand-in)."""
+    key = os.environ.get("CSMS_STRIPE_API_KEY")
+    if not key:
+        return None
+    return StripeGateway(key, api_base=os.environ.get("CSMS_STRIPE_API_BASE"))
 
 
 def build_worker(client: Client, db: Database, task_queue: str) -> Worker:
@@ -64,6 +78,7 @@ def build_worker(client: Client, db: Database, task_queue: str) -> Worker:
     baselines = BaselineActivities(db)
     invoicing = InvoicingActivities(db)
     payments = PaymentActivities(db)
+    cards = StripeActivities(stripe_gateway())
     return Worker(
         client,
         task_queue=task_queue,
@@ -93,6 +108,9 @@ def build_worker(client: Client, db: Database, task_queue: str) -> Worker:
             invoicing.render_invoice,
             invoicing.accounts_to_invoice,
             payments.collect_invoice,
+            cards.hold_card,
+            cards.capture_card,
+            cards.release_card,
         ],
         workflow_runner=workflow_runner(),
         max_concurrent_activities=64,
