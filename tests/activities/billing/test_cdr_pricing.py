@@ -126,3 +126,22 @@ def test_parked_after_charging_is_parking_time_and_a_fault_is_not() -> None:
     priced = price_cdr(tariff, 1, session)
     assert priced.total_incl_vat == Decimal("1.00")
     assert priced.totals["total_parking_time"] == "0.166667"
+
+
+@pytest.mark.parametrize(
+    ("wh", "price", "cost"),
+    [
+        (12_500, "0.40", "5.00"),
+        (1, "0.30", "0.00"),
+        (1_667, "0.30", "0.50"),  # 0.5001 -> 0.50
+        (1_650, "0.30", "0.50"),  # 0.495 rounds half up
+        (0, "0.99", "0.00"),
+    ],
+)
+def test_a_sites_flat_price_rounds_half_up_to_the_cent(wh: int, price: str, cost: str) -> None:
+    session = SettledSession(
+        started_at=T0, stopped_at=_minutes(30), energy_wh=wh, meter_start_wh=100
+    )
+    priced = price_cdr(site_flat_tariff("S", Decimal(price), "EUR"), None, session)
+    assert priced.total_incl_vat == Decimal(cost) == priced.total_excl_vat
+    assert priced.price_per_kwh == (Decimal(price) if wh else Decimal(0))
