@@ -253,6 +253,10 @@ class ChargeDetailRecordRow(Base):
     """
 
     __tablename__ = "charge_detail_records"
+    # An account's CDRs of a period (invoicing): one index range, whatever the table's size.
+    __table_args__ = (
+        Index("ix_charge_detail_records_account_stopped", "account_id", "stopped_at"),
+    )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     transaction_pk: Mapped[int] = mapped_column(ForeignKey("transactions.id"), unique=True)
@@ -281,7 +285,7 @@ class ChargeDetailRecordRow(Base):
     charging_periods: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON)
     totals: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     # The account the token belonged to at settlement: who is invoiced for it.
-    account_id: Mapped[str | None] = mapped_column(String(48), index=True)
+    account_id: Mapped[str | None] = mapped_column(String(48))
 
 
 class ConnectorStatusHistory(Base):

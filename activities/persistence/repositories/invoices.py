@@ -8,7 +8,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any, cast
 
-from sqlalchemy import Table, delete, exists, insert, select
+from sqlalchemy import Table, and_, delete, false, insert, or_, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -113,24 +113,43 @@ async def uninvoiced_cdrs(
     session: AsyncSession, account_id: str, before: datetime, *, batch: int = 5000
 ) -> AsyncIterator[list[CdrFacts]]:
     """The account's CDRs that stopped before ``before`` and are on no invoice yet, in
-    batches by id: the period's, and any that arrived after their own period closed."""
+    batches: the period's, and any that arrived after their own period closed.
+
+    Two plain queries a batch (the account's CDRs by its index, then which of them
+    are billed), not an anti-join: a planner that last counted the invoice items
+    when there were none keeps a plan for the join that scans every CDR.
+    """
     cdr = ChargeDetailRecordRow
-    billed = exists().where(InvoiceItem.cdr_id == cdr.id, InvoiceItem.credit.is_(False))
-    after = 0
+    after: tuple[datetime, int] | None = None
     while True:
-        rows = (
-            await session.execute(
-                select(*_FACT_COLUMNS)
-                .where(cdr.account_id == account_id, cdr.stopped_at < before, cdr.id > after)
-                .where(~billed)
-                .order_by(cdr.id)
-                .limit(batch)
+        # In the order of the account's index (account, stop time), so each batch is
+        # one range of it: ordered by id instead, a generic plan walks the primary key
+        # through every account's CDRs.
+        query = (
+            select(*_FACT_COLUMNS)
+            .where(cdr.account_id == account_id, cdr.stopped_at < before)
+            .order_by(cdr.stopped_at, cdr.id)
+            .limit(batch)
+        )
+        if after is not None:
+            query = query.where(
+                or_(cdr.stopped_at > after[0], and_(cdr.stopped_at == after[0], cdr.id > after[1]))
             )
-        ).all()
+        rows = (await session.execute(query)).all()
         if not rows:
             return
-        yield [_facts(row) for row in rows]
-        after = rows[-1][0]
+        billed = set(
+            await session.scalars(
+                select(InvoiceItem.cdr_id).where(
+                    InvoiceItem.cdr_id.in_([row[0] for row in rows]),
+                    InvoiceItem.credit == false(),
+                )
+            )
+        )
+        yield [_facts(row) for row in rows if row[0] not in billed]
+        if len(rows) < batch:
+            return
+        after = (rows[-1][5], rows[-1][0])
 
 
 def _facts(row: Any) -> CdrFacts:

@@ -45,11 +45,15 @@ def upgrade() -> None:
         )
     # Added in place (no table copy on SQLite: the CDR trigger stays).
     op.add_column("charge_detail_records", sa.Column("account_id", sa.String(48), nullable=True))
-    op.create_index("ix_charge_detail_records_account_id", "charge_detail_records", ["account_id"])
+    op.create_index(
+        "ix_charge_detail_records_account_stopped",
+        "charge_detail_records",
+        ["account_id", "stopped_at"],
+    )
 
 
 def downgrade() -> None:
-    op.drop_index("ix_charge_detail_records_account_id", "charge_detail_records")
+    op.drop_index("ix_charge_detail_records_account_stopped", "charge_detail_records")
     with op.batch_alter_table("charge_detail_records", schema=None) as batch_op:
         batch_op.drop_column("account_id")
     if op.get_bind().dialect.name == "sqlite":  # the table's copy lost its trigger
