@@ -25,6 +25,7 @@ from api.routers import (
     id_tokens,
     invoices,
     log_uploads,
+    payment_holds,
     reconciliation,
     reservations,
     sessions,
@@ -94,6 +95,7 @@ def create_app(
         tariffs,
         accounts,
         invoices,
+        payment_holds,
     ):
         app.include_router(module.router)
     # The utility-facing OpenADR 3 VTN (its own OAuth2 tokens, not API keys).

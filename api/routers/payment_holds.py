@@ -1,0 +1,131 @@
+"""Card pre-authorisations for ad-hoc sessions: place, settle with the total, release."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Request, status
+from pydantic import BaseModel, Field, StringConstraints
+from temporalio.client import WorkflowHandle
+from temporalio.common import WorkflowIDConflictPolicy
+from temporalio.service import RPCError
+
+from activities.billing.currencies import UnknownCurrency, round_money
+from activities.payments.stripe_adapter import HoldRequest
+from api.auth import Operator, Viewer
+from api.commands import temporal_client, temporal_unavailable
+from api.errors import not_found, unprocessable
+from api.schemas import Currency
+from workflows.payment_hold import (
+    PaymentHoldResult,
+    PaymentHoldWorkflow,
+    payment_hold_workflow_id,
+)
+
+router = APIRouter(prefix="/payment-holds", tags=["payments"])
+
+HoldKey = Annotated[str, Path(min_length=1, max_length=120, pattern=r"^[A-Za-z0-9._:\-]+$")]
+Amount = Annotated[Decimal, Field(gt=0, max_digits=12, decimal_places=4)]
+
+
+class HoldIn(BaseModel):
+    """A hold for one session, named by a key of the caller's (the session's own id)."""
+
+    key: Annotated[
+        str, StringConstraints(min_length=1, max_length=120, pattern=r"^[A-Za-z0-9._:\-]+$")
+    ]
+    amount: Amount
+    currency: Currency
+    payment_method: Annotated[str, StringConstraints(min_length=3, max_length=100)] = Field(
+        description="a Stripe PaymentMethod id (pm_...)"
+    )
+    customer: Annotated[str, StringConstraints(min_length=3, max_length=100)] | None = None
+
+
+class HoldOut(BaseModel):
+    """The workflow that holds the payment, and where it is."""
+
+    workflow_id: str
+    state: str | None = None
+
+
+class TotalIn(BaseModel):
+    """The session's total, VAT included: what is captured."""
+
+    total: Annotated[Decimal, Field(ge=0, max_digits=12, decimal_places=4)]
+
+
+def _checked(amount: Decimal, currency: str) -> Decimal:
+    try:
+        rounded = round_money(amount, currency)
+    except UnknownCurrency as error:
+        raise unprocessable(f"currency: {error}") from None
+    if rounded != amount:
+        raise unprocessable(f"amount: {currency} has no more decimals than {rounded}")
+    return rounded
+
+
+@router.post("", status_code=status.HTTP_202_ACCEPTED)
+async def place_hold(body: HoldIn, request: Request, _: Operator) -> HoldOut:
+    """Start the ``PaymentHold`` workflow (joined when the key's hold exists)."""
+    amount = _checked(body.amount, body.currency)
+    client = await temporal_client(request.app.state.temporal)
+    workflow_id = payment_hold_workflow_id(body.key)
+    try:
+        await client.start_workflow(
+            PaymentHoldWorkflow.run,
+            HoldRequest(body.key, str(amount), body.currency, body.payment_method, body.customer),
+            id=workflow_id,
+            task_queue=request.app.state.task_queue,
+            id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+        )
+    except RPCError as exc:
+        raise temporal_unavailable(exc) from None
+    return HoldOut(workflow_id=workflow_id)
+
+
+async def _handle(
+    request: Request, key: str
+) -> WorkflowHandle[PaymentHoldWorkflow, PaymentHoldResult]:
+    client = await temporal_client(request.app.state.temporal)
+    return client.get_workflow_handle_for(PaymentHoldWorkflow.run, payment_hold_workflow_id(key))
+
+
+@router.get("/{key}")
+async def get_hold(key: HoldKey, request: Request, _: Viewer) -> HoldOut:
+    """Where the hold is: holding, held, captured, released, expired or declined."""
+    handle = await _handle(request, key)
+    try:
+        state = await handle.query(PaymentHoldWorkflow.state)
+    except RPCError as exc:
+        if "not found" in str(exc).lower():
+            raise not_found("payment hold", key) from None
+        raise temporal_unavailable(exc) from None
+    return HoldOut(workflow_id=handle.id, state=state)
+
+
+@router.post("/{key}/settle", status_code=status.HTTP_202_ACCEPTED)
+async def settle_hold(key: HoldKey, body: TotalIn, request: Request, _: Operator) -> HoldOut:
+    """Capture the session's total (at most what is held; the rest is released)."""
+    handle = await _handle(request, key)
+    try:
+        await handle.signal(PaymentHoldWorkflow.settle, str(body.total))
+    except RPCError as exc:
+        if "not found" in str(exc).lower():
+            raise not_found("payment hold", key) from None
+        raise temporal_unavailable(exc) from None
+    return HoldOut(workflow_id=handle.id)
+
+
+@router.post("/{key}/release", status_code=status.HTTP_202_ACCEPTED)
+async def release_hold(key: HoldKey, request: Request, _: Operator) -> HoldOut:
+    """Give the whole hold back (the session is not billed)."""
+    handle = await _handle(request, key)
+    try:
+        await handle.signal(PaymentHoldWorkflow.release)
+    except RPCError as exc:
+        if "not found" in str(exc).lower():
+            raise not_found("payment hold", key) from None
+        raise temporal_unavailable(exc) from None
+    return HoldOut(workflow_id=handle.id)
