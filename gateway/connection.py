@@ -85,6 +85,8 @@ class StationContext:
     claims_possible: bool = True
     # Bumped with every such command, so a check that raced one does not clear the flag.
     claims_generation: int = 0
+    # 2.x: whether the station shows running costs (TariffCostCtrlr); None: not read yet.
+    shows_costs: bool | None = None
 
 
 class OcppConnection:

@@ -146,35 +146,35 @@ class Ocpp2Handlers:
         notes: list[str] = []
         sampled = metering.readings_v2(p.get("meterValue", []))
         at, unusable_time = bounds.event_time_as_sent(p["timestamp"], "timestamp", notes)
-        outcome = await self.service.transaction_event(
-            conn.context,
-            TransactionEvent(
-                kind=TransactionEventKind(p["eventType"]),
-                station_id=conn.station_id,
-                transaction_ref=info["transactionId"],
-                timestamp=at,
-                unusable_time=unusable_time,
-                evse_id=bounds.id_or_zero(evse.get("id", 1), "evse.id", notes),
-                connector_id=bounds.id_or_zero(
-                    evse.get("connectorId", 1), "evse.connectorId", notes
-                ),
-                id_token=_token(p),
-                seq_no=p["seqNo"],
-                trigger_reason=p["triggerReason"],
-                offline=p.get("offline", False),
-                readings=tuple(sampled.readings),
-                stopped_reason=info.get("stoppedReason"),
-                remote_start_id=bounds.id_or_none(
-                    info.get("remoteStartId"), "remoteStartId", notes
-                ),
-                charging_state=info.get("chargingState"),
-                reservation_id=bounds.id_or_none(p.get("reservationId"), "reservationId", notes),
-                notes=(*notes, *sampled.dropped),
-            ),
+        event = TransactionEvent(
+            kind=TransactionEventKind(p["eventType"]),
+            station_id=conn.station_id,
+            transaction_ref=info["transactionId"],
+            timestamp=at,
+            unusable_time=unusable_time,
+            evse_id=bounds.id_or_zero(evse.get("id", 1), "evse.id", notes),
+            connector_id=bounds.id_or_zero(evse.get("connectorId", 1), "evse.connectorId", notes),
+            id_token=_token(p),
+            seq_no=p["seqNo"],
+            trigger_reason=p["triggerReason"],
+            offline=p.get("offline", False),
+            readings=tuple(sampled.readings),
+            stopped_reason=info.get("stoppedReason"),
+            remote_start_id=bounds.id_or_none(info.get("remoteStartId"), "remoteStartId", notes),
+            charging_state=info.get("chargingState"),
+            reservation_id=bounds.id_or_none(p.get("reservationId"), "reservationId", notes),
+            notes=(*notes, *sampled.dropped),
         )
-        if outcome.authorization is None:
-            return {}
-        return {"idTokenInfo": id_token_info(outcome.authorization)}
+        outcome = await self.service.transaction_event(conn.context, event)
+        answer: dict[str, Any] = {}
+        if outcome.authorization is not None:
+            answer["idTokenInfo"] = id_token_info(outcome.authorization)
+        cost = await self.service.running_costs.total_cost(
+            conn.context, event, outcome.transaction_pk
+        )
+        if cost is not None:
+            answer["totalCost"] = float(cost)  # the driver's display: a JSON number
+        return answer
 
     async def meter_values(self, conn: OcppConnection, p: dict[str, Any]) -> dict[str, Any]:
         """Samples outside a transaction event (EVSE 0 is the main meter)."""

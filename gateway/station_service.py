@@ -25,6 +25,7 @@ from activities.persistence.types import to_json
 from gateway.connection import StationContext
 from gateway.notices import Notices
 from gateway.rpc import ErrorKind, OcppError
+from gateway.running_cost import RunningCosts
 from gateway.services import GatewayServices
 from gateway.smart_sites import SmartSites
 from gateway.timestamps import utcnow
@@ -71,6 +72,7 @@ class StationService:
         self.wakeups = Wakeups(services.temporal)
         self.notices = Notices(services, self.smart_sites, self.wakeups)
         self.transactions = TransactionEvents(services, self.smart_sites, self.wakeups)
+        self.running_costs = RunningCosts(services.db)
 
     async def boot(self, ctx: StationContext, identity: StationIdentity) -> RegistrationStatus:
         """Record what the station reported; answer its registration state."""
