@@ -10,6 +10,8 @@ the plan on the site's row for the API.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+import logging
 import math
 from collections.abc import Sequence
 from dataclasses import asdict
@@ -23,9 +25,12 @@ from temporalio.converter import value_to_type
 from temporalio.exceptions import ApplicationError
 
 from activities import demand_response
+from activities.billing.tariff_bands import energy_bands
+from activities.billing.tariffs import Tariff as BillingTariff
 from activities.persistence.database import Database
 from activities.persistence.models import SiteCharging, StationEvent, Transaction
 from activities.persistence.repositories import meter_samples, site_plans, stations, transactions
+from activities.persistence.repositories import tariffs as tariff_rows
 from activities.persistence.types import to_json
 from optimizer import lp, pilot, profiles
 from optimizer.fleet import Depot, DepotCharger, TimeOfUse
@@ -35,11 +40,14 @@ from workflows.domain import ChargingNeeds
 from workflows.smart_charging import (
     PlanRequest,
     PresentVehicle,
+    PriceBand,
     SiteChargingConfig,
     SitePlan,
     SitePlanOutcome,
     SitePlanRequest,
 )
+
+log = logging.getLogger(__name__)
 
 ROOT = "site"
 
@@ -288,7 +296,9 @@ class SmartChargingActivities:
         the profiles that install it. Runs that began before "derived-state" use it."""
         async with self._db.sessions() as session:
             row = await self._row(session, request.site_id)
-            config = value_to_type(SiteChargingConfig, row.config)
+            config = await with_tariff_prices(
+                session, value_to_type(SiteChargingConfig, row.config)
+            )
             plan, measured = await self.solve(session, row, config, request.present, request.now)
         # The points planned, so that a run moving on to "derived-state" clears them.
         points = {v.key: [v.station_id, v.evse_id, v.transaction_id] for v in request.present}
@@ -312,7 +322,9 @@ class SmartChargingActivities:
         """
         async with self._db.sessions() as session:
             row = await self._row(session, request.site_id)
-            config = value_to_type(SiteChargingConfig, row.config)
+            config = await with_tariff_prices(
+                session, value_to_type(SiteChargingConfig, row.config)
+            )
             present: dict[str, PresentVehicle] = {}
             if not request.stopping and row.enabled:
                 # Ordered by start: a newer car on a point replaces the older.
@@ -535,6 +547,29 @@ class SmartChargingActivities:
             if begin is not None and high is not None:
                 delivered = max(0.0, (high - begin) / 1000)
         return max(0.0, need_kwh - delivered), departure, delivered
+
+
+def tariff_prices(config: SiteChargingConfig, tariff: BillingTariff) -> SiteChargingConfig:
+    """``config`` with its prices from ``tariff``'s energy prices by time of day;
+    ValueError when the tariff leaves some time of day without one."""
+    bands = [PriceBand(a, b, float(price)) for a, b, price in energy_bands(tariff)]
+    return dataclasses.replace(config, prices=bands)
+
+
+async def with_tariff_prices(session: Any, config: SiteChargingConfig) -> SiteChargingConfig:
+    """The configuration as it plans now: prices from its tariff when it names one
+    (a tariff gone or unusable leaves the bands last read, and says so)."""
+    if config.tariff_id is None:
+        return config
+    row = await tariff_rows.latest(session, config.tariff_id)
+    if row is None:
+        log.warning("tariff %s is gone: planning with the prices last read", config.tariff_id)
+        return config
+    try:
+        return tariff_prices(config, tariff_rows.as_tariff(row))
+    except ValueError as error:
+        log.warning("tariff %s: %s; planning with the prices last read", config.tariff_id, error)
+        return config
 
 
 def check_prices(config: SiteChargingConfig) -> None:

@@ -117,6 +117,10 @@ class SiteChargingConfig:
     departure_risk_premium_per_kwh: float | None = None
     # The IANA time zone of the price bands (and the site's clock): "Europe/Berlin".
     time_zone: str = "UTC"
+    # The prices are this tariff's energy prices by time of day (its newest version,
+    # read at every plan), so planning and billing never disagree; ``prices`` then
+    # shows the bands last read.
+    tariff_id: str | None = None
 
     def __post_init__(self) -> None:
         if self.connection_kw <= 0:

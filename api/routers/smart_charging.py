@@ -17,8 +17,9 @@ from temporalio.service import RPCError
 from activities import plan_previews
 from activities.persistence.models import SiteCharging, Station
 from activities.persistence.repositories import sites
+from activities.persistence.repositories import tariffs as tariff_rows
 from activities.persistence.types import to_json
-from activities.smart_charging import check_prices
+from activities.smart_charging import check_prices, tariff_prices
 from api.auth import DepotManager, DepotViewer
 from api.commands import temporal_client
 from api.deps import Session, Temporal
@@ -64,6 +65,15 @@ async def configure(
     workflow (``site:{id}``), which re-plans at once."""
     if await sites.get_site(session, site_id) is None:
         raise not_found("site", site_id)
+    if body.tariff_id is not None:
+        # The plan's prices are the tariff's energy prices by time of day.
+        tariff = await tariff_rows.latest(session, body.tariff_id)
+        if tariff is None:
+            raise unprocessable(f"tariff_id: no tariff {body.tariff_id!r}")
+        try:
+            body = tariff_prices(body, tariff_rows.as_tariff(tariff))
+        except ValueError as exc:
+            raise unprocessable(f"tariff_id: {exc}") from None
     _check_tree(body)
     station_ids = {c.station_id for c in body.chargers}
     # Only the site's own stations; "not at this site" is the answer whether the

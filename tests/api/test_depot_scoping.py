@@ -92,3 +92,43 @@ def test_grants_are_checked() -> None:
         parse_grant("depot_manager")
     with pytest.raises(ValueError):
         Settings(api_keys={"k": "admin"})
+
+
+async def test_a_sites_plan_may_take_its_prices_from_its_tariff(http: httpx.AsyncClient) -> None:
+    """The plan's bands are the billing tariff's energy prices by time of day; a tariff
+    that does not exist, or leaves hours without a price, is refused with the reason."""
+    op = {"X-API-Key": OPERATOR}
+    tariff = {
+        "id": "ds-tariff",
+        "currency": "EUR",
+        "elements": [
+            {
+                "price_components": [
+                    {"type": "ENERGY", "price": "0.18", "vat": 21, "step_size": 1}
+                ],
+                "restrictions": {"start_time": "22:00", "end_time": "06:00"},
+            },
+            {"price_components": [{"type": "ENERGY", "price": "0.36", "vat": 21, "step_size": 1}]},
+        ],
+    }
+    assert (await http.post("/tariffs", json=tariff, headers=op)).status_code == 201
+    config = {**CONFIG, "tariff_id": "ds-tariff", "prices": []}
+    stored = await http.put("/sites/ds-mine/smart-charging", json=config, headers=op)
+    assert stored.status_code == 503  # stored; Temporal is away here
+    read = (await http.get("/sites/ds-mine/smart-charging", headers=op)).json()
+    assert read["config"]["tariff_id"] == "ds-tariff"
+    assert read["config"]["prices"] == [
+        {"start_hour": 0.0, "end_hour": 6.0, "price_per_kwh": 0.18},
+        {"start_hour": 6.0, "end_hour": 22.0, "price_per_kwh": 0.36},
+        {"start_hour": 22.0, "end_hour": 24.0, "price_per_kwh": 0.18},
+    ]
+    unknown = await http.put(
+        "/sites/ds-mine/smart-charging", json={**config, "tariff_id": "nope"}, headers=op
+    )
+    assert unknown.status_code == 422 and "no tariff 'nope'" in unknown.text
+    by_day = {**tariff, "id": "ds-day", "elements": tariff["elements"][:1]}
+    assert (await http.post("/tariffs", json=by_day, headers=op)).status_code == 201
+    gap = await http.put(
+        "/sites/ds-mine/smart-charging", json={**config, "tariff_id": "ds-day"}, headers=op
+    )
+    assert gap.status_code == 422 and "no energy price at 06:00" in gap.text
