@@ -7,7 +7,7 @@ import io
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Depends, Query
 from fastapi.responses import StreamingResponse
 
 from activities.persistence.database import Database
@@ -24,14 +24,15 @@ Text = Annotated[str | None, Query(min_length=1, max_length=255)]
 
 
 def _filter(
-    station_id: str | None,
-    site_id: str | None,
-    id_token: str | None,
-    tariff_id: str | None,
-    account_id: str | None,
-    stopped_after: UtcDateTime | None,
-    stopped_before: UtcDateTime | None,
+    station_id: Text = None,
+    site_id: Text = None,
+    id_token: Text = None,
+    tariff_id: Text = None,
+    account_id: Text = None,
+    stopped_after: UtcDateTime | None = None,
+    stopped_before: UtcDateTime | None = None,
 ) -> cdrs.CdrFilter:
+    """The CDR filters of the query string (each optional)."""
     return cdrs.CdrFilter(
         station_id=station_id,
         site_id=site_id,
@@ -43,24 +44,18 @@ def _filter(
     )
 
 
+Filters = Annotated[cdrs.CdrFilter, Depends(_filter)]
+
+
 @router.get("")
 async def list_cdrs(
     session: Session,
     _: Viewer,
-    station_id: Text = None,
-    site_id: Text = None,
-    id_token: Text = None,
-    tariff_id: Text = None,
-    account_id: Text = None,
-    stopped_after: UtcDateTime | None = None,
-    stopped_before: UtcDateTime | None = None,
+    where: Filters,
     limit: int = Query(100, ge=1, le=1000),
     offset: int = Query(0, ge=0, le=2**63 - 1),
 ) -> list[CdrOut]:
     """CDRs with their cost lines, newest first."""
-    where = _filter(
-        station_id, site_id, id_token, tariff_id, account_id, stopped_after, stopped_before
-    )
     rows = await cdrs.list_cdrs(session, where=where, limit=limit, offset=offset)
     return [CdrOut.model_validate(r) for r in rows]
 
@@ -146,21 +141,8 @@ async def _csv(db: Database, where: cdrs.CdrFilter) -> AsyncIterator[str]:
     response_class=StreamingResponse,
     responses={200: {"content": {"text/csv": {}}, "description": "one line per CDR"}},
 )
-async def export_cdrs(
-    db: DatabaseDep,
-    _: Viewer,
-    station_id: Text = None,
-    site_id: Text = None,
-    id_token: Text = None,
-    tariff_id: Text = None,
-    account_id: Text = None,
-    stopped_after: UtcDateTime | None = None,
-    stopped_before: UtcDateTime | None = None,
-) -> StreamingResponse:
+async def export_cdrs(db: DatabaseDep, _: Viewer, where: Filters) -> StreamingResponse:
     """Every CDR the filters take, oldest first, as CSV (streamed: any number of them)."""
-    where = _filter(
-        station_id, site_id, id_token, tariff_id, account_id, stopped_after, stopped_before
-    )
     return StreamingResponse(
         _csv(db, where),
         media_type="text/csv",

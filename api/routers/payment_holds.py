@@ -92,6 +92,18 @@ async def _handle(
     return client.get_workflow_handle_for(PaymentHoldWorkflow.run, payment_hold_workflow_id(key))
 
 
+async def _tell(request: Request, key: str, signal: str, *args: str) -> HoldOut:
+    """Send the key's hold a signal; 404 when there is none."""
+    handle = await _handle(request, key)
+    try:
+        await handle.signal(signal, *args)
+    except RPCError as exc:
+        if "not found" in str(exc).lower():
+            raise not_found("payment hold", key) from None
+        raise temporal_unavailable(exc) from None
+    return HoldOut(workflow_id=handle.id)
+
+
 @router.get("/{key}")
 async def get_hold(key: HoldKey, request: Request, _: Viewer) -> HoldOut:
     """Where the hold is: holding, held, captured, released, expired or declined."""
@@ -108,24 +120,10 @@ async def get_hold(key: HoldKey, request: Request, _: Viewer) -> HoldOut:
 @router.post("/{key}/settle", status_code=status.HTTP_202_ACCEPTED)
 async def settle_hold(key: HoldKey, body: TotalIn, request: Request, _: Operator) -> HoldOut:
     """Capture the session's total (at most what is held; the rest is released)."""
-    handle = await _handle(request, key)
-    try:
-        await handle.signal(PaymentHoldWorkflow.settle, str(body.total))
-    except RPCError as exc:
-        if "not found" in str(exc).lower():
-            raise not_found("payment hold", key) from None
-        raise temporal_unavailable(exc) from None
-    return HoldOut(workflow_id=handle.id)
+    return await _tell(request, key, "settle", str(body.total))
 
 
 @router.post("/{key}/release", status_code=status.HTTP_202_ACCEPTED)
 async def release_hold(key: HoldKey, request: Request, _: Operator) -> HoldOut:
     """Give the whole hold back (the session is not billed)."""
-    handle = await _handle(request, key)
-    try:
-        await handle.signal(PaymentHoldWorkflow.release)
-    except RPCError as exc:
-        if "not found" in str(exc).lower():
-            raise not_found("payment hold", key) from None
-        raise temporal_unavailable(exc) from None
-    return HoldOut(workflow_id=handle.id)
+    return await _tell(request, key, "release")

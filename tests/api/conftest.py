@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -57,4 +58,21 @@ async def http(sqlite_db: Database) -> AsyncIterator[httpx.AsyncClient]:
                 headers={"X-API-Key": VTN_OPERATOR},
                 json={"id": site, "name": site, "price_per_kwh": "0.2", "currency": "EUR"},
             )
+        yield client
+
+
+OPERATOR, VIEWER = "op-key", "view-key"
+"""The keys of :func:`api_client`: an operator's (sent by default) and a viewer's."""
+
+
+@contextlib.asynccontextmanager
+async def api_client(db: Database) -> AsyncIterator[httpx.AsyncClient]:
+    """The API over ASGI on ``db``, as an operator (no Temporal: a route that needs it
+    answers 503)."""
+    app = create_app(db, TemporalLink("127.0.0.1:1"), {OPERATOR: "operator", VIEWER: "viewer"})
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app),
+        base_url="http://api",
+        headers={"X-API-Key": OPERATOR},
+    ) as client:
         yield client

@@ -16,24 +16,16 @@ from pypdf import PdfReader
 from activities.invoicing import InvoicingActivities, IssueRequest
 from activities.persistence.database import Database
 from activities.sessions import SessionActivities, SettleRequest
-from activities.temporal_link import TemporalLink
-from api.app import create_app
+from tests.api.conftest import VIEWER, api_client
 from tests.api.test_accounts import account
 from tests.conftest import unique
 from tests.helpers import seed_station, seed_transaction
 from workflows.domain import SessionStopped
 
-OPERATOR, VIEWER = "op-key", "view-key"
-
 
 @pytest.fixture
 async def http(db: Database) -> AsyncIterator[httpx.AsyncClient]:
-    app = create_app(db, TemporalLink("127.0.0.1:1"), {OPERATOR: "operator", VIEWER: "viewer"})
-    async with httpx.AsyncClient(
-        transport=httpx.ASGITransport(app=app),
-        base_url="http://api",
-        headers={"X-API-Key": OPERATOR},
-    ) as client:
+    async with api_client(db) as client:
         yield client
 
 

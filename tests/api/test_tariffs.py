@@ -14,23 +14,17 @@ import pytest
 
 from activities.persistence.database import Database
 from activities.persistence.repositories import tariffs as tariff_rows
-from activities.temporal_link import TemporalLink
-from api.app import create_app
+from tests.api.conftest import VIEWER, api_client
 from tests.conftest import unique
-
-OPERATOR, VIEWER = "op-key", "view-key"
-EXAMPLES = Path(__file__).parents[1] / "activities" / "billing" / "ocpi_examples"
 
 
 @pytest.fixture
 async def http(db: Database) -> AsyncIterator[httpx.AsyncClient]:
-    app = create_app(db, TemporalLink("127.0.0.1:1"), {OPERATOR: "operator", VIEWER: "viewer"})
-    async with httpx.AsyncClient(
-        transport=httpx.ASGITransport(app=app),
-        base_url="http://api",
-        headers={"X-API-Key": OPERATOR},
-    ) as client:
+    async with api_client(db) as client:
         yield client
+
+
+EXAMPLES = Path(__file__).parents[1] / "activities" / "billing" / "ocpi_examples"
 
 
 def public_tariff(tariff_id: str, energy: str = "0.39") -> dict[str, Any]:
