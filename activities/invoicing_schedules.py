@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 from datetime import timedelta
 
-from sqlalchemy import distinct, select
+from sqlalchemy import select
 from temporalio.client import (
     Client,
     Schedule,
@@ -81,7 +81,7 @@ async def ensure_schedules(client: Client, db: Database, task_queue: str) -> int
     async with db.sessions() as session:
         zones = (
             await session.scalars(
-                select(distinct(BillingAccount.time_zone)).where(BillingAccount.closed_at.is_(None))
+                select(BillingAccount.time_zone).distinct().where(BillingAccount.closed_at.is_(None))
             )
         ).all()
     created = 0
