@@ -81,7 +81,9 @@ async def ensure_schedules(client: Client, db: Database, task_queue: str) -> int
     async with db.sessions() as session:
         zones = (
             await session.scalars(
-                select(BillingAccount.time_zone).distinct().where(BillingAccount.closed_at.is_(None))
+                select(BillingAccount.time_zone)
+                .distinct()
+                .where(BillingAccount.closed_at.is_(None))
             )
         ).all()
     created = 0
