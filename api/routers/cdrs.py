@@ -56,7 +56,7 @@ async def list_cdrs(
     offset: int = Query(0, ge=0, le=2**63 - 1),
 ) -> list[CdrOut]:
     """CDRs with their cost lines, newest first."""
-    rows = await cdrs.list_cdrs(session, where=where, limit=limit, offset=offset)
+    rows = await cdrs.list_cdrs(session, where, limit=limit, offset=offset)
     return [CdrOut.model_validate(r) for r in rows]
 
 

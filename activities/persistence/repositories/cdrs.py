@@ -75,23 +75,9 @@ class CdrFilter:
 
 
 async def list_cdrs(
-    session: AsyncSession,
-    *,
-    station_id: str | None = None,
-    site_id: str | None = None,
-    stopped_after: datetime | None = None,
-    stopped_before: datetime | None = None,
-    limit: int = 100,
-    offset: int = 0,
-    where: CdrFilter | None = None,
+    session: AsyncSession, where: CdrFilter, *, limit: int = 100, offset: int = 0
 ) -> Sequence[ChargeDetailRecordRow]:
-    """CDRs, newest first, filtered by any of the given fields (or by ``where``)."""
-    where = where or CdrFilter(
-        station_id=station_id,
-        site_id=site_id,
-        stopped_after=stopped_after,
-        stopped_before=stopped_before,
-    )
+    """The CDRs ``where`` takes, newest first."""
     query = where.apply(
         select(ChargeDetailRecordRow).order_by(
             ChargeDetailRecordRow.stopped_at.desc(), ChargeDetailRecordRow.id.desc()
