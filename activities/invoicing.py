@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -19,10 +20,18 @@ from temporalio.exceptions import ApplicationError
 
 from activities.billing.currencies import round_money
 from activities.billing.invoice_documents import invoice_csv, invoice_pdf
-from activities.billing.invoices import draft_invoice, period_bounds
+from activities.billing.invoices import (
+    CdrFacts,
+    DraftInvoice,
+    DraftRequest,
+    InvoiceError,
+    draft_invoices,
+    period_bounds,
+)
 from activities.persistence.database import Database
 from activities.persistence.models import BillingAccount, Invoice
 from activities.persistence.repositories import accounts, cdrs, invoices, reconciliation
+from activities.persistence.repositories.invoices import WITHOUT_CONTENT
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +59,8 @@ class InvoiceSummary:
     # True when this run issued it; False when an earlier run had (a re-run).
     issued_now: bool = False
     skipped: int = 0
+    # Why it could not be issued (a batch leaves the account to its own workflow).
+    error: str | None = None
 
 
 @dataclass(frozen=True)
@@ -100,39 +111,110 @@ def invoice_document(row: Invoice) -> dict[str, Any]:
     }
 
 
+@dataclass(frozen=True)
+class Issued:
+    """One account's outcome of :func:`issue_many`."""
+
+    account: BillingAccount
+    # None: nothing to bill, or ``error`` says why it could not be issued.
+    invoice: Invoice | None
+    issued_now: bool = False
+    skipped: int = 0
+    error: str | None = None
+
+
 async def issue(
     session: AsyncSession, account: BillingAccount, period: str, issued_at: datetime
 ) -> tuple[Invoice | None, bool, int]:
     """The account's invoice for ``period``, issued now if it was not yet: (invoice,
-    issued now, CDRs skipped). None when there is nothing to bill.
+    issued now, CDRs skipped). None when there is nothing to bill. See
+    :func:`issue_many`; an account whose CDRs cannot be invoiced raises
+    :class:`InvoiceError`."""
+    (outcome,) = await issue_many(session, [account], period, issued_at)
+    if outcome.error is not None:
+        raise InvoiceError(outcome.error)
+    return outcome.invoice, outcome.issued_now, outcome.skipped
 
-    It bills every CDR of the account that stopped before the period's end and is on
-    no invoice yet: the period's own, and any that arrived after their period had
-    been invoiced (a late CDR goes on the next invoice).
+
+async def issue_many(
+    session: AsyncSession, accounts: Sequence[BillingAccount], period: str, issued_at: datetime
+) -> list[Issued]:
+    """Each account's invoice for ``period``, issued now where it was not yet, in the
+    caller's transaction; one outcome per account, in the order given.
+
+    An invoice bills every CDR of its account that stopped before the period's end
+    (the local midnight of the account's time zone) and is on no invoice yet: the
+    period's own, and any that arrived after their period had been invoiced (a late
+    CDR goes on the next invoice). The accounts' CDRs are read together, and each
+    series' numbers are taken as one block, in account order. An account whose CDRs
+    do not add up is left out with the reason (``error``); the others are issued.
     """
-    existing = await invoices.find_invoice(session, account.id, period)
-    if existing is not None:
-        return existing, False, 0
-    start, end = period_bounds(period, account.time_zone)
-    facts = [
-        fact async for batch in invoices.uninvoiced_cdrs(session, account.id, end) for fact in batch
-    ]
-    draft = draft_invoice(
-        facts, currency=account.currency, grouping=account.grouping, time_zone=account.time_zone
+    existing = await invoices.find_invoices(session, [account.id for account in accounts], period)
+    pending = [account for account in accounts if account.id not in existing]
+    by_zone: dict[str, list[str]] = {}
+    for account in pending:
+        by_zone.setdefault(account.time_zone, []).append(account.id)
+    facts: dict[str, list[CdrFacts]] = {}
+    for zone, account_ids in by_zone.items():
+        _, end = period_bounds(period, zone)
+        facts.update(await invoices.uninvoiced_cdrs(session, account_ids, end))
+    outcomes: dict[str, Issued] = {
+        account.id: Issued(account, existing[account.id])
+        for account in accounts
+        if account.id in existing
+    }
+    drafts: dict[str, DraftInvoice] = {}
+    drafted = draft_invoices(
+        [
+            DraftRequest(facts[account.id], account.currency, account.grouping, account.time_zone)
+            for account in pending
+        ]
     )
-    for cdr_id, why in draft.skipped:
-        reconciliation.add_item(
-            session,
-            station_id="",
-            kind="CdrNotInvoiced",
-            payload={"cdr_id": cdr_id, "account_id": account.id, "period": period},
-            note=why,
-        )
-    if not draft.cdr_count:
-        return None, False, len(draft.skipped)
-    year = issued_at.astimezone(ZoneInfo(account.time_zone)).year
-    seq = await invoices.next_number(session, account.operator, "invoice", year)
-    row = Invoice(
+    for account, draft in zip(pending, drafted, strict=True):
+        if isinstance(draft, InvoiceError):
+            outcomes[account.id] = Issued(account, None, error=str(draft))
+            continue
+        for cdr_id, why in draft.skipped:
+            reconciliation.add_item(
+                session,
+                station_id="",
+                kind="CdrNotInvoiced",
+                payload={"cdr_id": cdr_id, "account_id": account.id, "period": period},
+                note=why,
+            )
+        outcomes[account.id] = Issued(account, None, skipped=len(draft.skipped))
+        if draft.cdr_count:
+            drafts[account.id] = draft
+    series: dict[tuple[str, int], list[BillingAccount]] = {}
+    for account in sorted(pending, key=lambda account: account.id):
+        if account.id in drafts:
+            year = issued_at.astimezone(ZoneInfo(account.time_zone)).year
+            series.setdefault((account.operator, year), []).append(account)
+    rows: list[Invoice] = []
+    for (operator, year), numbered in sorted(series.items()):
+        first = await invoices.next_numbers(session, operator, "invoice", year, len(numbered))
+        for offset, account in enumerate(numbered):
+            row = _invoice_row(account, drafts[account.id], period, issued_at, year, first + offset)
+            rows.append(row)
+            outcomes[account.id] = replace(outcomes[account.id], invoice=row, issued_now=True)
+    if rows:
+        session.add_all(rows)
+        await session.flush()
+        await invoices.add_items_of(session, {row.id: drafts[row.account_id].items for row in rows})
+    return [outcomes[account.id] for account in accounts]
+
+
+def _invoice_row(
+    account: BillingAccount,
+    draft: DraftInvoice,
+    period: str,
+    issued_at: datetime,
+    year: int,
+    seq: int,
+) -> Invoice:
+    """The stored invoice of a draft, numbered."""
+    start, end = period_bounds(period, account.time_zone)
+    return Invoice(
         kind="invoice",
         number=invoices.format_number(account.operator, "invoice", year, seq),
         operator=account.operator,
@@ -154,10 +236,53 @@ async def issue(
         cdr_count=draft.cdr_count,
         payment_status="open" if draft.total_incl_vat > 0 else "none",
     )
-    session.add(row)
-    await session.flush()
-    await invoices.add_items(session, row.id, draft.items)
-    return row, True, len(draft.skipped)
+
+
+@dataclass(frozen=True)
+class IssueBatch:
+    """Input of :meth:`InvoicingActivities.issue_invoices`."""
+
+    account_ids: list[str]
+    period: str
+    issued_at: datetime
+
+
+DOCUMENT_FORMATS = frozenset({"pdf", "csv"})
+"""What every invoice is rendered as."""
+
+
+def render_documents(documents: dict[int, dict[str, Any]]) -> dict[int, dict[str, bytes]]:
+    """Each invoice's PDF and CSV, by invoice id (CPU work: run it off the loop)."""
+    return {
+        invoice_id: {"pdf": invoice_pdf(document), "csv": invoice_csv(document).encode()}
+        for invoice_id, document in documents.items()
+    }
+
+
+def _summary(outcome: Issued, period: str) -> InvoiceSummary:
+    if outcome.invoice is None:
+        return InvoiceSummary(
+            outcome.account.id, period, skipped=outcome.skipped, error=outcome.error
+        )
+    return _invoice_summary(
+        outcome.account.id, period, outcome.invoice, outcome.issued_now, outcome.skipped
+    )
+
+
+def _invoice_summary(
+    account_id: str, period: str, row: Invoice, issued_now: bool, skipped: int
+) -> InvoiceSummary:
+    return InvoiceSummary(
+        account_id,
+        period,
+        invoice_id=row.id,
+        number=row.number,
+        currency=row.currency,
+        total_incl_vat=str(round_money(row.total_incl_vat, row.currency)),
+        cdr_count=row.cdr_count,
+        issued_now=issued_now,
+        skipped=skipped,
+    )
 
 
 class InvoicingActivities:
@@ -171,6 +296,12 @@ class InvoicingActivities:
         """Issue the account's invoice for the period (idempotent: a re-run returns the
         invoice issued before, and no CDR is ever billed twice: the database refuses)."""
         async with self._db.sessions.begin() as session:
+            # A scheduled run has issued most invoices already: one query for those.
+            existing = await invoices.find_invoice(
+                session, request.account_id, request.period, content=False
+            )
+            if existing is not None:
+                return _invoice_summary(request.account_id, request.period, existing, False, 0)
             account = await accounts.get_account(session, request.account_id)
             if account is None:
                 raise ApplicationError(
@@ -178,37 +309,59 @@ class InvoicingActivities:
                     type="UnknownAccount",
                     non_retryable=True,
                 )
-            row, now, skipped = await issue(session, account, request.period, request.issued_at)
-            if row is None:
-                return InvoiceSummary(account.id, request.period, skipped=skipped)
-            return InvoiceSummary(
-                account.id,
-                request.period,
-                invoice_id=row.id,
-                number=row.number,
-                currency=row.currency,
-                total_incl_vat=str(round_money(row.total_incl_vat, row.currency)),
-                cdr_count=row.cdr_count,
-                issued_now=now,
-                skipped=skipped,
-            )
+            try:
+                row, now, skipped = await issue(session, account, request.period, request.issued_at)
+            except InvoiceError as error:
+                # Immutable CDRs that do not add up will not add up on a retry either:
+                # the account's workflow fails, visibly, and the run goes on.
+                raise ApplicationError(
+                    str(error), type="CdrsNotInvoiceable", non_retryable=True
+                ) from error
+            return _summary(Issued(account, row, now, skipped), request.period)
+
+    @activity.defn(name="issue_invoices")
+    async def issue_invoices(self, batch: IssueBatch) -> list[InvoiceSummary]:
+        """Issue a page of accounts' invoices for the period in one transaction (what a
+        scheduled run does before each account's own workflow, which then finds its
+        invoice issued). Unknown accounts are left out; an account whose CDRs cannot
+        be invoiced comes back with the reason, for its own workflow to retry."""
+        async with self._db.sessions.begin() as session:
+            found = await accounts.get_accounts(session, batch.account_ids)
+            outcomes = await issue_many(session, found, batch.period, batch.issued_at)
+            return [_summary(outcome, batch.period) for outcome in outcomes]
 
     @activity.defn(name="render_invoice")
     async def render_invoice(self, invoice_id: int) -> None:
-        """Render the invoice's PDF and CSV and keep them (a re-render is identical)."""
+        """Render the invoice's PDF and CSV and keep them, unless they are kept already
+        (a re-render is identical)."""
+        async with self._db.sessions() as session:
+            kept = await invoices.rendered(session, [invoice_id])
+        if kept.get(invoice_id, set()) >= DOCUMENT_FORMATS:
+            return  # rendered with its page by the scheduled run
+        if not await self.render_invoices([invoice_id]):
+            async with self._db.sessions() as session:
+                if await session.get(Invoice, invoice_id, options=WITHOUT_CONTENT) is None:
+                    raise ApplicationError(
+                        f"invoice {invoice_id} does not exist",
+                        type="UnknownInvoice",
+                        non_retryable=True,
+                    )
+
+    @activity.defn(name="render_invoices")
+    async def render_invoices(self, invoice_ids: list[int]) -> int:
+        """Render the PDF and CSV of each of these invoices not rendered yet; how many
+        it rendered. The rendering holds no database connection."""
+        async with self._db.sessions() as session:
+            kept = await invoices.rendered(session, invoice_ids)
+            missing = [id_ for id_ in invoice_ids if not kept.get(id_, set()) >= DOCUMENT_FORMATS]
+            rows = await invoices.get_invoices(session, missing)
+            documents = {row.id: invoice_document(row) for row in rows}
+        if not documents:
+            return 0
+        files = await asyncio.to_thread(render_documents, documents)
         async with self._db.sessions.begin() as session:
-            row = await invoices.get_invoice(session, invoice_id)
-            if row is None:
-                raise ApplicationError(
-                    f"invoice {invoice_id} does not exist",
-                    type="UnknownInvoice",
-                    non_retryable=True,
-                )
-            document = invoice_document(row)
-            pdf = await asyncio.to_thread(invoice_pdf, document)
-            await invoices.store_documents(
-                session, invoice_id, {"pdf": pdf, "csv": invoice_csv(document).encode()}
-            )
+            await invoices.store_documents_of(session, files)
+        return len(files)
 
     @activity.defn(name="accounts_to_invoice")
     async def accounts_to_invoice(self, page: AccountsPage) -> list[str]:

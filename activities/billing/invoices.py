@@ -59,10 +59,19 @@ def period_bounds(period: str, time_zone: str) -> tuple[datetime, datetime]:
 def to_minor(amount: Decimal | str | None, exponent: int) -> int:
     """An amount in minor units; one with more decimals than the currency has is an
     error (CDR amounts are rounded to the currency already)."""
-    value = Decimal(amount if amount is not None else 0).scaleb(exponent)
-    if value != value.to_integral_value():
+    if isinstance(amount, str) and "." in amount:
+        # The cost lines' amounts are decimal text: read the digits (a tenth of the
+        # time of a Decimal), anything unusual by the exact path below.
+        units, _, fraction = amount.partition(".")
+        if len(fraction) <= exponent and units.lstrip("-").isdigit() and fraction.isdigit():
+            return int(units + fraction.ljust(exponent, "0"))
+    value = (
+        amount if isinstance(amount, Decimal) else Decimal(amount if amount is not None else 0)
+    ).scaleb(exponent)
+    whole = int(value)
+    if value != whole:
         raise InvoiceError(f"{amount} has more decimals than the currency")
-    return int(value)
+    return whole
 
 
 def from_minor(amount: int, exponent: int) -> Decimal:
@@ -109,34 +118,56 @@ class DraftInvoice:
 GROUPINGS = ("session", "station", "token")
 
 
+@dataclass(frozen=True)
+class DraftRequest:
+    """One account's CDRs to draft an invoice of, and how the account bills."""
+
+    cdrs: Sequence[CdrFacts]
+    currency: str
+    grouping: str
+    time_zone: str
+
+
 def draft_invoice(
     cdrs: Iterable[CdrFacts], *, currency: str, grouping: str, time_zone: str
 ) -> DraftInvoice:
-    """The invoice of these CDRs in ``currency``, its lines grouped by ``grouping``.
+    """The invoice of these CDRs in ``currency``, its lines grouped by ``grouping``
+    (see :func:`draft_invoices`); raises :class:`InvoiceError`."""
+    (draft,) = draft_invoices([DraftRequest(list(cdrs), currency, grouping, time_zone)])
+    if isinstance(draft, InvoiceError):
+        raise draft
+    return draft
 
-    A CDR in another currency cannot be on it: it is returned in ``skipped``.
-    """
-    if grouping not in GROUPINGS:
-        raise InvoiceError(f"grouping {grouping!r} is not one of {GROUPINGS}")
+
+@dataclass
+class _Columns:
+    """One invoice's CDRs as columns, amounts in minor units."""
+
+    exponent: int
+    ids: list[int] = field(default_factory=list)
+    refs: list[str] = field(default_factory=list)
+    stations: list[str] = field(default_factory=list)
+    tokens: list[str] = field(default_factory=list)
+    starts: list[datetime] = field(default_factory=list)
+    stops: list[datetime] = field(default_factory=list)
+    energy: list[float] = field(default_factory=list)
+    excls: list[int] = field(default_factory=list)
+    vats: list[int] = field(default_factory=list)
+    by_rate: dict[str, list[int]] = field(default_factory=dict)
+    skipped: list[tuple[int, str]] = field(default_factory=list)
+
+
+def _columns(request: DraftRequest) -> _Columns:
+    """The request's CDRs in its currency as columns; others skipped."""
+    if request.grouping not in GROUPINGS:
+        raise InvoiceError(f"grouping {request.grouping!r} is not one of {GROUPINGS}")
+    currency = request.currency
     exponent = minor_unit(currency)
-    # Column lists (pandas builds a frame from them in one step; a list of rows or a
-    # frame per CDR costs more than the grouping itself).
-    ids: list[int] = []
-    refs: list[str] = []
-    stations: list[str] = []
-    tokens: list[str] = []
-    starts: list[datetime] = []
-    stops: list[datetime] = []
-    energy: list[float] = []
-    excls: list[int] = []
-    vats: list[int] = []
-    rates: list[str] = []
-    rate_excl: list[int] = []
-    rate_vat: list[int] = []
-    skipped: list[tuple[int, str]] = []
-    for cdr in cdrs:
+    out = _Columns(exponent)
+    by_rate = out.by_rate
+    for cdr in request.cdrs:
         if cdr.currency != currency:
-            skipped.append((cdr.cdr_id, f"in {cdr.currency}, the account bills in {currency}"))
+            out.skipped.append((cdr.cdr_id, f"in {cdr.currency}, the account bills in {currency}"))
             continue
         excl, vat = to_minor(cdr.total_excl_vat, exponent), to_minor(cdr.total_vat, exponent)
         lines = cdr.cost_lines or [
@@ -144,62 +175,86 @@ def draft_invoice(
         ]
         lines_excl = lines_vat = 0
         for line in lines:
-            rate = line.get("vat_rate")
-            rates.append(_rate(rate))
-            line_excl, line_vat = (
-                to_minor(line["excl_vat"], exponent),
-                to_minor(line["vat"], exponent),
-            )
-            rate_excl.append(line_excl)
-            rate_vat.append(line_vat)
+            line_excl = to_minor(line["excl_vat"], exponent)
+            line_vat = to_minor(line["vat"], exponent)
+            sums = by_rate.setdefault(_rate(line.get("vat_rate")), [0, 0])
+            sums[0] += line_excl
+            sums[1] += line_vat
             lines_excl, lines_vat = lines_excl + line_excl, lines_vat + line_vat
         if (lines_excl, lines_vat) != (excl, vat):
             # The engine guarantees it; a CDR that breaks it is not billed on a guess.
             raise InvoiceError(f"CDR {cdr.cdr_id}: its cost lines do not add up to its totals")
-        ids.append(cdr.cdr_id)
-        refs.append(cdr.transaction_ref)
-        stations.append(cdr.station_id)
-        tokens.append(cdr.id_token or "")
-        starts.append(cdr.started_at)
-        stops.append(cdr.stopped_at)
-        energy.append(cdr.energy_wh)
-        excls.append(excl)
-        vats.append(vat)
-    by_rate: dict[str, list[int]] = {}
-    for rate, excl, vat in zip(rates, rate_excl, rate_vat, strict=True):
-        sums = by_rate.setdefault(rate, [0, 0])
-        sums[0] += excl
-        sums[1] += vat
-    total_excl, total_vat = sum(excls), sum(vats)
-    zone = ZoneInfo(time_zone)
-    if grouping == "session":
-        lines_out = _session_lines(
-            ids, refs, stations, tokens, starts, stops, energy, excls, vats, exponent, zone
-        )
-    else:
-        keys = stations if grouping == "station" else tokens
-        lines_out = _grouped_lines(
-            grouping, keys, starts, stops, energy, excls, vats, exponent, zone
-        )
+        out.ids.append(cdr.cdr_id)
+        out.refs.append(cdr.transaction_ref)
+        out.stations.append(cdr.station_id)
+        out.tokens.append(cdr.id_token or "")
+        out.starts.append(cdr.started_at)
+        out.stops.append(cdr.stopped_at)
+        out.energy.append(cdr.energy_wh)
+        out.excls.append(excl)
+        out.vats.append(vat)
+    return out
+
+
+def draft_invoices(requests: Sequence[DraftRequest]) -> list[DraftInvoice | InvoiceError]:
+    """Each account's invoice of its CDRs, in the order asked: the lines grouped as the
+    account bills (one per session, or per station or card with its sessions' sums),
+    the VAT per rate, the totals, the CDRs billed. A CDR in another currency than the
+    account's is left out (``skipped``); an account whose CDRs cannot be invoiced
+    gets the :class:`InvoiceError` instead.
+
+    The station and card sums of all the accounts are one pandas grouping: a frame
+    per invoice costs more than the sums themselves.
+    """
+    columns: list[_Columns | InvoiceError] = []
+    for request in requests:
+        try:
+            columns.append(_columns(request))
+        except InvoiceError as error:
+            columns.append(error)
+    grouped = _grouped_sums(
+        [
+            (index, request.grouping, found)
+            for index, (request, found) in enumerate(zip(requests, columns, strict=True))
+            if isinstance(found, _Columns) and request.grouping != "session"
+        ]
+    )
+    drafts: list[DraftInvoice | InvoiceError] = []
+    for index, (request, found) in enumerate(zip(requests, columns, strict=True)):
+        if isinstance(found, InvoiceError):
+            drafts.append(found)
+            continue
+        zone = ZoneInfo(request.time_zone)
+        if request.grouping == "session":
+            lines = _session_lines(found, zone)
+        else:
+            lines = _grouped_lines(request.grouping, grouped.get(index, []), found.exponent, zone)
+        drafts.append(_draft(request.currency, found, lines))
+    return drafts
+
+
+def _draft(currency: str, found: _Columns, lines: list[dict[str, Any]]) -> DraftInvoice:
+    exponent = found.exponent
+    total_excl, total_vat = sum(found.excls), sum(found.vats)
     return DraftInvoice(
         currency=currency,
-        lines=lines_out,
+        lines=lines,
         vat_breakdown=[
             {
                 "rate": rate,
-                "excl_vat": str(from_minor(int(excl), exponent)),
-                "vat": str(from_minor(int(vat), exponent)),
+                "excl_vat": str(from_minor(excl, exponent)),
+                "vat": str(from_minor(vat, exponent)),
             }
-            for rate, (excl, vat) in sorted(by_rate.items(), key=lambda row: Decimal(row[0]))
+            for rate, (excl, vat) in sorted(found.by_rate.items(), key=lambda row: Decimal(row[0]))
         ],
         total_excl_vat=from_minor(total_excl, exponent),
         total_vat=from_minor(total_vat, exponent),
         total_incl_vat=from_minor(total_excl + total_vat, exponent),
         items=[
             (cdr_id, from_minor(excl, exponent), from_minor(vat, exponent))
-            for cdr_id, excl, vat in zip(ids, excls, vats, strict=True)
+            for cdr_id, excl, vat in zip(found.ids, found.excls, found.vats, strict=True)
         ],
-        skipped=skipped,
+        skipped=found.skipped,
     )
 
 
@@ -207,7 +262,16 @@ def _rate(rate: Any) -> str:
     """A VAT rate as the breakdown names it: ``21``, ``5.5``; none is ``0``."""
     if rate is None:
         return "0"
-    return format(Decimal(rate).normalize(), "f")
+    named = _RATES.get(rate) if isinstance(rate, str) else None
+    if named is None:
+        named = format(Decimal(rate).normalize(), "f")
+        if isinstance(rate, str) and len(_RATES) < 1000:
+            _RATES[rate] = named
+    return named
+
+
+_RATES: dict[str, str] = {}
+"""Rates as written in cost lines, as the breakdown names them (a handful in use)."""
 
 
 def _amounts(excl: int, vat: int, exponent: int) -> dict[str, str]:
@@ -222,84 +286,116 @@ def _kwh(energy_wh: float) -> str:
     return format((Decimal(repr(energy_wh)) / 1000).normalize(), "f")
 
 
-def _session_lines(
-    ids: list[int],
-    refs: list[str],
-    stations: list[str],
-    tokens: list[str],
-    starts: list[datetime],
-    stops: list[datetime],
-    energy: list[float],
-    excls: list[int],
-    vats: list[int],
-    exponent: int,
-    zone: ZoneInfo,
-) -> list[dict[str, Any]]:
+def _session_lines(found: _Columns, zone: ZoneInfo) -> list[dict[str, Any]]:
     """One line per session, in time order."""
+    starts, ids = found.starts, found.ids
     order = sorted(range(len(ids)), key=lambda k: (starts[k], ids[k]))
     return [
         {
             "group": "session",
             "key": str(ids[k]),
             "sessions": 1,
-            "energy_kwh": _kwh(energy[k]),
+            "energy_kwh": _kwh(found.energy[k]),
             "first": _local(starts[k], zone),
-            "last": _local(stops[k], zone),
-            **_amounts(excls[k], vats[k], exponent),
+            "last": _local(found.stops[k], zone),
+            **_amounts(found.excls[k], found.vats[k], found.exponent),
             "cdr_id": ids[k],
-            "station_id": stations[k],
-            "transaction_id": refs[k],
-            "id_token": tokens[k] or None,
+            "station_id": found.stations[k],
+            "transaction_id": found.refs[k],
+            "id_token": found.tokens[k] or None,
         }
         for k in order
     ]
 
 
-def _grouped_lines(
-    grouping: str,
-    keys: list[str],
-    starts: list[datetime],
-    stops: list[datetime],
-    energy: list[float],
-    excls: list[int],
-    vats: list[int],
-    exponent: int,
-    zone: ZoneInfo,
-) -> list[dict[str, Any]]:
-    """One line per station or card: its sessions' sums, in order of its first one."""
-    if not keys:
-        return []
-    frame = pd.DataFrame({"key": keys, "energy": energy, "excl": excls, "vat": vats, "n": 1})
-    sums = frame.groupby("key", sort=False).sum()
-    first: dict[str, datetime] = {}
-    last: dict[str, datetime] = {}
-    for key, start, stop in zip(keys, starts, stops, strict=True):
-        if key not in first or start < first[key]:
-            first[key] = start
-        if key not in last or stop > last[key]:
-            last[key] = stop
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND = timedelta(microseconds=1)
+
+_Sums = tuple[str, float, int, int, int, datetime, datetime]
+"""A station's or card's sums: key, Wh, excl., VAT, sessions, first start, last stop."""
+
+
+def _grouped_sums(invoices: list[tuple[int, str, _Columns]]) -> dict[int, list[_Sums]]:
+    """Per invoice (by its index), the sums of each station or card, in one grouping.
+
+    Times go into the frame as exact integer microseconds since the epoch (tz-aware
+    datetimes would be converted one by one)."""
+    index: list[int] = []
+    keys: list[str] = []
+    energy: list[float] = []
+    excls: list[int] = []
+    vats: list[int] = []
+    starts: list[int] = []
+    stops: list[int] = []
+    for number, grouping, found in invoices:
+        size = len(found.ids)
+        index.extend([number] * size)
+        keys.extend(found.stations if grouping == "station" else found.tokens)
+        energy.extend(found.energy)
+        excls.extend(found.excls)
+        vats.extend(found.vats)
+        starts.extend([(moment - _EPOCH) // _MICROSECOND for moment in found.starts])
+        stops.extend([(moment - _EPOCH) // _MICROSECOND for moment in found.stops])
+    if not index:
+        return {}
+    frame = pd.DataFrame(
+        {
+            "invoice": index,
+            "key": keys,
+            "energy": energy,
+            "excl": excls,
+            "vat": vats,
+            "start": starts,
+            "stop": stops,
+        }
+    )
+    # Separate reductions: a named aggregation costs several times more per call.
+    groups = frame.groupby(["invoice", "key"], sort=False)
+    sums = groups[["energy", "excl", "vat"]].sum()
+    out: dict[int, list[_Sums]] = {}
     rows = zip(
-        sums.index,
+        sums.index.get_level_values(0).tolist(),
+        sums.index.get_level_values(1).tolist(),
         sums["energy"].tolist(),
         sums["excl"].tolist(),
         sums["vat"].tolist(),
-        sums["n"].tolist(),
+        groups.size().tolist(),
+        groups["start"].min().tolist(),
+        groups["stop"].max().tolist(),
         strict=True,
     )
-    lines = [
+    for number, key, wh, excl, vat, count, first, last in rows:
+        out.setdefault(number, []).append(
+            (
+                key,
+                wh,
+                int(excl),
+                int(vat),
+                int(count),
+                _EPOCH + int(first) * _MICROSECOND,
+                _EPOCH + int(last) * _MICROSECOND,
+            )
+        )
+    return out
+
+
+def _grouped_lines(
+    grouping: str, sums: list[_Sums], exponent: int, zone: ZoneInfo
+) -> list[dict[str, Any]]:
+    """One line per station or card: its sessions' sums, in order of its first one."""
+    ordered = sorted(sums, key=lambda row: (row[5], row[0]))
+    return [
         {
             "group": grouping,
             "key": key,
-            "sessions": int(count),
-            "energy_kwh": _kwh(float(kwh)),
-            "first": _local(first[key], zone),
-            "last": _local(last[key], zone),
-            **_amounts(int(excl), int(vat), exponent),
+            "sessions": count,
+            "energy_kwh": _kwh(float(wh)),
+            "first": _local(first, zone),
+            "last": _local(last, zone),
+            **_amounts(excl, vat, exponent),
         }
-        for key, kwh, excl, vat, count in rows
+        for key, wh, excl, vat, count, first, last in ordered
     ]
-    lines.sort(key=lambda line: (line["first"], line["key"]))
-    return lines
 
 
 def _local(moment: datetime, zone: ZoneInfo) -> str:

@@ -23,6 +23,7 @@ from temporalio.exceptions import ApplicationError
 
 from activities.persistence.database import Database
 from activities.persistence.models import BalanceEntry, BillingAccount, Invoice, utcnow
+from activities.persistence.repositories.invoices import WITHOUT_CONTENT
 
 
 @dataclass(frozen=True)
@@ -150,7 +151,7 @@ class PaymentActivities:
     async def collect_invoice(self, invoice_id: int) -> PaymentOutcome:
         """Collect an issued invoice with its account's provider (safe to repeat)."""
         async with self._db.sessions.begin() as session:
-            invoice = await session.get(Invoice, invoice_id)
+            invoice = await session.get(Invoice, invoice_id, options=WITHOUT_CONTENT)
             if invoice is None:
                 raise ApplicationError(
                     f"invoice {invoice_id} does not exist",

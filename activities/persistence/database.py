@@ -71,6 +71,15 @@ def create_engine(url: str, *, echo: bool = False) -> AsyncEngine:
         kwargs.update(pool_size=1, max_overflow=0, pool_timeout=60)
     else:
         kwargs.update(pool_size=10, max_overflow=20, pool_pre_ping=True)
+        # Sessions in UTC: the driver then returns timestamps in ``datetime.UTC``
+        # itself, not a ZoneInfo each row must be converted from (a month's
+        # invoicing reads two million of them).
+        options = parsed.query.get("options", "")
+        options = " ".join(options) if isinstance(options, tuple) else options
+        if "timezone" not in options.lower():
+            url = parsed.update_query_dict(
+                {"options": f"{options} -c TimeZone=UTC".strip()}
+            ).render_as_string(hide_password=False)
     engine = create_async_engine(url, **kwargs)
     if parsed.get_backend_name() == "sqlite":
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)

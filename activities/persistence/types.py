@@ -32,8 +32,8 @@ class UTCDateTime(TypeDecorator[datetime]):
         return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
 
     def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
-        if value is None:
-            return None
+        if value is None or value.tzinfo is UTC:
+            return value
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
@@ -54,7 +54,10 @@ class ExactDecimal(TypeDecorator[Decimal]):
         return str(Decimal(value)) if dialect.name == "sqlite" else Decimal(value)
 
     def process_result_value(self, value: Any, dialect: Dialect) -> Decimal | None:
-        return None if value is None else Decimal(str(value))
+        # PostgreSQL's driver returns a Decimal already; SQLite, the stored text.
+        if value is None or isinstance(value, Decimal):
+            return value
+        return Decimal(str(value))
 
 
 def to_json(value: Any) -> dict[str, Any]:

@@ -12,10 +12,17 @@ from decimal import Decimal
 
 import pytest
 from pypdf import PdfReader
-from sqlalchemy import select
+from sqlalchemy import func, select
+from temporalio.exceptions import ApplicationError
 
 from activities.billing.tariffs import parse_tariff
-from activities.invoicing import CreditError, InvoicingActivities, IssueRequest, credit_cdr
+from activities.invoicing import (
+    CreditError,
+    InvoicingActivities,
+    IssueBatch,
+    IssueRequest,
+    credit_cdr,
+)
 from activities.payments import PaymentActivities, balance_of, top_up
 from activities.persistence.database import Database
 from activities.persistence.models import (
@@ -216,6 +223,116 @@ async def test_numbers_are_gap_free_under_concurrent_runs(db: Database) -> None:
     )
     assert len(numbers) == 12
     assert numbers == [f"{operator.upper()}-2026-{n:06d}" for n in range(1, 13)]
+
+
+async def _broken_cdr(db: Database, account_id: str, station: str) -> int:
+    """A CDR of the account whose cost lines do not add up to its totals (as no
+    settlement writes one): its account cannot be invoiced."""
+    start = await seed_transaction(db, station, site_id=None, meter_start_wh=0, started_at=NOV)
+    async with db.sessions.begin() as session:
+        row = ChargeDetailRecordRow(
+            transaction_pk=start.transaction_pk,
+            transaction_ref=start.transaction_id,
+            station_id=station,
+            site_id=None,
+            connector_id=1,
+            started_at=NOV,
+            stopped_at=NOV + timedelta(hours=1),
+            energy_wh=10_000,
+            price_per_kwh=Decimal("0.40"),
+            currency="EUR",
+            total_cost=Decimal("5.45"),
+            total_excl_vat=Decimal("4.50"),
+            total_vat=Decimal("0.95"),
+            cost_lines=[
+                {"dimension": "ENERGY", "vat_rate": "21", "excl_vat": "4.00", "vat": "0.84"}
+            ],
+            account_id=account_id,
+            notes=[],
+        )
+        session.add(row)
+        await session.flush()
+        return row.id
+
+
+async def test_a_page_of_accounts_is_issued_together_and_numbered_in_account_order(
+    db: Database,
+) -> None:
+    """What a scheduled run does first: a page of accounts issued in one transaction,
+    the numbers one block in account order; an account whose CDRs do not add up is
+    left out with the reason, the others are issued, and each account's own
+    workflow then finds its invoice."""
+    operator = unique("op")
+    good = []
+    for kwh in (3, 5, 8):
+        account_id, (card, _), station = await _account(db, operator)
+        await _session(db, station, card, NOV, kwh)
+        good.append(account_id)
+    broken, _, station = await _account(db, operator)
+    await _broken_cdr(db, broken, station)
+    idle, _, _ = await _account(db, operator)  # nothing to bill
+    run = InvoicingActivities(db)
+    page = [good[2], broken, idle, good[0], "no-such-account", good[1]]
+    summaries = await run.issue_invoices(IssueBatch(page, "2026-11", ISSUED))
+    by_account = {summary.account_id: summary for summary in summaries}
+    assert "no-such-account" not in by_account and len(summaries) == 5
+    assert by_account[broken].invoice_id is None
+    assert "do not add up" in str(by_account[broken].error)
+    assert by_account[idle].invoice_id is None and by_account[idle].error is None
+    numbers = [by_account[a].number for a in sorted(good)]
+    assert numbers == [f"{operator.upper()}-2026-{n:06d}" for n in (1, 2, 3)]
+    assert [by_account[a].total_incl_vat for a in good] == ["2.06", "3.03", "4.48"]
+    assert all(by_account[a].issued_now for a in good)
+    # Each account's own workflow: its invoice, found; the broken one fails for good.
+    again = await run.issue_invoice(IssueRequest(good[1], "2026-11", ISSUED))
+    assert again.invoice_id == by_account[good[1]].invoice_id and not again.issued_now
+    with pytest.raises(ApplicationError) as failed:
+        await run.issue_invoice(IssueRequest(broken, "2026-11", ISSUED))
+    assert failed.value.non_retryable and failed.value.type == "CdrsNotInvoiceable"
+    # The page again (a retried activity): nothing new, no number taken.
+    repeat = await run.issue_invoices(IssueBatch(page, "2026-11", ISSUED))
+    assert [s.invoice_id for s in repeat] == [s.invoice_id for s in summaries]
+    assert not any(s.issued_now for s in repeat)
+    async with db.sessions() as session:
+        assert await invoices.next_number(session, operator, "invoice", 2026) == 4
+        billed = await session.scalar(
+            select(func.count())
+            .select_from(InvoiceItem)
+            .join(Invoice, Invoice.id == InvoiceItem.invoice_id)
+            .where(Invoice.operator == operator)
+        )
+    assert billed == 3
+
+
+async def test_a_page_is_rendered_once(db: Database) -> None:
+    operator = unique("op")
+    issued = []
+    for grouping in ("session", "station", "token"):
+        account_id, (card, other), station = await _account(db, operator, grouping=grouping)
+        await _session(db, station, card, NOV, 4)
+        await _session(db, station, other, NOV + timedelta(days=1), 6, connector=2)
+        issued.append(account_id)
+    run = InvoicingActivities(db)
+    summaries = await run.issue_invoices(IssueBatch(issued, "2026-11", ISSUED))
+    ids = [s.invoice_id for s in summaries if s.invoice_id is not None]
+    assert len(ids) == 3
+    assert await run.render_invoices(ids) == 3
+    async with db.sessions() as session:
+        first = {i: await invoices.document(session, i, "pdf") for i in ids}
+    assert await run.render_invoices(ids) == 0
+    await run.render_invoice(ids[0])  # the account's own workflow: nothing left to do
+    async with db.sessions() as session:
+        for invoice_id, pdf in first.items():
+            kept = await invoices.document(session, invoice_id, "pdf")
+            assert pdf is not None and kept is not None
+            assert kept.sha256 == pdf.sha256 and kept.created_at == pdf.created_at
+            sheet = await invoices.document(session, invoice_id, "csv")
+            assert sheet is not None
+            text = PdfReader(io.BytesIO(kept.content)).pages[0].extract_text()
+            invoice = await invoices.get_invoice(session, invoice_id)
+            assert invoice is not None and f"EUR {invoice.total_incl_vat:.2f}" in text
+    with pytest.raises(ApplicationError):
+        await run.render_invoice(10**9)
 
 
 async def test_the_pdf_and_the_csv_show_what_the_database_holds(db: Database) -> None:

@@ -3,11 +3,14 @@
 Generates (untimed) a month of CDRs for accounts in Europe/Amsterdam: each CDR 5-60
 kWh priced like a public tariff (energy and a start fee, 21 % VAT) with its cost
 lines, each account with 1-8 cards and a grouping (per session, station or card).
-Then times what the ``Invoicing`` workflows' activities do for every account:
-collect the period's CDRs, draft the invoice (pandas), take a gap-free number,
-store it and its items, render the PDF and the CSV and store them, and debit the
-account (invoice provider: nothing to collect). Several processes share the
-accounts like several workers would; numbers stay one series.
+Then times what invoicing a month does through the workflows' activities: for each
+page of accounts, as a scheduled ``InvoicingRun`` does, issue the page (collect its
+CDRs, draft each invoice with pandas, take a block of gap-free numbers, store the
+invoices and their items) and render it (PDF and CSV, stored); then, for every
+account, what its own ``Invoicing`` workflow still does (find its invoice issued and
+rendered, collect it: invoice provider, nothing to collect). Several processes
+share the pages like several workers would; numbers stay one series. ``--reuse``
+invoices the month an earlier PostgreSQL run generated again.
 
     python -m tests.benchmarks.bench_invoicing --cdrs 1000000 --accounts 10000
     python -m tests.benchmarks.bench_invoicing --cdrs 1000000 --accounts 10000 \\
@@ -37,8 +40,8 @@ from rich.console import Console
 from rich.table import Table
 from sqlalchemy import func, insert, select, text
 
-from activities.billing.invoice_documents import invoice_csv, invoice_pdf
-from activities.invoicing import invoice_document, issue
+from activities.invoicing import InvoicingActivities, IssueBatch, IssueRequest
+from activities.payments import PaymentActivities
 from activities.persistence.database import Database
 from activities.persistence.migrate import upgrade_async
 from activities.persistence.models import (
@@ -51,7 +54,7 @@ from activities.persistence.models import (
     Station,
     Transaction,
 )
-from activities.persistence.repositories import invoices
+from workflows.invoicing import PAGE
 
 console = Console(width=130)
 ZONE = "Europe/Amsterdam"
@@ -196,34 +199,43 @@ async def generate(url: str, cdrs: int, accounts: int, seed: int) -> None:
     await db.dispose()
 
 
-async def invoice_accounts(url: str, account_ids: list[str]) -> tuple[int, int]:
-    """What the workflows' activities do for each account; (invoices, CDRs) issued."""
+async def invoice_accounts(url: str, pages: list[list[str]]) -> dict[str, float]:
+    """What a scheduled run's activities do for each page of accounts (issue the page,
+    render it), then what each account's own ``Invoicing`` workflow still does (find
+    its invoice issued and rendered, collect it): invoices, CDRs and the seconds of
+    each phase."""
     db = Database(url)
+    run, pay = InvoicingActivities(db), PaymentActivities(db)
     issued = billed = 0
-    for account_id in account_ids:
-        async with db.sessions.begin() as session:
-            account = await session.get(BillingAccount, account_id)
-            assert account is not None
-            row, _, _ = await issue(session, account, PERIOD, ISSUED)
-            if row is None:
-                continue
-        async with db.sessions.begin() as session:
-            found = await invoices.get_invoice(session, row.id)
-            assert found is not None
-            document = invoice_document(found)
-            await invoices.store_documents(
-                session,
-                found.id,
-                {"pdf": invoice_pdf(document), "csv": invoice_csv(document).encode()},
-            )
-        issued, billed = issued + 1, billed + row.cdr_count
+    began = time.perf_counter()
+    invoice_ids: list[tuple[str, int]] = []
+    for page in pages:
+        summaries = await run.issue_invoices(IssueBatch(page, PERIOD, ISSUED))
+        fresh = [s.invoice_id for s in summaries if s.invoice_id is not None and s.issued_now]
+        await run.render_invoices(fresh)
+        for summary in summaries:
+            if summary.invoice_id is not None:
+                invoice_ids.append((summary.account_id, summary.invoice_id))
+                issued, billed = issued + 1, billed + summary.cdr_count
+    pages_done = time.perf_counter()
+    for account_id, invoice_id in invoice_ids:
+        again = await run.issue_invoice(IssueRequest(account_id, PERIOD, ISSUED))
+        assert again.invoice_id == invoice_id and not again.issued_now
+        await run.render_invoice(invoice_id)
+        await pay.collect_invoice(invoice_id)
+    ended = time.perf_counter()
     await db.dispose()
-    return issued, billed
+    return {
+        "invoices": issued,
+        "cdrs": billed,
+        "pages": pages_done - began,
+        "accounts": ended - pages_done,
+    }
 
 
-def _worker(url: str, account_ids: list[str]) -> tuple[int, int, int]:
-    issued, billed = asyncio.run(invoice_accounts(url, account_ids))
-    return issued, billed, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+def _worker(url: str, pages: list[list[str]]) -> dict[str, float]:
+    result = asyncio.run(invoice_accounts(url, pages))
+    return {**result, "rss": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}
 
 
 async def check(url: str, cdrs: int) -> tuple[int, int, bool]:
@@ -248,6 +260,31 @@ async def _reset(url: str) -> None:
     await db.dispose()
 
 
+async def _reusable(url: str, cdrs: int) -> bool:
+    """Whether the benchmark's schema holds a generated month of ``cdrs`` CDRs; if so,
+    its invoices are removed so the month can be invoiced again."""
+    db = Database(url)
+    try:
+        async with db.engine.begin() as connection:
+            found = await connection.scalar(
+                text("SELECT count(*) FROM bench.charge_detail_records")
+            )
+            if found != cdrs:
+                return False
+            # TRUNCATE, not DELETE: a million dead items would slow the next run.
+            await connection.execute(
+                text(
+                    "TRUNCATE bench.invoice_documents, bench.invoice_items, "
+                    "bench.balance_entries, bench.invoices, bench.invoice_counters"
+                )
+            )
+        return True
+    except Exception:  # no schema yet
+        return False
+    finally:
+        await db.dispose()
+
+
 def main() -> None:
     """Generate the month, invoice every account, print the table."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -256,10 +293,18 @@ def main() -> None:
     parser.add_argument("--processes", type=int, default=1)
     parser.add_argument("--database", default=None, help="PostgreSQL URL (default: a SQLite file)")
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument(
+        "--reuse",
+        action="store_true",
+        help="PostgreSQL: invoice the month an earlier run generated (its invoices removed)",
+    )
     args = parser.parse_args()
+    reused = False
     if args.database:
         url = args.database
-        asyncio.run(_reset(url))
+        reused = args.reuse and asyncio.run(_reusable(url, args.cdrs))
+        if not reused:
+            asyncio.run(_reset(url))
         url += ("&" if "?" in url else "?") + "options=-csearch_path%3Dbench"
     else:
         folder = tempfile.mkdtemp(prefix="bench-invoicing-")
@@ -267,21 +312,24 @@ def main() -> None:
         if args.processes > 1:
             console.print("[yellow]SQLite has one writer: processes take turns[/]")
     began = time.perf_counter()
-    asyncio.run(generate(url, args.cdrs, args.accounts, args.seed))
+    if not reused:
+        asyncio.run(generate(url, args.cdrs, args.accounts, args.seed))
     generated = time.perf_counter() - began
     ids = [f"bench-acct-{n:05d}" for n in range(args.accounts)]
+    pages = [ids[k : k + PAGE] for k in range(0, len(ids), PAGE)]
     began = time.perf_counter()
     if args.processes == 1:
-        issued, billed, peak = _worker(url, ids)
-        peaks = [peak]
+        results = [_worker(url, pages)]
     else:
-        shares = [ids[k :: args.processes] for k in range(args.processes)]
+        # The pages shared out like a run's activities over several workers.
+        shares = [pages[k :: args.processes] for k in range(args.processes)]
         with multiprocessing.get_context("spawn").Pool(args.processes) as pool:
             results = pool.starmap(_worker, [(url, share) for share in shares])
-        issued, billed = sum(r[0] for r in results), sum(r[1] for r in results)
-        peaks = [r[2] for r in results]
     wall = time.perf_counter() - began
-    peaks.append(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+    issued, billed = sum(int(r["invoices"]) for r in results), sum(int(r["cdrs"]) for r in results)
+    paged = max(r["pages"] for r in results)
+    own = max(r["accounts"] for r in results)
+    peaks = [r["rss"] for r in results]
     count, items, gap_free = asyncio.run(check(url, args.cdrs))
     table = Table(
         title=f"invoicing a month: {args.cdrs:,} CDRs, {args.accounts:,} accounts, "
@@ -290,6 +338,7 @@ def main() -> None:
     for column in (
         "generated (s)",
         "invoiced (s)",
+        "pages / accounts' own steps (s)",
         "accounts/s",
         "CDRs/s",
         "peak RSS (MiB)",
@@ -301,6 +350,7 @@ def main() -> None:
     table.add_row(
         f"{generated:.1f}",
         f"{wall:.1f}",
+        f"{paged:.1f} / {own:.1f}",
         f"{issued / wall:,.0f}",
         f"{billed / wall:,.0f}",
         f"{max(peaks) / 1024:,.0f}",

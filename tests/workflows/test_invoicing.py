@@ -9,7 +9,9 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
-from temporalio.client import ScheduleBackfill, ScheduleOverlapPolicy
+import pytest
+from temporalio.client import ScheduleBackfill, ScheduleOverlapPolicy, WorkflowFailureError
+from temporalio.exceptions import ActivityError, ApplicationError
 from temporalio.testing import WorkflowEnvironment
 
 from activities.invoicing_schedules import ensure_schedule, schedule_id
@@ -21,6 +23,8 @@ from tests.conftest import unique
 from tests.helpers import seed_station, seed_transaction
 from workflows.invoicing import (
     InvoicingRequest,
+    InvoicingRunInput,
+    InvoicingRunWorkflow,
     InvoicingWorkflow,
     invoicing_workflow_id,
 )
@@ -30,9 +34,10 @@ ZONE = "Pacific/Chatham"
 
 
 async def _account_with_cdr(
-    db: Database, stopped_at: datetime, total: str = "12.10"
+    db: Database, stopped_at: datetime, total: str = "12.10", *, lines_vat: str | None = None
 ) -> tuple[str, str]:
-    """An account in ZONE (and its operator) with one CDR, written as settlement would."""
+    """An account in ZONE (and its operator) with one CDR, written as settlement would
+    (``lines_vat``: its cost line's VAT, as no settlement writes it)."""
     account_id, operator, station = unique("acct"), unique("op"), unique("CP")
     await seed_station(db, station)
     start = await seed_transaction(
@@ -79,7 +84,7 @@ async def _account_with_cdr(
                         "dimension": "ENERGY",
                         "vat_rate": "21",
                         "excl_vat": "10.00",
-                        "vat": str(Decimal(total) - Decimal("10.00")),
+                        "vat": lines_vat or str(Decimal(total) - Decimal("10.00")),
                     }
                 ],
                 account_id=account_id,
@@ -133,7 +138,9 @@ async def test_the_schedule_fires_at_local_month_end_and_a_missed_run_is_made_up
                     await asyncio.sleep(0.1)
             else:
                 raise AssertionError("the backfilled run did not invoice November")
-            assert result.invoice.cdr_count == 1 and result.invoice.issued_now
+            # Issued by the run with the rest of its page (the account's own workflow
+            # found it issued and rendered, and collected it).
+            assert result.invoice.cdr_count == 1 and not result.invoice.issued_now
             # Issued now (December 2026 in Chatham): the year's first number.
             assert result.invoice.number == f"{operator.upper()}-2026-000001"
             assert result.payment is not None and result.payment.status == "open"
@@ -175,3 +182,41 @@ async def test_a_retried_run_issues_nothing_twice(
     assert first.invoice.invoice_id == second.invoice.invoice_id
     assert nothing.invoice.invoice_id is None  # September had nothing
     assert "payment open" in step
+
+
+async def test_a_run_issues_its_page_and_one_bad_account_fails_alone(
+    temporal_dev: WorkflowEnvironment, sqlite_db: Database
+) -> None:
+    """A run over a time zone's accounts issues each page together; an account whose
+    CDRs do not add up fails its own workflow (not retried: CDRs do not change), and
+    the run still ends with every other account invoiced."""
+    client, queue = temporal_dev.client, unique("inv-q")
+    october = datetime(2026, 10, 12, tzinfo=UTC)
+    good, _ = await _account_with_cdr(sqlite_db, october)
+    # Its CDR's totals one cent above its own cost lines.
+    broken, _ = await _account_with_cdr(sqlite_db, october, lines_vat="2.09")
+    async with build_worker(client, sqlite_db, queue):
+        started = await client.execute_workflow(
+            InvoicingRunWorkflow.run,
+            InvoicingRunInput(ZONE, period="2026-10"),
+            id=unique("invoicing-run"),
+            task_queue=queue,
+        )
+        assert started >= 2
+        done = await client.get_workflow_handle_for(
+            InvoicingWorkflow.run, invoicing_workflow_id(good, "2026-10")
+        ).result()
+        with pytest.raises(WorkflowFailureError) as failed:
+            await client.get_workflow_handle_for(
+                InvoicingWorkflow.run, invoicing_workflow_id(broken, "2026-10")
+            ).result()
+    assert done.invoice.cdr_count == 1 and not done.invoice.issued_now
+    activity_failure = failed.value.cause
+    assert isinstance(activity_failure, ActivityError)
+    cause = activity_failure.cause
+    assert isinstance(cause, ApplicationError) and cause.type == "CdrsNotInvoiceable"
+    async with sqlite_db.sessions() as session:
+        assert await invoices.find_invoice(session, broken, "2026-10") is None
+        invoice = await invoices.find_invoice(session, good, "2026-10")
+        assert invoice is not None
+        assert await invoices.document(session, invoice.id, "csv") is not None

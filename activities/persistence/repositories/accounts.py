@@ -15,6 +15,18 @@ async def get_account(session: AsyncSession, account_id: str) -> BillingAccount 
     return await session.get(BillingAccount, account_id)
 
 
+async def get_accounts(session: AsyncSession, account_ids: Sequence[str]) -> list[BillingAccount]:
+    """These accounts, in id order (unknown ids left out)."""
+    if not account_ids:
+        return []
+    rows = await session.scalars(
+        select(BillingAccount)
+        .where(BillingAccount.id.in_(list(account_ids)))
+        .order_by(BillingAccount.id)
+    )
+    return list(rows)
+
+
 async def list_accounts(
     session: AsyncSession, *, limit: int = 100, offset: int = 0, operator: str | None = None
 ) -> Sequence[BillingAccount]:
