@@ -25,6 +25,7 @@ from activities.persistence.repositories import (
     accounts,
     cdrs,
     meter_samples,
+    payment_holds,
     reconciliation,
     remote_starts,
     sites,
@@ -109,7 +110,7 @@ def timing_notes(
     return [f"implausible time: {n} (charger clock?)" for n in notes]
 
 
-def _to_domain(row: ChargeDetailRecordRow) -> ChargeDetailRecord:
+def _to_domain(row: ChargeDetailRecordRow, payment_hold: str | None = None) -> ChargeDetailRecord:
     return ChargeDetailRecord(
         transaction_id=row.transaction_ref,
         station_id=row.station_id,
@@ -126,6 +127,7 @@ def _to_domain(row: ChargeDetailRecordRow) -> ChargeDetailRecord:
         total_excl_vat=None if row.total_excl_vat is None else str(row.total_excl_vat),
         tariff_id=row.tariff_id,
         tariff_version=row.tariff_version,
+        payment_hold=payment_hold,
     )
 
 
@@ -249,11 +251,17 @@ async def settle_batch(
         )
     facts = await _pricing_facts(session, [tx for _, tx in todo], [r.stop for r, _ in todo])
     now = datetime.now(UTC)
+    new: list[ChargeDetailRecordRow] = []
     for (request, tx), fact in zip(todo, facts, strict=True):
         if tx.id not in done:  # a request repeated within the batch
             done[tx.id] = _new_cdr(session, tx, request.stop, fact, now)
+            new.append(done[tx.id])
     await session.flush()
-    return [_to_domain(done[tx.id]) for tx in txs]
+    rows = [done[tx.id] for tx in txs]
+    # An ad-hoc session's card hold, claimed in the CDR's own transaction: captured
+    # once, whichever settlement runs.
+    holds = await payment_holds.claim(session, rows, new=new)
+    return [_to_domain(row, holds.get(row.id)) for row in rows]
 
 
 async def _transactions_of(

@@ -14,6 +14,7 @@ from activities.demand_response import DemandResponseActivities
 from activities.invoicing import InvoicingActivities
 from activities.log_uploads import LogUploadActivities
 from activities.payments import PaymentActivities
+from activities.payments.holds import HoldActivities
 from activities.payments.stripe_adapter import StripeActivities, StripeGateway
 from activities.persistence.database import Database
 from activities.reservations import ReservationActivities
@@ -79,6 +80,7 @@ def build_worker(client: Client, db: Database, task_queue: str) -> Worker:
     invoicing = InvoicingActivities(db)
     payments = PaymentActivities(db)
     cards = StripeActivities(stripe_gateway())
+    holds = HoldActivities(db)
     return Worker(
         client,
         task_queue=task_queue,
@@ -113,6 +115,8 @@ def build_worker(client: Client, db: Database, task_queue: str) -> Worker:
             cards.hold_card,
             cards.capture_card,
             cards.release_card,
+            holds.await_session,
+            holds.close_hold,
         ],
         workflow_runner=workflow_runner(),
         max_concurrent_activities=64,

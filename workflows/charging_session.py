@@ -11,6 +11,7 @@ from temporalio.exceptions import ActivityError, ApplicationError
 
 from workflows import search_attributes as sa
 from workflows.command_routing import send_command
+from workflows.payment_hold import payment_hold_workflow_id
 
 # Passed through so the data converter sees the real ``datetime`` class in these
 # dataclasses' hints, not the sandbox's restricted proxy of it.
@@ -172,7 +173,20 @@ class ChargingSessionWorkflow:
             self._set_state(SessionState.UNSETTLED)
             return None
         self._set_state(SessionState.COMPLETED)
+        if self._cdr.payment_hold is not None and workflow.patched("capture-payment-hold"):
+            await self._capture(self._cdr.payment_hold, self._cdr.total_cost)
         return self._cdr
+
+    async def _capture(self, key: str, total: str) -> None:
+        """Tell the ad-hoc session's card hold its CDR total, to capture. The hold was
+        claimed with the CDR, so only this session does; a hold already over (it
+        lapsed first) captures nothing and the CDR stays to be paid otherwise."""
+        try:
+            await workflow.get_external_workflow_handle(payment_hold_workflow_id(key)).signal(
+                "settle", total
+            )
+        except Exception as error:  # the hold is over
+            workflow.logger.warning("payment hold %s not settled: %s", key, error)
 
     async def _site_is_smart(self, start: SessionStarted) -> bool:
         """Whether the session tells the site's workflow when it starts and ends."""

@@ -147,6 +147,8 @@ class ChargeDetailRecord:
     total_excl_vat: str | None = None
     tariff_id: str | None = None
     tariff_version: int | None = None
+    # The key of the card hold that pays for it (an ad-hoc session), if any.
+    payment_hold: str | None = None
 
 
 class AuthorizationStatus(StrEnum):

@@ -14,6 +14,7 @@ from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
+    from activities.payments.holds import HoldActivities
     from activities.payments.stripe_adapter import (
         CAPTURE_MARGIN,
         Capture,
@@ -24,6 +25,10 @@ with workflow.unsafe.imports_passed_through():
     )
 
 STRIPE_CALL = timedelta(seconds=30)
+DATABASE_CALL = timedelta(seconds=30)
+SESSION_PATCH = "hold-awaits-session"
+"""Holds from here on may wait for a session that has not started (``station_id``,
+``id_token``) and are captured with its CDR total."""
 RETRY = RetryPolicy(initial_interval=timedelta(seconds=2), maximum_interval=timedelta(minutes=2))
 
 
@@ -88,12 +93,30 @@ class PaymentHoldWorkflow:
                 return PaymentHoldResult("declined", reason=cause.message)
             raise
         deadline = hold.expires_at - CAPTURE_MARGIN
+        waits = request.station_id is not None and request.id_token is not None
+        if waits and workflow.patched(SESSION_PATCH):
+            # Offered to the session's settlement, which claims it with the CDR and
+            # signals the total (``settle``).
+            await workflow.execute_activity_method(
+                HoldActivities.await_session,
+                request,
+                start_to_close_timeout=DATABASE_CALL,
+                retry_policy=RETRY,
+            )
         self._set("held", f"{hold.currency} {hold.amount} until {deadline.isoformat()}")
         waited = deadline - workflow.now()
         with contextlib.suppress(TimeoutError):  # the deadline: release
             await workflow.wait_condition(
                 lambda: self._total is not None or self._cancelled,
                 timeout=max(waited, timedelta(seconds=1)),
+            )
+        if waits and workflow.patched(SESSION_PATCH):
+            # No session claims it from here on (one that already did has signalled).
+            await workflow.execute_activity_method(
+                HoldActivities.close_hold,
+                request.key,
+                start_to_close_timeout=DATABASE_CALL,
+                retry_policy=RETRY,
             )
         step = CaptureRequest(request.key, hold, self._total or "0")
         if self._total is None:

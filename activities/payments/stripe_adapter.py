@@ -162,6 +162,11 @@ class HoldRequest:
     payment_method: str
     customer: str | None = None
     description: str = "EV charging session"
+    # The session it pays for, when it has not started yet: the next one on this
+    # station with this id token claims the hold when it settles, and its CDR
+    # total is captured.
+    station_id: str | None = None
+    id_token: str | None = None
 
 
 @dataclass(frozen=True)

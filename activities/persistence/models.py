@@ -825,6 +825,24 @@ class InvoiceDocument(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
 
+class PaymentHoldRow(Base):
+    """A card hold placed for an ad-hoc session not started yet: the first session on
+    ``station_id`` with ``id_token`` that settles after it is captured from it
+    (``cdr_id``, once: unique)."""
+
+    __tablename__ = "payment_holds"
+    __table_args__ = (Index("ix_payment_holds_waiting", "station_id", "id_token", "state"),)
+
+    key: Mapped[str] = mapped_column(String(120), primary_key=True)
+    station_id: Mapped[str] = mapped_column(String(64))
+    id_token: Mapped[str] = mapped_column(String(255))
+    amount: Mapped[Decimal] = mapped_column(ExactDecimal())
+    currency: Mapped[str] = mapped_column(String(3))
+    state: Mapped[str] = mapped_column(String(12), default="held")  # held | closed
+    cdr_id: Mapped[int | None] = mapped_column(ForeignKey("charge_detail_records.id"), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
 class BalanceEntry(Base):
     """A movement of an account's prepaid balance: a top-up (+), the debit of an
     invoice (-), a refund of a credit note (+). The balance is their sum; an

@@ -13,8 +13,10 @@ from temporalio.service import RPCError
 
 from activities.billing.currencies import UnknownCurrency, round_money
 from activities.payments.stripe_adapter import HoldRequest
+from activities.persistence.repositories import stations
 from api.auth import Operator, Viewer
 from api.commands import temporal_client, temporal_unavailable
+from api.deps import Session
 from api.errors import not_found, unprocessable
 from api.schemas import Currency
 from workflows.payment_hold import (
@@ -41,6 +43,14 @@ class HoldIn(BaseModel):
         description="a Stripe PaymentMethod id (pm_...)"
     )
     customer: Annotated[str, StringConstraints(min_length=3, max_length=100)] | None = None
+    station_id: Annotated[str, StringConstraints(min_length=1, max_length=64)] | None = Field(
+        None,
+        description="the station of the ad-hoc session it pays for, not started yet "
+        "(with id_token): its CDR total is captured when it settles",
+    )
+    id_token: Annotated[str, StringConstraints(min_length=1, max_length=255)] | None = Field(
+        None, description="the id token that session starts with (e.g. the remote start's)"
+    )
 
 
 class HoldOut(BaseModel):
@@ -67,15 +77,30 @@ def _checked(amount: Decimal, currency: str) -> Decimal:
 
 
 @router.post("", status_code=status.HTTP_202_ACCEPTED)
-async def place_hold(body: HoldIn, request: Request, _: Operator) -> HoldOut:
-    """Start the ``PaymentHold`` workflow (joined when the key's hold exists)."""
+async def place_hold(body: HoldIn, request: Request, session: Session, _: Operator) -> HoldOut:
+    """Start the ``PaymentHold`` workflow (joined when the key's hold exists). With a
+    station and an id token, the next session of that token on that station is paid
+    from it: its CDR total is captured when it settles, the rest released."""
     amount = _checked(body.amount, body.currency)
+    if (body.station_id is None) != (body.id_token is None):
+        raise unprocessable("station_id and id_token: give both (the session) or neither")
+    if body.station_id is not None and await stations.get_station(session, body.station_id) is None:
+        raise not_found("station", body.station_id)
+    await session.close()
     client = await temporal_client(request.app.state.temporal)
     workflow_id = payment_hold_workflow_id(body.key)
     try:
         await client.start_workflow(
             PaymentHoldWorkflow.run,
-            HoldRequest(body.key, str(amount), body.currency, body.payment_method, body.customer),
+            HoldRequest(
+                body.key,
+                str(amount),
+                body.currency,
+                body.payment_method,
+                body.customer,
+                station_id=body.station_id,
+                id_token=body.id_token,
+            ),
             id=workflow_id,
             task_queue=request.app.state.task_queue,
             id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,

@@ -98,6 +98,13 @@ async def test_bad_holds_are_refused_with_the_reason(
     answer = await http.post("/payment-holds", json=unknown)
     assert answer.status_code == 422 and "ISO 4217" in answer.text
     assert (await http.get(f"/payment-holds/{unique('none')}")).status_code == 404
+    # A hold for a session to come names both its station and its id token.
+    half = {**odd, "amount": "10", "station_id": "CP-1"}
+    answer = await http.post("/payment-holds", json=half)
+    assert answer.status_code == 422 and "give both" in answer.text
+    nowhere = {**half, "id_token": "QR-1", "station_id": unique("none")}
+    answer = await http.post("/payment-holds", json=nowhere)
+    assert answer.status_code == 404 and "station" in answer.text
     assert (
         await http.post(f"/payment-holds/{unique('none')}/settle", json={"total": "1"})
     ).status_code == 404
