@@ -264,9 +264,12 @@ class PricedSession:
         return out
 
 
+_MICRO = Decimal("0.000001")
+
+
 def _volume(value: Decimal) -> Decimal:
     """A volume for display: six decimals, trailing zeros dropped (never ``1E+1``)."""
-    rounded = value.quantize(Decimal("0.000001"))
+    rounded = value.quantize(_MICRO)
     return Decimal(format(rounded.normalize(), "f")) if rounded else ZERO
 
 
@@ -278,9 +281,22 @@ class _Entry:
     element: int
     component: PriceComponent
     restrictions: Restrictions
+    # Worked out once per tariff, not per stretch: whether anything restricts it, and
+    # its time window as minutes of the day (start, end; end 1440 for midnight).
+    unrestricted: bool = False
+    window: tuple[int, int] | None = None
+
+    @classmethod
+    def of(cls, element: int, component: PriceComponent, r: Restrictions) -> _Entry:
+        window = None
+        if r.start_time is not None or r.end_time is not None:
+            start = int(r.start_time[:2]) * 60 + int(r.start_time[3:5]) if r.start_time else 0
+            end = int(r.end_time[:2]) * 60 + int(r.end_time[3:5]) if r.end_time else 0
+            window = (start, end or 1440)
+        return cls(element, component, r, r.is_empty(), window)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: built per stretch, and a frozen init costs 3x
 class _State:
     """What restrictions are evaluated against, at the start of a stretch."""
 
@@ -309,7 +325,7 @@ class CompiledTariff:
         for index, element in enumerate(tariff.elements):
             r = element.restrictions
             for component in element.price_components:
-                entry = _Entry(index, component, r)
+                entry = _Entry.of(index, component, r)
                 if r.reservation is None:
                     regular[component.type].append(entry)
                 elif r.reservation == Reservation.RESERVATION:
@@ -354,11 +370,10 @@ def compile_tariff(tariff: Tariff) -> CompiledTariff:
     return CompiledTariff(tariff)
 
 
-def _matches(r: Restrictions, state: _State) -> bool:
-    if r.start_time is not None or r.end_time is not None:
-        start = int(r.start_time[:2]) * 60 + int(r.start_time[3:5]) if r.start_time else 0
-        end = int(r.end_time[:2]) * 60 + int(r.end_time[3:5]) if r.end_time else 0
-        end = end or 1440
+def _matches(entry: _Entry, state: _State) -> bool:
+    r = entry.restrictions
+    if entry.window is not None:
+        start, end = entry.window
         if start < end:
             if not start <= state.minute < end:
                 return False
@@ -398,7 +413,7 @@ def _matches(r: Restrictions, state: _State) -> bool:
 
 def _first(entries: list[_Entry], state: _State) -> _Entry | None:
     for entry in entries:
-        if entry.restrictions.is_empty() or _matches(entry.restrictions, state):
+        if entry.unrestricted or _matches(entry, state):
             return entry
     return None
 
@@ -736,8 +751,17 @@ def price_usage(
     last_energy, last_time, last_booked = ledger.last_energy, ledger.last_time, ledger.last_booked
     _round_steps(lines, last_energy, last_time, last_booked)
     priced = _amounts(compiled, list(lines.values()))
-    energy = sum((u.energy_wh for u in stretches), ZERO)
-    first_regular = next((u.start for u in stretches if not u.is_reservation), finish)
+    energy = charging = parking = reserved = ZERO
+    first_regular: int | None = None
+    for u in stretches:  # one pass: the sums, and the first stretch not booked
+        energy += u.energy_wh
+        charging += u.charging_s
+        parking += u.parking_s
+        reserved += u.reservation_s
+        if first_regular is None and not u.is_reservation:
+            first_regular = u.start
+    if first_regular is None:
+        first_regular = finish
     return PricedSession(
         tariff_id=tariff.id,
         currency=tariff.currency,
@@ -746,9 +770,9 @@ def price_usage(
         total=priced[1],
         energy_wh=energy,
         time_s=Decimal(max(0, finish - first_regular)) / _THOUSAND,
-        charging_s=sum((u.charging_s for u in stretches), ZERO),
-        parking_s=sum((u.parking_s for u in stretches), ZERO),
-        reservation_s=sum((u.reservation_s for u in stretches), ZERO),
+        charging_s=charging,
+        parking_s=parking,
+        reservation_s=reserved,
         notes=tuple(notes),
     )
 
