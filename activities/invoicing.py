@@ -29,7 +29,7 @@ from activities.billing.invoices import (
     period_bounds,
 )
 from activities.persistence.database import Database
-from activities.persistence.models import BillingAccount, Invoice
+from activities.persistence.models import BillingAccount, ChargeDetailRecordRow, Invoice
 from activities.persistence.repositories import accounts, cdrs, invoices, reconciliation
 from activities.persistence.repositories.invoices import WITHOUT_CONTENT
 
@@ -98,7 +98,7 @@ def invoice_document(row: Invoice) -> dict[str, Any]:
         "number": row.number,
         "issuer": row.operator,
         "issued_on": issued.date().isoformat(),
-        "due_on": due.date().isoformat() if row.kind == "invoice" else None,
+        "due_on": due.date().isoformat() if row.kind in ("invoice", "debit_note") else None,
         "period": row.period,
         "corrects": corrects,
         "currency": row.currency,
@@ -381,7 +381,26 @@ class InvoicingActivities:
 
 
 class CreditError(ValueError):
-    """A credit note that cannot be issued, with the reason."""
+    """A credit or debit note that cannot be issued, with the reason."""
+
+
+async def _cdr_and_account(
+    session: AsyncSession, cdr_id: int
+) -> tuple[ChargeDetailRecordRow, BillingAccount]:
+    cdr = await cdrs.get_cdr(session, cdr_id)
+    if cdr is None:
+        raise CreditError(f"CDR {cdr_id} does not exist")
+    if cdr.account_id is None:
+        raise CreditError(f"CDR {cdr_id} belongs to no billing account")
+    account = await accounts.get_account(session, cdr.account_id)
+    assert account is not None
+    return cdr, account
+
+
+def _totals(cdr: ChargeDetailRecordRow) -> tuple[Decimal, Decimal]:
+    """A CDR's own totals, excl. VAT and VAT (one written before VAT: none)."""
+    total_excl = cdr.total_excl_vat if cdr.total_excl_vat is not None else cdr.total_cost
+    return total_excl, cdr.total_vat if cdr.total_vat is not None else Decimal(0)
 
 
 async def credit_cdr(
@@ -394,17 +413,11 @@ async def credit_cdr(
 ) -> Invoice:
     """A credit note giving back all of a CDR (or ``excl_vat`` of it, its VAT in
     proportion), numbered in the credit-note series; refuses to give back more than
-    the CDR cost. Amounts on a credit note are negative: what the customer is owed.
+    the CDR cost, with what debit notes added to it. Amounts on a credit note are
+    negative: what the customer is owed.
     """
-    cdr = await cdrs.get_cdr(session, cdr_id)
-    if cdr is None:
-        raise CreditError(f"CDR {cdr_id} does not exist")
-    if cdr.account_id is None:
-        raise CreditError(f"CDR {cdr_id} belongs to no billing account")
-    account = await accounts.get_account(session, cdr.account_id)
-    assert account is not None
-    total_excl = cdr.total_excl_vat if cdr.total_excl_vat is not None else cdr.total_cost
-    total_vat = cdr.total_vat if cdr.total_vat is not None else Decimal(0)
+    cdr, account = await _cdr_and_account(session, cdr_id)
+    total_excl, total_vat = _totals(cdr)
     done_excl, done_vat = await invoices.credited(session, cdr_id)
     left_excl, left_vat = total_excl - done_excl, total_vat - done_vat
     amount = left_excl if excl_vat is None else round_money(excl_vat, cdr.currency)
@@ -421,38 +434,83 @@ async def credit_cdr(
             round_money(amount * total_vat / total_excl, cdr.currency) if total_excl else Decimal(0)
         )
     )
-    billed = await invoices.billed_on(session, cdr_id)
+    return await _correction(
+        session, cdr, account, "credit_note", -amount, -vat, reason=reason, issued_at=issued_at
+    )
+
+
+async def debit_cdr(
+    session: AsyncSession,
+    cdr_id: int,
+    *,
+    reason: str,
+    excl_vat: Decimal,
+    issued_at: datetime,
+) -> Invoice:
+    """A debit note charging ``excl_vat`` more for a CDR (a session billed too low),
+    its VAT at the CDR's own rate, numbered in the debit-note series and payable like
+    an invoice. The CDR itself never changes; a later credit note may give back what
+    a debit note added."""
+    cdr, account = await _cdr_and_account(session, cdr_id)
+    amount = round_money(excl_vat, cdr.currency)
+    if amount <= 0 or amount != excl_vat:
+        raise CreditError(
+            f"a debit note charges a positive amount in {cdr.currency}'s own decimals"
+        )
+    total_excl, total_vat = _totals(cdr)
+    vat = round_money(amount * total_vat / total_excl, cdr.currency) if total_excl else Decimal(0)
+    return await _correction(
+        session, cdr, account, "debit_note", amount, vat, reason=reason, issued_at=issued_at
+    )
+
+
+async def _correction(
+    session: AsyncSession,
+    cdr: ChargeDetailRecordRow,
+    account: BillingAccount,
+    kind: str,
+    amount: Decimal,
+    vat: Decimal,
+    *,
+    reason: str,
+    issued_at: datetime,
+) -> Invoice:
+    """A credit note (amounts negative) or debit note (positive) of one CDR, numbered
+    in its own series, naming the invoice that billed the CDR, stored with its item
+    (the amount given back, or, negative, charged on top: what is left to credit)."""
+    billed = await invoices.billed_on(session, cdr.id)
     year = issued_at.astimezone(ZoneInfo(account.time_zone)).year
-    seq = await invoices.next_number(session, account.operator, "credit_note", year)
+    seq = await invoices.next_number(session, account.operator, kind, year)
     snapshot = {**account_snapshot(account), "time_zone": account.time_zone}
     if billed is not None:
         snapshot["corrects_number"] = billed.number
     rate = str((vat * 100 / amount).quantize(Decimal("0.1"))) if amount else "0"
     row = Invoice(
-        kind="credit_note",
-        number=invoices.format_number(account.operator, "credit_note", year, seq),
+        kind=kind,
+        number=invoices.format_number(account.operator, kind, year, seq),
         operator=account.operator,
         year=year,
         seq=seq,
         account_id=account.id,
         issued_at=issued_at,
-        due_at=issued_at,
+        due_at=issued_at
+        + timedelta(days=account.payment_terms_days if kind == "debit_note" else 0),
         currency=cdr.currency,
-        total_excl_vat=-amount,
-        total_vat=-vat,
-        total_incl_vat=-(amount + vat),
-        vat_breakdown=[{"rate": rate, "excl_vat": str(-amount), "vat": str(-vat)}],
+        total_excl_vat=amount,
+        total_vat=vat,
+        total_incl_vat=amount + vat,
+        vat_breakdown=[{"rate": rate, "excl_vat": str(amount), "vat": str(vat)}],
         lines=[
             {
                 "group": "cdr",
-                "key": str(cdr_id),
-                "cdr_id": cdr_id,
+                "key": str(cdr.id),
+                "cdr_id": cdr.id,
                 "reason": reason,
                 "sessions": 1,
                 "energy_kwh": "",
-                "excl_vat": str(-amount),
-                "vat": str(-vat),
-                "incl_vat": str(-(amount + vat)),
+                "excl_vat": str(amount),
+                "vat": str(vat),
+                "incl_vat": str(amount + vat),
             }
         ],
         account=snapshot,
@@ -463,5 +521,5 @@ async def credit_cdr(
     )
     session.add(row)
     await session.flush()
-    await invoices.add_items(session, row.id, [(cdr_id, amount, vat)], credit=True)
+    await invoices.add_items(session, row.id, [(cdr.id, -amount, -vat)], credit=True)
     return row

@@ -20,6 +20,7 @@ LABELS: dict[str, dict[str, str]] = {
     "en": {
         "invoice": "Invoice",
         "credit_note": "Credit note",
+        "debit_note": "Debit note",
         "number": "Number",
         "date": "Date",
         "due": "Due",
@@ -43,6 +44,7 @@ LABELS: dict[str, dict[str, str]] = {
     "de": {
         "invoice": "Rechnung",
         "credit_note": "Gutschrift",
+        "debit_note": "Belastungsanzeige",
         "number": "Nummer",
         "date": "Datum",
         "due": "Fällig",
@@ -66,6 +68,7 @@ LABELS: dict[str, dict[str, str]] = {
     "fr": {
         "invoice": "Facture",
         "credit_note": "Avoir",
+        "debit_note": "Note de débit",
         "number": "Numéro",
         "date": "Date",
         "due": "Échéance",
@@ -89,6 +92,7 @@ LABELS: dict[str, dict[str, str]] = {
     "nl": {
         "invoice": "Factuur",
         "credit_note": "Creditnota",
+        "debit_note": "Debetnota",
         "number": "Nummer",
         "date": "Datum",
         "due": "Vervaldatum",

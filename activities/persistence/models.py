@@ -780,8 +780,9 @@ class Invoice(Base):
 
 
 class InvoiceItem(Base):
-    """A CDR billed on an invoice (once: the CDR's id is unique here), or corrected by
-    a credit note (``credit`` true: a CDR may be corrected more than once)."""
+    """A CDR billed on an invoice (once: the CDR's id is unique here), or corrected
+    (``credit`` true, any number of times): by a credit note (the amounts given back)
+    or a debit note (negative: the amounts charged on top)."""
 
     __tablename__ = "invoice_items"
     __table_args__ = (

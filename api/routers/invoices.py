@@ -1,4 +1,5 @@
-"""Invoices, credit notes and payments: read, download, run a period, correct, pay."""
+"""Invoices, credit and debit notes, payments: read, download, run a period, correct,
+pay."""
 
 from __future__ import annotations
 
@@ -10,12 +11,13 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Query, Request, Response, status
 from pydantic import BaseModel, Field, StringConstraints
 from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
 from temporalio.common import WorkflowIDConflictPolicy
 from temporalio.service import RPCError
 
 from activities.billing.currencies import round_money
 from activities.billing.invoice_documents import invoice_csv, invoice_pdf
-from activities.invoicing import CreditError, credit_cdr, invoice_document
+from activities.invoicing import CreditError, credit_cdr, debit_cdr, invoice_document
 from activities.payments import balance_of, top_up
 from activities.persistence.models import BalanceEntry, Invoice, utcnow
 from activities.persistence.repositories import accounts, invoices
@@ -32,7 +34,7 @@ Period = Annotated[str, StringConstraints(pattern=r"^\d{4}-(0[1-9]|1[0-2])$")]
 
 
 class InvoiceOut(BaseModel):
-    """An invoice or a credit note (amounts of a credit note are negative)."""
+    """An invoice, a credit note (its amounts negative) or a debit note."""
 
     id: int
     kind: str
@@ -92,7 +94,7 @@ async def list_invoices(
     session: Session,
     _: Viewer,
     account_id: Annotated[str | None, Query(min_length=1, max_length=48)] = None,
-    kind: Literal["invoice", "credit_note"] | None = None,
+    kind: Literal["invoice", "credit_note", "debit_note"] | None = None,
     period: Period | None = None,
     limit: int = Query(100, ge=1, le=1000),
     offset: int = Query(0, ge=0, le=2**63 - 1),
@@ -200,6 +202,38 @@ async def create_credit_note(body: CreditIn, session: Session, _: Operator) -> I
     except CreditError as error:
         await session.rollback()
         raise unprocessable(str(error)) from None
+    await _keep_documents(session, row)
+    await session.commit()
+    return InvoiceOut.of(row)
+
+
+class DebitIn(BaseModel):
+    """A charge on top of one CDR (a session billed too low)."""
+
+    cdr_id: int = Field(ge=1, le=2**63 - 1)
+    reason: Annotated[str, StringConstraints(min_length=1, max_length=500)]
+    excl_vat: Decimal = Field(
+        gt=0, max_digits=12, decimal_places=4, description="charged on top, excl. VAT"
+    )
+
+
+@router.post("/debit-notes", status_code=status.HTTP_201_CREATED)
+async def create_debit_note(body: DebitIn, session: Session, _: Operator) -> InvoiceOut:
+    """Issue a debit note for a CDR (numbered in its own series, VAT at the CDR's
+    rate, payable like an invoice); 422 when it cannot be issued."""
+    try:
+        row = await debit_cdr(
+            session, body.cdr_id, reason=body.reason, excl_vat=body.excl_vat, issued_at=utcnow()
+        )
+    except CreditError as error:
+        await session.rollback()
+        raise unprocessable(str(error)) from None
+    await _keep_documents(session, row)
+    await session.commit()
+    return InvoiceOut.of(row)
+
+
+async def _keep_documents(session: AsyncSession, row: Invoice) -> None:
     document = invoice_document(row)
     await invoices.store_documents(
         session,
@@ -209,8 +243,6 @@ async def create_credit_note(body: CreditIn, session: Session, _: Operator) -> I
             "csv": invoice_csv(document).encode(),
         },
     )
-    await session.commit()
-    return InvoiceOut.of(row)
 
 
 class PaymentIn(BaseModel):

@@ -15,6 +15,7 @@ from pypdf import PdfReader
 from sqlalchemy import func, select
 from temporalio.exceptions import ApplicationError
 
+from activities.billing.invoice_documents import invoice_pdf
 from activities.billing.tariffs import parse_tariff
 from activities.invoicing import (
     CreditError,
@@ -22,6 +23,8 @@ from activities.invoicing import (
     IssueBatch,
     IssueRequest,
     credit_cdr,
+    debit_cdr,
+    invoice_document,
 )
 from activities.payments import PaymentActivities, balance_of, top_up
 from activities.persistence.database import Database
@@ -396,6 +399,46 @@ async def test_credit_notes_correct_cdrs_in_their_own_series(db: Database) -> No
     # Both together give back exactly what the CDR cost; the CDR itself is unchanged.
     assert -sum(c.total_incl_vat for c in credits) == cdr.total_cost
     assert len(credits) == 2
+
+
+async def test_debit_notes_charge_more_in_their_own_series_and_can_be_credited(
+    db: Database,
+) -> None:
+    """A session billed too low gets a debit note (the CDR never changes): numbered in
+    its own series, VAT at the CDR's rate, due like an invoice, its PDF saying so;
+    what it added can be given back by a credit note, and no more."""
+    operator = unique("op")
+    account_id, (card, _), station = await _account(db, operator)
+    cdr_id = await _session(db, station, card, NOV, 10)  # 4.50 excl, 0.95 VAT
+    invoice = await InvoicingActivities(db).issue_invoice(
+        IssueRequest(account_id, "2026-11", ISSUED)
+    )
+    async with db.sessions.begin() as session:
+        debit = await debit_cdr(
+            session, cdr_id, reason="parking not billed", excl_vat=Decimal("2.00"), issued_at=ISSUED
+        )
+        assert debit.number == f"{operator.upper()}-DN-2026-000001"
+        # 0.95 / 4.50 of 2.00 = 0.4222...: 0.42.
+        assert (debit.total_excl_vat, debit.total_vat) == (Decimal("2.00"), Decimal("0.42"))
+        assert debit.corrects_id == invoice.invoice_id and debit.payment_status == "open"
+        assert debit.due_at == ISSUED + timedelta(days=14)
+        document = invoice_document(debit)
+    text = PdfReader(io.BytesIO(invoice_pdf(document))).pages[0].extract_text()
+    assert f"Debetnota {debit.number}" in text and "EUR 2.42" in text
+    for bad, why in ((Decimal("0"), "positive"), (Decimal("1.005"), "decimals")):
+        with pytest.raises(CreditError, match=why):
+            async with db.sessions.begin() as session:
+                await debit_cdr(session, cdr_id, reason="x", excl_vat=bad, issued_at=ISSUED)
+    # A credit note may now give back the CDR and the debit: 6.50 excl. VAT, no more.
+    async with db.sessions.begin() as session:
+        back = await credit_cdr(session, cdr_id, reason="goodwill", issued_at=ISSUED)
+    assert (back.total_excl_vat, back.total_vat) == (Decimal("-6.50"), Decimal("-1.37"))
+    assert back.number == f"{operator.upper()}-CN-2026-000001"
+    with pytest.raises(CreditError, match="left to credit"):
+        async with db.sessions.begin() as session:
+            await credit_cdr(
+                session, cdr_id, reason="again", excl_vat=Decimal("0.01"), issued_at=ISSUED
+            )
 
 
 async def test_a_prepaid_balance_pays_and_never_goes_below_the_credit_limit(

@@ -108,6 +108,30 @@ async def test_credit_notes_and_payments(db: Database, http: httpx.AsyncClient) 
         await http.get("/invoices", params={"account_id": account_id, "kind": "credit_note"})
     ).json()
     assert [n["id"] for n in listed] == [note["id"]]
+    debit = await http.post(
+        "/debit-notes", json={"cdr_id": cdr_id, "reason": "parking", "excl_vat": "2.00"}
+    )
+    assert debit.status_code == 201, debit.text
+    charged = debit.json()
+    assert charged["kind"] == "debit_note" and "-DN-" in charged["number"]
+    assert charged["payment_status"] == "open" and charged["corrects_id"] == invoice["id"]
+    for body in (
+        {"cdr_id": cdr_id, "reason": "x"},  # how much: required
+        {"cdr_id": cdr_id, "reason": "x", "excl_vat": "-1"},
+        {"cdr_id": 999999999, "reason": "x", "excl_vat": "1"},
+    ):
+        assert (await http.post("/debit-notes", json=body)).status_code == 422
+    assert (
+        await http.post(
+            "/debit-notes",
+            json={"cdr_id": cdr_id, "reason": "x", "excl_vat": "1"},
+            headers={"X-API-Key": VIEWER},
+        )
+    ).status_code == 403
+    listed = (
+        await http.get("/invoices", params={"account_id": account_id, "kind": "debit_note"})
+    ).json()
+    assert [n["id"] for n in listed] == [charged["id"]]
 
     viewer = await http.post(
         f"/invoices/{invoice['id']}/payments",

@@ -44,8 +44,8 @@ from activities.persistence.types import ExactDecimal
 _ITEMS = cast(Table, InvoiceItem.__table__)
 _DOCUMENTS = cast(Table, InvoiceDocument.__table__)
 
-SERIES = {"invoice": "", "credit_note": "CN-"}
-"""Number prefix per kind: invoices and credit notes are separate series."""
+SERIES = {"invoice": "", "credit_note": "CN-", "debit_note": "DN-"}
+"""Number prefix per kind: invoices, credit notes and debit notes are separate series."""
 
 
 async def next_number(session: AsyncSession, operator: str, kind: str, year: int) -> int:
@@ -82,7 +82,8 @@ async def next_numbers(
 
 
 def format_number(operator: str, kind: str, year: int, seq: int) -> str:
-    """How a number is printed: ``DEFAULT-2026-000042``, ``DEFAULT-CN-2026-000003``."""
+    """How a number is printed: ``DEFAULT-2026-000042``, ``DEFAULT-CN-2026-000003``,
+    ``DEFAULT-DN-2026-000001``."""
     return f"{operator.upper()}-{SERIES[kind]}{year}-{seq:06d}"
 
 
@@ -330,7 +331,8 @@ async def items_of(session: AsyncSession, invoice_id: int) -> Sequence[InvoiceIt
 
 
 async def credited(session: AsyncSession, cdr_id: int) -> tuple[Decimal, Decimal]:
-    """How much of a CDR credit notes have already given back (excl. VAT, VAT)."""
+    """How much of a CDR credit notes have already given back, less what debit notes
+    added (excl. VAT, VAT): what is left to credit is the CDR's total less this."""
     rows = (
         await session.execute(
             select(InvoiceItem.excl_vat, InvoiceItem.vat).where(
