@@ -247,8 +247,20 @@ async def _broken_cdr(db: Database, account_id: str, station: str) -> int:
             total_cost=Decimal("5.45"),
             total_excl_vat=Decimal("4.50"),
             total_vat=Decimal("0.95"),
+            # The shape settlement writes (the API serves it), the amounts one line short.
             cost_lines=[
-                {"dimension": "ENERGY", "vat_rate": "21", "excl_vat": "4.00", "vat": "0.84"}
+                {
+                    "dimension": "ENERGY",
+                    "category": "ENERGY",
+                    "element": 0,
+                    "quantity": "10",
+                    "unit": "kWh",
+                    "unit_price": "0.40",
+                    "vat_rate": "21",
+                    "excl_vat": "4.00",
+                    "vat": "0.84",
+                    "incl_vat": "4.84",
+                }
             ],
             account_id=account_id,
             notes=[],
