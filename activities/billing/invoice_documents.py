@@ -2,16 +2,20 @@
 
 Both are rendered from the stored invoice alone, so they always show the figures
 the database holds: the CSV has one row per line with the same amounts, and the
-PDF prints those rows, the VAT breakdown and the totals. The PDF uses the core
-Helvetica font (Latin-1): characters outside it print as ``?``, and amounts carry
-the ISO currency code rather than a symbol.
+PDF prints those rows, the VAT breakdown and the totals. An invoice whose text is
+all Latin-1 uses the PDF core fonts (Helvetica, Courier: nothing embedded, the
+fastest to render); any other (a Polish street, a Greek name) embeds the DejaVu
+fonts that ship with matplotlib, subset to the characters used. Amounts carry the
+ISO currency code rather than a symbol.
 """
 
 from __future__ import annotations
 
 import csv
+import importlib.util
 import io
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
+from pathlib import Path
 from typing import Any
 
 from fpdf import FPDF
@@ -179,6 +183,39 @@ def _latin1(text: Any) -> str:
     return str(text).encode("latin-1", "replace").decode("latin-1")
 
 
+def _is_latin1(texts: Iterable[Any]) -> bool:
+    try:
+        for text in texts:
+            str(text).encode("latin-1")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+CORE_FONTS = {"sans": "Helvetica", "mono": "Courier"}
+UNICODE_FONTS = {"sans": "DejaVu", "mono": "DejaVuMono"}
+_DEJAVU = {
+    ("DejaVu", ""): "DejaVuSans.ttf",
+    ("DejaVu", "B"): "DejaVuSans-Bold.ttf",
+    ("DejaVuMono", ""): "DejaVuSansMono.ttf",
+    ("DejaVuMono", "B"): "DejaVuSansMono-Bold.ttf",
+}
+
+
+def _dejavu_folder() -> Path:
+    """Where matplotlib keeps its DejaVu fonts (found without importing matplotlib)."""
+    spec = importlib.util.find_spec("matplotlib")
+    if spec is None or not spec.submodule_search_locations:
+        raise RuntimeError("matplotlib (a dependency) is not installed: no Unicode fonts")
+    return Path(next(iter(spec.submodule_search_locations))) / "mpl-data" / "fonts" / "ttf"
+
+
+def _add_unicode_fonts(pdf: FPDF) -> None:
+    folder = _dejavu_folder()
+    for (family, style), name in _DEJAVU.items():
+        pdf.add_font(family, style, str(folder / name))
+
+
 class _Page:
     """Text placed line by line on A4 pages: ``FPDF.text`` only, which costs a tenth
     of a ``cell`` (an invoice of a fleet's month has hundreds of lines)."""
@@ -186,13 +223,17 @@ class _Page:
     TOP = 20.0
     BOTTOM = 20.0
 
-    def __init__(self, pdf: FPDF) -> None:
+    def __init__(self, pdf: FPDF, fonts: dict[str, str]) -> None:
         self.pdf = pdf
         self.y = self.TOP
+        self.fonts = fonts
+        # Core fonts cover Latin-1 only: anything else would print as "?".
+        self.clean = _latin1 if fonts is CORE_FONTS else str
         pdf.add_page()
 
-    def font(self, family: str, style: str, size: float) -> None:
-        self.pdf.set_font(family, style, size)
+    def font(self, kind: str, style: str, size: float) -> None:
+        """``kind`` is ``sans`` or ``mono``."""
+        self.pdf.set_font(self.fonts[kind], style, size)
 
     def line(self, height: float, *cells: tuple[float, Any]) -> None:
         """One line of text runs, each at its offset (mm) from the left margin."""
@@ -201,7 +242,7 @@ class _Page:
             self.y = self.TOP
         self.y += height
         for offset, text in cells:
-            self.pdf.text(self.pdf.l_margin + offset, self.y, _latin1(text))
+            self.pdf.text(self.pdf.l_margin + offset, self.y, self.clean(text))
 
     def skip(self, height: float) -> None:
         self.y += height
@@ -214,15 +255,21 @@ def invoice_pdf(invoice: Mapping[str, Any]) -> bytes:
     labels = LABELS.get(language, LABELS["en"])
     currency = invoice["currency"]
     pdf = FPDF(format="A4")
-    pdf.set_title(_latin1(f"{labels[invoice['kind']]} {invoice['number']}"))
-    pdf.set_author(_latin1(invoice.get("issuer", "")))
+    address = account.get("address", {})
+    descriptions = [describe(line, language) for line in invoice["lines"]]
+    fonts = CORE_FONTS
+    if not _is_latin1([*labels.values(), *account.values(), *descriptions, invoice["number"]]):
+        _add_unicode_fonts(pdf)
+        fonts = UNICODE_FONTS
+    clean = _latin1 if fonts is CORE_FONTS else str
+    pdf.set_title(clean(f"{labels[invoice['kind']]} {invoice['number']}"))
+    pdf.set_author(clean(invoice.get("issuer", "")))
     pdf.set_auto_page_break(auto=False)
-    page = _Page(pdf)
-    page.font("Helvetica", "B", 16)
+    page = _Page(pdf, fonts)
+    page.font("sans", "B", 16)
     page.line(7, (0, f"{labels[invoice['kind']]} {invoice['number']}"))
     page.skip(3)
-    page.font("Helvetica", "", 10)
-    address = account.get("address", {})
+    page.font("sans", "", 10)
     for text in (
         account.get("name"),
         address.get("line1"),
@@ -254,12 +301,12 @@ def invoice_pdf(invoice: Mapping[str, Any]) -> bytes:
         labels["vat"],
         labels["incl_vat"],
     )
-    page.font("Courier", "B", 8)
+    page.font("mono", "B", 8)
     page.line(_ROW_MM, (0, _row(head)))
-    page.font("Courier", "", 8)
-    for line in invoice["lines"]:
+    page.font("mono", "", 8)
+    for line, description in zip(invoice["lines"], descriptions, strict=True):
         cells = (
-            describe(line, language),
+            description,
             line.get("sessions", ""),
             line.get("energy_kwh", ""),
             line["excl_vat"],
@@ -268,9 +315,9 @@ def invoice_pdf(invoice: Mapping[str, Any]) -> bytes:
         )
         page.line(_ROW_MM, (0, _row(cells)))
     page.skip(4)
-    page.font("Helvetica", "B", 9)
+    page.font("sans", "B", 9)
     page.line(6, (0, labels["vat_breakdown"]))
-    page.font("Helvetica", "", 8)
+    page.font("sans", "", 8)
     for row in invoice["vat_breakdown"]:
         page.line(
             5,
@@ -279,7 +326,7 @@ def invoice_pdf(invoice: Mapping[str, Any]) -> bytes:
             (80, f"{labels['vat']} {currency} {row['vat']}"),
         )
     page.skip(3)
-    page.font("Helvetica", "B", 10)
+    page.font("sans", "B", 10)
     for label, key in (
         ("excl_vat", "total_excl_vat"),
         ("vat", "total_vat"),
