@@ -350,6 +350,39 @@ async def test_a_page_is_rendered_once(db: Database) -> None:
         await run.render_invoice(10**9)
 
 
+async def test_pages_issued_at_once_keep_one_gap_free_series(db: Database) -> None:
+    """Three pages of one operator issued concurrently (as three workers would) and a
+    transaction that fails after taking a block: the numbers are 1..9, each once,
+    each page's in account order."""
+    operator = unique("op")
+    accounts = []
+    for _ in range(9):
+        account_id, (card, _), station = await _account(db, operator)
+        await _session(db, station, card, NOV, 2)
+        accounts.append(account_id)
+    run = InvoicingActivities(db)
+
+    async def failing() -> None:
+        async with db.sessions.begin() as session:
+            await invoices.next_numbers(session, operator, "invoice", 2026, 5)
+            raise RuntimeError("crash after taking a block")
+
+    pages = [sorted(accounts[k::3]) for k in range(3)]
+    results = await asyncio.gather(
+        failing(),
+        *(run.issue_invoices(IssueBatch(page, "2026-11", ISSUED)) for page in pages),
+        return_exceptions=True,
+    )
+    assert isinstance(results[0], RuntimeError)
+    numbered: list[str] = []
+    for page in results[1:]:
+        assert isinstance(page, list)
+        seqs = [int(str(s.number).rsplit("-", 1)[1]) for s in page]
+        assert seqs == list(range(seqs[0], seqs[0] + 3))  # a block, in account order
+        numbered += [str(s.number) for s in page]
+    assert sorted(numbered) == [f"{operator.upper()}-2026-{n:06d}" for n in range(1, 10)]
+
+
 async def test_the_pdf_and_the_csv_show_what_the_database_holds(db: Database) -> None:
     operator = unique("op")
     account_id, (card_a, card_b), station = await _account(db, operator, grouping="session")
