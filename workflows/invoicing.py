@@ -50,10 +50,16 @@ def invoicing_workflow_id(account_id: str, period: str) -> str:
 
 @dataclass(frozen=True)
 class InvoicingRequest:
-    """Input of the ``Invoicing`` workflow."""
+    """Input of the ``Invoicing`` workflow (``issued``: the invoice a scheduled run
+    already issued and rendered with its page, so only the payment is left)."""
 
     account_id: str
     period: str
+    issued: InvoiceSummary | None = None
+
+
+ISSUED_BY_RUN_PATCH = "invoicing-issued-by-run"
+"""Account workflows from here on skip issuing and rendering what their run did."""
 
 
 @dataclass(frozen=True)
@@ -83,23 +89,28 @@ class InvoicingWorkflow:
     @workflow.run
     async def run(self, request: InvoicingRequest) -> InvoicingResult:
         """Issue, render, pay: each step an activity that is safe to repeat."""
-        self._at(request, "collecting the period's CDRs and issuing the invoice")
-        summary = await workflow.execute_activity_method(
-            InvoicingActivities.issue_invoice,
-            IssueRequest(request.account_id, request.period, workflow.now()),
-            start_to_close_timeout=ISSUE_TIMEOUT,
-            retry_policy=RETRY,
-        )
-        if summary.invoice_id is None:
-            self._at(request, "nothing to bill")
-            return InvoicingResult(summary)
-        self._at(request, f"{summary.number}: rendering the PDF and the CSV")
-        await workflow.execute_activity_method(
-            InvoicingActivities.render_invoice,
-            summary.invoice_id,
-            start_to_close_timeout=RENDER_TIMEOUT,
-            retry_policy=RETRY,
-        )
+        if request.issued is not None and workflow.patched(ISSUED_BY_RUN_PATCH):
+            # Issued and rendered with the run's page: only the payment is left.
+            summary = request.issued
+        else:
+            self._at(request, "collecting the period's CDRs and issuing the invoice")
+            summary = await workflow.execute_activity_method(
+                InvoicingActivities.issue_invoice,
+                IssueRequest(request.account_id, request.period, workflow.now()),
+                start_to_close_timeout=ISSUE_TIMEOUT,
+                retry_policy=RETRY,
+            )
+            if summary.invoice_id is None:
+                self._at(request, "nothing to bill")
+                return InvoicingResult(summary)
+            self._at(request, f"{summary.number}: rendering the PDF and the CSV")
+            await workflow.execute_activity_method(
+                InvoicingActivities.render_invoice,
+                summary.invoice_id,
+                start_to_close_timeout=RENDER_TIMEOUT,
+                retry_policy=RETRY,
+            )
+        assert summary.invoice_id is not None
         self._at(request, f"{summary.number}: collecting the payment")
         payment = await workflow.execute_activity_method(
             PaymentActivities.collect_invoice,
@@ -153,7 +164,8 @@ class InvoicingRunWorkflow:
     account. Should the page fail, each account's workflow issues its own.
     """
 
-    async def _issue_page(self, page: list[str], period: str) -> None:
+    async def _issue_page(self, page: list[str], period: str) -> dict[str, InvoiceSummary]:
+        """The page's invoices issued and rendered, by account (none if it failed)."""
         try:
             summaries = await workflow.execute_activity_method(
                 InvoicingActivities.issue_invoices,
@@ -171,6 +183,8 @@ class InvoicingRunWorkflow:
                 )
         except ActivityError as error:
             workflow.logger.warning("a page of %s could not be issued together: %s", period, error)
+            return {}
+        return {s.account_id: s for s in summaries if s.invoice_id is not None}
 
     @workflow.run
     async def run(self, given: InvoicingRunInput) -> int:
@@ -195,8 +209,11 @@ class InvoicingRunWorkflow:
                     f"period **{period}** in {given.time_zone} · done: {started} accounts"
                 )
                 return started
+            done: dict[str, InvoiceSummary] = {}
             if workflow.patched(BATCHED_PATCH):
-                await self._issue_page(page, period)
+                done = await self._issue_page(page, period)
+            # Each account's workflow is told what its page did, so it only collects.
+            told = workflow.patched(ISSUED_BY_RUN_PATCH)
             children = []
             for account_id in page:
                 # A run of the same period (a catch-up) may have it in hand already.
@@ -204,7 +221,9 @@ class InvoicingRunWorkflow:
                     children.append(
                         await workflow.start_child_workflow(
                             InvoicingWorkflow.run,
-                            InvoicingRequest(account_id, period),
+                            InvoicingRequest(
+                                account_id, period, done.get(account_id) if told else None
+                            ),
                             id=invoicing_workflow_id(account_id, period),
                             parent_close_policy=workflow.ParentClosePolicy.ABANDON,
                             id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE,

@@ -7,8 +7,8 @@ Then times what invoicing a month does through the workflows' activities: for ea
 page of accounts, as a scheduled ``InvoicingRun`` does, issue the page (collect its
 CDRs, draft each invoice with pandas, take a block of gap-free numbers, store the
 invoices and their items) and render it (PDF and CSV, stored); then, for every
-account, what its own ``Invoicing`` workflow still does (find its invoice issued and
-rendered, collect it: invoice provider, nothing to collect). Several processes
+account, what its own ``Invoicing`` workflow still does, told by the run that its
+invoice is issued and rendered (collect it: invoice provider, nothing to collect). Several processes
 share the pages like several workers would; numbers stay one series. ``--reuse``
 invoices the month an earlier PostgreSQL run generated again.
 
@@ -40,7 +40,7 @@ from rich.console import Console
 from rich.table import Table
 from sqlalchemy import func, insert, select, text
 
-from activities.invoicing import InvoicingActivities, IssueBatch, IssueRequest
+from activities.invoicing import InvoicingActivities, IssueBatch
 from activities.payments import PaymentActivities
 from activities.persistence.database import Database
 from activities.persistence.migrate import upgrade_async
@@ -201,9 +201,8 @@ async def generate(url: str, cdrs: int, accounts: int, seed: int) -> None:
 
 async def invoice_accounts(url: str, pages: list[list[str]]) -> dict[str, float]:
     """What a scheduled run's activities do for each page of accounts (issue the page,
-    render it), then what each account's own ``Invoicing`` workflow still does (find
-    its invoice issued and rendered, collect it): invoices, CDRs and the seconds of
-    each phase."""
+    render it), then what each account's own ``Invoicing`` workflow still does
+    (collect its invoice): invoices, CDRs and the seconds of each phase."""
     db = Database(url)
     run, pay = InvoicingActivities(db), PaymentActivities(db)
     issued = billed = 0
@@ -218,10 +217,9 @@ async def invoice_accounts(url: str, pages: list[list[str]]) -> dict[str, float]
                 invoice_ids.append((summary.account_id, summary.invoice_id))
                 issued, billed = issued + 1, billed + summary.cdr_count
     pages_done = time.perf_counter()
-    for account_id, invoice_id in invoice_ids:
-        again = await run.issue_invoice(IssueRequest(account_id, PERIOD, ISSUED))
-        assert again.invoice_id == invoice_id and not again.issued_now
-        await run.render_invoice(invoice_id)
+    for _, invoice_id in invoice_ids:
+        # Told by the run that its invoice is issued and rendered, the account's
+        # workflow only collects it.
         await pay.collect_invoice(invoice_id)
     ended = time.perf_counter()
     await db.dispose()

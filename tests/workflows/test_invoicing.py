@@ -138,9 +138,15 @@ async def test_the_schedule_fires_at_local_month_end_and_a_missed_run_is_made_up
                     await asyncio.sleep(0.1)
             else:
                 raise AssertionError("the backfilled run did not invoice November")
-            # Issued by the run with the rest of its page (the account's own workflow
-            # found it issued and rendered, and collected it).
-            assert result.invoice.cdr_count == 1 and not result.invoice.issued_now
+            # Issued and rendered by the run with the rest of its page: the account's
+            # own workflow, told so, only collected it.
+            assert result.invoice.cdr_count == 1 and result.invoice.issued_now
+            steps = [
+                event.activity_task_scheduled_event_attributes.activity_type.name
+                async for event in child.fetch_history_events()
+                if event.HasField("activity_task_scheduled_event_attributes")
+            ]
+            assert steps == ["collect_invoice"]
             # Issued now (December 2026 in Chatham): the year's first number.
             assert result.invoice.number == f"{operator.upper()}-2026-000001"
             assert result.payment is not None and result.payment.status == "open"
@@ -210,7 +216,7 @@ async def test_a_run_issues_its_page_and_one_bad_account_fails_alone(
             await client.get_workflow_handle_for(
                 InvoicingWorkflow.run, invoicing_workflow_id(broken, "2026-10")
             ).result()
-    assert done.invoice.cdr_count == 1 and not done.invoice.issued_now
+    assert done.invoice.cdr_count == 1 and done.invoice.issued_now
     activity_failure = failed.value.cause
     assert isinstance(activity_failure, ActivityError)
     cause = activity_failure.cause
