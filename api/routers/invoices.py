@@ -4,6 +4,7 @@ pay."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable
 from datetime import datetime
 from decimal import Decimal
 from typing import Annotated, Any, Literal
@@ -195,16 +196,12 @@ class CreditIn(BaseModel):
 async def create_credit_note(body: CreditIn, session: Session, _: Operator) -> InvoiceOut:
     """Issue a credit note for a CDR (numbered in its own series); 422 when it would
     give back more than the CDR cost."""
-    try:
-        row = await credit_cdr(
+    return await _issued_note(
+        session,
+        credit_cdr(
             session, body.cdr_id, reason=body.reason, excl_vat=body.excl_vat, issued_at=utcnow()
-        )
-    except CreditError as error:
-        await session.rollback()
-        raise unprocessable(str(error)) from None
-    await _keep_documents(session, row)
-    await session.commit()
-    return InvoiceOut.of(row)
+        ),
+    )
 
 
 class DebitIn(BaseModel):
@@ -221,19 +218,22 @@ class DebitIn(BaseModel):
 async def create_debit_note(body: DebitIn, session: Session, _: Operator) -> InvoiceOut:
     """Issue a debit note for a CDR (numbered in its own series, VAT at the CDR's
     rate, payable like an invoice); 422 when it cannot be issued."""
-    try:
-        row = await debit_cdr(
+    return await _issued_note(
+        session,
+        debit_cdr(
             session, body.cdr_id, reason=body.reason, excl_vat=body.excl_vat, issued_at=utcnow()
-        )
+        ),
+    )
+
+
+async def _issued_note(session: AsyncSession, issuing: Awaitable[Invoice]) -> InvoiceOut:
+    """A credit or debit note issued, rendered and committed; 422 with the reason
+    when it cannot be issued (nothing is kept)."""
+    try:
+        row = await issuing
     except CreditError as error:
         await session.rollback()
         raise unprocessable(str(error)) from None
-    await _keep_documents(session, row)
-    await session.commit()
-    return InvoiceOut.of(row)
-
-
-async def _keep_documents(session: AsyncSession, row: Invoice) -> None:
     document = invoice_document(row)
     await invoices.store_documents(
         session,
@@ -243,6 +243,8 @@ async def _keep_documents(session: AsyncSession, row: Invoice) -> None:
             "csv": invoice_csv(document).encode(),
         },
     )
+    await session.commit()
+    return InvoiceOut.of(row)
 
 
 class PaymentIn(BaseModel):

@@ -206,36 +206,9 @@ async def uninvoiced_cdrs(
         )
     ).all()
     billed = await _billed(session, [row[1] for row in rows])
-    for (
-        account,
-        pk,
-        ref,
-        station,
-        token,
-        started,
-        stopped,
-        energy,
-        currency,
-        excl,
-        vat,
-        lines,
-    ) in rows:
-        if pk not in billed:
-            found[account].append(
-                CdrFacts(
-                    pk,
-                    ref,
-                    station,
-                    token,
-                    started,
-                    stopped,
-                    energy,
-                    currency,
-                    excl,
-                    vat,
-                    lines or (),
-                )
-            )
+    for account, *fields, lines in rows:  # the CdrFacts fields in order, between
+        if fields[0] not in billed:
+            found[account].append(CdrFacts(*fields, lines or ()))
     return found
 
 
