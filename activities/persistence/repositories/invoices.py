@@ -198,7 +198,8 @@ async def uninvoiced_cdrs(
     if not account_ids:
         return found
     cdr = ChargeDetailRecordRow
-    rows = (
+    # Each row: the account, then the CdrFacts fields in their order.
+    rows: Sequence[Any] = (
         await session.execute(
             select(*_fact_columns(session.get_bind().dialect.name))
             .where(cdr.account_id.in_(list(account_ids)), cdr.stopped_at < before)
@@ -206,9 +207,9 @@ async def uninvoiced_cdrs(
         )
     ).all()
     billed = await _billed(session, [row[1] for row in rows])
-    for account, *fields, lines in rows:  # the CdrFacts fields in order, between
+    for account, *fields, lines in rows:
         if fields[0] not in billed:
-            found[account].append(CdrFacts(*fields, lines or ()))
+            found[account].append(CdrFacts(*(*fields, lines or ())))
     return found
 
 
