@@ -40,6 +40,9 @@ class PaymentProvider(Protocol):
     """Collects the payment of one issued invoice (in the caller's transaction)."""
 
     name: str
+    # Whether collecting changes what the account has (a balance), so two
+    # collections of one account must take turns (the account row locked).
+    locks_account: bool
 
     async def collect(
         self, session: AsyncSession, account: BillingAccount, invoice: Invoice
@@ -52,6 +55,7 @@ class InvoiceProvider:
     """Payment by transfer: nothing to collect now."""
 
     name = "invoice"
+    locks_account = False  # nothing changes: no lock, no write, no commit to flush
 
     async def collect(
         self, session: AsyncSession, account: BillingAccount, invoice: Invoice
@@ -72,7 +76,13 @@ async def balance_of(session: AsyncSession, account_id: str) -> Decimal:
 async def lock_account(session: AsyncSession, account_id: str) -> BillingAccount | None:
     """The account, locked for the transaction on PostgreSQL: two debits of one
     balance take turns, so both cannot pass the same check."""
-    query = select(BillingAccount).where(BillingAccount.id == account_id)
+    # populate_existing: an account read earlier in the transaction is read again
+    # under the lock, not served from the session as it was before it.
+    query = (
+        select(BillingAccount)
+        .where(BillingAccount.id == account_id)
+        .execution_options(populate_existing=True)
+    )
     if session.get_bind().dialect.name == "postgresql":
         query = query.with_for_update()
     return await session.scalar(query)
@@ -82,6 +92,7 @@ class BalanceProvider:
     """Prepaid: the invoice is debited from the account's balance."""
 
     name = "balance"
+    locks_account = True
 
     async def collect(
         self, session: AsyncSession, account: BillingAccount, invoice: Invoice
@@ -158,7 +169,7 @@ class PaymentActivities:
                     type="UnknownInvoice",
                     non_retryable=True,
                 )
-            account = await lock_account(session, invoice.account_id)
+            account = await session.get(BillingAccount, invoice.account_id)
             assert account is not None
             provider = self._providers.get(account.payment_provider)
             if provider is None:
@@ -167,4 +178,8 @@ class PaymentActivities:
                     invoice.payment_status,
                     reason=f"provider {account.payment_provider!r} is not configured here",
                 )
+            if provider.locks_account:
+                locked = await lock_account(session, invoice.account_id)
+                assert locked is not None
+                account = locked
             return await provider.collect(session, account, invoice)
