@@ -132,6 +132,14 @@ def _to_domain(row: ChargeDetailRecordRow, payment_hold: str | None = None) -> C
 
 
 @dataclass(frozen=True)
+class HoldMissed:
+    """Input of :meth:`SessionActivities.record_hold_missed`."""
+
+    cdr: ChargeDetailRecord
+    error: str
+
+
+@dataclass(frozen=True)
 class UnsettledSession:
     """Input of :meth:`SessionActivities.record_unsettled`."""
 
@@ -198,6 +206,25 @@ class SessionActivities:
                 kind="SessionNotSettled",
                 payload=to_json(unsettled.request),
                 note=f"transaction {start.transaction_id}: {unsettled.error}"[:2000],
+            )
+
+    @activity.defn(name="record_hold_missed")
+    async def record_hold_missed(self, missed: HoldMissed) -> None:
+        """Put a CDR whose card hold could not take its total into reconciliation:
+        the session is unpaid until someone collects it otherwise."""
+        cdr = missed.cdr
+        async with self._db.sessions.begin() as session:
+            reconciliation.add_item(
+                session,
+                station_id=cdr.station_id,
+                kind="PaymentHoldMissed",
+                payload={
+                    "payment_hold": cdr.payment_hold,
+                    "transaction_id": cdr.transaction_id,
+                    "total_cost": cdr.total_cost,
+                    "currency": cdr.currency,
+                },
+                note=f"transaction {cdr.transaction_id}: {missed.error}"[:2000],
             )
 
     @activity.defn(name="settle_session")

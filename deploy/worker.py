@@ -90,6 +90,7 @@ def build_worker(client: Client, db: Database, task_queue: str) -> Worker:
             sessions.record_remote_start,
             sessions.expire_remote_start,
             sessions.record_unsettled,
+            sessions.record_hold_missed,
             routing.locate_stations,
             reservations.record_reservation,
             reservations.set_reservation_status,

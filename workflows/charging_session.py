@@ -17,6 +17,7 @@ from workflows.payment_hold import payment_hold_workflow_id
 # dataclasses' hints, not the sandbox's restricted proxy of it.
 with workflow.unsafe.imports_passed_through():
     from activities.sessions import (
+        HoldMissed,
         RemoteStartRecord,
         SessionActivities,
         SettleRequest,
@@ -180,13 +181,21 @@ class ChargingSessionWorkflow:
     async def _capture(self, key: str, total: str) -> None:
         """Tell the ad-hoc session's card hold its CDR total, to capture. The hold was
         claimed with the CDR, so only this session does; a hold already over (it
-        lapsed first) captures nothing and the CDR stays to be paid otherwise."""
+        lapsed first, or was ended by hand) captures nothing: the CDR goes to
+        reconciliation, to be paid otherwise."""
         try:
             await workflow.get_external_workflow_handle(payment_hold_workflow_id(key)).signal(
                 "settle", total
             )
         except Exception as error:  # the hold is over
             workflow.logger.warning("payment hold %s not settled: %s", key, error)
+            assert self._cdr is not None
+            await workflow.execute_local_activity_method(
+                SessionActivities.record_hold_missed,
+                HoldMissed(self._cdr, f"{type(error).__name__}: {error}"),
+                start_to_close_timeout=timedelta(seconds=10),
+                retry_policy=RetryPolicy(maximum_interval=timedelta(seconds=30)),
+            )
 
     async def _site_is_smart(self, start: SessionStarted) -> bool:
         """Whether the session tells the site's workflow when it starts and ends."""

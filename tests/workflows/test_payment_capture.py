@@ -14,7 +14,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from activities.payments.stripe_adapter import HoldRequest
 from activities.persistence.database import Database
-from activities.persistence.repositories import payment_holds
+from activities.persistence.repositories import payment_holds, reconciliation
 from deploy.worker import build_worker
 from tests.activities.payments.stripe_standin import StripeStandIn
 from tests.conftest import unique
@@ -107,3 +107,35 @@ async def test_an_ad_hoc_session_is_captured_from_the_hold_placed_for_it(
     async with sqlite_db.sessions() as session:
         row = await payment_holds.get(session, key)
     assert row is not None and row.state == "closed" and row.cdr_id is not None
+
+
+async def test_a_session_whose_hold_is_gone_goes_to_reconciliation(
+    temporal_dev: WorkflowEnvironment, sqlite_db: Database, stripe_api: StripeStandIn
+) -> None:
+    """The hold's workflow ended by hand before its session settled: the session
+    still claims the hold, nothing can capture the total, and the CDR is put before
+    an operator instead of being left unpaid in silence."""
+    station, queue, key = unique("CP"), unique("adhoc-q"), unique("adhoc")
+    token = unique("QR")[:20]
+    await seed_station(sqlite_db, station, site_id="site-adhoc", price="0.40")
+    client = temporal_dev.client
+    async with build_worker(client, sqlite_db, queue):
+        hold = await client.start_workflow(
+            PaymentHoldWorkflow.run,
+            HoldRequest(key, "40.00", "EUR", "pm_card_visa", station_id=station, id_token=token),
+            id=payment_hold_workflow_id(key),
+            task_queue=queue,
+        )
+        for _ in range(100):
+            async with sqlite_db.sessions() as session:
+                if await payment_holds.get(session, key) is not None:
+                    break
+            await asyncio.sleep(0.1)
+        await hold.terminate("ended by an operator")
+        cdr = await _session(temporal_dev, sqlite_db, station, token, queue, 10, 1)
+    assert cdr.payment_hold == key
+    async with sqlite_db.sessions() as session:
+        items = await reconciliation.list_items(session, station_id=station)
+    missed = [item for item in items if item.kind == "PaymentHoldMissed"]
+    assert len(missed) == 1 and missed[0].payload["payment_hold"] == key
+    assert missed[0].payload["total_cost"] == "4.00"
