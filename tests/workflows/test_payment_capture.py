@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from temporalio.client import Client, WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 
 from activities.payments.stripe_adapter import HoldRequest
@@ -21,7 +22,11 @@ from tests.conftest import unique
 from tests.helpers import seed_station, seed_transaction
 from workflows.charging_session import ChargingSessionWorkflow
 from workflows.domain import ChargeDetailRecord, SessionStopped, session_workflow_id
-from workflows.payment_hold import PaymentHoldWorkflow, payment_hold_workflow_id
+from workflows.payment_hold import (
+    PaymentHoldResult,
+    PaymentHoldWorkflow,
+    payment_hold_workflow_id,
+)
 
 
 @pytest.fixture
@@ -69,6 +74,25 @@ async def _session(
     return cdr
 
 
+async def _held(
+    client: Client, db: Database, key: str, station: str, token: str, queue: str
+) -> WorkflowHandle[PaymentHoldWorkflow, PaymentHoldResult]:
+    """A hold of 40.00 for the next session of ``token`` on ``station``, once it waits."""
+    hold = await client.start_workflow(
+        PaymentHoldWorkflow.run,
+        HoldRequest(key, "40.00", "EUR", "pm_card_visa", station_id=station, id_token=token),
+        id=payment_hold_workflow_id(key),
+        task_queue=queue,
+    )
+    for _ in range(100):
+        async with db.sessions() as session:
+            waiting = await payment_holds.get(session, key)
+        if waiting is not None and await hold.query(PaymentHoldWorkflow.state) == "held":
+            return hold
+        await asyncio.sleep(0.1)
+    raise AssertionError("the hold never waited for its session")
+
+
 async def test_an_ad_hoc_session_is_captured_from_the_hold_placed_for_it(
     temporal_dev: WorkflowEnvironment, sqlite_db: Database, stripe_api: StripeStandIn
 ) -> None:
@@ -77,20 +101,7 @@ async def test_an_ad_hoc_session_is_captured_from_the_hold_placed_for_it(
     await seed_station(sqlite_db, station, site_id="site-adhoc", price="0.40")
     client = temporal_dev.client
     async with build_worker(client, sqlite_db, queue):
-        hold = await client.start_workflow(
-            PaymentHoldWorkflow.run,
-            HoldRequest(key, "40.00", "EUR", "pm_card_visa", station_id=station, id_token=token),
-            id=payment_hold_workflow_id(key),
-            task_queue=queue,
-        )
-        for _ in range(100):
-            async with sqlite_db.sessions() as session:
-                waiting = await payment_holds.get(session, key)
-            if waiting is not None and await hold.query(PaymentHoldWorkflow.state) == "held":
-                break
-            await asyncio.sleep(0.1)
-        else:
-            raise AssertionError("the hold never waited for its session")
+        hold = await _held(client, sqlite_db, key, station, token, queue)
         # Another driver's session on the same station does not touch it.
         other = await _session(temporal_dev, sqlite_db, station, unique("RF")[:20], queue, 3, 1)
         assert other.payment_hold is None
@@ -120,17 +131,7 @@ async def test_a_session_whose_hold_is_gone_goes_to_reconciliation(
     await seed_station(sqlite_db, station, site_id="site-adhoc", price="0.40")
     client = temporal_dev.client
     async with build_worker(client, sqlite_db, queue):
-        hold = await client.start_workflow(
-            PaymentHoldWorkflow.run,
-            HoldRequest(key, "40.00", "EUR", "pm_card_visa", station_id=station, id_token=token),
-            id=payment_hold_workflow_id(key),
-            task_queue=queue,
-        )
-        for _ in range(100):
-            async with sqlite_db.sessions() as session:
-                if await payment_holds.get(session, key) is not None:
-                    break
-            await asyncio.sleep(0.1)
+        hold = await _held(client, sqlite_db, key, station, token, queue)
         await hold.terminate("ended by an operator")
         cdr = await _session(temporal_dev, sqlite_db, station, token, queue, 10, 1)
     assert cdr.payment_hold == key
