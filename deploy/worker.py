@@ -11,6 +11,7 @@ from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxR
 from activities.baselines import BaselineActivities
 from activities.compliance import ComplianceActivities
 from activities.demand_response import DemandResponseActivities
+from activities.firmware import FirmwareActivities
 from activities.invoicing import InvoicingActivities
 from activities.log_uploads import LogUploadActivities
 from activities.payments import PaymentActivities
@@ -25,6 +26,8 @@ from activities.webhooks import WebhookActivities
 from workflows.charging_session import ChargingSessionWorkflow
 from workflows.configuration_push import ConfigurationPushWorkflow
 from workflows.demand_response import DemandResponseWorkflow
+from workflows.firmware_rollout import FirmwareRolloutWorkflow
+from workflows.firmware_update import FirmwareUpdateWorkflow
 from workflows.invoicing import InvoicingRunWorkflow, InvoicingWorkflow
 from workflows.log_upload import LogUploadWorkflow
 from workflows.payment_hold import PaymentHoldWorkflow
@@ -45,6 +48,8 @@ WORKFLOWS = [
     InvoicingWorkflow,
     InvoicingRunWorkflow,
     PaymentHoldWorkflow,
+    FirmwareUpdateWorkflow,
+    FirmwareRolloutWorkflow,
 ]
 
 
@@ -81,6 +86,7 @@ def build_worker(client: Client, db: Database, task_queue: str) -> Worker:
     payments = PaymentActivities(db)
     cards = StripeActivities(stripe_gateway())
     holds = HoldActivities(db)
+    fw = FirmwareActivities(db)
     return Worker(
         client,
         task_queue=task_queue,
@@ -118,6 +124,12 @@ def build_worker(client: Client, db: Database, task_queue: str) -> Worker:
             cards.release_card,
             holds.await_session,
             holds.close_hold,
+            fw.record_firmware_update,
+            fw.end_firmware_update,
+            fw.station_busy,
+            fw.station_firmware_version,
+            fw.rollout_targets,
+            fw.set_rollout_state,
         ],
         workflow_runner=workflow_runner(),
         max_concurrent_activities=64,

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from gateway.timestamps import format_timestamp, utcnow
 from optimizer.charging_profile import ChargingProfile, Period
 
 Encoded = tuple[str, dict[str, Any]]
@@ -76,4 +77,19 @@ def profile_of(
         rate_unit=schedule["chargingRateUnit"],
         periods=schedule_periods(schedule),
         transaction_id=transaction_id,
+    )
+
+
+def signed_firmware(command: Any) -> dict[str, Any]:
+    """The ``firmware`` object of a 1.6 SignedUpdateFirmware or a 2.x UpdateFirmware
+    (the same shape in both)."""
+    return drop_none(
+        {
+            "location": command.location,
+            # Required: "now" when the caller left it open.
+            "retrieveDateTime": format_timestamp(command.retrieve_at or utcnow()),
+            "installDateTime": command.install_at and format_timestamp(command.install_at),
+            "signingCertificate": command.signing_certificate,
+            "signature": command.signature,
+        }
     )

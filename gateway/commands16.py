@@ -10,8 +10,9 @@ from gateway.command_codec import (
     charging_schedule,
     drop_none,
     profile_of,
+    signed_firmware,
 )
-from gateway.timestamps import format_timestamp
+from gateway.timestamps import format_timestamp, utcnow
 from optimizer.charging_profile import ChargingProfile
 from workflows import commands as c
 
@@ -93,6 +94,28 @@ def encode(command: Any) -> Encoded:
                     "stopTime": command.until and format_timestamp(command.until),
                 }
             )
+        case c.UpdateFirmware(signature=None):
+            return "UpdateFirmware", drop_none(
+                {
+                    "location": command.location,
+                    "retrieveDate": format_timestamp(command.retrieve_at or utcnow()),
+                    "retries": command.retries,
+                    "retryInterval": command.retry_interval_s,
+                }
+            )
+        case c.UpdateFirmware():
+            # Signed images need the security extension (its own action and status
+            # notification, with a requestId like 2.x).
+            return "SignedUpdateFirmware", drop_none(
+                {
+                    "requestId": command.request_id,
+                    "retries": command.retries,
+                    "retryInterval": command.retry_interval_s,
+                    "firmware": signed_firmware(command),
+                }
+            )
+        case c.PublishFirmware() | c.UnpublishFirmware():
+            raise NotAvailable("local firmware distribution is OCPP 2.0.1 and later")
         case c.SetChargingProfile(profile=ChargingProfile() as profile):
             return "SetChargingProfile", charging_profile(profile)
         case c.SetChargingProfile():
@@ -153,6 +176,9 @@ def decode(command: Any, response: dict[str, Any]) -> tuple[str | None, dict[str
             return ("Accepted" if file_name else "NoLogs"), {"file_name": file_name}
         case c.DataTransfer():
             return response.get("status"), drop_none({"data": response.get("data")})
+        case c.UpdateFirmware(signature=None):
+            # UpdateFirmware.conf is empty: the charger took the request.
+            return "Accepted", {}
     return response.get("status"), {}
 
 

@@ -14,6 +14,7 @@ from gateway.command_codec import (
     charging_schedule,
     drop_none,
     profile_of,
+    signed_firmware,
 )
 from gateway.timestamps import format_timestamp
 from optimizer.charging_profile import ChargingProfile
@@ -151,6 +152,27 @@ def encode(command: Any) -> Encoded:
                 "logType": command.log_type,
                 "requestId": command.request_id,
             }
+        case c.UpdateFirmware():
+            return "UpdateFirmware", drop_none(
+                {
+                    "requestId": command.request_id,
+                    "retries": command.retries,
+                    "retryInterval": command.retry_interval_s,
+                    "firmware": signed_firmware(command),
+                }
+            )
+        case c.PublishFirmware():
+            return "PublishFirmware", drop_none(
+                {
+                    "location": command.location,
+                    "checksum": command.checksum,
+                    "requestId": command.request_id,
+                    "retries": command.retries,
+                    "retryInterval": command.retry_interval_s,
+                }
+            )
+        case c.UnpublishFirmware():
+            return "UnpublishFirmware", {"checksum": command.checksum}
         case c.SetChargingProfile(profile=ChargingProfile() as profile):
             return "SetChargingProfile", charging_profile(profile)
         case c.SetChargingProfile():

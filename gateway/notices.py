@@ -5,7 +5,8 @@ updates and a vehicle's charging needs arrive as typed
 :class:`~workflows.domain.StationNotice` values (the version modules read the
 OCPP fields). Each is stored with its message, secrets masked; the typed parts
 are applied: reported variables to the station's configuration, a reservation's
-end to that station's own reservation, an upload's status to its upload; the
+end to that station's own reservation, an upload's status to its upload, a
+firmware status to the station's update under way; the
 workflow waiting on it is then woken.
 """
 
@@ -16,6 +17,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from activities.persistence.repositories import (
+    firmware,
     log_uploads,
     reservations,
     station_events,
@@ -65,6 +67,11 @@ class Notices:
         if wake is not None:
             self._wakeups.signal(*wake)
 
+    def booted(self, workflow_id: str, version: str | None) -> None:
+        """Tell a firmware update's workflow that its station booted with ``version``
+        (already stored: the workflow reads the station row if this is lost)."""
+        self._wakeups.signal(workflow_id, "booted", version)
+
     async def ev_charging_needs(self, ctx: StationContext, notice: StationNotice) -> bool:
         """Keep a vehicle's reported needs; True if its site is smart-charged (the site's
         workflow is woken to re-plan with them)."""
@@ -90,6 +97,13 @@ async def _apply(session: AsyncSession, station_id: str, notice: StationNotice) 
             session, station_id, ended.reservation_id, ended.status
         )
         return None if workflow is None else (workflow, "ended", ended.status)
+    if notice.kind is NoticeKind.FIRMWARE_STATUS and notice.status is not None:
+        # The station's own update only (1.6 names none: its latest open one).
+        update = await firmware.charger_status(
+            session, station_id, notice.request_id, notice.status, utcnow()
+        )
+        if update is not None:
+            return (update.workflow_id, "progress", notice.status)
     if notice.kind is NoticeKind.LOG_STATUS and notice.status is not None:
         upload = await log_uploads.charger_status(
             session, station_id, notice.request_id, notice.status, utcnow()

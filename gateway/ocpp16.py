@@ -56,6 +56,8 @@ class Ocpp16Handlers:
             "DataTransfer": self.data_transfer,
             "DiagnosticsStatusNotification": self.diagnostics_status,
             "FirmwareStatusNotification": self.firmware_status,
+            # The security extension's signed firmware updates (with a requestId).
+            "SignedFirmwareStatusNotification": self.signed_firmware_status,
         }
 
     def handler(self, action: str) -> Handler | None:
@@ -193,5 +195,15 @@ class Ocpp16Handlers:
         """Keep the firmware update progress."""
         await self.service.notices.keep(
             conn.context, StationNotice(NoticeKind.FIRMWARE_STATUS, p["status"], None, p)
+        )
+        return {}
+
+    async def signed_firmware_status(
+        self, conn: OcppConnection, p: dict[str, Any]
+    ) -> dict[str, Any]:
+        """Keep the signed firmware update progress (security extension)."""
+        await self.service.notices.keep(
+            conn.context,
+            StationNotice(NoticeKind.FIRMWARE_STATUS, p["status"], p.get("requestId"), p),
         )
         return {}

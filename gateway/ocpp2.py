@@ -38,7 +38,7 @@ _NOTICES: dict[str, NoticeKind] = {
     "NotifyEvent": NoticeKind.EVENT,
     "SecurityEventNotification": NoticeKind.SECURITY_EVENT,
     "FirmwareStatusNotification": NoticeKind.FIRMWARE_STATUS,
-    "PublishFirmwareStatusNotification": NoticeKind.FIRMWARE_STATUS,
+    "PublishFirmwareStatusNotification": NoticeKind.PUBLISH_FIRMWARE_STATUS,
     "LogStatusNotification": NoticeKind.LOG_STATUS,
     "NotifyChargingLimit": NoticeKind.CHARGING_LIMIT,
     "ClearedChargingLimit": NoticeKind.CHARGING_LIMIT,

@@ -86,6 +86,9 @@ class StationService:
         # An operator may have approved it, or moved it to a site, since it connected.
         ctx.site_id = found[1]
         ctx.registration_status = status.value
+        if found[2] is not None:
+            # A firmware update ends with this boot: its workflow compares versions.
+            self.notices.booted(found[2], identity.firmware_version)
         return status
 
     def boot_interval(self, status: RegistrationStatus) -> int:

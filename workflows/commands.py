@@ -222,6 +222,53 @@ class UploadLogs:
 
 
 @dataclass(frozen=True)
+class UpdateFirmware:
+    """Download and install firmware from ``location``.
+
+    With a signature and its signing certificate a 1.6 station gets the security
+    extension's SignedUpdateFirmware and a 2.x station the signed firmware fields;
+    ``request_id`` then ties the charger's status notifications to this request.
+    """
+
+    location: str
+    request_id: int
+    retrieve_at: datetime | None = None
+    install_at: datetime | None = None
+    retries: int | None = None
+    retry_interval_s: int | None = None
+    signature: str | None = None
+    signing_certificate: str | None = None
+
+    def __post_init__(self) -> None:
+        if not self.location:
+            raise ValueError("location must not be empty")
+        if (self.signature is None) != (self.signing_certificate is None):
+            raise ValueError("a signature needs its signing certificate, and the other way")
+        _positive("request_id", self.request_id)
+        _positive("retries", self.retries)
+        _positive("retry_interval_s", self.retry_interval_s)
+
+
+@dataclass(frozen=True)
+class PublishFirmware:
+    """2.0.1 local controller: download the image and serve it to the stations behind it
+    (``checksum``: the image's MD5, as OCPP asks)."""
+
+    location: str
+    checksum: str
+    request_id: int
+    retries: int | None = None
+    retry_interval_s: int | None = None
+
+
+@dataclass(frozen=True)
+class UnpublishFirmware:
+    """2.0.1 local controller: stop serving the image with this MD5 checksum."""
+
+    checksum: str
+
+
+@dataclass(frozen=True)
 class DataTransfer:
     """A vendor-specific message."""
 
@@ -274,6 +321,9 @@ COMMANDS: dict[str, type[Any]] = {
     "reserve-now": ReserveNow,
     "cancel-reservation": CancelReservation,
     "upload-logs": UploadLogs,
+    "update-firmware": UpdateFirmware,
+    "publish-firmware": PublishFirmware,
+    "unpublish-firmware": UnpublishFirmware,
     "data-transfer": DataTransfer,
     "rotate-password": RotatePassword,
     "set-charging-profile": SetChargingProfile,

@@ -272,6 +272,8 @@ class NoticeKind(StrEnum):
     """Notifications a station sends that the CSMS keeps for operators."""
 
     FIRMWARE_STATUS = "FirmwareStatus"
+    # 2.0.1 local controllers: PublishFirmwareStatusNotification.
+    PUBLISH_FIRMWARE_STATUS = "PublishFirmwareStatus"
     # 1.6 DiagnosticsStatusNotification and 2.x LogStatusNotification.
     LOG_STATUS = "LogStatus"
     SECURITY_EVENT = "SecurityEvent"

@@ -13,6 +13,7 @@ from typing import Any
 from sqlalchemy import (
     JSON,
     BigInteger,
+    Boolean,
     Float,
     ForeignKey,
     Index,
@@ -22,6 +23,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
     text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
@@ -868,3 +870,83 @@ class BalanceEntry(Base):
     invoice_id: Mapped[int | None] = mapped_column(ForeignKey("invoices.id"))
     reference: Mapped[str | None] = mapped_column(String(100))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class FirmwareImage(Base):
+    """A firmware image in the catalogue: which vendor's models it fits, where chargers
+    download it, and how they check it (SHA-256; 2.x and 1.6-security signature)."""
+
+    __tablename__ = "firmware_images"
+    __table_args__ = (Index("ix_firmware_images_vendor", "vendor", "version"),)
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    vendor: Mapped[str] = mapped_column(String(50))
+    models: Mapped[list[str]] = mapped_column(JSON)
+    version: Mapped[str] = mapped_column(String(50))
+    location: Mapped[str] = mapped_column(String(512))
+    sha256: Mapped[str] = mapped_column(String(64))
+    # 2.0.1 PublishFirmware names an image by its MD5.
+    md5: Mapped[str | None] = mapped_column(String(32))
+    signature: Mapped[str | None] = mapped_column(String(800))
+    signing_certificate: Mapped[str | None] = mapped_column(Text)
+    release_notes: Mapped[str | None] = mapped_column(Text)
+    # The version stations of its models should run.
+    recommended: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class FirmwareRolloutRow(Base):
+    """A firmware campaign (``rollout:{id}``): the request as the operator sent it, and
+    where it stands; each station's part is a :class:`FirmwareUpdateRow`."""
+
+    __tablename__ = "firmware_rollouts"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    image_id: Mapped[str] = mapped_column(ForeignKey("firmware_images.id"))
+    request: Mapped[dict[str, Any]] = mapped_column(JSON)
+    targets: Mapped[int] = mapped_column(Integer)
+    # running | paused | aborted | cancelled | completed
+    state: Mapped[str] = mapped_column(String(16))
+    reason: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class FirmwareUpdateRow(Base):
+    """One station's firmware update (a ``FirmwareUpdate`` workflow): its id is the
+    ``requestId`` the charger's status notifications carry; ``status`` is where the
+    CSMS sees it, ``charger_status`` what the charger last reported."""
+
+    __tablename__ = "firmware_updates"
+    __table_args__ = (
+        Index("ix_firmware_updates_station", "station_id", "finished_at"),
+        Index("ix_firmware_updates_rollout", "rollout_id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    station_id: Mapped[str] = mapped_column(ForeignKey("stations.id"))
+    image_id: Mapped[str] = mapped_column(ForeignKey("firmware_images.id"))
+    rollout_id: Mapped[str | None] = mapped_column(ForeignKey("firmware_rollouts.id"))
+    workflow_id: Mapped[str] = mapped_column(String(200), unique=True)
+    from_version: Mapped[str | None] = mapped_column(String(50))
+    target_version: Mapped[str] = mapped_column(String(50))
+    status: Mapped[str] = mapped_column(String(40))
+    charger_status: Mapped[str | None] = mapped_column(String(40))
+    failure: Mapped[str | None] = mapped_column(String(24))
+    reason: Mapped[str | None] = mapped_column(Text)
+    requested_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class FirmwareVersionSeen(Base):
+    """A firmware version a station reported at boot that differs from the one before:
+    the station's firmware history."""
+
+    __tablename__ = "firmware_versions_seen"
+    __table_args__ = (Index("ix_firmware_versions_seen_station", "station_id", "at"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    station_id: Mapped[str] = mapped_column(ForeignKey("stations.id"))
+    version: Mapped[str | None] = mapped_column(String(50))
+    at: Mapped[datetime] = mapped_column(UTCDateTime())

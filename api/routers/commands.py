@@ -113,11 +113,13 @@ for _name, _kind in COMMANDS.items():
         "reserve-now",
         "cancel-reservation",
         "upload-logs",
+        "update-firmware",
         "set-charging-profile",
     ):
         # Remote start above (a session workflow); reservations and log uploads are
         # resources of their own (``/stations/{id}/reservations``,
-        # ``/stations/{id}/log-uploads``), a workflow each; charging profiles come
+        # ``/stations/{id}/log-uploads``, ``/stations/{id}/firmware-updates``), a
+        # workflow each; charging profiles come
         # from the site's smart-charging workflow.
         continue
     router.add_api_route(

@@ -211,7 +211,7 @@ async def test_admissions_and_boots_answer_each_station_of_a_batch(db: Database)
             session,
             [stations.Boot(known, identity, T0), stations.Boot(missing, identity, T0)],
         )
-    assert answers == [("accepted", found[1].site_id), None]
+    assert answers == [("accepted", found[1].site_id, None), None]
     async with db.sessions() as session:
         row = await stations.get_station(session, known)
     assert row is not None and (row.vendor, row.ocpp_version, row.last_boot_at) == (

@@ -7,11 +7,19 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import cast
 
-from sqlalchemy import Table, bindparam, select, update
+from sqlalchemy import String, Table, bindparam, insert, select, update
+from sqlalchemy import cast as cast_
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
-from activities.persistence.models import Connector, ConnectorStatusHistory, Station
+from activities.persistence.models import (
+    Connector,
+    ConnectorStatusHistory,
+    FirmwareVersionSeen,
+    Station,
+)
+from activities.persistence.repositories import firmware
+from activities.persistence.types import UTCDateTime
 from workflows.domain import ConnectorStatus, StationIdentity
 
 
@@ -114,11 +122,31 @@ class Boot:
 
 async def record_boot(
     session: AsyncSession, boots: Sequence[Boot]
-) -> list[tuple[str, str | None] | None]:
+) -> list[tuple[str, str | None, str | None] | None]:
     """Store what each BootNotification reported; answer each station's registration
-    status and site, or None if it does not exist. Two statements for all."""
+    status, site and the workflow of its firmware update under way (a boot is how
+    an update ends), or None if it does not exist. Four statements for all."""
     table = cast(Table, Station.__table__)
+    seen = cast(Table, FirmwareVersionSeen.__table__)
     connection = await session.connection()
+    # A version different from the last one reported is the station's firmware history.
+    await connection.execute(
+        insert(seen).from_select(
+            ["station_id", "version", "at"],
+            select(
+                table.c.id,
+                cast_(bindparam("b_version", type_=String(50)), String(50)),
+                bindparam("b_at", type_=UTCDateTime()),
+            ).where(
+                table.c.id == bindparam("b_id"),
+                table.c.firmware_version.is_distinct_from(bindparam("b_version")),
+            ),
+        ),
+        [
+            {"b_id": b.station_id, "b_version": b.identity.firmware_version, "b_at": b.at}
+            for b in boots
+        ],
+    )
     # Parameters named like columns fill the SET clause (the executemany idiom).
     await connection.execute(
         update(table).where(table.c.id == bindparam("b_id")),
@@ -136,13 +164,18 @@ async def record_boot(
             for boot in boots
         ],
     )
+    ids = {boot.station_id for boot in boots}
     rows = await connection.execute(
-        select(table.c.id, table.c.registration_status, table.c.site_id).where(
-            table.c.id.in_({boot.station_id for boot in boots})
-        )
+        select(table.c.id, table.c.registration_status, table.c.site_id).where(table.c.id.in_(ids))
     )
     found = {row[0]: (row[1], row[2]) for row in rows}
-    return [found.get(boot.station_id) for boot in boots]
+    updates = await firmware.open_updates_of(session, ids)
+    return [
+        None
+        if boot.station_id not in found
+        else (*found[boot.station_id], updates.get(boot.station_id))
+        for boot in boots
+    ]
 
 
 async def set_connector_status(

@@ -1,0 +1,172 @@
+"""A gateway node whose chargers install firmware as scripted, for time-skipping tests
+of firmware updates and rollouts.
+
+Its ``station_command`` activity does what the gateway and a charger do together:
+the charger's status notifications are stored on the update's row and signalled to
+its workflow, a reboot stores the reported version on the station and signals the
+boot, then the charger's answer to UpdateFirmware is returned. Everything happens
+inside the activity, so the server's skipped clock cannot overtake it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from temporalio import activity
+from temporalio.client import Client
+from temporalio.worker import Worker
+
+from activities.persistence.database import Database
+from activities.persistence.models import FirmwareImage, FirmwareUpdateRow, Station
+from activities.persistence.repositories import firmware, registry
+from tests.conftest import unique
+from tests.helpers import seed_station
+from workflows.commands import CommandReply, CommandRequest, gateway_task_queue
+from workflows.firmware import FirmwareImageRef
+
+SCRIPTS: dict[str, tuple[str, list[str], str | None]] = {
+    # behaviour: (answer to UpdateFirmware, statuses, version at the reboot)
+    "ok": ("Accepted", ["Downloading", "Downloaded", "Installing", "InstallRebooting"], "new"),
+    "ok16": ("Accepted", ["Downloading", "Downloaded", "Installing", "Installed"], "new"),
+    "install_failed": (
+        "Accepted",
+        ["Downloading", "Downloaded", "Installing", "InstallationFailed"],
+        None,
+    ),
+    "download_failed": ("Accepted", ["Downloading", "DownloadFailed"], None),
+    "invalid_signature": ("Accepted", ["Downloading", "Downloaded", "InvalidSignature"], None),
+    "never_back": (
+        "Accepted",
+        ["Downloading", "Downloaded", "Installing", "InstallRebooting"],
+        None,
+    ),
+    "old_version": (
+        "Accepted",
+        ["Downloading", "Downloaded", "Installing", "InstallRebooting"],
+        "old",
+    ),
+    "silent": ("Accepted", [], None),
+    "rejected": ("Rejected", [], None),
+}
+
+
+@dataclass
+class Sent:
+    """An UpdateFirmware the node delivered: to whom and when (the server's clock)."""
+
+    station_id: str
+    at: datetime
+    arguments: dict
+
+
+class FirmwareNode:
+    """One gateway node holding scripted chargers."""
+
+    def __init__(self, db: Database, client: Client, version: str) -> None:
+        self.db = db
+        self.client = client
+        self.version = version
+        self.node_id = unique("fw-node")
+        self.behaviour: dict[str, str] = {}
+        self.sent: list[Sent] = []
+
+    @activity.defn(name="station_command")
+    async def station_command(self, request: CommandRequest) -> CommandReply:
+        assert request.command == "update-firmware", request.command
+        station = request.station_id
+        self.sent.append(
+            Sent(station, activity.info().current_attempt_scheduled_time, request.arguments)
+        )
+        answer, statuses, boot = SCRIPTS[self.behaviour.get(station, "ok")]
+        request_id = request.arguments["request_id"]
+        async with self.db.sessions() as session:
+            row = await session.get(FirmwareUpdateRow, request_id)
+            assert row is not None and row.station_id == station
+            workflow_id = row.workflow_id
+        handle = self.client.get_workflow_handle(workflow_id)
+        for status in statuses:
+            async with self.db.sessions.begin() as session:
+                await firmware.charger_status(
+                    session, station, request_id, status, datetime.now(UTC)
+                )
+            await handle.signal("progress", status)
+        if boot is not None:
+            version = self.version if boot == "new" else "0.9"
+            async with self.db.sessions.begin() as session:
+                found = await session.get(Station, station)
+                assert found is not None
+                found.firmware_version = version
+            await handle.signal("booted", version)
+        return CommandReply(
+            station, request.command, "2.0.1", "UpdateFirmware", answer, {}, {}, self.node_id, 1.0
+        )
+
+    def worker(self) -> Worker:
+        """The node's command worker."""
+        return Worker(
+            self.client,
+            task_queue=gateway_task_queue(self.node_id),
+            activities=[self.station_command],
+        )
+
+    def stations_sent(self) -> list[str]:
+        return [s.station_id for s in self.sent]
+
+
+async def seed_fleet(
+    db: Database,
+    node: FirmwareNode | None,
+    sites: dict[str, int],
+    *,
+    time_zone: str = "UTC",
+    vendor: str = "Acme",
+    model: str = "AC-22",
+) -> list[str]:
+    """Sites with ``count`` stations each (Acme AC-22 on 0.9), held by ``node``."""
+    from activities.persistence.models import Site
+
+    stations: list[str] = []
+    for site, count in sites.items():
+        for _ in range(count):
+            station = unique(f"FW-{site}")
+            await seed_station(db, station, site_id=site)
+            stations.append(station)
+        async with db.sessions.begin() as session:
+            found = await session.get(Site, site)
+            assert found is not None
+            found.time_zone = time_zone
+    async with db.sessions.begin() as session:
+        for station in stations:
+            row = await session.get(Station, station)
+            assert row is not None
+            row.vendor, row.model, row.firmware_version = vendor, model, "0.9"
+        if node is not None:
+            now = datetime.now(UTC)
+            await registry.register(
+                session,
+                [
+                    registry.Registration(s, node.node_id, unique("c"), "2.0.1", None, now)
+                    for s in stations
+                ],
+            )
+    return stations
+
+
+async def seed_image(
+    db: Database, version: str, *, models: list[str] | None = None
+) -> FirmwareImageRef:
+    """A catalogue image of Acme's AC-22 at ``version``."""
+    image_id = unique("img")
+    async with db.sessions.begin() as session:
+        session.add(
+            FirmwareImage(
+                id=image_id,
+                vendor="Acme",
+                models=models or ["AC-22"],
+                version=version,
+                location=f"https://firmware.example/{image_id}.bin",
+                sha256="0" * 64,
+            )
+        )
+    return FirmwareImageRef(image_id, version, f"https://firmware.example/{image_id}.bin")
