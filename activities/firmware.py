@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 
+from sqlalchemy.ext.asyncio import AsyncSession
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
@@ -50,39 +51,38 @@ class TargetError(ValueError):
     """A campaign's targets cannot be chosen (unknown image, nothing to update)."""
 
 
-async def choose_targets(db: Database, query: TargetQuery) -> Targets:
+async def choose_targets(session: AsyncSession, query: TargetQuery) -> Targets:
     """The stations of ``query`` that the image fits and that are not on its version.
 
     Shared by the API (which refuses an empty set before starting anything) and the
     campaign (which takes its targets once, at its start)."""
-    async with db.sessions() as session:
-        image = await session.get(FirmwareImage, query.image_id)
-        if image is None:
-            raise TargetError(f"unknown firmware image {query.image_id!r}")
-        f = query.filter
-        found = await firmware.candidates(
-            session,
-            station_ids=f.station_ids,
-            site_ids=f.site_ids,
-            vendor=f.vendor,
-            model=f.model,
-            current_version=f.current_version,
-        )
-        targets, skipped = [], {}
-        for c in found:
-            if not firmware.fits(image, c.vendor, c.model):
-                skipped[c.station_id] = f"image does not fit {c.vendor} {c.model}"
-            elif c.firmware_version == image.version:
-                skipped[c.station_id] = f"already on {image.version}"
-            else:
-                targets.append(
-                    Target(c.station_id, c.site_id, c.time_zone, c.ocpp_version, c.firmware_version)
-                )
-        if f.station_ids is not None:
-            for missing in sorted(set(f.station_ids) - {c.station_id for c in found}):
-                skipped[missing] = "no such station"
-        sites = {t.site_id for t in targets if t.site_id is not None}
-        sizes = await firmware.site_sizes(session, sites) if sites else {}
+    image = await session.get(FirmwareImage, query.image_id)
+    if image is None:
+        raise TargetError(f"unknown firmware image {query.image_id!r}")
+    f = query.filter
+    found = await firmware.candidates(
+        session,
+        station_ids=f.station_ids,
+        site_ids=f.site_ids,
+        vendor=f.vendor,
+        model=f.model,
+        current_version=f.current_version,
+    )
+    targets, skipped = [], {}
+    for c in found:
+        if not firmware.fits(image, c.vendor, c.model):
+            skipped[c.station_id] = f"image does not fit {c.vendor} {c.model}"
+        elif c.firmware_version == image.version:
+            skipped[c.station_id] = f"already on {image.version}"
+        else:
+            targets.append(
+                Target(c.station_id, c.site_id, c.time_zone, c.ocpp_version, c.firmware_version)
+            )
+    if f.station_ids is not None:
+        for missing in sorted(set(f.station_ids) - {c.station_id for c in found}):
+            skipped[missing] = "no such station"
+    sites = {t.site_id for t in targets if t.site_id is not None}
+    sizes = await firmware.site_sizes(session, sites) if sites else {}
     return Targets(targets, skipped, sizes)
 
 
@@ -152,7 +152,8 @@ class FirmwareActivities:
         """The campaign's targets, counted on its row (created if the API did not);
         a non-retryable failure if they cannot be chosen."""
         try:
-            chosen = await choose_targets(self._db, query.query)
+            async with self._db.sessions() as session:
+                chosen = await choose_targets(session, query.query)
         except TargetError as error:
             raise ApplicationError(str(error), non_retryable=True) from None
         async with self._db.sessions.begin() as session:

@@ -21,6 +21,7 @@ from api.routers import (
     commands,
     configuration_pushes,
     demand_response,
+    firmware,
     fleet_plans,
     id_tokens,
     invoices,
@@ -96,6 +97,7 @@ def create_app(
         accounts,
         invoices,
         payment_holds,
+        firmware,
     ):
         app.include_router(module.router)
     # The utility-facing OpenADR 3 VTN (its own OAuth2 tokens, not API keys).
