@@ -47,6 +47,10 @@ class RolloutState:
     alert_station: str | None = None
 
 
+UPDATE_UNDER_WAY = "UpdateUnderWay"
+"""The failure of an update asked for a station that has one under way."""
+
+
 class TargetError(ValueError):
     """A campaign's targets cannot be chosen (unknown image, nothing to update)."""
 
@@ -100,9 +104,17 @@ class FirmwareActivities:
             found = await firmware.update_by_workflow(session, record.workflow_id)
             if found is not None:
                 return found.id
-            station = await session.get(Station, request.station_id)
+            station = await session.get(Station, request.station_id, with_for_update=True)
             if station is None:
                 raise ApplicationError(f"unknown station {request.station_id}", non_retryable=True)
+            other = await firmware.open_update(session, request.station_id, None)
+            if other is not None:
+                # One update at a time: the charger would cancel the first one.
+                raise ApplicationError(
+                    f"{request.station_id} has an update under way ({other.workflow_id})",
+                    type=UPDATE_UNDER_WAY,
+                    non_retryable=True,
+                )
             now = datetime.now(UTC)
             row = FirmwareUpdateRow(
                 station_id=request.station_id,

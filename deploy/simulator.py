@@ -10,7 +10,6 @@ Authorize, StartTransaction, MeterValues while charging, StopTransaction.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import importlib
 import logging
 import time
@@ -24,6 +23,8 @@ import websockets
 from ocpp.routing import on
 from ocpp.v16 import ChargePoint, call, call_result
 from websockets.typing import Subprotocol
+
+from deploy.simulated_firmware import FirmwareInstaller, FirmwarePlan, FirmwareState
 
 log = logging.getLogger(__name__)
 
@@ -65,13 +66,60 @@ class SimulatedCharger(ChargePoint):
     """One OCPP 1.6 charge point with a single connector and an energy register."""
 
     def __init__(
-        self, station_id: str, websocket: Any, stats: SimulationStats, *, validate: bool = True
+        self,
+        station_id: str,
+        websocket: Any,
+        stats: SimulationStats,
+        *,
+        validate: bool = True,
+        firmware: FirmwareInstaller | None = None,
     ) -> None:
         super().__init__(station_id, websocket, response_timeout=30)
         self.stats = stats
         self.register_wh = 0
         # Load generators skip the client-side schema check to spend their CPU on load.
         self.validate = validate
+        self.firmware = firmware or FirmwareInstaller(
+            station_id, FirmwareState("1.0.0"), FirmwarePlan()
+        )
+
+    @on("UpdateFirmware")
+    def on_update_firmware(self, location: str, **_: Any) -> call_result.UpdateFirmware:
+        """Take the update (1.6 answers nothing more) and run it in the background."""
+        self.firmware.begin("1.6", location, None, self._firmware_status)
+        return call_result.UpdateFirmware()
+
+    @on("SignedUpdateFirmware")
+    def on_signed_update_firmware(
+        self, request_id: int, firmware: dict[str, Any], **_: Any
+    ) -> call_result.SignedUpdateFirmware:
+        """The security extension's signed update: verified before it installs."""
+        began = self.firmware.begin(
+            "1.6-signed",
+            firmware["location"],
+            request_id,
+            self._signed_firmware_status,
+            firmware.get("signature"),
+            firmware.get("signing_certificate"),
+        )
+        return call_result.SignedUpdateFirmware(status="Accepted" if began else "Rejected")
+
+    async def _firmware_status(self, status: str, request_id: int | None) -> None:
+        await self.timed(call.FirmwareStatusNotification(status=status))
+
+    async def _signed_firmware_status(self, status: str, request_id: int | None) -> None:
+        await self.timed(
+            call.SignedFirmwareStatusNotification(status=status, request_id=request_id or 0)
+        )
+
+    async def report_after_boot(self) -> None:
+        """Statuses due after a reboot (an update's Installed)."""
+        pending, self.firmware.state.after_boot = self.firmware.state.after_boot, []
+        for status, request_id in pending:
+            if request_id is None:
+                await self._firmware_status(status, None)
+            else:
+                await self._signed_firmware_status(status, request_id)
 
     async def timed(self, payload: Any) -> Any:
         """Send a CALL and record its round trip."""
@@ -87,10 +135,11 @@ class SimulatedCharger(ChargePoint):
                 charge_point_vendor="CSMS-Sim",
                 charge_point_model="Sim-11kW",
                 charge_point_serial_number=self.id,
-                firmware_version="1.0.0",
+                firmware_version=self.firmware.state.version,
             )
         )
         await self.status("Available")
+        await self.report_after_boot()
         return result
 
     async def status(self, status: str) -> None:
@@ -174,14 +223,77 @@ class SimulatedCharger2:
     """An OCPP 2.0.1 or 2.1 charging station with one EVSE (the ``ocpp`` library's client)."""
 
     def __init__(
-        self, version: str, station_id: str, websocket: Any, stats: SimulationStats
+        self,
+        version: str,
+        station_id: str,
+        websocket: Any,
+        stats: SimulationStats,
+        firmware: FirmwareInstaller | None = None,
     ) -> None:
         module = importlib.import_module(f"ocpp.v{version.replace('.', '')}")
         self._call = module.call
+        self._result = module.call_result
         self.cp = module.ChargePoint(station_id, websocket, response_timeout=30)
         self.id = station_id
         self.stats = stats
         self.register_wh = 0
+        self.firmware = firmware or FirmwareInstaller(
+            station_id, FirmwareState("2.0.0"), FirmwarePlan()
+        )
+        # The library routes CALLs by its route map; a composed charge point adds its own.
+        for action, handler in (
+            ("UpdateFirmware", self.on_update_firmware),
+            ("PublishFirmware", self.on_publish_firmware),
+            ("UnpublishFirmware", self.on_unpublish_firmware),
+        ):
+            self.cp.route_map[action] = {"_on_action": handler, "_skip_schema_validation": False}
+
+    def on_update_firmware(self, request_id: int, firmware: dict[str, Any], **_: Any) -> Any:
+        """Take the update and run it in the background."""
+        began = self.firmware.begin(
+            "2.x",
+            firmware["location"],
+            request_id,
+            self._firmware_status,
+            firmware.get("signature"),
+            firmware.get("signing_certificate"),
+        )
+        return self._result.UpdateFirmware(status="Accepted" if began else "Rejected")
+
+    def on_publish_firmware(self, location: str, request_id: int, **_: Any) -> Any:
+        """A local controller: fetch the image and serve it (here: report it published)."""
+
+        async def publish() -> None:
+            for status in ("Downloading", "Downloaded", "ChecksumVerified"):
+                await asyncio.sleep(self.firmware.plan.step_s)
+                await self.timed(
+                    self._call.PublishFirmwareStatusNotification(
+                        status=status, request_id=request_id
+                    )
+                )
+            await self.timed(
+                self._call.PublishFirmwareStatusNotification(
+                    status="Published", location=[location], request_id=request_id
+                )
+            )
+
+        self._publishing = asyncio.create_task(publish())
+        return self._result.PublishFirmware(status="Accepted")
+
+    def on_unpublish_firmware(self, checksum: str, **_: Any) -> Any:
+        """Stop serving an image."""
+        return self._result.UnpublishFirmware(status="Unpublished")
+
+    async def _firmware_status(self, status: str, request_id: int | None) -> None:
+        await self.timed(
+            self._call.FirmwareStatusNotification(status=status, request_id=request_id)
+        )
+
+    async def report_after_boot(self) -> None:
+        """Statuses due after a reboot (an update's Installed)."""
+        pending, self.firmware.state.after_boot = self.firmware.state.after_boot, []
+        for status, request_id in pending:
+            await self._firmware_status(status, request_id)
 
     async def start(self) -> None:
         """Read the socket (answers to our calls arrive here)."""
@@ -202,12 +314,13 @@ class SimulatedCharger2:
                     "model": "Sim-22kW",
                     "vendor_name": "CSMS-Sim",
                     "serial_number": self.id[:25],
-                    "firmware_version": "2.0.0",
+                    "firmware_version": self.firmware.state.version,
                 },
-                reason="PowerUp",
+                reason="FirmwareUpdate" if self.firmware.state.after_boot else "PowerUp",
             )
         )
         await self.status("Available")
+        await self.report_after_boot()
         return result
 
     async def status(self, status: str) -> None:
@@ -286,12 +399,16 @@ class SimulatedCharger2:
 
 
 def make_charger(
-    version: str, station_id: str, websocket: Any, stats: SimulationStats
+    version: str,
+    station_id: str,
+    websocket: Any,
+    stats: SimulationStats,
+    firmware: FirmwareInstaller | None = None,
 ) -> SimulatedCharger | SimulatedCharger2:
     """A simulated charger speaking ``version`` (1.6, 2.0.1 or 2.1)."""
     if version == "1.6":
-        return SimulatedCharger(station_id, websocket, stats)
-    return SimulatedCharger2(version, station_id, websocket, stats)
+        return SimulatedCharger(station_id, websocket, stats, firmware=firmware)
+    return SimulatedCharger2(version, station_id, websocket, stats, firmware)
 
 
 def station_ids(count: int, prefix: str = "SIM") -> list[str]:
@@ -340,27 +457,46 @@ async def run_charger(
     sessions: int,
     stop: asyncio.Event,
     version: str = "1.6",
+    *,
+    firmware: FirmwarePlan | None = None,
+    firmware_version: str | None = None,
+    charge: bool = True,
 ) -> None:
-    """Connect, boot, and run ``sessions`` sessions (0: until ``stop``), reconnecting on loss."""
+    """Connect, boot, and run ``sessions`` sessions (0: until ``stop``), reconnecting on
+    loss; a firmware update reboots it (it reconnects and boots on the new version).
+    ``charge=False``: it only stays connected (a fleet waiting for updates)."""
+    state = FirmwareState(firmware_version or ("1.0.0" if version == "1.6" else "2.0.0"))
+    installer = FirmwareInstaller(station_id, state, firmware or FirmwarePlan())
     done = 0
-    while not stop.is_set() and (sessions == 0 or done < sessions):
+    while not stop.is_set() and (not charge or sessions == 0 or done < sessions):
+        if state.version == "bricked":
+            await stop.wait()  # never comes back
+            return
         try:
             async with websockets.connect(
                 f"{gateway_url.rstrip('/')}/{station_id}",
                 subprotocols=[Subprotocol(f"ocpp{version}")],
                 open_timeout=30,
             ) as ws:
-                charger = make_charger(version, station_id, ws, stats)
+                charger = make_charger(version, station_id, ws, stats, installer)
                 reader = asyncio.create_task(charger.start())
                 stats.connected += 1
                 try:
                     await charger.boot()
-                    while not stop.is_set() and (sessions == 0 or done < sessions):
-                        await charger.charge(id_tag_for(station_id), plan)
-                        done += 1
-                        if plan.pause_s:
-                            with contextlib.suppress(TimeoutError):
-                                await asyncio.wait_for(stop.wait(), plan.pause_s)
+                    while not stop.is_set() and not state.reboot.is_set():
+                        if charge and not state.updating and (sessions == 0 or done < sessions):
+                            await charger.charge(id_tag_for(station_id), plan)
+                            done += 1
+                        elif charge and not state.updating:
+                            break
+                        waits = [asyncio.ensure_future(e.wait()) for e in (stop, state.reboot)]
+                        await asyncio.wait(
+                            waits,
+                            timeout=plan.pause_s if charge else None,
+                            return_when=asyncio.FIRST_COMPLETED,
+                        )
+                        for waiting in waits:
+                            waiting.cancel()
                 finally:
                     stats.connected -= 1
                     reader.cancel()
@@ -368,6 +504,11 @@ async def run_charger(
             stats.errors += 1
             log.warning("%s: %s; reconnecting", station_id, exc)
             await asyncio.sleep(2)
+            continue
+        if state.reboot.is_set():
+            # Rebooting into the new firmware: offline for a moment, then a new boot.
+            state.reboot.clear()
+            await asyncio.sleep(installer.plan.reboot_s)
 
 
 MAX_KW = 11.0

@@ -128,9 +128,10 @@ class UpdateEnd:
     result: FirmwareUpdateResult
 
 
-def firmware_update_workflow_id(station_id: str, key: str) -> str:
-    """Business key of a single station's update requested on its own."""
-    return f"firmware:{station_id}:{key}"
+def firmware_update_workflow_id(station_id: str) -> str:
+    """Business key of a station's update requested on its own (one at a time; the id
+    is reused by the next one)."""
+    return f"firmware:{station_id}"
 
 
 @dataclass(frozen=True)

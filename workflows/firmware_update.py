@@ -1,5 +1,5 @@
 """One station's firmware update, from request to the boot on the new version
-(``firmware:{station}:{key}``, or ``rollout:{id}:{station}:{attempt}`` in a campaign).
+(``firmware:{station}``, or ``rollout:{id}:{station}:{attempt}`` in a campaign).
 
 The workflow waits until the station has no session (bounded), sends
 UpdateFirmware, follows the charger's status notifications (signalled by the
@@ -17,12 +17,12 @@ from datetime import timedelta
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
-from temporalio.exceptions import ApplicationError
+from temporalio.exceptions import ActivityError, ApplicationError
 
 from workflows.command_routing import send_command
 
 with workflow.unsafe.imports_passed_through():
-    from activities.firmware import FirmwareActivities
+    from activities.firmware import UPDATE_UNDER_WAY, FirmwareActivities
     from workflows.commands import CommandFailure, CommandRequest, UpdateFirmware
     from workflows.firmware import (
         COMMAND_FAILED,
@@ -57,12 +57,26 @@ class FirmwareUpdateWorkflow:
     @workflow.run
     async def run(self, request: FirmwareUpdateRequest) -> FirmwareUpdateResult:
         """The update's outcome (its row holds the same)."""
-        request_id = await workflow.execute_local_activity_method(
-            FirmwareActivities.record_firmware_update,
-            UpdateRecord(request, workflow.info().workflow_id),
-            start_to_close_timeout=DB_CALL,
-            retry_policy=DB_RETRY,
-        )
+        try:
+            request_id = await workflow.execute_local_activity_method(
+                FirmwareActivities.record_firmware_update,
+                UpdateRecord(request, workflow.info().workflow_id),
+                start_to_close_timeout=DB_CALL,
+                retry_policy=DB_RETRY,
+            )
+        except ActivityError as error:
+            cause = error.cause
+            if not isinstance(cause, ApplicationError) or cause.type != UPDATE_UNDER_WAY:
+                raise
+            # Another update holds the station: a campaign tries again later.
+            self._status = "deferred" if request.rollout_id else FailureClass.REJECTED
+            self._details(request)
+            return FirmwareUpdateResult(
+                request.station_id,
+                "deferred" if request.rollout_id else "failed",
+                None if request.rollout_id else FailureClass.REJECTED,
+                cause.message,
+            )
         result = await self._update(request, request_id)
         await workflow.execute_local_activity_method(
             FirmwareActivities.end_firmware_update,

@@ -15,7 +15,11 @@ from fastapi import APIRouter, HTTPException, Path, Query, Request, status
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from sqlalchemy import select
 from temporalio.client import WorkflowHandle, WorkflowUpdateFailedError
-from temporalio.common import SearchAttributePair, TypedSearchAttributes
+from temporalio.common import (
+    SearchAttributePair,
+    TypedSearchAttributes,
+    WorkflowIDConflictPolicy,
+)
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError
 
@@ -353,7 +357,8 @@ async def update_station(
             status.HTTP_409_CONFLICT, f"{station_id} has an update under way ({open_.workflow_id})"
         )
     client = await temporal_client(request.app.state.temporal)
-    workflow_id = firmware_update_workflow_id(station_id, uuid.uuid4().hex[:12])
+    # One id per station: a second request while one runs is refused by Temporal too.
+    workflow_id = firmware_update_workflow_id(station_id)
     try:
         await client.start_workflow(
             FirmwareUpdateWorkflow.run,
@@ -364,7 +369,12 @@ async def update_station(
                 [SearchAttributePair(sa.STATION_ID, station_id)]
             ),
             static_summary=f"firmware {image.version} to {station_id}",
+            id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
         )
+    except WorkflowAlreadyStartedError:
+        raise HTTPException(
+            status.HTTP_409_CONFLICT, f"{station_id} has an update under way ({workflow_id})"
+        ) from None
     except RPCError as exc:
         raise temporal_unavailable(exc) from None
     return UpdateStarted(
@@ -529,6 +539,9 @@ async def _operate(
     """Run an operator's update on the campaign; 409 with the workflow's reason if it
     refuses (validators: nothing reaches the history)."""
     row = await _rollout(session, rollout_id)
+    # The workflow writes its state while it answers: hold no connection meanwhile
+    # (SQLite has one).
+    await session.close()
     client = await temporal_client(request.app.state.temporal)
     handle: WorkflowHandle[Any, Any] = client.get_workflow_handle(rollout_workflow_id(rollout_id))
     try:

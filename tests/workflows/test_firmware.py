@@ -281,7 +281,7 @@ async def test_an_active_session_delays_the_update_until_it_ends(
         handle = await time_skipping.client.start_workflow(
             FirmwareUpdateWorkflow.run,
             FirmwareUpdateRequest(station, image),
-            id=firmware_update_workflow_id(station, unique("k")),
+            id=firmware_update_workflow_id(station),
             task_queue=queue,
         )
         async with asyncio.timeout(20):
@@ -313,7 +313,7 @@ async def test_a_session_that_outlasts_the_wait_fails_the_update_as_busy(
         result: FirmwareUpdateResult = await time_skipping.client.execute_workflow(
             FirmwareUpdateWorkflow.run,
             FirmwareUpdateRequest(station, image, timeouts=StepTimeouts(idle_wait_s=3600)),
-            id=firmware_update_workflow_id(station, unique("k")),
+            id=firmware_update_workflow_id(station),
             task_queue=queue,
         )
     assert (result.outcome, result.failure) == ("failed", "busy")
@@ -343,7 +343,7 @@ async def test_a_single_update_ends_as_the_charger_behaves(
     image = await seed_image(sqlite_db, "4.0")
     node.behaviour[station] = behaviour
     queue = unique("fw-q")
-    workflow_id = firmware_update_workflow_id(station, unique("k"))
+    workflow_id = firmware_update_workflow_id(station)
     async with build_worker(time_skipping.client, sqlite_db, queue), node.worker():
         result: FirmwareUpdateResult = await time_skipping.client.execute_workflow(
             FirmwareUpdateWorkflow.run,
