@@ -46,6 +46,16 @@ SAMPLES: list[Any] = [
     c.CancelReservation(reservation_id=4),
     c.UploadLogs(location="https://csms.test/up", request_id=2, since=WHEN, until=WHEN),
     c.DataTransfer(vendor_id="com.acme", message_id="x", data="y"),
+    c.UpdateFirmware(location="https://fw.test/a.bin", request_id=9, retrieve_at=WHEN, retries=3),
+    c.UpdateFirmware(
+        location="https://fw.test/a.bin",
+        request_id=9,
+        install_at=WHEN,
+        signature="c2ln",
+        signing_certificate="-----BEGIN CERTIFICATE-----\nx\n-----END CERTIFICATE-----",
+    ),
+    c.PublishFirmware(location="https://fw.test/a.bin", checksum="0" * 32, request_id=5),
+    c.UnpublishFirmware(checksum="0" * 32),
     c.ClearChargingProfile(evse_id=1, purpose="TxProfile"),
     c.ClearChargingProfile(profile_id=101),
     c.ClearChargingProfile(purpose="StationMax", stack_level=0),
@@ -58,7 +68,7 @@ SAMPLES: list[Any] = [
 ]
 
 # Commands 1.6 cannot express (its answer is a clear CommandNotSupported / InvalidCommand).
-NOT_IN_16 = (c.GetBaseReport,)
+NOT_IN_16 = (c.GetBaseReport, c.PublishFirmware, c.UnpublishFirmware)
 
 
 @pytest.mark.parametrize("version", ["1.6", "2.0.1", "2.1"])
@@ -130,3 +140,20 @@ def test_a_neutral_profile_survives_the_trip_through_temporal(version: str) -> N
     action, payload = codec.encode(command)
     schemas.validate(version, action, payload, response=False, message_id="t")
     assert codec.parse_charging_profile(payload) == _PROFILE
+
+
+def test_firmware_updates_take_the_signed_form_when_signed() -> None:
+    """1.6: a plain image is UpdateFirmware (its empty answer is acceptance), a signed one
+    the security extension's SignedUpdateFirmware; 2.x always UpdateFirmware."""
+    plain = c.UpdateFirmware(location="https://fw.test/a.bin", request_id=9)
+    signed = c.UpdateFirmware(
+        location="https://fw.test/a.bin", request_id=9, signature="s", signing_certificate="c"
+    )
+    assert commands16.encode(plain)[0] == "UpdateFirmware"
+    assert commands16.decode(plain, {}) == ("Accepted", {})
+    action, payload = commands16.encode(signed)
+    assert action == "SignedUpdateFirmware" and payload["firmware"]["signature"] == "s"
+    assert commands16.decode(signed, {"status": "InvalidCertificate"})[0] == "InvalidCertificate"
+    assert commands2.encode(plain)[0] == commands2.encode(signed)[0] == "UpdateFirmware"
+    with pytest.raises(ValueError, match="signing certificate"):
+        c.UpdateFirmware(location="https://fw.test/a.bin", request_id=1, signature="s")
