@@ -350,7 +350,8 @@ class FirmwareRolloutWorkflow:
     async def cancel(self) -> RolloutProgress:
         """Stop the campaign: nothing new starts, updates not yet sent are called off."""
         self._state, self._reason = CANCELLED, "cancelled by an operator"
-        for station_id in self._running:
+        # Children may end while the signals go out: iterate over a copy.
+        for station_id in list(self._running):
             handle = workflow.get_external_workflow_handle(
                 rollout_update_workflow_id(
                     self._request.rollout_id if self._request else "",

@@ -10,7 +10,7 @@ from datetime import datetime, time, timedelta
 from functools import cache
 from zoneinfo import ZoneInfo
 
-from workflows.firmware import RolloutSettings, Target, Window
+from workflows.firmware import FailureClass, RolloutSettings, Target, Window
 
 
 class SettingsError(ValueError):
@@ -34,6 +34,9 @@ def check(settings: RolloutSettings) -> None:
     if settings.soak_s < 0 or settings.abort_min_stations < 1 or settings.max_in_flight < 1:
         raise SettingsError("soak_s >= 0, abort_min_stations >= 1 and max_in_flight >= 1")
     for name, share in settings.abort_shares.items():
+        if name not in FailureClass.ALL:
+            known = ", ".join(FailureClass.ALL)
+            raise SettingsError(f"abort_shares: unknown failure class {name!r} (one of {known})")
         if not 0 <= share <= 1:
             raise SettingsError(f"abort share of {name} must be in [0, 1]")
     for window in [*settings.windows, *(w for ws in settings.site_windows.values() for w in ws)]:

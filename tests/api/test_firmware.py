@@ -151,6 +151,11 @@ async def test_rollouts_refuse_bad_input_with_a_reason(
             422,
             "abort_shares",
         ),
+        (
+            {"image_id": image_id, "canary_count": 1, "abort_shares": {"bricked": 0.1}},
+            422,
+            "unknown failure class",
+        ),
     ]
     for body, code, why in cases:
         answer = await offline_api.post("/rollouts", json=body)
