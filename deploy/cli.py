@@ -23,6 +23,7 @@ from activities.persistence.migrate import upgrade, upgrade_async
 from deploy.gc_policy import GcPolicy
 from deploy.processes import spawn, terminate
 from deploy.settings import Settings
+from deploy.simulated_firmware import FirmwarePlan
 from deploy.simulator import (
     SessionPlan,
     SimulationStats,
@@ -282,11 +283,30 @@ def simulate(
     ocpp_version: Annotated[
         str, typer.Option(help="1.6, 2.0.1, 2.1, or mixed (the three in turn)")
     ] = "1.6",
+    firmware_fail_share: Annotated[
+        float, typer.Option(min=0, max=1, help="share of chargers whose firmware updates fail")
+    ] = 0.0,
+    firmware_fail_step: Annotated[
+        str,
+        typer.Option(help="where they fail: download, signature, install, old_version, never_back"),
+    ] = "install",
 ) -> None:
-    """Simulated chargers that charge in a loop against a running CSMS."""
+    """Simulated chargers that charge in a loop against a running CSMS (and install the
+    firmware updates they are sent)."""
     versions = ["1.6", "2.0.1", "2.1"] if ocpp_version == "mixed" else [ocpp_version]
     if any(v not in ("1.6", "2.0.1", "2.1") for v in versions):
         raise typer.BadParameter("choose 1.6, 2.0.1, 2.1 or mixed", param_hint="--ocpp-version")
+    steps = ("download", "signature", "install", "old_version", "never_back")
+    if firmware_fail_step not in steps:
+        raise typer.BadParameter(
+            f"choose one of {', '.join(steps)}", param_hint="--firmware-fail-step"
+        )
+    firmware = FirmwarePlan(
+        fail_share=firmware_fail_share,
+        fail_step=firmware_fail_step,  # type: ignore[arg-type]
+        step_s=1.0,
+        reboot_s=5.0,
+    )
     settings = Settings()
     key = api_key or dev_api_key(settings.data_dir)
     ids = station_ids(stations)
@@ -302,7 +322,14 @@ def simulate(
         chargers = asyncio.gather(
             *(
                 run_charger(
-                    gateway_url, s, plan, stats, sessions, stop, versions[i % len(versions)]
+                    gateway_url,
+                    s,
+                    plan,
+                    stats,
+                    sessions,
+                    stop,
+                    versions[i % len(versions)],
+                    firmware=firmware,
                 )
                 for i, s in enumerate(ids)
             )
