@@ -98,6 +98,22 @@ class FirmwareUpdateRequest:
     # Do not send after this moment (the end of the site's maintenance window): the
     # update is then ``deferred`` and its campaign tries again in the next window.
     not_after: datetime | None = None
+    # The station's OCPP version ("1.6", "2.0.1", "2.1"), where the caller knows it.
+    ocpp_version: str | None = None
+    # 2.x stations' AllowNewSessionsPendingFirmwareUpdate, set before the update (None
+    # leaves the station's own setting). False: the station refuses new sessions and
+    # installs once the running ones end, so the update goes out at once and the
+    # station drains itself; True (or a 1.6 station): the CSMS waits for no session.
+    allow_new_sessions: bool | None = None
+
+
+ALLOW_NEW_SESSIONS = "ChargingStation.AllowNewSessionsPendingFirmwareUpdate"
+"""The 2.x variable (component ChargingStation) a station drains by."""
+
+
+def speaks_2x(ocpp_version: str | None) -> bool:
+    """Whether the station speaks OCPP 2.0.1 or 2.1."""
+    return ocpp_version is not None and ocpp_version.startswith("2")
 
 
 @dataclass(frozen=True)
@@ -215,6 +231,9 @@ class RolloutSettings:
     # A station that was offline (or whose window closed) is tried again after this.
     retry_deferred_s: int = 600
     max_deferrals: int = 6
+    # AllowNewSessionsPendingFirmwareUpdate for the 2.x stations (see
+    # FirmwareUpdateRequest); None leaves each station's own setting.
+    allow_new_sessions: bool | None = None
 
 
 @dataclass(frozen=True)

@@ -209,6 +209,8 @@ class FirmwareRolloutWorkflow:
             rollout_id=request.rollout_id,
             timeouts=request.settings.timeouts,
             not_after=not_after,
+            ocpp_version=self._targets[station_id].ocpp_version,
+            allow_new_sessions=request.settings.allow_new_sessions,
         )
         child_id = rollout_update_workflow_id(request.rollout_id, station_id, progress.attempts)
         self._running[station_id] = asyncio.create_task(self._update(child, child_id))

@@ -23,8 +23,14 @@ from workflows.command_routing import send_command
 
 with workflow.unsafe.imports_passed_through():
     from activities.firmware import UPDATE_UNDER_WAY, FirmwareActivities
-    from workflows.commands import CommandFailure, CommandRequest, UpdateFirmware
+    from workflows.commands import (
+        ChangeConfiguration,
+        CommandFailure,
+        CommandRequest,
+        UpdateFirmware,
+    )
     from workflows.firmware import (
+        ALLOW_NEW_SESSIONS,
         COMMAND_FAILED,
         DOWNLOADED,
         FAILED,
@@ -35,12 +41,14 @@ with workflow.unsafe.imports_passed_through():
         FirmwareUpdateResult,
         UpdateEnd,
         UpdateRecord,
+        speaks_2x,
     )
 
 DB_CALL = timedelta(seconds=10)
 DB_RETRY = RetryPolicy(maximum_attempts=5)
 BUSY_POLL = (60, 120, 240, 480, 900)
 """Seconds between looks at a busy station's sessions (then every 15 minutes)."""
+SETTING_ACCEPTED = frozenset({"Accepted", "RebootRequired"})
 
 
 @workflow.defn(name="FirmwareUpdate", sandboxed=False)
@@ -53,6 +61,7 @@ class FirmwareUpdateWorkflow:
         self._booted: list[str | None] = []
         self._cancelled = False
         self._checked = 0  # statuses looked at for failures
+        self._setting: str | None = None  # AllowNewSessionsPendingFirmwareUpdate's answer
 
     @workflow.run
     async def run(self, request: FirmwareUpdateRequest) -> FirmwareUpdateResult:
@@ -99,9 +108,17 @@ class FirmwareUpdateWorkflow:
             version = self._booted[-1] if self._booted else None
             return FirmwareUpdateResult(station, outcome, failure, reason, version, request_id)
 
-        idle = await self._wait_idle(request)
-        if idle is not None:
-            return result(*idle)
+        drains = False
+        if (
+            request.allow_new_sessions is not None
+            and speaks_2x(request.ocpp_version)
+            and workflow.patched("allow-new-sessions")
+        ):
+            drains = await self._allow_new_sessions(request, request_id)
+        if not drains:
+            idle = await self._wait_idle(request)
+            if idle is not None:
+                return result(*idle)
         if self._cancelled:
             return result("cancelled", reason="cancelled before it was sent")
         self._set(request, "sending")
@@ -134,7 +151,8 @@ class FirmwareUpdateWorkflow:
         # Step by step: each ends with a status of the next step, a failure, or a boot.
         for step, done, seconds in (
             ("download", DOWNLOADED, steps.download_s),
-            ("install", INSTALLED, steps.install_s),
+            # A draining station installs once its sessions end: that wait is the install's.
+            ("install", INSTALLED, steps.install_s + (steps.idle_wait_s if drains else 0)),
             ("reboot", frozenset[str](), steps.boot_s),
         ):
             if step != "reboot" and any(s in done for s in self._charger):
@@ -156,6 +174,30 @@ class FirmwareUpdateWorkflow:
         if version == image.version:
             return result("succeeded")
         return result("failed", FailureClass.INSTALL_FAILED, f"came back on version {version!r}")
+
+    async def _allow_new_sessions(self, request: FirmwareUpdateRequest, request_id: int) -> bool:
+        """Set the 2.x station's AllowNewSessionsPendingFirmwareUpdate as asked; whether
+        the station now drains itself (it refuses new sessions and installs once the
+        running ones end), so the CSMS need not wait for it to be idle."""
+        allow = bool(request.allow_new_sessions)
+        setting = ChangeConfiguration(
+            key=ALLOW_NEW_SESSIONS, value="true" if allow else "false", key_2x=ALLOW_NEW_SESSIONS
+        )
+        try:
+            reply = await send_command(
+                CommandRequest.of(
+                    request.station_id,
+                    setting,
+                    f"fw-{request_id}-sessions",
+                    request.timeouts.command_s,
+                )
+            )
+        except ApplicationError as error:
+            # Not fatal: the update itself finds out whether the station is reachable.
+            self._setting = f"{error.type}"
+            return False
+        self._setting = reply.status
+        return not allow and reply.status in SETTING_ACCEPTED
 
     async def _on_target(self, request: FirmwareUpdateRequest) -> bool:
         """Whether the station row reports the image's version (a boot's wake-up may
@@ -245,6 +287,10 @@ class FirmwareUpdateWorkflow:
 
     def _details(self, request: FirmwareUpdateRequest) -> None:
         charger = f" · charger: {self._charger[-1]}" if self._charger else ""
+        if self._setting is not None:
+            charger += (
+                f" · new sessions while pending: {request.allow_new_sessions} ({self._setting})"
+            )
         workflow.set_current_details(
             f"**{self._status}** · {request.station_id} to {request.image.version}"
             f" ({request.image.image_id}){charger}"

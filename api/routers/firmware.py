@@ -159,6 +159,15 @@ class UpdateIn(BaseModel):
 
     image_id: str = Field(min_length=1, max_length=64)
     timeouts: TimeoutsIn = Field(default_factory=TimeoutsIn)
+    allow_new_sessions: bool | None = Field(
+        None,
+        description=(
+            "2.x stations' AllowNewSessionsPendingFirmwareUpdate, set before the update."
+            " false: the station refuses new sessions and installs once the running ones"
+            " end (the update goes out at once); true or unset: the CSMS waits until the"
+            " station has no session. Unset leaves the station's own setting."
+        ),
+    )
 
 
 class UpdateStarted(BaseModel):
@@ -210,6 +219,15 @@ class RolloutIn(BaseModel):
     windows: list[WindowIn] = Field(default_factory=list, max_length=50)
     site_windows: dict[str, list[WindowIn]] = Field(default_factory=dict)
     timeouts: TimeoutsIn = Field(default_factory=TimeoutsIn)
+    allow_new_sessions: bool | None = Field(
+        None,
+        description=(
+            "2.x stations' AllowNewSessionsPendingFirmwareUpdate, set before the update."
+            " false: the station refuses new sessions and installs once the running ones"
+            " end (the update goes out at once); true or unset: the CSMS waits until the"
+            " station has no session. Unset leaves the station's own setting."
+        ),
+    )
 
     def settings(self) -> RolloutSettings:
         """As the workflow takes them."""
@@ -230,6 +248,7 @@ class RolloutIn(BaseModel):
             windows=windows(self.windows),
             site_windows={site: windows(ws) for site, ws in self.site_windows.items()},
             timeouts=self.timeouts.steps(),
+            allow_new_sessions=self.allow_new_sessions,
         )
 
 
@@ -362,7 +381,13 @@ async def update_station(
     try:
         await client.start_workflow(
             FirmwareUpdateWorkflow.run,
-            FirmwareUpdateRequest(station_id, _ref(image), timeouts=body.timeouts.steps()),
+            FirmwareUpdateRequest(
+                station_id,
+                _ref(image),
+                timeouts=body.timeouts.steps(),
+                ocpp_version=station.ocpp_version,
+                allow_new_sessions=body.allow_new_sessions,
+            ),
             id=workflow_id,
             task_queue=request.app.state.task_queue,
             search_attributes=TypedSearchAttributes(

@@ -64,7 +64,7 @@ async def run(stations: int, sites: int, url: str | None) -> dict[str, float | s
         dev_server_log_level="error",
     )
     try:
-        node = FirmwareNode(db, env.client, "2.0")
+        node = FirmwareNode(db, env.client, "2.0", background=True)
         per_site = {f"bench-site-{i}": stations // sites for i in range(sites)}
         await seed_fleet(db, node, per_site)
         image = await seed_image(db, "2.0")
@@ -105,6 +105,8 @@ async def run(stations: int, sites: int, url: str | None) -> dict[str, float | s
         return {
             "stations": stations,
             "succeeded": result.counts.get("succeeded", 0),
+            "other": ", ".join(f"{k} {v}" for k, v in result.counts.items() if k != "succeeded")
+            or "-",
             "waves": "/".join(str(w.size) for w in result.waves),
             "wall_s": wall,
             "cpu_s": cpu,
@@ -129,6 +131,7 @@ def main() -> None:
     for column in (
         "stations",
         "succeeded",
+        "other outcomes",
         "waves",
         "wall time",
         "CPU (worker + node)",
@@ -139,13 +142,14 @@ def main() -> None:
     table.add_row(
         str(figures["stations"]),
         str(figures["succeeded"]),
+        str(figures["other"]),
         str(figures["waves"]),
         f"{figures['wall_s']:.1f} s",
         f"{figures['cpu_s']:.1f} s",
         f"{figures['events_mean']:.0f} / {figures['events_max']}",
         str(figures["parent_events"]),
     )
-    Console().print(table)
+    Console(width=200).print(table)
 
 
 if __name__ == "__main__":

@@ -5,11 +5,14 @@ Its ``station_command`` activity does what the gateway and a charger do together
 the charger's status notifications are stored on the update's row and signalled to
 its workflow, a reboot stores the reported version on the station and signals the
 boot, then the charger's answer to UpdateFirmware is returned. Everything happens
-inside the activity, so the server's skipped clock cannot overtake it.
+inside the activity, so the server's skipped clock cannot overtake it. With
+``background=True`` (the benchmark, on a real clock) the node answers at once and
+reports the statuses afterwards, as a real gateway and charger do.
 """
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -63,16 +66,24 @@ class Sent:
 class FirmwareNode:
     """One gateway node holding scripted chargers."""
 
-    def __init__(self, db: Database, client: Client, version: str) -> None:
+    def __init__(
+        self, db: Database, client: Client, version: str, *, background: bool = False
+    ) -> None:
         self.db = db
+        self.background = background
+        self.reports: set[asyncio.Task[None]] = set()
         self.client = client
         self.version = version
         self.node_id = unique("fw-node")
         self.behaviour: dict[str, str] = {}
         self.sent: list[Sent] = []
+        self.settings: list[tuple[str, str, str]] = []  # (station, key, value) set
+        self.setting_answer: dict[str, str] = {}  # a station's answer to a setting
 
     @activity.defn(name="station_command")
     async def station_command(self, request: CommandRequest) -> CommandReply:
+        if request.command == "change-configuration":
+            return self._setting(request)
         assert request.command == "update-firmware", request.command
         station = request.station_id
         self.sent.append(
@@ -84,6 +95,35 @@ class FirmwareNode:
             row = await session.get(FirmwareUpdateRow, request_id)
             assert row is not None and row.station_id == station
             workflow_id = row.workflow_id
+        report = self._report(workflow_id, station, request_id, statuses, boot)
+        if self.background:
+            task = asyncio.create_task(report)
+            self.reports.add(task)
+            task.add_done_callback(self.reports.discard)
+        else:
+            await report
+        return CommandReply(
+            station, request.command, "2.0.1", "UpdateFirmware", answer, {}, {}, self.node_id, 1.0
+        )
+
+    def _setting(self, request: CommandRequest) -> CommandReply:
+        """A configuration change: noted, and answered as the station's script says."""
+        station, arguments = request.station_id, request.arguments
+        self.settings.append((station, arguments["key_2x"] or arguments["key"], arguments["value"]))
+        answer = self.setting_answer.get(station, "Accepted")
+        return CommandReply(
+            station, request.command, "2.0.1", "SetVariables", answer, {}, {}, self.node_id, 1.0
+        )
+
+    async def _report(
+        self,
+        workflow_id: str,
+        station: str,
+        request_id: int,
+        statuses: list[str],
+        boot: str | None,
+    ) -> None:
+        """What the charger reports after its answer: statuses, then the reboot."""
         handle = self.client.get_workflow_handle(workflow_id)
         for status in statuses:
             async with self.db.sessions.begin() as session:
@@ -98,16 +138,14 @@ class FirmwareNode:
                 assert found is not None
                 found.firmware_version = version
             await handle.signal("booted", version)
-        return CommandReply(
-            station, request.command, "2.0.1", "UpdateFirmware", answer, {}, {}, self.node_id, 1.0
-        )
 
     def worker(self) -> Worker:
-        """The node's command worker."""
+        """The node's command worker, as concurrent as the gateway's."""
         return Worker(
             self.client,
             task_queue=gateway_task_queue(self.node_id),
             activities=[self.station_command],
+            max_concurrent_activities=2000,
         )
 
     def stations_sent(self) -> list[str]:
@@ -122,6 +160,7 @@ async def seed_fleet(
     time_zone: str = "UTC",
     vendor: str = "Acme",
     model: str = "AC-22",
+    ocpp_version: str = "1.6",
 ) -> list[str]:
     """Sites with ``count`` stations each (Acme AC-22 on 0.9), held by ``node``."""
     from activities.persistence.models import Site
@@ -141,6 +180,7 @@ async def seed_fleet(
             row = await session.get(Station, station)
             assert row is not None
             row.vendor, row.model, row.firmware_version = vendor, model, "0.9"
+            row.ocpp_version = ocpp_version
         if node is not None:
             now = datetime.now(UTC)
             await registry.register(

@@ -27,6 +27,7 @@ from tests.conftest import unique
 from tests.helpers import seed_transaction
 from tests.workflows.firmware_node import FirmwareNode, seed_fleet, seed_image
 from workflows.firmware import (
+    ALLOW_NEW_SESSIONS,
     FirmwareUpdateRequest,
     FirmwareUpdateResult,
     RetryRequest,
@@ -318,6 +319,85 @@ async def test_a_session_that_outlasts_the_wait_fails_the_update_as_busy(
         )
     assert (result.outcome, result.failure) == ("failed", "busy")
     assert node.sent == []
+
+
+@pytest.mark.parametrize(
+    ("ocpp_version", "answer", "set_to", "sent_while_busy"),
+    [
+        # A 2.x station told to refuse new sessions drains itself: the update goes out.
+        ("2.0.1", "Accepted", "false", True),
+        ("2.1", "RebootRequired", "false", True),
+        # One that refuses the setting is waited for, as a 1.6 station always is.
+        ("2.0.1", "Rejected", "false", False),
+        ("1.6", None, None, False),
+    ],
+)
+async def test_allow_new_sessions_pending_update_decides_who_waits_for_the_session(
+    time_skipping: WorkflowEnvironment,
+    sqlite_db: Database,
+    ocpp_version: str,
+    answer: str | None,
+    set_to: str | None,
+    sent_while_busy: bool,
+) -> None:
+    node = FirmwareNode(sqlite_db, time_skipping.client, "3.1")
+    site = unique("s")
+    [station] = await seed_fleet(sqlite_db, node, {site: 1}, ocpp_version=ocpp_version)
+    image = await seed_image(sqlite_db, "3.1")
+    await seed_transaction(sqlite_db, station, site_id=site)
+    if answer is not None:
+        node.setting_answer[station] = answer
+    queue = unique("fw-q")
+    async with build_worker(time_skipping.client, sqlite_db, queue), node.worker():
+        handle = await time_skipping.client.start_workflow(
+            FirmwareUpdateWorkflow.run,
+            FirmwareUpdateRequest(
+                station, image, ocpp_version=ocpp_version, allow_new_sessions=False
+            ),
+            id=firmware_update_workflow_id(station),
+            task_queue=queue,
+        )
+        if sent_while_busy:
+            result: FirmwareUpdateResult = await handle.result()
+            assert len(node.sent) == 1
+        else:
+            async with asyncio.timeout(20):
+                while True:
+                    if await handle.query(FirmwareUpdateWorkflow.status) == "waiting_for_session":
+                        break
+                    await asyncio.sleep(0.05)
+            assert node.sent == []
+            async with sqlite_db.sessions.begin() as session:
+                for tx in (
+                    await session.scalars(
+                        select(Transaction).where(Transaction.station_id == station)
+                    )
+                ).all():
+                    tx.status = "completed"
+            result = await handle.result()
+    assert result.outcome == "succeeded" and result.version == "3.1"
+    expected = [] if set_to is None else [(station, ALLOW_NEW_SESSIONS, set_to)]
+    assert node.settings == expected
+
+
+async def test_a_campaign_passes_the_session_setting_to_its_2x_stations_only(
+    time_skipping: WorkflowEnvironment, sqlite_db: Database
+) -> None:
+    node = FirmwareNode(sqlite_db, time_skipping.client, "3.2")
+    new = await seed_fleet(sqlite_db, node, {unique("s"): 2}, ocpp_version="2.0.1")
+    old = await seed_fleet(sqlite_db, node, {unique("s"): 2}, ocpp_version="1.6")
+    image = await seed_image(sqlite_db, "3.2")
+    queue = unique("fw-q")
+    settings = replace(FAST, canary_count=4, allow_new_sessions=True)
+    async with build_worker(time_skipping.client, sqlite_db, queue), node.worker():
+        handle = await _rollout(
+            time_skipping,
+            queue,
+            RolloutRequest(unique("r"), image, TargetFilter(station_ids=new + old), settings),
+        )
+        progress = await handle.result()
+    assert progress.counts == {"succeeded": 4}
+    assert sorted(node.settings) == sorted((s, ALLOW_NEW_SESSIONS, "true") for s in new)
 
 
 @pytest.mark.parametrize(
