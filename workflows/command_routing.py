@@ -77,12 +77,16 @@ async def send_batch(
         ]
 
 
-async def send_command(request: CommandRequest, node_id: str | None = None) -> CommandReply:
+async def send_command(
+    request: CommandRequest, node_id: str | None = None, *, pickup: timedelta = PICKUP
+) -> CommandReply:
     """Deliver ``request`` to the station through the node holding it.
 
     ``node_id`` skips the first lookup when the caller already resolved it (a
-    fan-out resolves all its stations at once). Raises ``ApplicationError``
-    with a :class:`CommandFailure` type.
+    fan-out resolves all its stations at once). ``pickup`` is how long the node may
+    take to pick the command up before it counts as gone: short for an operator
+    waiting on a button, longer where a busy node is no reason to give up. Raises
+    ``ApplicationError`` with a :class:`CommandFailure` type.
     """
     silent: str | None = None
     for attempt in range(ATTEMPTS):
@@ -100,7 +104,7 @@ async def send_command(request: CommandRequest, node_id: str | None = None) -> C
                 request,
                 result_type=CommandReply,
                 task_queue=gateway_task_queue(node_id),
-                schedule_to_start_timeout=PICKUP,
+                schedule_to_start_timeout=pickup,
                 start_to_close_timeout=timedelta(seconds=request.timeout_s + 5),
                 retry_policy=RetryPolicy(maximum_attempts=1),
             )

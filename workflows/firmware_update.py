@@ -11,6 +11,7 @@ after installing has failed; one that never comes back has too.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import Callable
 from datetime import timedelta
@@ -48,6 +49,11 @@ DB_CALL = timedelta(seconds=10)
 DB_RETRY = RetryPolicy(maximum_attempts=5)
 BUSY_POLL = (60, 120, 240, 480, 900)
 """Seconds between looks at a busy station's sessions (then every 15 minutes)."""
+PICKUP = timedelta(seconds=30)
+"""How long a gateway node may take to pick an update up: a node busy with a wave of
+them is no reason to defer a station for a retry later (a gone node still shows)."""
+STEP_TIMER = "step-timer"
+"""Patch: one timer per step of the update (histories before it have one per status)."""
 SETTING_ACCEPTED = frozenset({"Accepted", "RebootRequired"})
 
 
@@ -132,7 +138,8 @@ class FirmwareUpdateWorkflow:
         )
         try:
             reply = await send_command(
-                CommandRequest.of(station, command, f"fw-{request_id}", steps.command_s)
+                CommandRequest.of(station, command, f"fw-{request_id}", steps.command_s),
+                pickup=PICKUP,
             )
         except ApplicationError as error:
             offline = error.type == CommandFailure.STATION_OFFLINE
@@ -190,7 +197,8 @@ class FirmwareUpdateWorkflow:
                     setting,
                     f"fw-{request_id}-sessions",
                     request.timeouts.command_s,
-                )
+                ),
+                pickup=PICKUP,
             )
         except ApplicationError as error:
             # Not fatal: the update itself finds out whether the station is reachable.
@@ -251,31 +259,51 @@ class FirmwareUpdateWorkflow:
         """Follow statuses until one in ``done``, a boot, or a failure (returned);
         None also when the step's time is up (the caller decides what that means)."""
         deadline = workflow.now() + limit
-        while True:
-            for status in self._charger[self._checked :]:
-                if status in FAILED:
-                    return ("failed", FAILED[status], f"charger reported {status}")
-            self._checked = len(self._charger)
-            if self._booted:
-                version = self._booted[-1]
-                if version == request.image.version or any(s in INSTALLING for s in self._charger):
+        # One timer for the step rather than one per status: a status then costs its
+        # signal and a workflow task, not a timer cancelled and another started too.
+        timer = (
+            asyncio.ensure_future(asyncio.sleep(limit.total_seconds()))
+            if workflow.patched(STEP_TIMER)
+            else None
+        )
+        try:
+            while True:
+                for status in self._charger[self._checked :]:
+                    if status in FAILED:
+                        return ("failed", FAILED[status], f"charger reported {status}")
+                self._checked = len(self._charger)
+                if self._booted:
+                    version = self._booted[-1]
+                    if version == request.image.version or any(
+                        s in INSTALLING for s in self._charger
+                    ):
+                        return None
+                    # A reboot before the install began (the download goes on after it).
+                    self._booted.clear()
+                if any(s in done for s in self._charger):
                     return None
-                # A reboot before the install began (the download goes on after it).
-                self._booted.clear()
-            if any(s in done for s in self._charger):
-                return None
-            left = (deadline - workflow.now()).total_seconds()
-            if left <= 0:
-                if done:
-                    return ("failed", FailureClass.TIMED_OUT, self._stalled_at())
-                return None
-            with contextlib.suppress(TimeoutError):
-                await workflow.wait_condition(self._news(), timeout=left)
+                left = (deadline - workflow.now()).total_seconds()
+                if left <= 0 or (timer is not None and timer.done()):
+                    if done:
+                        return ("failed", FailureClass.TIMED_OUT, self._stalled_at())
+                    return None
+                if timer is None:
+                    with contextlib.suppress(TimeoutError):
+                        await workflow.wait_condition(self._news(), timeout=left)
+                else:
+                    await workflow.wait_condition(self._news(timer))
+        finally:
+            if timer is not None:
+                timer.cancel()
 
-    def _news(self) -> Callable[[], bool]:
-        """A condition that holds once a status or a boot arrives after now."""
+    def _news(self, timer: asyncio.Future[None] | None = None) -> Callable[[], bool]:
+        """A condition that holds once a status or a boot arrives after now (or
+        ``timer`` has fired)."""
         marks = (len(self._charger), len(self._booted))
-        return lambda: (len(self._charger), len(self._booted)) != marks
+        return lambda: (
+            (len(self._charger), len(self._booted)) != marks
+            or bool(timer is not None and timer.done())
+        )
 
     def _stalled_at(self) -> str:
         last = self._charger[-1] if self._charger else "no status"

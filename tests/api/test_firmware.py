@@ -18,7 +18,9 @@ from activities.temporal_link import TemporalLink
 from api.app import create_app
 from deploy.worker import build_worker
 from tests.conftest import unique
+from tests.helpers import seed_transaction
 from tests.workflows.firmware_node import FirmwareNode, seed_fleet
+from workflows.firmware import ALLOW_NEW_SESSIONS
 
 OPERATOR, VIEWER = "op-key", "view-key"
 SHA = "ab" * 32
@@ -276,3 +278,33 @@ async def test_an_operator_runs_pauses_resumes_and_cancels_campaigns_through_the
     assert over["progress"]["counts"] == {"succeeded": 1, "cancelled": 5}
     viewer = {"X-API-Key": VIEWER}
     assert (await http.post(f"/rollouts/{second['id']}/resume", headers=viewer)).status_code == 403
+
+
+async def test_a_2x_station_told_to_drain_gets_its_update_during_a_session(
+    live: tuple[httpx.AsyncClient, FirmwareNode], sqlite_db: Database
+) -> None:
+    http, node = live
+    site = unique("s")
+    [station] = await seed_fleet(sqlite_db, node, {site: 1}, ocpp_version="2.0.1")
+    await seed_transaction(sqlite_db, station, site_id=site)
+    image_id = unique("img")
+    assert (await http.post("/firmware", json=_image(image_id))).status_code == 201
+    started = await http.post(
+        f"/stations/{station}/firmware-updates",
+        json={"image_id": image_id, "allow_new_sessions": False},
+    )
+    assert started.status_code == 202, started.text
+    for _ in range(300):
+        standing = (await http.get(f"/stations/{station}/firmware")).json()
+        if standing["updates"] and standing["updates"][0]["status"] == "succeeded":
+            break
+        await asyncio.sleep(0.05)
+    else:
+        raise AssertionError(f"the update never succeeded: {standing}")
+    assert standing["version"] == "2.0"
+    assert node.settings == [(station, ALLOW_NEW_SESSIONS, "false")]
+    wrong = await http.post(
+        f"/stations/{station}/firmware-updates",
+        json={"image_id": image_id, "allow_new_sessions": "sometimes"},
+    )
+    assert wrong.status_code == 422 and "allow_new_sessions" in wrong.text

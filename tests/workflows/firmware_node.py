@@ -67,14 +67,20 @@ class FirmwareNode:
     """One gateway node holding scripted chargers."""
 
     def __init__(
-        self, db: Database, client: Client, version: str, *, background: bool = False
+        self,
+        db: Database,
+        client: Client,
+        version: str,
+        *,
+        background: bool = False,
+        node_id: str | None = None,
     ) -> None:
         self.db = db
         self.background = background
         self.reports: set[asyncio.Task[None]] = set()
         self.client = client
         self.version = version
-        self.node_id = unique("fw-node")
+        self.node_id = node_id or unique("fw-node")
         self.behaviour: dict[str, str] = {}
         self.sent: list[Sent] = []
         self.settings: list[tuple[str, str, str]] = []  # (station, key, value) set
