@@ -55,6 +55,15 @@ class TargetError(ValueError):
     """A campaign's targets cannot be chosen (unknown image, nothing to update)."""
 
 
+MAX_TARGETS = 5000
+"""Stations one campaign updates at most. Its workflow carries every station's state
+in its history and its payloads (Temporal limits both: some 50,000 events, 2 MB a
+payload); 5,000 stay well inside (about 20,000 events, under 1 MB). Larger fleets
+run as several campaigns, by site, model or list."""
+SKIPPED_LISTED = 1000
+"""Left-out stations a campaign names (the rest are counted)."""
+
+
 async def choose_targets(session: AsyncSession, query: TargetQuery) -> Targets:
     """The stations of ``query`` that the image fits and that are not on its version.
 
@@ -85,6 +94,11 @@ async def choose_targets(session: AsyncSession, query: TargetQuery) -> Targets:
     if f.station_ids is not None:
         for missing in sorted(set(f.station_ids) - {c.station_id for c in found}):
             skipped[missing] = "no such station"
+    if len(targets) > MAX_TARGETS:
+        raise TargetError(
+            f"{len(targets)} stations to update: a campaign takes at most {MAX_TARGETS};"
+            " split it by site, model or station list"
+        )
     sites = {t.site_id for t in targets if t.site_id is not None}
     sizes = await firmware.site_sizes(session, sites) if sites else {}
     return Targets(targets, skipped, sizes)
@@ -180,7 +194,7 @@ class FirmwareActivities:
                 )
                 session.add(row)
             row.targets = len(chosen.targets)
-        return chosen
+        return chosen.bounded(SKIPPED_LISTED)
 
     @activity.defn(name="set_rollout_state")
     async def set_rollout_state(self, state: RolloutState) -> None:

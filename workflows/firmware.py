@@ -179,6 +179,21 @@ class Targets:
     targets: list[Target]
     skipped: dict[str, str] = field(default_factory=dict)
     site_sizes: dict[str, int] = field(default_factory=dict)
+    # Stations left out beyond those listed in ``skipped`` (the list is bounded, so a
+    # campaign over a mostly updated fleet carries no list of thousands).
+    more_skipped: int = 0
+
+    def bounded(self, listed: int) -> Targets:
+        """The same targets with at most ``listed`` of the left-out stations named."""
+        if len(self.skipped) <= listed:
+            return self
+        names = sorted(self.skipped)
+        return Targets(
+            self.targets,
+            {name: self.skipped[name] for name in names[:listed]},
+            self.site_sizes,
+            self.more_skipped + len(names) - listed,
+        )
 
 
 @dataclass(frozen=True)
@@ -286,6 +301,7 @@ class RolloutProgress:
     waves: list[WaveProgress]
     skipped: dict[str, str]
     stations: dict[str, StationProgress] | None = None
+    more_skipped: int = 0  # left out beyond those ``skipped`` names
 
 
 @dataclass(frozen=True)

@@ -61,6 +61,7 @@ class FirmwareRolloutWorkflow:
         self._released = 1
         self._soaked_at: datetime | None = None
         self._skipped: dict[str, str] = {}
+        self._more_skipped = 0
         self._site_sizes: dict[str, int] = {}
         self._running: dict[str, asyncio.Task[None]] = {}
         self._dirty = False
@@ -80,7 +81,7 @@ class FirmwareRolloutWorkflow:
             start_to_close_timeout=DB_CALL,
             retry_policy=DB_RETRY,
         )
-        self._skipped = chosen.skipped
+        self._skipped, self._more_skipped = chosen.skipped, chosen.more_skipped
         self._site_sizes = chosen.site_sizes
         for index, wave in enumerate(rollout_plan.cohorts(chosen.targets, settings)):
             self._waves.append([t.station_id for t in wave])
@@ -438,4 +439,5 @@ class FirmwareRolloutWorkflow:
             waves=waves,
             skipped=self._skipped,
             stations=dict(self._stations) if with_stations else None,
+            more_skipped=self._more_skipped,
         )

@@ -13,7 +13,9 @@ import httpx
 import pytest
 from temporalio.testing import WorkflowEnvironment
 
+from activities.firmware import MAX_TARGETS
 from activities.persistence.database import Database
+from activities.persistence.models import Station
 from activities.temporal_link import TemporalLink
 from api.app import create_app
 from deploy.worker import build_worker
@@ -181,6 +183,28 @@ async def test_rollouts_refuse_bad_input_with_a_reason(
         f"/stations/{stations[0]}/firmware-updates", json={"image_id": same}
     )
     assert already.status_code == 422 and "runs 0.9 already" in already.text
+
+
+async def test_a_campaign_over_more_stations_than_one_campaign_takes_is_refused(
+    offline_api: httpx.AsyncClient, sqlite_db: Database
+) -> None:
+    site = unique("s")
+    await seed_fleet(sqlite_db, None, {site: 1})
+    async with sqlite_db.sessions.begin() as session:
+        session.add_all(
+            Station(
+                id=f"{site}-{n}", site_id=site, vendor="Acme", model="AC-22", firmware_version="0.9"
+            )
+            for n in range(MAX_TARGETS)
+        )
+    image_id = unique("img")
+    assert (await offline_api.post("/firmware", json=_image(image_id))).status_code == 201
+    body = {"image_id": image_id, "targets": {"site_ids": [site]}, "canary_share": 0.01}
+    answer = await offline_api.post("/rollouts", json=body)
+    assert answer.status_code == 422, answer.text
+    assert f"{MAX_TARGETS + 1} stations to update" in answer.text and "split it" in answer.text
+    stored = (await offline_api.get("/rollouts")).json()
+    assert [r for r in stored if r["image_id"] == image_id] == []
 
 
 @pytest.fixture

@@ -36,6 +36,7 @@ from workflows.firmware import (
     RolloutSettings,
     StepTimeouts,
     TargetFilter,
+    Targets,
     Window,
     firmware_update_workflow_id,
     rollout_workflow_id,
@@ -471,3 +472,12 @@ async def test_retry_gives_failed_stations_another_attempt(
         result = await handle.result()
     assert result.state == "completed" and result.counts == {"succeeded": 4}
     assert result.stations is not None and result.stations[stations[0]].attempts == 2
+
+
+def test_a_campaign_names_a_bounded_number_of_the_stations_it_leaves_out() -> None:
+    skipped = {f"ST-{n:05d}": "already on 2.0" for n in range(2500)}
+    chosen = Targets([], skipped, {}).bounded(1000)
+    assert len(chosen.skipped) == 1000 and chosen.more_skipped == 1500
+    assert sorted(chosen.skipped) == sorted(skipped)[:1000]
+    small = Targets([], {"ST-1": "no such station"}, {})
+    assert small.bounded(1000) is small
