@@ -55,6 +55,20 @@ class TargetError(ValueError):
     """A campaign's targets cannot be chosen (unknown image, nothing to update)."""
 
 
+def _refuse_overlaps(images: list[FirmwareImage]) -> None:
+    """Refuse two images made for the same vendor and model."""
+    made_for: dict[tuple[str, str], str] = {}
+    for image in images:
+        for model in image.models:
+            key = (image.vendor.casefold(), model.casefold())
+            if key in made_for:
+                raise TargetError(
+                    f"images {made_for[key]} and {image.id} are both made for"
+                    f" {image.vendor} {model}: a campaign gives each model one image"
+                )
+            made_for[key] = image.id
+
+
 MAX_TARGETS = 5000
 """Stations one campaign updates at most. Its workflow carries every station's state
 in its history and its payloads (Temporal limits both: some 50,000 events, 2 MB a
@@ -65,13 +79,23 @@ SKIPPED_LISTED = 1000
 
 
 async def choose_targets(session: AsyncSession, query: TargetQuery) -> Targets:
-    """The stations of ``query`` that the image fits and that are not on its version.
+    """The stations of ``query`` that an image fits and that are not on its version.
 
-    Shared by the API (which refuses an empty set before starting anything) and the
-    campaign (which takes its targets once, at its start)."""
-    image = await session.get(FirmwareImage, query.image_id)
-    if image is None:
-        raise TargetError(f"unknown firmware image {query.image_id!r}")
+    With several images (a multi-vendor campaign) each station gets the one made for
+    its vendor and model; images made for the same model are refused, as the choice
+    between them would be a guess. Shared by the API (which refuses an empty set
+    before starting anything) and the campaign (which takes its targets once, at its
+    start)."""
+    chosen_images: list[FirmwareImage] = []
+    for image_id in [query.image_id, *query.other_image_ids]:
+        image = await session.get(FirmwareImage, image_id)
+        if image is None:
+            raise TargetError(f"unknown firmware image {image_id!r}")
+        if image in chosen_images:
+            raise TargetError(f"image {image_id} is named twice")
+        chosen_images.append(image)
+    _refuse_overlaps(chosen_images)
+    several = len(chosen_images) > 1
     f = query.filter
     found = await firmware.candidates(
         session,
@@ -83,13 +107,22 @@ async def choose_targets(session: AsyncSession, query: TargetQuery) -> Targets:
     )
     targets, skipped = [], {}
     for c in found:
-        if not firmware.fits(image, c.vendor, c.model):
-            skipped[c.station_id] = f"image does not fit {c.vendor} {c.model}"
+        image = next((i for i in chosen_images if firmware.fits(i, c.vendor, c.model)), None)
+        if image is None:
+            names = ", ".join(i.id for i in chosen_images)
+            skipped[c.station_id] = f"image {names} does not fit {c.vendor} {c.model}"
         elif c.firmware_version == image.version:
             skipped[c.station_id] = f"already on {image.version}"
         else:
             targets.append(
-                Target(c.station_id, c.site_id, c.time_zone, c.ocpp_version, c.firmware_version)
+                Target(
+                    c.station_id,
+                    c.site_id,
+                    c.time_zone,
+                    c.ocpp_version,
+                    c.firmware_version,
+                    image.id if several else None,
+                )
             )
     if f.station_ids is not None:
         for missing in sorted(set(f.station_ids) - {c.station_id for c in found}):

@@ -170,6 +170,8 @@ class Target:
     time_zone: str
     ocpp_version: str | None
     firmware_version: str | None
+    # The image it gets, in a campaign of several (None: the campaign's one image).
+    image_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -198,10 +200,12 @@ class Targets:
 
 @dataclass(frozen=True)
 class TargetQuery:
-    """Targets of ``image_id`` among the stations ``filter`` selects."""
+    """Targets of ``image_id`` (and of ``other_image_ids``, for the other vendors and
+    models of a multi-vendor campaign) among the stations ``filter`` selects."""
 
     image_id: str
     filter: TargetFilter
+    other_image_ids: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -253,12 +257,14 @@ class RolloutSettings:
 
 @dataclass(frozen=True)
 class RolloutRequest:
-    """Start campaign ``rollout_id``: ``image`` to the stations ``filter`` selects."""
+    """Start campaign ``rollout_id``: ``image`` to the stations ``filter`` selects (and
+    each of ``other_images`` to the stations it fits: a multi-vendor campaign)."""
 
     rollout_id: str
     image: FirmwareImageRef
     filter: TargetFilter
     settings: RolloutSettings = field(default_factory=RolloutSettings)
+    other_images: list[FirmwareImageRef] = field(default_factory=list)
 
 
 @dataclass

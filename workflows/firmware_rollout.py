@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from datetime import datetime, timedelta
+from types import EllipsisType
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
@@ -46,6 +47,39 @@ RUNNING, PAUSED, ABORTED, CANCELLED, COMPLETED = (
 )
 # Station states that are over (a failed one may be retried).
 OVER = frozenset({"succeeded", "failed", "cancelled"})
+OPEN = frozenset({"pending", "waiting"})
+"""Station states that may start an update."""
+
+
+class Tally:
+    """The campaign's counts, kept as stations change state, so that a result or a
+    pacing step looks at the stations that may start rather than at all of them."""
+
+    def __init__(self, waves: int) -> None:
+        self.states: dict[str, int] = {}
+        self.failures: dict[str, int] = {}
+        self.waves: list[dict[str, int]] = [{} for _ in range(waves)]
+        # Per wave, the stations that may start, by their place in the wave.
+        self.open: list[dict[int, str]] = [{} for _ in range(waves)]
+
+    def add(self, progress: StationProgress, place: int, station_id: str, sign: int = 1) -> None:
+        """Count ``progress`` in (``sign`` 1) or out (-1)."""
+        state = progress.state
+        _bump(self.states, state, sign)
+        _bump(self.waves[progress.wave], state, sign)
+        if state == "failed" and progress.failure is not None:
+            _bump(self.failures, progress.failure, sign)
+        if state in OPEN:
+            if sign > 0:
+                self.open[progress.wave][place] = station_id
+            else:
+                self.open[progress.wave].pop(place, None)
+
+
+def _bump(counts: dict[str, int], key: str, by: int) -> None:
+    counts[key] = counts.get(key, 0) + by
+    if not counts[key]:
+        del counts[key]
 
 
 @workflow.defn(name="FirmwareRollout", sandboxed=False)
@@ -56,6 +90,8 @@ class FirmwareRolloutWorkflow:
         self._state = RUNNING
         self._reason: str | None = None
         self._stations: dict[str, StationProgress] = {}
+        self._places: dict[str, int] = {}  # each station's place in its wave
+        self._tally = Tally(0)
         self._targets: dict[str, Target] = {}
         self._waves: list[list[str]] = []
         self._released = 1
@@ -77,17 +113,29 @@ class FirmwareRolloutWorkflow:
         settings = request.settings
         chosen: Targets = await workflow.execute_activity_method(
             FirmwareActivities.rollout_targets,
-            RolloutTargets(request.rollout_id, TargetQuery(request.image.image_id, request.filter)),
+            RolloutTargets(
+                request.rollout_id,
+                TargetQuery(
+                    request.image.image_id,
+                    request.filter,
+                    [image.image_id for image in request.other_images],
+                ),
+            ),
             start_to_close_timeout=DB_CALL,
             retry_policy=DB_RETRY,
         )
         self._skipped, self._more_skipped = chosen.skipped, chosen.more_skipped
         self._site_sizes = chosen.site_sizes
-        for index, wave in enumerate(rollout_plan.cohorts(chosen.targets, settings)):
+        cohorts = rollout_plan.cohorts(chosen.targets, settings)
+        self._tally = Tally(len(cohorts))
+        for index, wave in enumerate(cohorts):
             self._waves.append([t.station_id for t in wave])
-            for target in wave:
+            for place, target in enumerate(wave):
+                progress = StationProgress(index, target.site_id)
                 self._targets[target.station_id] = target
-                self._stations[target.station_id] = StationProgress(index, target.site_id)
+                self._stations[target.station_id] = progress
+                self._places[target.station_id] = place
+                self._tally.add(progress, place, target.station_id)
         if not self._stations:
             self._state, self._reason = COMPLETED, "no station to update"
         while self._state in (RUNNING, PAUSED):
@@ -108,27 +156,34 @@ class FirmwareRolloutWorkflow:
         # Aborted or cancelled: nothing new starts; what was sent runs to its end.
         await workflow.wait_condition(lambda: not self._running)
         if self._state == CANCELLED:
-            for progress in self._stations.values():
-                if progress.state in ("pending", "waiting"):
-                    progress.state = "cancelled"
+            for station_id in [s for wave in self._tally.open for s in wave.values()]:
+                self._mark(station_id, "cancelled")
         await self._set_state(final=True)
         return self.progress(True)
 
     # -- pacing ------------------------------------------------------------------
 
+    def _mark(self, station_id: str, state: str, failure: str | EllipsisType | None = ...) -> None:
+        """Move a station to ``state`` (and ``failure``; ``...`` keeps it), keeping the
+        tally."""
+        progress, place = self._stations[station_id], self._places[station_id]
+        self._tally.add(progress, place, station_id, -1)
+        progress.state = state
+        if not isinstance(failure, EllipsisType):
+            progress.failure = failure
+        self._tally.add(progress, place, station_id)
+
     def _finished(self) -> bool:
+        over = sum(self._tally.states.get(state, 0) for state in OVER)
         return (
-            not self._running
-            and all(p.state in OVER for p in self._stations.values())
-            and self._released >= len(self._waves)
+            not self._running and over == len(self._stations) and self._released >= len(self._waves)
         )
 
     def _wave_counts(self, index: int) -> tuple[int, int, int]:
         """(succeeded, failed, not over) of wave ``index``."""
-        states = [self._stations[s].state for s in self._waves[index]]
-        ok = states.count("succeeded")
-        failed = states.count("failed")
-        return ok, failed, len(states) - ok - failed - states.count("cancelled")
+        counts = self._tally.waves[index]
+        ok, failed = counts.get("succeeded", 0), counts.get("failed", 0)
+        return ok, failed, len(self._waves[index]) - ok - failed - counts.get("cancelled", 0)
 
     def _release_waves(self) -> None:
         """Start the next wave once enough of the last one succeeded (after the soak,
@@ -166,13 +221,12 @@ class FirmwareRolloutWorkflow:
             site = self._stations[station_id].site_id
             per_site[site] = per_site.get(site, 0) + 1
         windows: dict[str | None, tuple[bool, datetime | None]] = {}
-        for wave in self._waves[: self._released]:
-            for station_id in wave:
+        for index in range(min(self._released, len(self._waves))):
+            # In the wave's own order: the stations that may start, nothing else.
+            for _, station_id in sorted(self._tally.open[index].items()):
                 if len(self._running) >= settings.max_in_flight:
                     return
                 progress = self._stations[station_id]
-                if progress.state not in ("pending", "waiting"):
-                    continue
                 if progress.not_before is not None and now < progress.not_before:
                     continue
                 site = progress.site_id
@@ -182,12 +236,12 @@ class FirmwareRolloutWorkflow:
                     )
                 inside, until = windows[site]
                 if not inside:
-                    progress.state = "waiting"
+                    self._mark(station_id, "waiting")
                     continue
                 if site is not None and per_site.get(site, 0) >= rollout_plan.site_limit(
                     settings, self._site_sizes.get(site, 1)
                 ):
-                    progress.state = "waiting"
+                    self._mark(station_id, "waiting")
                     continue
                 per_site[site] = per_site.get(site, 0) + 1
                 self._start(station_id, until)
@@ -202,11 +256,13 @@ class FirmwareRolloutWorkflow:
         request = self._request
         assert request is not None
         progress = self._stations[station_id]
-        progress.state = "updating"
+        self._mark(station_id, "updating")
         progress.attempts += 1
+        image_id = self._targets[station_id].image_id
+        image = next((i for i in request.other_images if i.image_id == image_id), request.image)
         child = FirmwareUpdateRequest(
             station_id=station_id,
-            image=request.image,
+            image=image,
             rollout_id=request.rollout_id,
             timeouts=request.settings.timeouts,
             not_after=not_after,
@@ -233,32 +289,35 @@ class FirmwareRolloutWorkflow:
                 child.station_id, "failed", FailureClass.TIMED_OUT, f"update workflow: {error}"
             )
         self._running.pop(child.station_id, None)
-        self._apply(progress, result)
+        self._apply(child.station_id, progress, result)
         self._dirty = True
 
-    def _apply(self, progress: StationProgress, result: FirmwareUpdateResult) -> None:
+    def _apply(
+        self, station_id: str, progress: StationProgress, result: FirmwareUpdateResult
+    ) -> None:
         settings = self._settings
         progress.version = result.version or progress.version
         progress.reason = result.reason
         if result.outcome == "deferred":
             progress.deferrals += 1
             if progress.deferrals > settings.max_deferrals:
-                progress.state, progress.failure = "failed", FailureClass.REJECTED
+                self._mark(station_id, "failed", FailureClass.REJECTED)
                 progress.reason = f"deferred {progress.deferrals} times: {result.reason}"
             else:
-                progress.state = "pending"
                 progress.not_before = workflow.now() + timedelta(seconds=settings.retry_deferred_s)
+                self._mark(station_id, "pending")
         elif result.outcome == "succeeded":
-            progress.state, progress.failure = "succeeded", None
+            self._mark(station_id, "succeeded", None)
         elif result.outcome == "cancelled":
-            progress.state = "cancelled"
+            self._mark(station_id, "cancelled")
         else:
-            progress.state, progress.failure = "failed", result.failure
+            self._mark(station_id, "failed", result.failure)
         # Every result counts: failures early on may cross the line only once enough
         # stations have finished.
-        if self._state in (RUNNING, PAUSED) and self._failures():
+        if self._state in (RUNNING, PAUSED) and self._tally.failures:
             failures = self._failures()
-            finished = sum(1 for p in self._stations.values() if p.state in ("succeeded", "failed"))
+            states = self._tally.states
+            finished = states.get("succeeded", 0) + states.get("failed", 0)
             reason = rollout_plan.abort_reason(failures, finished, settings)
             if reason is not None:
                 self._state, self._reason = ABORTED, reason
@@ -277,13 +336,12 @@ class FirmwareRolloutWorkflow:
         if self._soaked_at is not None and self._soaked_at > now:
             moments.append(self._soaked_at)
         sites: dict[str | None, str] = {}
-        for wave in self._waves[: self._released]:
-            for station_id in wave:
+        for index in range(min(self._released, len(self._waves))):
+            for _, station_id in sorted(self._tally.open[index].items()):
                 progress = self._stations[station_id]
-                if progress.state in ("pending", "waiting"):
-                    sites.setdefault(progress.site_id, self._targets[station_id].time_zone)
-                    if progress.not_before is not None and progress.not_before > now:
-                        moments.append(progress.not_before)
+                sites.setdefault(progress.site_id, self._targets[station_id].time_zone)
+                if progress.not_before is not None and progress.not_before > now:
+                    moments.append(progress.not_before)
         for site, zone in sites.items():
             _, change = rollout_plan.window_state(self._windows_of(site), zone, now)
             if change is not None:
@@ -291,11 +349,7 @@ class FirmwareRolloutWorkflow:
         return min(moments) if moments else None
 
     def _failures(self) -> dict[str, int]:
-        counts: dict[str, int] = {}
-        for progress in self._stations.values():
-            if progress.state == "failed" and progress.failure is not None:
-                counts[progress.failure] = counts.get(progress.failure, 0) + 1
-        return counts
+        return dict(self._tally.failures)
 
     @property
     def _settings(self) -> RolloutSettings:
@@ -376,8 +430,8 @@ class FirmwareRolloutWorkflow:
         """Try failed stations again (their next attempt is a new update workflow)."""
         for station_id in self._retryable(request):
             progress = self._stations[station_id]
-            progress.state, progress.failure, progress.not_before = "pending", None, None
-            progress.deferrals = 0
+            progress.not_before, progress.deferrals = None, 0
+            self._mark(station_id, "pending", None)
         if self._state == PAUSED and self._reason and self._reason.startswith("wave "):
             self._state, self._reason = RUNNING, None
         self._dirty = True
@@ -420,13 +474,11 @@ class FirmwareRolloutWorkflow:
     @workflow.query
     def progress(self, with_stations: bool = False) -> RolloutProgress:
         """Counts per station state and failure class, waves, and (asked) each station."""
-        counts: dict[str, int] = {}
-        for progress in self._stations.values():
-            counts[progress.state] = counts.get(progress.state, 0) + 1
+        counts = dict(self._tally.states)
         waves = []
         for index, wave in enumerate(self._waves):
             ok, failed, _ = self._wave_counts(index)
-            updating = sum(1 for s in wave if self._stations[s].state == "updating")
+            updating = self._tally.waves[index].get("updating", 0)
             waves.append(
                 WaveProgress(index, len(wave), index < self._released, ok, failed, updating)
             )

@@ -54,20 +54,29 @@ def _clock(text: str) -> time:
         raise SettingsError(f"{text!r} is not a time of day (HH:MM)") from None
 
 
-def canary_size(settings: RolloutSettings, targets: int) -> int:
-    """How many stations the canary cohort holds."""
+def canary_size(settings: RolloutSettings, targets: int, images: int = 1) -> int:
+    """How many stations the canary cohort holds: at least one per image, so each
+    image of a multi-vendor campaign is proven before its fleet gets it."""
     if settings.canary_count is not None:
-        return min(targets, settings.canary_count)
-    return min(targets, max(1, math.ceil(targets * (settings.canary_share or 0))))
+        return min(targets, max(images, settings.canary_count))
+    return min(targets, max(images, math.ceil(targets * (settings.canary_share or 0))))
 
 
 def interleaved(targets: Sequence[Target]) -> list[Target]:
     """The targets taking one station of each site in turn, so any prefix (the canary,
-    each wave) is spread over the sites."""
-    by_site: dict[str | None, list[Target]] = {}
+    each wave) is spread over the sites; in a campaign of several images the turns
+    alternate between images too, so the first stations cover every image."""
+    groups: dict[str, dict[str, list[Target]]] = {}
     for target in targets:
-        by_site.setdefault(target.site_id, []).append(target)
-    queues = [list(reversed(group)) for _, group in sorted(by_site.items(), key=_site_key)]
+        by_site = groups.setdefault(target.image_id or "", {})
+        by_site.setdefault(target.site_id or "", []).append(target)
+    # Each image's sites in order; the n-th site of every image before any (n+1)-th.
+    ranked = [
+        (rank, image, group)
+        for image, by_site in groups.items()
+        for rank, (_, group) in enumerate(sorted(by_site.items()))
+    ]
+    queues = [list(reversed(group)) for _, _, group in sorted(ranked, key=lambda r: r[:2])]
     order: list[Target] = []
     while queues:
         queues = [q for q in queues if q]
@@ -76,14 +85,10 @@ def interleaved(targets: Sequence[Target]) -> list[Target]:
     return order
 
 
-def _site_key(item: tuple[str | None, list[Target]]) -> str:
-    return item[0] or ""
-
-
 def cohorts(targets: Sequence[Target], settings: RolloutSettings) -> list[list[Target]]:
     """The canary, then waves each ``growth_factor`` times the one before."""
     order = interleaved(targets)
-    size = canary_size(settings, len(order))
+    size = canary_size(settings, len(order), len({t.image_id for t in targets}))
     waves, at = [], 0
     while at < len(order):
         waves.append(order[at : at + size])

@@ -204,6 +204,15 @@ class RolloutIn(BaseModel):
 
     id: str | None = Field(None, min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._-]+$")
     image_id: str = Field(min_length=1, max_length=64)
+    other_image_ids: list[Annotated[str, Field(min_length=1, max_length=64)]] = Field(
+        default_factory=list,
+        max_length=50,
+        description=(
+            "images for other vendors and models (a multi-vendor campaign): each station"
+            " gets the image made for its vendor and model, the canary holds at least one"
+            " station per image, and the abort criteria count every image's failures"
+        ),
+    )
     targets: FilterIn = Field(default_factory=FilterIn)
     canary_count: int | None = Field(None, ge=1, le=100000)
     canary_share: float | None = Field(None, gt=0, le=1)
@@ -257,6 +266,7 @@ class RolloutOut(BaseModel):
 
     id: str
     image_id: str
+    other_image_ids: list[str]
     state: str
     reason: str | None
     targets: int
@@ -445,6 +455,7 @@ def _row_out(row: FirmwareRolloutRow, progress: RolloutProgress | None = None) -
     return RolloutOut(
         id=row.id,
         image_id=row.image_id,
+        other_image_ids=list((row.request or {}).get("other_image_ids") or []),
         state=progress.state if progress else row.state,
         reason=progress.reason if progress else row.reason,
         targets=row.targets,
@@ -459,8 +470,8 @@ def _row_out(row: FirmwareRolloutRow, progress: RolloutProgress | None = None) -
 async def start_rollout(
     body: RolloutIn, request: Request, session: Session, _: Operator
 ) -> RolloutOut:
-    """Start a campaign. 404 unknown image; 422 invalid settings, stations named that the
-    image does not fit, or nothing to update; 409 an id in use."""
+    """Start a campaign. 404 unknown image; 422 invalid settings, two images for one
+    model, stations named that no image fits, or nothing to update; 409 an id in use."""
     settings = body.settings()
     try:
         rollout_plan.check(settings)
@@ -472,17 +483,23 @@ async def start_rollout(
     rollout_id = body.id or uuid.uuid4().hex[:12]
     if await session.get(FirmwareRolloutRow, rollout_id) is not None:
         raise conflict("rollout", rollout_id)
+    others: list[FirmwareImage] = []
+    for other_id in body.other_image_ids:
+        other = await session.get(FirmwareImage, other_id)
+        if other is None:
+            raise not_found("firmware image", other_id)
+        others.append(other)
     target_filter = TargetFilter(**body.targets.model_dump())
     try:
-        chosen = await choose_targets(session, TargetQuery(image.id, target_filter))
+        chosen = await choose_targets(
+            session, TargetQuery(image.id, target_filter, [o.id for o in others])
+        )
     except TargetError as error:
         raise unprocessable(str(error)) from None
     misfits = {s: why for s, why in chosen.skipped.items() if "does not fit" in why}
     if body.targets.station_ids is not None and misfits:
         first = sorted(misfits)[:5]
-        raise unprocessable(
-            f"image {image.id} does not fit: " + "; ".join(f"{s} ({misfits[s]})" for s in first)
-        )
+        raise unprocessable("no image fits: " + "; ".join(f"{s} ({misfits[s]})" for s in first))
     unknown = sorted(s for s, why in chosen.skipped.items() if why == "no such station")
     if unknown:
         raise unprocessable(f"unknown stations: {', '.join(unknown[:5])}")
@@ -504,7 +521,13 @@ async def start_rollout(
     try:
         await client.start_workflow(
             FirmwareRolloutWorkflow.run,
-            RolloutRequest(rollout_id, _ref(image), target_filter, settings),
+            RolloutRequest(
+                rollout_id,
+                _ref(image),
+                target_filter,
+                settings,
+                other_images=[_ref(other) for other in others],
+            ),
             id=rollout_workflow_id(rollout_id),
             task_queue=request.app.state.task_queue,
             static_summary=f"firmware {image.version} ({image.id}) to {len(chosen.targets)}",

@@ -116,8 +116,25 @@ async def test_rollouts_refuse_bad_input_with_a_reason(
     other = await seed_fleet(sqlite_db, None, {unique("s"): 1}, model="DC-150")
     image_id = unique("img")
     assert (await offline_api.post("/firmware", json=_image(image_id))).status_code == 201
+    twin = unique("img")
+    assert (await offline_api.post("/firmware", json=_image(twin, "2.1"))).status_code == 201
     cases: list[tuple[dict[str, Any], int, str]] = [
         ({"image_id": "nope", "canary_count": 1}, 404, "not found"),
+        (
+            {"image_id": image_id, "other_image_ids": ["nope"], "canary_count": 1},
+            404,
+            "not found",
+        ),
+        (
+            {"image_id": image_id, "other_image_ids": [twin], "canary_count": 1},
+            422,
+            f"images {image_id} and {twin} are both made for Acme AC-22",
+        ),
+        (
+            {"image_id": image_id, "other_image_ids": [image_id], "canary_count": 1},
+            422,
+            "named twice",
+        ),
         (
             {"image_id": image_id, "targets": {"station_ids": other}, "canary_count": 1},
             422,

@@ -88,6 +88,7 @@ def _publish(
     signer: tuple[ec.EllipticCurvePrivateKey, str] | None = None,
     *,
     signed_by: ec.EllipticCurvePrivateKey | None = None,
+    models: tuple[str, ...] = ("Sim-11kW", "Sim-22kW"),
 ) -> dict[str, Any]:
     """Write an image to the file server; its catalogue entry (signed when asked)."""
     content = simulated_image(version)
@@ -96,7 +97,7 @@ def _publish(
     image: dict[str, Any] = {
         "id": unique("img"),
         "vendor": "CSMS-Sim",
-        "models": ["Sim-11kW", "Sim-22kW"],
+        "models": list(models),
         "version": version,
         "location": f"{files.url}/{name}",
         "sha256": hashlib.sha256(content).hexdigest(),
@@ -160,13 +161,17 @@ async def test_a_mixed_fleet_campaign_installs_signed_firmware_and_a_failed_inst
     s16, s16b, s2, s2_fails = (unique(p) for p in ("F16", "F16B", "F201", "F201X"))
     chargers = {s16: "1.6", s16b: "1.6", s2: "2.0.1", s2_fails: "2.0.1"}
     plan = FirmwarePlan(fail_stations=frozenset({s2_fails}), fail_step="install")
-    image = _publish(files, "3.1.0", signer)
+    # One image per model (the simulator's 1.6 chargers are 11 kW, its 2.x ones 22 kW).
+    image = _publish(files, "3.1.0", signer, models=("Sim-11kW",))
+    image22 = _publish(files, "3.2.0", signer, models=("Sim-22kW",))
     async with fleet(stack, chargers, plan), api_client(stack) as http:
         assert (await http.post("/firmware", json=image)).status_code == 201
+        assert (await http.post("/firmware", json=image22)).status_code == 201
         started = await http.post(
             "/rollouts",
             json={
                 "image_id": image["id"],
+                "other_image_ids": [image22["id"]],
                 "targets": {"station_ids": list(chargers)},
                 "canary_count": 1,
                 "soak_s": 0,
@@ -187,11 +192,12 @@ async def test_a_mixed_fleet_campaign_installs_signed_firmware_and_a_failed_inst
         assert done["state"] == "completed", done
         assert done["progress"]["counts"] == {"succeeded": 3, "failed": 1}
         assert done["progress"]["failures"] == {"install_failed": 1}
-        for station in (s16, s16b, s2):
+        assert done["other_image_ids"] == [image22["id"]]
+        for station, version in ((s16, "3.1.0"), (s16b, "3.1.0"), (s2, "3.2.0")):
             history = (await http.get(f"/stations/{station}/firmware")).json()
-            assert history["version"] == "3.1.0"
+            assert history["version"] == version
             assert history["updates"][0]["status"] == "succeeded"
-            assert [v["version"] for v in history["versions"]][:1] == ["3.1.0"]
+            assert [v["version"] for v in history["versions"]][:1] == [version]
         failed = (await http.get(f"/stations/{s2_fails}/firmware")).json()
         assert failed["version"] == "2.0.0"
         assert (failed["updates"][0]["failure"], failed["updates"][0]["charger_status"]) == (

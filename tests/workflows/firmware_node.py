@@ -80,6 +80,9 @@ class FirmwareNode:
         self.reports: set[asyncio.Task[None]] = set()
         self.client = client
         self.version = version
+        # Images' versions by download location (a multi-vendor campaign's images);
+        # any other location installs ``version``.
+        self.versions: dict[str, str] = {}
         self.node_id = node_id or unique("fw-node")
         self.behaviour: dict[str, str] = {}
         self.sent: list[Sent] = []
@@ -101,6 +104,8 @@ class FirmwareNode:
             row = await session.get(FirmwareUpdateRow, request_id)
             assert row is not None and row.station_id == station
             workflow_id = row.workflow_id
+        if boot == "new":
+            boot = self.versions.get(request.arguments["location"], self.version)
         report = self._report(workflow_id, station, request_id, statuses, boot)
         if self.background:
             task = asyncio.create_task(report)
@@ -138,7 +143,7 @@ class FirmwareNode:
                 )
             await handle.signal("progress", status)
         if boot is not None:
-            version = self.version if boot == "new" else "0.9"
+            version = "0.9" if boot == "old" else boot
             async with self.db.sessions.begin() as session:
                 found = await session.get(Station, station)
                 assert found is not None
@@ -200,15 +205,15 @@ async def seed_fleet(
 
 
 async def seed_image(
-    db: Database, version: str, *, models: list[str] | None = None
+    db: Database, version: str, *, models: list[str] | None = None, vendor: str = "Acme"
 ) -> FirmwareImageRef:
-    """A catalogue image of Acme's AC-22 at ``version``."""
+    """A catalogue image of ``vendor``'s models (Acme's AC-22) at ``version``."""
     image_id = unique("img")
     async with db.sessions.begin() as session:
         session.add(
             FirmwareImage(
                 id=image_id,
-                vendor="Acme",
+                vendor=vendor,
                 models=models or ["AC-22"],
                 version=version,
                 location=f"https://firmware.example/{image_id}.bin",

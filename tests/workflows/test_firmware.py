@@ -481,3 +481,45 @@ def test_a_campaign_names_a_bounded_number_of_the_stations_it_leaves_out() -> No
     assert sorted(chosen.skipped) == sorted(skipped)[:1000]
     small = Targets([], {"ST-1": "no such station"}, {})
     assert small.bounded(1000) is small
+
+
+async def test_a_multi_vendor_campaign_gives_each_model_its_image_and_canaries_every_image(
+    time_skipping: WorkflowEnvironment, sqlite_db: Database
+) -> None:
+    node = FirmwareNode(sqlite_db, time_skipping.client, "unused")
+    acme_site, zeta_site = unique("acme"), unique("zeta")
+    acme = await seed_fleet(sqlite_db, node, {acme_site: 4})
+    zeta = await seed_fleet(sqlite_db, node, {zeta_site: 3}, vendor="Zeta", model="Z-7")
+    acme_image = await seed_image(sqlite_db, "2.4")
+    zeta_image = await seed_image(sqlite_db, "7.1", vendor="Zeta", models=["Z-7"])
+    node.versions = {acme_image.location: "2.4", zeta_image.location: "7.1"}
+    queue = unique("fw-q")
+    settings = replace(FAST, canary_count=1)
+    async with build_worker(time_skipping.client, sqlite_db, queue), node.worker():
+        handle = await _rollout(
+            time_skipping,
+            queue,
+            RolloutRequest(
+                unique("ro"),
+                acme_image,
+                TargetFilter(site_ids=[acme_site, zeta_site]),
+                settings,
+                other_images=[zeta_image],
+            ),
+        )
+        result = await handle.result()
+    assert result.state == "completed" and result.counts == {"succeeded": 7}
+    # One canary station per image, though the settings asked for one station.
+    assert result.waves[0].size == 2
+    assert {s.station_id in zeta for s in node.sent[:2]} == {True, False}
+    for sent in node.sent:
+        wanted = zeta_image if sent.station_id in zeta else acme_image
+        assert sent.arguments["location"] == wanted.location
+    async with sqlite_db.sessions() as session:
+        versions = {
+            s.id: s.firmware_version
+            for s in (
+                await session.scalars(select(Station).where(Station.id.in_(acme + zeta)))
+            ).all()
+        }
+    assert versions == {**dict.fromkeys(acme, "2.4"), **dict.fromkeys(zeta, "7.1")}
