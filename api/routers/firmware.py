@@ -8,7 +8,7 @@ from __future__ import annotations
 import re
 import uuid
 from dataclasses import asdict
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Path, Query, Request, status
@@ -417,13 +417,41 @@ async def update_station(
     )
 
 
+NOT_SENT = frozenset({"requested", "waiting_for_session"})
+"""An update's statuses before UpdateFirmware goes out (it can still be called off)."""
+
+
+async def _live_status(request: Request, workflow_id: str) -> str | None:
+    """An open update's status from its workflow (None if it cannot answer now)."""
+    try:
+        client = await request.app.state.temporal.client()
+        handle = client.get_workflow_handle(workflow_id)
+        answer: str = await handle.query(
+            FirmwareUpdateWorkflow.status, rpc_timeout=timedelta(seconds=5)
+        )
+        return answer
+    except Exception:  # the stored status stands in: a view must not fail on Temporal
+        return None
+
+
 @router.get("/stations/{station_id}/firmware")
-async def station_firmware(station_id: Ident, session: Session, _: Viewer) -> dict[str, Any]:
-    """The station's version, its updates (newest first) and the versions it booted with."""
+async def station_firmware(
+    station_id: Ident, request: Request, session: Session, _: Viewer
+) -> dict[str, Any]:
+    """The station's version, its updates (newest first, an open one's status live from
+    its workflow: ``waiting_for_session``, ``sent``, the charger's last status) and the
+    versions it booted with."""
     station = await session.get(Station, station_id)
     if station is None:
         raise not_found("station", station_id)
     found = await firmware.history(session, station_id)
+    # The workflow writes its rows while it answers: hold no connection meanwhile.
+    await session.close()
+    live = {
+        u.id: await _live_status(request, u.workflow_id)
+        for u in found["updates"]
+        if u.finished_at is None
+    }
     return {
         "station_id": station_id,
         "version": station.firmware_version,
@@ -435,7 +463,7 @@ async def station_firmware(station_id: Ident, session: Session, _: Viewer) -> di
                 "image_id": u.image_id,
                 "from_version": u.from_version,
                 "target_version": u.target_version,
-                "status": u.status,
+                "status": live.get(u.id) or u.status,
                 "charger_status": u.charger_status,
                 "failure": u.failure,
                 "reason": u.reason,
@@ -446,6 +474,44 @@ async def station_firmware(station_id: Ident, session: Session, _: Viewer) -> di
         ],
         "versions": [{"version": v.version, "at": v.at} for v in found["versions"]],
     }
+
+
+@router.post("/stations/{station_id}/firmware-updates/cancel", response_model=UpdateStarted)
+async def cancel_station_update(
+    station_id: Ident, request: Request, session: Session, _: Operator
+) -> UpdateStarted:
+    """Call off the station's own update (not a campaign's: cancel the campaign) while it
+    has not gone out; 404 none open, 409 one sent already (a charger cannot be told to
+    stop) or one a campaign runs."""
+    open_ = await firmware.open_update(session, station_id, None)
+    if open_ is None:
+        raise not_found("open firmware update of station", station_id)
+    workflow_id, image_id, version = open_.workflow_id, open_.image_id, open_.target_version
+    if open_.rollout_id is not None:
+        raise HTTPException(
+            status.HTTP_409_CONFLICT,
+            f"the update belongs to rollout {open_.rollout_id}: cancel the rollout",
+        )
+    await session.close()
+    now = await _live_status(request, workflow_id)
+    if now is None:
+        raise HTTPException(
+            status.HTTP_503_SERVICE_UNAVAILABLE, "the update's workflow does not answer"
+        )
+    if now not in NOT_SENT:
+        raise HTTPException(
+            status.HTTP_409_CONFLICT,
+            f"the update is {now}: sent to the charger, it cannot be called back",
+        )
+    client = await temporal_client(request.app.state.temporal)
+    try:
+        # Should it go out meanwhile, the workflow ignores the signal: it goes on.
+        await client.get_workflow_handle(workflow_id).signal(FirmwareUpdateWorkflow.cancel)
+    except RPCError as exc:
+        raise temporal_unavailable(exc) from None
+    return UpdateStarted(
+        workflow_id=workflow_id, station_id=station_id, image_id=image_id, version=version
+    )
 
 
 # -- campaigns -------------------------------------------------------------------

@@ -349,3 +349,47 @@ async def test_a_2x_station_told_to_drain_gets_its_update_during_a_session(
         json={"image_id": image_id, "allow_new_sessions": "sometimes"},
     )
     assert wrong.status_code == 422 and "allow_new_sessions" in wrong.text
+
+
+async def _update_status(
+    http: httpx.AsyncClient, station: str, wanted: str, *, finished: bool = False
+) -> dict[str, Any]:
+    for _ in range(300):
+        standing = (await http.get(f"/stations/{station}/firmware")).json()
+        latest = standing["updates"][0] if standing["updates"] else {}
+        if latest.get("status") == wanted and (latest["finished_at"] is not None) == finished:
+            return latest
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"the update of {station} never got {wanted}: {standing}")
+
+
+async def test_an_operator_sees_an_update_wait_and_calls_it_off_before_it_goes_out(
+    live: tuple[httpx.AsyncClient, FirmwareNode], sqlite_db: Database
+) -> None:
+    http, node = live
+    site = unique("s")
+    waiting, sent = await seed_fleet(sqlite_db, node, {site: 2})
+    await seed_transaction(sqlite_db, waiting, site_id=site)
+    node.behaviour[sent] = "silent"  # takes the update, then reports nothing
+    image_id = unique("img")
+    assert (await http.post("/firmware", json=_image(image_id))).status_code == 201
+    for station in (waiting, sent):
+        answer = await http.post(
+            f"/stations/{station}/firmware-updates", json={"image_id": image_id}
+        )
+        assert answer.status_code == 202, answer.text
+    # The open update's status is the workflow's own, live.
+    await _update_status(http, waiting, "waiting_for_session")
+    await _update_status(http, sent, "sent")
+    late = await http.post(f"/stations/{sent}/firmware-updates/cancel")
+    assert late.status_code == 409 and "cannot be called back" in late.text
+    viewer = await http.post(
+        f"/stations/{waiting}/firmware-updates/cancel", headers={"X-API-Key": VIEWER}
+    )
+    assert viewer.status_code == 403
+    cancelled = await http.post(f"/stations/{waiting}/firmware-updates/cancel")
+    assert cancelled.status_code == 200, cancelled.text
+    await _update_status(http, waiting, "cancelled", finished=True)
+    assert node.stations_sent() == [sent]
+    again = await http.post(f"/stations/{waiting}/firmware-updates/cancel")
+    assert again.status_code == 404
