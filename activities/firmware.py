@@ -148,7 +148,8 @@ class FirmwareActivities:
         """Store the update once per workflow; its id (the OCPP requestId)."""
         request = record.request
         async with self._db.sessions.begin() as session:
-            found = await firmware.update_by_workflow(session, record.workflow_id)
+            # A retry of this very call finds the row its first attempt made.
+            found = await firmware.open_update_of_workflow(session, record.workflow_id)
             if found is not None:
                 return found.id
             station = await session.get(Station, request.station_id, with_for_update=True)

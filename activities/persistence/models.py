@@ -921,13 +921,15 @@ class FirmwareUpdateRow(Base):
     __table_args__ = (
         Index("ix_firmware_updates_station", "station_id", "finished_at"),
         Index("ix_firmware_updates_rollout", "rollout_id"),
+        Index("ix_firmware_updates_workflow", "workflow_id", "finished_at"),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     station_id: Mapped[str] = mapped_column(ForeignKey("stations.id"))
     image_id: Mapped[str] = mapped_column(ForeignKey("firmware_images.id"))
     rollout_id: Mapped[str | None] = mapped_column(ForeignKey("firmware_rollouts.id"))
-    workflow_id: Mapped[str] = mapped_column(String(200), unique=True)
+    # firmware:{station} for each of a station's own updates, one run after another.
+    workflow_id: Mapped[str] = mapped_column(String(200))
     from_version: Mapped[str | None] = mapped_column(String(50))
     target_version: Mapped[str] = mapped_column(String(50))
     status: Mapped[str] = mapped_column(String(40))

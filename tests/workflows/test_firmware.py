@@ -523,3 +523,40 @@ async def test_a_multi_vendor_campaign_gives_each_model_its_image_and_canaries_e
             ).all()
         }
     assert versions == {**dict.fromkeys(acme, "2.4"), **dict.fromkeys(zeta, "7.1")}
+
+
+async def test_a_second_update_of_a_station_gets_a_row_and_a_request_id_of_its_own(
+    time_skipping: WorkflowEnvironment, sqlite_db: Database
+) -> None:
+    node = FirmwareNode(sqlite_db, time_skipping.client, "3.0")
+    [station] = await seed_fleet(sqlite_db, node, {unique("s"): 1})
+    queue = unique("fw-q")
+    results: list[FirmwareUpdateResult] = []
+    async with build_worker(time_skipping.client, sqlite_db, queue), node.worker():
+        # The same workflow id twice (firmware:{station}), one run after the other.
+        for version in ("3.0", "3.1"):
+            node.version = version
+            image = await seed_image(sqlite_db, version)
+            results.append(
+                await time_skipping.client.execute_workflow(
+                    FirmwareUpdateWorkflow.run,
+                    FirmwareUpdateRequest(station, image),
+                    id=firmware_update_workflow_id(station),
+                    task_queue=queue,
+                )
+            )
+    assert [(r.outcome, r.version) for r in results] == [("succeeded", "3.0"), ("succeeded", "3.1")]
+    assert results[0].request_id != results[1].request_id
+    assert [s.arguments["request_id"] for s in node.sent] == [r.request_id for r in results]
+    async with sqlite_db.sessions() as session:
+        rows = (
+            await session.scalars(
+                select(FirmwareUpdateRow)
+                .where(FirmwareUpdateRow.station_id == station)
+                .order_by(FirmwareUpdateRow.id)
+            )
+        ).all()
+    assert [(r.target_version, r.status, r.charger_status) for r in rows] == [
+        ("3.0", "succeeded", "InstallRebooting"),
+        ("3.1", "succeeded", "InstallRebooting"),
+    ]

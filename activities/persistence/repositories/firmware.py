@@ -144,10 +144,19 @@ async def busy(session: AsyncSession, station_id: str) -> bool:
     return found is not None
 
 
-async def update_by_workflow(session: AsyncSession, workflow_id: str) -> FirmwareUpdateRow | None:
-    """The update a workflow follows."""
+async def open_update_of_workflow(
+    session: AsyncSession, workflow_id: str
+) -> FirmwareUpdateRow | None:
+    """The unfinished update a workflow follows. Only an unfinished one: a station's
+    own updates share one workflow id (``firmware:{station}``), run after run, and a
+    new run's update is not its predecessor's."""
     return await session.scalar(
-        select(FirmwareUpdateRow).where(FirmwareUpdateRow.workflow_id == workflow_id)
+        select(FirmwareUpdateRow)
+        .where(
+            FirmwareUpdateRow.workflow_id == workflow_id, FirmwareUpdateRow.finished_at.is_(None)
+        )
+        .order_by(FirmwareUpdateRow.id.desc())
+        .limit(1)
     )
 
 
