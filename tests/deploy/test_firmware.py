@@ -1,5 +1,5 @@
 """Firmware end to end: the stack (worker, gateway, API) on a Temporal dev server, and
-simulated 1.6 and 2.0.1 chargers over WebSockets that download a real file, verify
+simulated 1.6, 2.0.1 and 2.1 chargers over WebSockets that download a real file, verify
 its signature, report every status, reboot and boot on the new version."""
 
 from __future__ import annotations
@@ -158,8 +158,8 @@ async def test_a_mixed_fleet_campaign_installs_signed_firmware_and_a_failed_inst
     stack: Stack, files: FileServer
 ) -> None:
     signer = _signer()
-    s16, s16b, s2, s2_fails = (unique(p) for p in ("F16", "F16B", "F201", "F201X"))
-    chargers = {s16: "1.6", s16b: "1.6", s2: "2.0.1", s2_fails: "2.0.1"}
+    s16, s16b, s2, s2_fails, s21 = (unique(p) for p in ("F16", "F16B", "F201", "F201X", "F21"))
+    chargers = {s16: "1.6", s16b: "1.6", s2: "2.0.1", s2_fails: "2.0.1", s21: "2.1"}
     plan = FirmwarePlan(fail_stations=frozenset({s2_fails}), fail_step="install")
     # One image per model (the simulator's 1.6 chargers are 11 kW, its 2.x ones 22 kW).
     image = _publish(files, "3.1.0", signer, models=("Sim-11kW",))
@@ -190,10 +190,10 @@ async def test_a_mixed_fleet_campaign_installs_signed_firmware_and_a_failed_inst
 
         done = await eventually(over, timeout=90)
         assert done["state"] == "completed", done
-        assert done["progress"]["counts"] == {"succeeded": 3, "failed": 1}
+        assert done["progress"]["counts"] == {"succeeded": 4, "failed": 1}
         assert done["progress"]["failures"] == {"install_failed": 1}
         assert done["other_image_ids"] == [image22["id"]]
-        for station, version in ((s16, "3.1.0"), (s16b, "3.1.0"), (s2, "3.2.0")):
+        for station, version in ((s16, "3.1.0"), (s16b, "3.1.0"), (s2, "3.2.0"), (s21, "3.2.0")):
             history = (await http.get(f"/stations/{station}/firmware")).json()
             assert history["version"] == version
             assert history["updates"][0]["status"] == "succeeded"
