@@ -35,6 +35,8 @@ from typing import Any
 # Run as a script: the scripted gateway node lives in the test package.
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
+import itertools
+
 from rich.console import Console
 from rich.table import Table
 from temporalio.api.enums.v1 import EventType
@@ -184,13 +186,19 @@ async def run(
         if show_gaps:
             for name, seconds in sorted(gaps.items(), key=lambda item: -item[1])[:8]:
                 print(f"{seconds / max(len(sample), 1):7.2f} s before {name}")
-        parent = len(
-            (
-                await env.client.get_workflow_handle(
-                    rollout_workflow_id(rollout_id)
-                ).fetch_history()
-            ).events
-        )
+        campaign = (
+            await env.client.get_workflow_handle(rollout_workflow_id(rollout_id)).fetch_history()
+        ).events
+        parent = len(campaign)
+        if show_gaps:
+            # The campaign's own time: between the events of each type and the last one.
+            spent: collections.defaultdict[str, float] = collections.defaultdict(float)
+            for previous, later in itertools.pairwise(campaign):
+                spent[EventType.Name(later.event_type)] += (
+                    later.event_time.ToDatetime() - previous.event_time.ToDatetime()
+                ).total_seconds()
+            for name, seconds in sorted(spent.items(), key=lambda item: -item[1])[:6]:
+                print(f"{seconds:7.2f} s of the campaign before {name}")
         return {
             "stations": stations,
             "succeeded": result.counts.get("succeeded", 0),
