@@ -154,20 +154,20 @@ class TimeoutsIn(BaseModel):
         return StepTimeouts(**self.model_dump())
 
 
+ALLOW_NEW_SESSIONS_DOC = (
+    "2.x stations' AllowNewSessionsPendingFirmwareUpdate, set before the update."
+    " false: the station refuses new sessions and installs once the running ones"
+    " end (the update goes out at once); true or unset: the CSMS waits until the"
+    " station has no session. Unset leaves the station's own setting."
+)
+
+
 class UpdateIn(BaseModel):
     """Update one station to a catalogue image."""
 
     image_id: str = Field(min_length=1, max_length=64)
     timeouts: TimeoutsIn = Field(default_factory=TimeoutsIn)
-    allow_new_sessions: bool | None = Field(
-        None,
-        description=(
-            "2.x stations' AllowNewSessionsPendingFirmwareUpdate, set before the update."
-            " false: the station refuses new sessions and installs once the running ones"
-            " end (the update goes out at once); true or unset: the CSMS waits until the"
-            " station has no session. Unset leaves the station's own setting."
-        ),
-    )
+    allow_new_sessions: bool | None = Field(None, description=ALLOW_NEW_SESSIONS_DOC)
 
 
 class UpdateStarted(BaseModel):
@@ -228,15 +228,7 @@ class RolloutIn(BaseModel):
     windows: list[WindowIn] = Field(default_factory=list, max_length=50)
     site_windows: dict[str, list[WindowIn]] = Field(default_factory=dict)
     timeouts: TimeoutsIn = Field(default_factory=TimeoutsIn)
-    allow_new_sessions: bool | None = Field(
-        None,
-        description=(
-            "2.x stations' AllowNewSessionsPendingFirmwareUpdate, set before the update."
-            " false: the station refuses new sessions and installs once the running ones"
-            " end (the update goes out at once); true or unset: the CSMS waits until the"
-            " station has no session. Unset leaves the station's own setting."
-        ),
-    )
+    allow_new_sessions: bool | None = Field(None, description=ALLOW_NEW_SESSIONS_DOC)
 
     def settings(self) -> RolloutSettings:
         """As the workflow takes them."""

@@ -270,6 +270,22 @@ async def test_installs_start_only_inside_the_sites_maintenance_window(
         assert opens <= local < opens + timedelta(hours=2), local
 
 
+async def _until_waiting_for_session(handle: WorkflowHandle) -> None:
+    async with asyncio.timeout(20):
+        while True:
+            if await handle.query(FirmwareUpdateWorkflow.status) == "waiting_for_session":
+                return
+            await asyncio.sleep(0.05)
+
+
+async def _end_sessions(db: Database, station: str) -> None:
+    async with db.sessions.begin() as session:
+        for tx in (
+            await session.scalars(select(Transaction).where(Transaction.station_id == station))
+        ).all():
+            tx.status = "completed"
+
+
 async def test_an_active_session_delays_the_update_until_it_ends(
     time_skipping: WorkflowEnvironment, sqlite_db: Database
 ) -> None:
@@ -286,17 +302,9 @@ async def test_an_active_session_delays_the_update_until_it_ends(
             id=firmware_update_workflow_id(station),
             task_queue=queue,
         )
-        async with asyncio.timeout(20):
-            while True:
-                if await handle.query(FirmwareUpdateWorkflow.status) == "waiting_for_session":
-                    break
-                await asyncio.sleep(0.05)
+        await _until_waiting_for_session(handle)
         assert node.sent == []
-        async with sqlite_db.sessions.begin() as session:
-            for tx in (
-                await session.scalars(select(Transaction).where(Transaction.station_id == station))
-            ).all():
-                tx.status = "completed"
+        await _end_sessions(sqlite_db, station)
         result: FirmwareUpdateResult = await handle.result()
     assert result.outcome == "succeeded" and result.version == "3.0"
     assert len(node.sent) == 1
@@ -362,19 +370,9 @@ async def test_allow_new_sessions_pending_update_decides_who_waits_for_the_sessi
             result: FirmwareUpdateResult = await handle.result()
             assert len(node.sent) == 1
         else:
-            async with asyncio.timeout(20):
-                while True:
-                    if await handle.query(FirmwareUpdateWorkflow.status) == "waiting_for_session":
-                        break
-                    await asyncio.sleep(0.05)
+            await _until_waiting_for_session(handle)
             assert node.sent == []
-            async with sqlite_db.sessions.begin() as session:
-                for tx in (
-                    await session.scalars(
-                        select(Transaction).where(Transaction.station_id == station)
-                    )
-                ).all():
-                    tx.status = "completed"
+            await _end_sessions(sqlite_db, station)
             result = await handle.result()
     assert result.outcome == "succeeded" and result.version == "3.1"
     expected = [] if set_to is None else [(station, ALLOW_NEW_SESSIONS, set_to)]
