@@ -1,7 +1,8 @@
 """One station's firmware update, from request to the boot on the new version
 (``firmware:{station}``, or ``rollout:{id}:{station}:{attempt}`` in a campaign).
 
-The workflow waits until the station has no session (bounded), sends
+The workflow waits until the station has no session (bounded; a 2.x station told
+AllowNewSessionsPendingFirmwareUpdate=false drains itself instead), sends
 UpdateFirmware, follows the charger's status notifications (signalled by the
 gateway, which keeps them on the update's row) through every status of each
 OCPP version with a timeout per step, and succeeds only when the station boots
@@ -187,9 +188,7 @@ class FirmwareUpdateWorkflow:
         the station now drains itself (it refuses new sessions and installs once the
         running ones end), so the CSMS need not wait for it to be idle."""
         allow = bool(request.allow_new_sessions)
-        setting = ChangeConfiguration(
-            key=ALLOW_NEW_SESSIONS, value="true" if allow else "false", key_2x=ALLOW_NEW_SESSIONS
-        )
+        setting = ChangeConfiguration(key=ALLOW_NEW_SESSIONS, value="true" if allow else "false")
         try:
             reply = await send_command(
                 CommandRequest.of(
