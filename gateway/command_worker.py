@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import secrets
 import time
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -137,7 +136,7 @@ class StationCommands:
         password: str | None = None
         try:
             if isinstance(command, c.RotatePassword):
-                password = secrets.token_urlsafe(24)  # 32 characters, within 16..40
+                password = codec.new_password()
                 action, payload = codec.rotate_password(password)
             else:
                 action, payload = codec.encode(command)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 from typing import Any
 
 from gateway.command_codec import (
@@ -146,9 +147,24 @@ def encode(command: Any) -> Encoded:
     raise NotAvailable(f"{type(command).__name__} has no OCPP 1.6 form")
 
 
+AUTHORIZATION_KEY_BYTES = 20
+"""The security whitepaper's ``AuthorizationKey`` holds 16 to 20 bytes, written as hex."""
+
+
+def new_password() -> str:
+    """A generated 1.6 password: 20 printable bytes (120 bits of entropy), so the
+    station's Basic credentials decode as text whichever way it reads the key."""
+    return secrets.token_urlsafe(15)
+
+
 def rotate_password(password: str) -> Encoded:
-    """ChangeConfiguration of the security whitepaper's ``AuthorizationKey``."""
-    return "ChangeConfiguration", {"key": "AuthorizationKey", "value": password}
+    """ChangeConfiguration of the security whitepaper's ``AuthorizationKey``: the
+    password's bytes as hex; the station decodes them and presents them as its Basic
+    password (a compliant station refuses a value that is not 16-20 bytes of hex)."""
+    raw = password.encode()
+    if not 16 <= len(raw) <= AUTHORIZATION_KEY_BYTES:
+        raise NotAvailable("an AuthorizationKey is 16 to 20 bytes", invalid=True)
+    return "ChangeConfiguration", {"key": "AuthorizationKey", "value": raw.hex()}
 
 
 def decode(command: Any, response: dict[str, Any]) -> tuple[str | None, dict[str, Any]]:

@@ -6,6 +6,7 @@ in the device model; 1.6-style flat keys have no meaning here.
 
 from __future__ import annotations
 
+import secrets
 from typing import Any
 
 from gateway.command_codec import (
@@ -204,6 +205,11 @@ def encode(command: Any) -> Encoded:
                 }
             )
     raise NotAvailable(f"{type(command).__name__} has no OCPP 2.x form")
+
+
+def new_password() -> str:
+    """A generated 2.x ``BasicAuthPassword``: 32 characters, within its 16..40."""
+    return secrets.token_urlsafe(24)
 
 
 def rotate_password(password: str) -> Encoded:

@@ -17,10 +17,10 @@ from workflows.commands import SECRET_SETTINGS
 MASK = "***"
 
 SECRET_CONFIGURATION_KEYS = frozenset(k for k in SECRET_SETTINGS if "." not in k)
-"""1.6 configuration keys whose value is a secret."""
+"""1.6 configuration keys whose value is a secret (case-folded: keys are case-insensitive)."""
 
 SECRET_VARIABLES = frozenset(k.split(".", 1)[1] for k in SECRET_SETTINGS if "." in k)
-"""2.x device-model variables whose value is a secret."""
+"""2.x device-model variables whose value is a secret (case-folded)."""
 
 # Field names that hold a secret wherever they appear (vendor extensions, certificates).
 _SECRET_FIELDS = frozenset({"password", "privateKey", "basicAuthPassword", "authorizationKey"})
@@ -30,7 +30,8 @@ _UPLOAD_TOKEN = re.compile(r"(/uploads/)[^/?#]+")
 
 def secret_variable(variable: dict[str, Any]) -> bool:
     """Whether a 2.x ``variable`` object names a secret."""
-    return variable.get("name") in SECRET_VARIABLES
+    name = variable.get("name")
+    return isinstance(name, str) and name.casefold() in SECRET_VARIABLES
 
 
 def redact(payload: Any) -> Any:
@@ -55,7 +56,7 @@ def _walk(value: Any) -> Any:
             out[key] = _walk(item)
     # 1.6 ChangeConfiguration / GetConfiguration: {"key": ..., "value": ...}
     key = out.get("key")
-    if isinstance(key, str) and key in SECRET_CONFIGURATION_KEYS and "value" in out:
+    if isinstance(key, str) and key.casefold() in SECRET_CONFIGURATION_KEYS and "value" in out:
         out["value"] = MASK
     # 2.x SetVariables / GetVariables / NotifyReport: a variable with a value beside it.
     variable = out.get("variable")

@@ -114,8 +114,14 @@ class GetConfiguration:
     keys: list[str] = field(default_factory=list)
 
 
-SECRET_SETTINGS = frozenset({"AuthorizationKey", "SecurityCtrlr.BasicAuthPassword"})
-"""Settings whose value is a station's password (1.6 key, 2.x component.variable)."""
+SECRET_SETTINGS = frozenset({"authorizationkey", "securityctrlr.basicauthpassword"})
+"""Settings whose value is a station's password (1.6 key, 2.x component.variable), as
+:func:`is_secret_setting` compares them: OCPP's keys and names are case-insensitive."""
+
+
+def is_secret_setting(key: str | None) -> bool:
+    """Whether ``key`` names a station's password, in any letter case."""
+    return key is not None and key.strip().casefold() in SECRET_SETTINGS
 
 
 @dataclass(frozen=True)
@@ -133,7 +139,7 @@ class ChangeConfiguration:
     def __post_init__(self) -> None:
         # A password set this way would travel through the workflow's history and the
         # API's logs: rotate-password generates it at the gateway instead.
-        if {self.key, self.key_2x} & SECRET_SETTINGS:
+        if is_secret_setting(self.key) or is_secret_setting(self.key_2x):
             raise ValueError(
                 "station passwords are not set by change-configuration: use rotate-password"
             )

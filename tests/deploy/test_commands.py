@@ -386,7 +386,11 @@ async def test_password_rotation(stack: Stack, protocol: str) -> None:
         if protocol == "ocpp1.6":
             sent = await station.next_command("ChangeConfiguration")
             assert sent["key"] == "AuthorizationKey"
-            password = sent["value"]
+            # The security whitepaper: 16-20 bytes written as hex; the station
+            # decodes them and presents the bytes as its password.
+            key = bytes.fromhex(sent["value"])
+            assert 16 <= len(key) <= 20
+            password = key.decode()
         else:
             sent = await station.next_command("SetVariables")
             data = sent["setVariableData"][0]

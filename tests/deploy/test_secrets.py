@@ -30,7 +30,8 @@ async def http(stack: Stack) -> AsyncIterator[httpx.AsyncClient]:
 
 def _sent_password(protocol: str, sent: dict[str, object]) -> str:
     if protocol == "ocpp1.6":
-        return str(sent["value"])
+        # The AuthorizationKey is written as hex; the station presents the bytes.
+        return bytes.fromhex(str(sent["value"])).decode()
     data = sent["setVariableData"]
     assert isinstance(data, list)
     return str(data[0]["attributeValue"])
@@ -163,6 +164,9 @@ async def test_passwords_cannot_be_set_by_change_configuration(
     for body in (
         {"key": "AuthorizationKey", "value": "x" * 20},
         {"key": "X", "key_2x": "SecurityCtrlr.BasicAuthPassword", "value": "x" * 20},
+        # OCPP's keys are case-insensitive: a station takes this one as its password too.
+        {"key": "authorizationKey", "value": "x" * 20},
+        {"key": "X", "key_2x": "securityctrlr.basicauthpassword", "value": "x" * 20},
     ):
         reply = await http.post("/stations/ANY/commands/change-configuration", json=body)
         assert reply.status_code == 422 and "rotate-password" in reply.text, reply.text

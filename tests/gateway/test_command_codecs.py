@@ -88,8 +88,18 @@ def test_encoded_calls_pass_the_official_schemas(version: str, command: Any) -> 
 def test_password_rotation_calls_pass_the_schemas(version: str) -> None:
     """AuthorizationKey (1.6) and SecurityCtrlr.BasicAuthPassword (2.x)."""
     codec = commands16 if version == "1.6" else commands2
-    action, payload = codec.rotate_password("x" * 32)
+    action, payload = codec.rotate_password(codec.new_password())
     schemas.validate(version, action, payload, response=False, message_id="t")
+
+
+def test_a_16_authorization_key_is_hex_of_16_to_20_bytes() -> None:
+    """What a compliant 1.6 station takes: the generated password's bytes as hex."""
+    password = commands16.new_password()
+    _, payload = commands16.rotate_password(password)
+    assert bytes.fromhex(payload["value"]).decode() == password
+    assert len(payload["value"]) == 40
+    with pytest.raises(NotAvailable, match="16 to 20 bytes"):
+        commands16.rotate_password("x" * 32)
 
 
 def test_2x_refuses_what_it_cannot_address() -> None:

@@ -33,3 +33,14 @@ def test_passwords_private_keys_and_upload_tokens_are_masked() -> None:
     # Shapes that only look alike are left alone.
     assert redact({"key": ["AuthorizationKey"]}) == {"key": ["AuthorizationKey"]}
     assert redact({"key": "HeartbeatInterval", "value": "60"})["value"] == "60"
+
+
+def test_secret_keys_are_masked_in_any_letter_case() -> None:
+    """OCPP's keys and variable names are case-insensitive; so is the mask."""
+    assert redact({"key": "authorizationkey", "value": "s3cret"})["value"] == MASK
+    variable = {
+        "component": {"name": "SecurityCtrlr"},
+        "variable": {"name": "basicAuthPassword"},
+        "attributeValue": "s3cret",
+    }
+    assert redact(variable)["attributeValue"] == MASK
