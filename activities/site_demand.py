@@ -72,7 +72,7 @@ def energy_in(tx: Reading, start: datetime, end: datetime) -> tuple[float | None
     """The energy (Wh) the transaction received in [start, end) and its quality.
 
     From its readings inside the interval, carried to the interval's edges at the
-    rate of the nearest two inside it: a demand-response limit changes at interval
+    mean rate of the readings inside it: a demand-response limit changes at interval
     edges, so the draw next to an edge is the interval's own (interpolating across
     the edge would lend the interval some of the next one's higher draw). With
     fewer than two readings inside, the register is interpolated at the edges.
@@ -86,11 +86,15 @@ def energy_in(tx: Reading, start: datetime, end: datetime) -> tuple[float | None
             return None, MISSING
         return max(0.0, high - low), ESTIMATED if ESTIMATED in (q0, q1) else OK
     wh = inside[-1][1] - inside[0][1]
+    # Carried to the edges at the mean rate of all the readings inside, not of the two
+    # nearest: registers come in whole Wh, and two readings seconds apart give a rate
+    # off by up to 1 Wh over their gap (a 1 kW swing between readings 2 s apart).
+    rate = _slope(inside[0], inside[-1])
     if tx.started_at < start:  # it drew from the interval's start
-        wh += _slope(inside[0], inside[1]) * (inside[0][0] - start).total_seconds()
+        wh += rate * (inside[0][0] - start).total_seconds()
     running_past = tx.stopped_at is None or tx.stopped_at > end
     if running_past:
-        wh += _slope(inside[-2], inside[-1]) * (end - inside[-1][0]).total_seconds()
+        wh += rate * (end - inside[-1][0]).total_seconds()
     _, quality = register_at(tx, end)
     return max(0.0, wh), quality
 

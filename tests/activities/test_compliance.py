@@ -4,6 +4,7 @@ against the event's limit, in the report the utility reads."""
 
 from __future__ import annotations
 
+import random
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -91,3 +92,28 @@ def test_a_higher_draw_after_the_interval_is_not_lent_to_it() -> None:
     car = Reading(T0 - timedelta(seconds=10), 0.0, None, None, samples)
     kw, quality = interval_demand([car], start, end)
     assert kw == pytest.approx(9.0, abs=0.01) and quality == OK
+
+
+def test_whole_wh_registers_read_every_2_s_give_the_draw_within_their_resolution() -> None:
+    """Three cars at exactly 3 kW, registers truncated to whole Wh every 2 s (with a
+    little jitter), readings off the interval's edges at random phases: the site's
+    demand over the minute stays within the registers' resolution, about 1 Wh a car
+    (0.06 kW each over a minute). Carrying the edges at the rate of the two nearest
+    readings would be off by up to 3 Wh a car."""
+    rng = random.Random(15)
+    began = T0 - 2 * MIN
+    errors = []
+    for _ in range(500):
+        cars = []
+        for _car in range(3):
+            phase = rng.uniform(0, 2)
+            times = [
+                T0 - MIN + timedelta(seconds=phase + 2 * k + rng.uniform(-0.05, 0.05))
+                for k in range(90)
+            ]
+            samples = [(t, float(int(3000 * (t - began).total_seconds() / 3600))) for t in times]
+            cars.append(Reading(began, 0.0, None, None, samples))
+        kw, quality = interval_demand(cars, T0, T0 + MIN)
+        assert quality == OK
+        errors.append(abs(kw - 9.0))
+    assert max(errors) <= 3 * 0.05

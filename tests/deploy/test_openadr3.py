@@ -235,7 +235,12 @@ async def test_a_utilitys_curtailment_is_obeyed_lifted_and_reported(stack: Stack
     assert first["IMPORT_CAPACITY_LIMIT"] == [15.0] and second["IMPORT_CAPACITY_LIMIT"] == [9.0]
     for interval in (first, second):
         assert interval["DATA_QUALITY"] == ["OK"]
-        assert interval["DEMAND"][0] <= interval["IMPORT_CAPACITY_LIMIT"][0] + 0.05, interval
+        # The chargers draw exactly their limit and send whole Wh: within about 1 Wh a
+        # charger over the minute (0.06 kW each) of it, as the readings resolve.
+        resolution_kw = len(chargers) * 0.001 / (1 / 60)
+        assert interval["DEMAND"][0] <= interval["IMPORT_CAPACITY_LIMIT"][0] + resolution_kw, (
+            interval
+        )
         # Without the event the site would have drawn 33 kW: the curtailment shows.
         assert interval["BASELINE"][0] == pytest.approx(33.0, abs=0.5)
         assert interval["DELTA_USAGE"][0] > 0.3
