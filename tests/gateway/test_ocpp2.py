@@ -18,6 +18,7 @@ from activities.persistence.models import (
     MeterSample,
     OutboxEvent,
     ReconciliationItem,
+    Reservation,
     Station,
     StationEvent,
     Transaction,
@@ -581,3 +582,39 @@ async def test_a_late_message_of_a_reused_ids_earlier_session_stays_with_it(
     assert [(r.status, r.meter_stop_wh) for r in rows] == [("stopped", 3000), ("active", None)]
     assert rows[0].seq_nos == [0, 1, 2] and rows[1].seq_nos == [0]
     assert {s.transaction_pk for s in late_samples} == {rows[0].id}
+
+
+async def test_TC_E_a_transaction_without_a_token_gets_no_id_token_info(
+    gateway: Gateway, sqlite_db: Database, version: str
+) -> None:
+    """CablePluggedIn on a reserved EVSE carries no idToken: the answer has no
+    ``idTokenInfo`` (there is nothing to judge), and the reservation keeps holding."""
+    ident = await station(sqlite_db, **{"TAG-R": "Accepted"})
+    async with sqlite_db.sessions.begin() as session:
+        session.add(
+            Reservation(
+                id=7,
+                station_id=ident,
+                evse_id=1,
+                connector_id=1,
+                id_token="TAG-R",
+                expires_at=datetime(2099, 1, 1, tzinfo=UTC),
+                status="active",
+                workflow_id=f"reservation:{ident}:7",
+            )
+        )
+    async with await connect(gateway, ident, proto(version)) as ws:
+        charger = RawCharger(ws)
+        await charger.ok("BootNotification", BOOT)
+        plugged = await charger.ok(
+            "TransactionEvent", tx_event("Started", "TX-P", 0, trigger="CablePluggedIn")
+        )
+        assert "idTokenInfo" not in plugged, plugged
+        other = await charger.ok(
+            "TransactionEvent", tx_event("Started", "TX-Q", 0, token="TAG-X")
+        )
+    # A different token on the reserved EVSE is still told it may not charge.
+    assert other["idTokenInfo"]["status"] == "Invalid"
+    async with sqlite_db.sessions() as session:
+        row = await session.get(Reservation, (ident, 7))
+    assert row is not None

@@ -103,7 +103,11 @@ async def claim_for_start(
         )
     if held is None:
         return True, None, bool(active)
-    if id_token is None or id_token != held.id_token:
+    if id_token is None:
+        # Plugged in before anyone identified (CablePluggedIn on a reserved EVSE):
+        # there is no token to refuse yet, and the reservation keeps holding.
+        return True, None, True
+    if id_token != held.id_token:
         return False, None, True
     held.status, held.transaction_pk = "used", transaction_pk
     return True, held.workflow_id, len(active) > 1
