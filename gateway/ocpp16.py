@@ -58,6 +58,8 @@ class Ocpp16Handlers:
             "FirmwareStatusNotification": self.firmware_status,
             # The security extension's signed firmware updates (with a requestId).
             "SignedFirmwareStatusNotification": self.signed_firmware_status,
+            "SecurityEventNotification": self.security_event,
+            "LogStatusNotification": self.log_status,
         }
 
     def handler(self, action: str) -> Handler | None:
@@ -205,5 +207,20 @@ class Ocpp16Handlers:
         await self.service.notices.keep(
             conn.context,
             StationNotice(NoticeKind.FIRMWARE_STATUS, p["status"], p.get("requestId"), p),
+        )
+        return {}
+
+    async def security_event(self, conn: OcppConnection, p: dict[str, Any]) -> dict[str, Any]:
+        """Keep a security event (security extension), as 2.x stations' are kept."""
+        await self.service.notices.keep(
+            conn.context, StationNotice(NoticeKind.SECURITY_EVENT, p["type"], None, p)
+        )
+        return {}
+
+    async def log_status(self, conn: OcppConnection, p: dict[str, Any]) -> dict[str, Any]:
+        """Keep the progress of a GetLog upload (security extension, with its requestId)."""
+        await self.service.notices.keep(
+            conn.context,
+            StationNotice(NoticeKind.LOG_STATUS, p["status"], p.get("requestId"), p),
         )
         return {}

@@ -43,6 +43,7 @@ _NOTICES: dict[str, NoticeKind] = {
     "NotifyChargingLimit": NoticeKind.CHARGING_LIMIT,
     "ClearedChargingLimit": NoticeKind.CHARGING_LIMIT,
     "ReportChargingProfiles": NoticeKind.CHARGING_PROFILES,
+    "NotifyEVChargingSchedule": NoticeKind.EV_CHARGING_SCHEDULE,
 }
 
 
@@ -265,10 +266,14 @@ class Ocpp2Handlers:
         return {"status": "Failed", "statusInfo": _rejection("NoOcspResponder")}
 
     def _notice(self, kind: NoticeKind) -> Handler:
+        # NotifyEVChargingSchedule is the one notice whose answer has a status: the
+        # vehicle's schedule is kept within the profile the CSMS gave, so Accepted.
+        answer = {"status": "Accepted"} if kind is NoticeKind.EV_CHARGING_SCHEDULE else {}
+
         async def keep(conn: OcppConnection, p: dict[str, Any]) -> dict[str, Any]:
             await self.service.notices.keep(
                 conn.context, StationNotice(kind, p.get("status"), p.get("requestId"), p)
             )
-            return {}
+            return dict(answer)
 
         return keep

@@ -281,6 +281,8 @@ class NoticeKind(StrEnum):
     REPORT = "Report"
     CHARGING_LIMIT = "ChargingLimit"
     EV_CHARGING_NEEDS = "EVChargingNeeds"
+    # 2.x NotifyEVChargingSchedule: the schedule the vehicle chose within its profile.
+    EV_CHARGING_SCHEDULE = "EVChargingSchedule"
     CHARGING_PROFILES = "ChargingProfiles"
 
 

@@ -25,6 +25,7 @@ from activities.persistence.models import (
     ReconciliationItem,
     Station,
     StationConnection,
+    StationEvent,
     Transaction,
 )
 from activities.persistence.repositories import meter_samples
@@ -303,6 +304,34 @@ async def test_data_transfer_from_an_unknown_vendor(gateway: Gateway, sqlite_db:
     async with await connect(gateway, ident) as ws:
         reply = await RawCharger(ws).ok("DataTransfer", {"vendorId": "com.example", "data": "x"})
     assert reply == {"status": "UnknownVendorId"}
+
+
+@pytest.mark.parametrize(
+    ("action", "payload", "kind"),
+    [
+        (
+            "SecurityEventNotification",
+            {"type": "InvalidCentralSystemCertificate", "timestamp": NOW, "techInfo": "expired"},
+            "SecurityEvent",
+        ),
+        ("LogStatusNotification", {"status": "Uploading", "requestId": 7}, "LogStatus"),
+    ],
+)
+async def test_TC_073_security_extension_notifications_are_answered_and_kept(
+    gateway: Gateway, sqlite_db: Database, action: str, payload: dict[str, object], kind: str
+) -> None:
+    """The security extension's station-initiated notifications: an empty answer,
+    and the message kept among the station's events."""
+    ident = await station(sqlite_db)
+    async with await connect(gateway, ident) as ws:
+        charger = RawCharger(ws)
+        await charger.ok("BootNotification", BOOT)
+        assert await charger.ok(action, payload) == {}
+    async with sqlite_db.sessions() as session:
+        events = (
+            await session.scalars(select(StationEvent).where(StationEvent.station_id == ident))
+        ).all()
+    assert [(e.kind, e.payload["message"]) for e in events] == [(kind, payload)]
 
 
 @pytest.mark.parametrize(

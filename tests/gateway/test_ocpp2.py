@@ -352,6 +352,20 @@ async def test_meter_values_outside_a_transaction(
         ),
         ("NotifyReport", {"requestId": 1, "generatedAt": ts(), "seqNo": 0}, {}, "Report"),
         (
+            "NotifyEVChargingSchedule",
+            {
+                "timeBase": ts(),
+                "evseId": 1,
+                "chargingSchedule": {
+                    "id": 1,
+                    "chargingRateUnit": "W",
+                    "chargingSchedulePeriod": [{"startPeriod": 0, "limit": 7400.0}],
+                },
+            },
+            {"status": "Accepted"},
+            "EVChargingSchedule",
+        ),
+        (
             "NotifyChargingLimit",
             {"chargingLimit": {"chargingLimitSource": "EMS"}},
             {},
@@ -610,9 +624,7 @@ async def test_TC_E_a_transaction_without_a_token_gets_no_id_token_info(
             "TransactionEvent", tx_event("Started", "TX-P", 0, trigger="CablePluggedIn")
         )
         assert "idTokenInfo" not in plugged, plugged
-        other = await charger.ok(
-            "TransactionEvent", tx_event("Started", "TX-Q", 0, token="TAG-X")
-        )
+        other = await charger.ok("TransactionEvent", tx_event("Started", "TX-Q", 0, token="TAG-X"))
     # A different token on the reserved EVSE is still told it may not charge.
     assert other["idTokenInfo"]["status"] == "Invalid"
     async with sqlite_db.sessions() as session:
