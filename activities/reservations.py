@@ -40,6 +40,8 @@ class ReservationActivities:
                     evse_id=request.evse_id,
                     connector_id=request.connector_id,
                     id_token=request.id_token,
+                    group_id_token=request.group_id_token,
+                    connector_type=request.connector_type,
                     expires_at=request.expires_at,
                     status="requested",
                     workflow_id=activity.info().workflow_id or "",

@@ -5,6 +5,7 @@ from __future__ import annotations
 import secrets
 from typing import Any
 
+from gateway import certificate_codec, device_codec, profile_codec
 from gateway.command_codec import (
     Encoded,
     NotAvailable,
@@ -16,8 +17,17 @@ from gateway.command_codec import (
 from gateway.timestamps import format_timestamp, utcnow
 from optimizer.charging_profile import ChargingProfile
 from workflows import commands as c
+from workflows.profile_commands import GetCompositeSchedule
 
 VERSION = "1.6"
+
+EXTENDED_TRIGGERS = {
+    "LogStatusNotification": "LogStatusNotification",
+    "SignChargePointCertificate": "SignChargePointCertificate",
+    "SignChargingStationCertificate": "SignChargePointCertificate",
+}
+"""Messages only the security extension's ExtendedTriggerMessage can ask for (a
+certificate renewal among them), by their neutral or 2.x name."""
 
 
 def encode(command: Any) -> Encoded:
@@ -50,6 +60,13 @@ def encode(command: Any) -> Encoded:
             return "ChangeConfiguration", {"key": command.key, "value": command.value}
         case c.GetBaseReport():
             raise NotAvailable("OCPP 1.6 has no base report; use get-configuration")
+        case c.TriggerMessage(message=message) if message in EXTENDED_TRIGGERS:
+            return "ExtendedTriggerMessage", drop_none(
+                {
+                    "requestedMessage": EXTENDED_TRIGGERS[message],
+                    "connectorId": command.connector_id or command.evse_id,
+                }
+            )
         case c.TriggerMessage():
             return "TriggerMessage", drop_none(
                 {
@@ -77,17 +94,33 @@ def encode(command: Any) -> Encoded:
         case c.GetLocalListVersion():
             return "GetLocalListVersion", {}
         case c.ReserveNow():
-            return "ReserveNow", {
-                "connectorId": command.connector_id,
-                "expiryDate": format_timestamp(command.expires_at),
-                "idTag": command.id_token,
-                "reservationId": command.reservation_id,
-            }
+            if command.connector_type is not None:
+                raise NotAvailable("1.6 reserves a connector, not a connector type", invalid=True)
+            return "ReserveNow", drop_none(
+                {
+                    "connectorId": command.connector_id,
+                    "expiryDate": format_timestamp(command.expires_at),
+                    "idTag": command.id_token,
+                    "parentIdTag": command.group_id_token,
+                    "reservationId": command.reservation_id,
+                }
+            )
         case c.CancelReservation():
             return "CancelReservation", {"reservationId": command.reservation_id}
+        case c.UploadLogs(log_type="SecurityLog"):
+            # The security extension's GetLog: the same shape as 2.x's.
+            return "GetLog", {
+                "log": drop_none(
+                    {
+                        "remoteLocation": command.location,
+                        "oldestTimestamp": command.since and format_timestamp(command.since),
+                        "latestTimestamp": command.until and format_timestamp(command.until),
+                    }
+                ),
+                "logType": "SecurityLog",
+                "requestId": command.request_id,
+            }
         case c.UploadLogs():
-            if command.log_type != "DiagnosticsLog":
-                raise NotAvailable("OCPP 1.6 uploads diagnostics only")
             return "GetDiagnostics", drop_none(
                 {
                     "location": command.location,
@@ -144,6 +177,10 @@ def encode(command: Any) -> Encoded:
                     "data": command.data,
                 }
             )
+    for extra in (profile_codec.encode16, device_codec.encode16, certificate_codec.encode16):
+        encoded = extra(command)
+        if encoded is not None:
+            return encoded
     raise NotAvailable(f"{type(command).__name__} has no OCPP 1.6 form")
 
 
@@ -187,6 +224,10 @@ def decode(command: Any, response: dict[str, Any]) -> tuple[str | None, dict[str
             return ("Accepted" if values else "Rejected"), {"values": values}
         case c.GetLocalListVersion():
             return "Accepted", {"list_version": response["listVersion"]}
+        case c.UploadLogs(log_type="SecurityLog"):
+            return response.get("status"), drop_none({"file_name": response.get("filename")})
+        case GetCompositeSchedule():
+            return response.get("status"), profile_codec.decode_schedule(VERSION, response)
         case c.UploadLogs():
             file_name = response.get("fileName")
             return ("Accepted" if file_name else "NoLogs"), {"file_name": file_name}
@@ -195,6 +236,9 @@ def decode(command: Any, response: dict[str, Any]) -> tuple[str | None, dict[str
         case c.UpdateFirmware(signature=None):
             # UpdateFirmware.conf is empty: the charger took the request.
             return "Accepted", {}
+    certificates = certificate_codec.decode(VERSION, command, response)
+    if certificates is not None:
+        return certificates
     return response.get("status"), {}
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import secrets
 from typing import Any
 
+from gateway import certificate_codec, device_codec, profile_codec
 from gateway.command_codec import (
     Encoded,
     NotAvailable,
@@ -20,6 +21,7 @@ from gateway.command_codec import (
 from gateway.timestamps import format_timestamp
 from optimizer.charging_profile import ChargingProfile
 from workflows import commands as c
+from workflows.profile_commands import GetCompositeSchedule
 
 
 def component_variable(key: str) -> dict[str, Any]:
@@ -130,12 +132,20 @@ def encode(command: Any) -> Encoded:
         case c.GetLocalListVersion():
             return "GetLocalListVersion", {}
         case c.ReserveNow():
+            if command.connector_type is not None and command.evse_id is not None:
+                raise NotAvailable("reserve an EVSE or a connector type, not both", invalid=True)
+            group = command.group_id_token and {
+                "idToken": command.group_id_token,
+                "type": command.token_type,
+            }
             return "ReserveNow", drop_none(
                 {
                     "id": command.reservation_id,
                     "expiryDateTime": format_timestamp(command.expires_at),
                     "idToken": {"idToken": command.id_token, "type": command.token_type},
                     "evseId": command.evse_id,
+                    "connectorType": command.connector_type,
+                    "groupIdToken": group,
                 }
             )
         case c.CancelReservation():
@@ -204,6 +214,10 @@ def encode(command: Any) -> Encoded:
                     "data": command.data,
                 }
             )
+    for extra in (profile_codec.encode2, device_codec.encode2, certificate_codec.encode2):
+        encoded = extra(command)
+        if encoded is not None:
+            return encoded
     raise NotAvailable(f"{type(command).__name__} has no OCPP 2.x form")
 
 
@@ -253,6 +267,14 @@ def decode(command: Any, response: dict[str, Any]) -> tuple[str | None, dict[str
             return response.get("status"), drop_none({"file_name": response.get("filename")})
         case c.DataTransfer():
             return response.get("status"), drop_none({"data": response.get("data")})
+        case GetCompositeSchedule():
+            return response.get("status"), profile_codec.decode_schedule("2", response)
+    for decoded in (
+        device_codec.decode2(command, response),
+        certificate_codec.decode("2", command, response),
+    ):
+        if decoded is not None:
+            return decoded
     return response.get("status"), {}
 
 

@@ -14,6 +14,9 @@ from datetime import datetime
 from typing import Any, Literal
 
 from optimizer.charging_profile import ChargingProfile
+from workflows import certificate_commands as cert
+from workflows import device_commands as dev
+from workflows import profile_commands as prof
 
 
 def gateway_task_queue(node_id: str) -> str:
@@ -207,6 +210,10 @@ class ReserveNow:
     connector_id: int = 1
     evse_id: int | None = None
     token_type: str = "ISO14443"
+    # 2.x: any EVSE with a connector of this type (no evse_id).
+    connector_type: str | None = None
+    # Another token of the same group may use the reservation (1.6 parentIdTag).
+    group_id_token: str | None = None
 
 
 @dataclass(frozen=True)
@@ -334,6 +341,26 @@ COMMANDS: dict[str, type[Any]] = {
     "rotate-password": RotatePassword,
     "set-charging-profile": SetChargingProfile,
     "clear-charging-profile": ClearChargingProfile,
+    "operator-charging-profile": prof.OperatorChargingProfile,
+    "get-charging-profiles": prof.GetChargingProfiles,
+    "get-composite-schedule": prof.GetCompositeSchedule,
+    "set-display-message": dev.SetDisplayMessage,
+    "get-display-messages": dev.GetDisplayMessages,
+    "clear-display-message": dev.ClearDisplayMessage,
+    "set-variable-monitoring": dev.SetVariableMonitoring,
+    "clear-variable-monitoring": dev.ClearVariableMonitoring,
+    "set-monitoring-base": dev.SetMonitoringBase,
+    "set-monitoring-level": dev.SetMonitoringLevel,
+    "get-monitoring-report": dev.GetMonitoringReport,
+    "get-report": dev.GetReport,
+    "customer-information": dev.CustomerInformation,
+    "set-network-profile": dev.SetNetworkProfile,
+    "get-transaction-status": dev.GetTransactionStatus,
+    "cost-updated": dev.CostUpdated,
+    "install-certificate": cert.InstallCertificate,
+    "get-installed-certificate-ids": cert.GetInstalledCertificateIds,
+    "delete-certificate": cert.DeleteCertificate,
+    "certificate-signed": cert.CertificateSigned,
 }
 """Every command by its name in the API (``POST /stations/{id}/commands/{name}``)."""
 

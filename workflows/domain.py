@@ -348,6 +348,8 @@ class ReservationRequest:
     connector_id: int = 1
     evse_id: int | None = None
     timeout_s: float = 30.0
+    connector_type: str | None = None
+    group_id_token: str | None = None
 
 
 def log_upload_workflow_id(station_id: str, request_id: int) -> str:

@@ -46,6 +46,8 @@ class ReservationWorkflow:
             expires_at=request.expires_at,
             connector_id=request.connector_id,
             evse_id=request.evse_id,
+            connector_type=request.connector_type,
+            group_id_token=request.group_id_token,
         )
         try:
             self._reply = await send_command(

@@ -411,6 +411,10 @@ class Reservation(Base):
     evse_id: Mapped[int | None] = mapped_column(Integer)
     connector_id: Mapped[int] = mapped_column(Integer)
     id_token: Mapped[str] = mapped_column(String(255))
+    # Any token of this group may use it (1.6 parentIdTag, 2.x groupIdToken).
+    group_id_token: Mapped[str | None] = mapped_column(String(36))
+    # 2.x: any EVSE with a connector of this type (evse_id None).
+    connector_type: Mapped[str | None] = mapped_column(String(20))
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
     # requested -> active (charger accepted) | rejected; active -> used | cancelled | expired.
     status: Mapped[str] = mapped_column(String(16))

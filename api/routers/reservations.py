@@ -51,6 +51,12 @@ class ReservationIn(BaseModel):
         1, ge=0, le=2**31 - 1, description="1.6 connector (0: the whole station)"
     )
     evse_id: int | None = Field(None, ge=1, le=2**31 - 1, description="2.x EVSE (none: any)")
+    connector_type: str | None = Field(
+        None, min_length=1, max_length=20, description="2.x: any EVSE with this connector type"
+    )
+    group_id_token: str | None = Field(
+        None, min_length=1, max_length=20, description="any token of this group may use it"
+    )
 
 
 class ReservationOut(BaseModel):
@@ -63,6 +69,8 @@ class ReservationOut(BaseModel):
     evse_id: int | None
     connector_id: int
     id_token: str
+    group_id_token: str | None
+    connector_type: str | None
     expires_at: datetime
     status: str
     workflow_id: str
@@ -98,6 +106,8 @@ async def reserve(
             request_id=uuid.uuid4().hex,
             connector_id=body.connector_id,
             evse_id=body.evse_id,
+            connector_type=body.connector_type,
+            group_id_token=body.group_id_token,
         ),
         id=workflow_id,
         task_queue=request.app.state.task_queue,

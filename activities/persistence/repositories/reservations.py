@@ -9,7 +9,7 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from activities.persistence.database import dialect_insert
-from activities.persistence.models import Reservation
+from activities.persistence.models import IdToken, Reservation
 
 ACTIVE = "active"
 
@@ -76,7 +76,8 @@ async def claim_for_start(
 
     The active, unexpired reservation the charger names (``reservation_id``) or
     that holds this connector is used by the transaction when the id token is
-    the reserved one; a different token on a reserved connector breaks it.
+    the reserved one or one of its group; a different token on a reserved connector
+    breaks it.
     """
     active = (
         await session.scalars(
@@ -107,7 +108,18 @@ async def claim_for_start(
         # Plugged in before anyone identified (CablePluggedIn on a reserved EVSE):
         # there is no token to refuse yet, and the reservation keeps holding.
         return True, None, True
-    if id_token != held.id_token:
+    if id_token != held.id_token and not await _in_group(session, id_token, held.group_id_token):
         return False, None, True
     held.status, held.transaction_pk = "used", transaction_pk
     return True, held.workflow_id, len(active) > 1
+
+
+async def _in_group(session: AsyncSession, id_token: str, group: str | None) -> bool:
+    """Whether ``id_token`` belongs to the reservation's group (its group token itself,
+    or a token whose group it is)."""
+    if group is None:
+        return False
+    if id_token == group:
+        return True
+    token = await session.get(IdToken, id_token)
+    return token is not None and token.group_id == group

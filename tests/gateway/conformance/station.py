@@ -20,6 +20,14 @@ from typing import Any
 HERE = Path(__file__).parent
 SCRIPT = HERE / "station.mjs"
 
+HASH = {
+    "hashAlgorithm": "SHA256",
+    "issuerNameHash": "a1b2",
+    "issuerKeyHash": "c3d4",
+    "serialNumber": "1f",
+}
+"""The hash data of one installed certificate, as the stations report it."""
+
 # What a well-behaved station answers, per version family, unless a test says otherwise.
 ACCEPT_16: dict[str, Any] = {
     "RemoteStartTransaction": {"status": "Accepted"},
@@ -42,6 +50,23 @@ ACCEPT_16: dict[str, Any] = {
     "DataTransfer": {"status": "Accepted", "data": "pong"},
     "SetChargingProfile": {"status": "Accepted"},
     "ClearChargingProfile": {"status": "Accepted"},
+    "GetCompositeSchedule": {
+        "status": "Accepted",
+        "connectorId": 1,
+        "scheduleStart": "2026-12-03T10:00:00Z",
+        "chargingSchedule": {
+            "duration": 3600,
+            "chargingRateUnit": "W",
+            "chargingSchedulePeriod": [{"startPeriod": 0, "limit": 11000.0}],
+        },
+    },
+    # The security extension.
+    "ExtendedTriggerMessage": {"status": "Accepted"},
+    "GetLog": {"status": "Accepted", "filename": "security.log"},
+    "InstallCertificate": {"status": "Accepted"},
+    "GetInstalledCertificateIds": {"status": "Accepted", "certificateHashData": [HASH]},
+    "DeleteCertificate": {"status": "Accepted"},
+    "CertificateSigned": {"status": "Accepted"},
 }
 ACCEPT_2: dict[str, Any] = {
     "RequestStartTransaction": {"status": "Accepted"},
@@ -79,6 +104,50 @@ ACCEPT_2: dict[str, Any] = {
     "DataTransfer": {"status": "Accepted", "data": "pong"},
     "SetChargingProfile": {"status": "Accepted"},
     "ClearChargingProfile": {"status": "Accepted"},
+    "GetChargingProfiles": {"status": "Accepted"},
+    "GetCompositeSchedule": {
+        "status": "Accepted",
+        "schedule": {
+            "evseId": 1,
+            "duration": 3600,
+            "scheduleStart": "2026-12-03T10:00:00Z",
+            "chargingRateUnit": "W",
+            "chargingSchedulePeriod": [{"startPeriod": 0, "limit": 11000.0}],
+        },
+    },
+    "SetDisplayMessage": {"status": "Accepted"},
+    "GetDisplayMessages": {"status": "Accepted"},
+    "ClearDisplayMessage": {"status": "Accepted"},
+    "SetVariableMonitoring": {
+        "setMonitoringResult": [
+            {
+                "id": 7,
+                "status": "Accepted",
+                "type": "UpperThreshold",
+                "severity": 5,
+                "component": {"name": "EVSE"},
+                "variable": {"name": "Power"},
+            }
+        ]
+    },
+    "ClearVariableMonitoring": {"clearMonitoringResult": [{"status": "Accepted", "id": 7}]},
+    "SetMonitoringBase": {"status": "Accepted"},
+    "SetMonitoringLevel": {"status": "Accepted"},
+    "GetMonitoringReport": {"status": "Accepted"},
+    "GetReport": {"status": "Accepted"},
+    "CustomerInformation": {"status": "Accepted"},
+    "SetNetworkProfile": {"status": "Accepted"},
+    "GetTransactionStatus": {"ongoingIndicator": True, "messagesInQueue": False},
+    "CostUpdated": {},
+    "InstallCertificate": {"status": "Accepted"},
+    "GetInstalledCertificateIds": {
+        "status": "Accepted",
+        "certificateHashDataChain": [
+            {"certificateType": "CSMSRootCertificate", "certificateHashData": HASH}
+        ],
+    },
+    "DeleteCertificate": {"status": "Accepted"},
+    "CertificateSigned": {"status": "Accepted"},
 }
 
 
