@@ -32,7 +32,7 @@ from activities.persistence.models import (
     UtilityClient,
 )
 from activities.persistence.repositories import stations as station_rows
-from optimizer.charging_profile import ChargingProfile, Period
+from optimizer.charging_profile import DEMAND_RESPONSE_STACK_LEVEL, ChargingProfile, Period
 from workflows.commands import ClearChargingProfile, CommandRequest, SetChargingProfile
 
 SIMPLE_SHARE = {0: 0.0, 1: 0.25, 2: 0.5, 3: 0.75}
@@ -188,7 +188,7 @@ async def asks_for_site(
 DR_PROFILE_ID = 913_000
 """The id of the station-maximum profile demand response sets on a site without smart
 charging (cleared by id, so an operator's own station maximum stays)."""
-DR_STACK_LEVEL = 9
+DR_STACK_LEVEL = DEMAND_RESPONSE_STACK_LEVEL
 """Above the planner's profiles: the utility's cap wins."""
 
 

@@ -33,6 +33,7 @@ from activities.persistence.repositories import meter_samples, site_plans, stati
 from activities.persistence.repositories import tariffs as tariff_rows
 from activities.persistence.types import to_json
 from optimizer import lp, pilot, profiles
+from optimizer.charging_profile import PLANNER_TX_STACK_LEVEL
 from optimizer.fleet import Depot, DepotCharger, TimeOfUse
 from optimizer.problem import Charger, Circuit, Schedule, SiteProblem, Tariff, Vehicle
 from workflows.commands import ClearChargingProfile, CommandRequest, SetChargingProfile
@@ -344,8 +345,11 @@ class SmartChargingActivities:
                 clear = CommandRequest.of(
                     station_id,
                     # By criteria, not id: the planner's TxProfile on that EVSE (its
-                    # transaction has ended, so no other TxProfile applies there).
-                    ClearChargingProfile(evse_id=evse_id, purpose="TxProfile"),
+                    # transaction has ended), on the planner's stack level only, so an
+                    # operator's own profile there stays.
+                    ClearChargingProfile(
+                        evse_id=evse_id, purpose="TxProfile", stack_level=PLANNER_TX_STACK_LEVEL
+                    ),
                     f"{request.site_id}-clear-{key}-{request.now.timestamp():.0f}",
                 )
                 by_station.setdefault(station_id, []).append(to_json(clear))

@@ -19,6 +19,15 @@ ChargingStationMaxProfile in 2.x)."""
 RateUnit = Literal["W", "A"]
 
 
+PLANNER_STATION_STACK_LEVEL = 0
+"""The site planner's StationMax profile (the station's share of the site)."""
+PLANNER_TX_STACK_LEVEL = 1
+"""The site planner's TxProfile of each transaction."""
+DEMAND_RESPONSE_STACK_LEVEL = 9
+"""A demand-response event's cap: above everything else, so a utility's limit holds.
+Operators' own profiles take the levels in between (2..8)."""
+
+
 @dataclass(frozen=True)
 class Period:
     """From ``start_s`` seconds after the schedule's start: at most ``limit``."""

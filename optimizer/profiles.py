@@ -22,7 +22,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from optimizer.charging_profile import ChargingProfile, Period, Purpose, RateUnit
+from optimizer.charging_profile import (
+    PLANNER_STATION_STACK_LEVEL,
+    PLANNER_TX_STACK_LEVEL,
+    ChargingProfile,
+    Period,
+    Purpose,
+    RateUnit,
+)
 from optimizer.evaluate import violations
 from optimizer.problem import Schedule, SiteProblem
 
@@ -102,7 +109,7 @@ def tx_profile(
     return ChargingProfile(
         profile_id=profile_id,
         purpose="TxProfile",
-        stack_level=1,
+        stack_level=PLANNER_TX_STACK_LEVEL,
         connector=setup.connector,
         start=start,
         duration_s=len(series) * slot_s,
@@ -151,7 +158,7 @@ def plan_profiles(
             ChargingProfile(
                 profile_id=STATION_MAX_ID,
                 purpose="StationMax",
-                stack_level=0,
+                stack_level=PLANNER_STATION_STACK_LEVEL,
                 connector=0,
                 start=start,
                 duration_s=problem.slots * slot_s,

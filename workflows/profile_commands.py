@@ -13,17 +13,25 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Literal
 
+from optimizer.charging_profile import (
+    DEMAND_RESPONSE_STACK_LEVEL,
+    PLANNER_STATION_STACK_LEVEL,
+    PLANNER_TX_STACK_LEVEL,
+)
+
 ProfilePurpose = Literal["StationMax", "TxDefault", "Tx", "PriorityCharging", "LocalGeneration"]
 """Neutral purposes: 1.6 ChargePointMaxProfile / TxDefaultProfile / TxProfile, 2.x
 ChargingStationMaxProfile / TxDefaultProfile / TxProfile; 2.1 adds the last two."""
 
-OPERATOR_STACK_LEVELS = range(2, 9)
+OPERATOR_STACK_LEVELS = range(PLANNER_TX_STACK_LEVEL + 1, DEMAND_RESPONSE_STACK_LEVEL)
 """Stack levels 2..8 are the operator's: above the site planner's (0 for its station
 limit, 1 for its transaction profiles), below demand response (9), so within one
 purpose an operator's profile overrides the planner's and a utility's curtailment
 overrides both."""
 
-PLATFORM_STACK_LEVELS = frozenset({0, 1, 9})
+PLATFORM_STACK_LEVELS = frozenset(
+    {PLANNER_STATION_STACK_LEVEL, PLANNER_TX_STACK_LEVEL, DEMAND_RESPONSE_STACK_LEVEL}
+)
 """The platform's own stack levels (site planner 0 and 1, demand response 9)."""
 
 PLATFORM_PROFILE_IDS = (range(0, 1000), range(900_000, 1_000_000))

@@ -30,6 +30,7 @@ from workflows.command_routing import locate, send_command
 
 with workflow.unsafe.imports_passed_through():
     from activities.smart_charging import SmartChargingActivities
+    from optimizer.charging_profile import PLANNER_TX_STACK_LEVEL
     from workflows.commands import ClearChargingProfile, CommandRequest, gateway_task_queue
     from workflows.smart_charging import (
         DeliveryReport,
@@ -251,8 +252,11 @@ class SiteChargingWorkflow:
                 self._send(
                     v.station_id,
                     # By criteria, not id: the planner's TxProfile on that EVSE (its
-                    # transaction has ended, so no other TxProfile applies there).
-                    ClearChargingProfile(evse_id=v.evse_id, purpose="TxProfile"),
+                    # transaction has ended), on the planner's stack level only, so an
+                    # operator's own profile there stays.
+                    ClearChargingProfile(
+                        evse_id=v.evse_id, purpose="TxProfile", stack_level=PLANNER_TX_STACK_LEVEL
+                    ),
                     f"clear{self._state.plans}-{v.key}",
                 )
                 for v in vehicles

@@ -75,9 +75,11 @@ async def test_profiles_follow_vehicles_arriving_and_leaving(stack: Stack) -> No
                 "StopTransaction",
                 {"transactionId": tx_a, "meterStop": 1000, "timestamp": now_iso()},
             )
+            # Only the planner's stack level: an operator's own TxProfile there stays.
             assert await a.next_command("ClearChargingProfile", timeout=30) == {
                 "connectorId": 1,
                 "chargingProfilePurpose": "TxProfile",
+                "stackLevel": 1,
             }
             await next_profile(b, "TxProfile")
 
