@@ -38,6 +38,12 @@ class Settings(BaseSettings):
     tls_cert: str | None = Field(None, description="PEM certificate: enables wss on tls_port")
     tls_key: str | None = Field(None, description="PEM private key of tls_cert")
     tls_client_ca: str | None = Field(None, description="CA of station certificates (profile 3)")
+    tls_second_cert: str | None = Field(
+        None,
+        description="PEM certificate of the other key type (RSA beside ECDSA or the reverse),"
+        " so stations get every TLS 1.2 suite the OCPP security whitepaper requires",
+    )
+    tls_second_key: str | None = Field(None, description="PEM private key of tls_second_cert")
     tls_port: int = 9443
     unknown_stations: Literal["reject", "pending"] = "reject"
     allow_unsecured_stations: bool | None = Field(
@@ -115,7 +121,13 @@ class Settings(BaseSettings):
             allow_unsecured_stations=self.unsecured_stations_allowed,
             spool_path=str(self.data_dir / f"spool-{self.node_id}.db"),
             heartbeat_interval_s=self.heartbeat_interval_s,
-            tls=TlsFiles(self.tls_cert, self.tls_key, self.tls_client_ca)
+            tls=TlsFiles(
+                self.tls_cert,
+                self.tls_key,
+                self.tls_client_ca,
+                self.tls_second_cert,
+                self.tls_second_key,
+            )
             if self.tls_cert and self.tls_key
             else None,
             tls_port=self.tls_port,

@@ -19,7 +19,7 @@ import pytest
 import websockets
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import NameOID
 from websockets.exceptions import InvalidStatus
 from websockets.typing import Subprotocol
@@ -28,7 +28,7 @@ from activities.credentials import hash_password
 from activities.persistence.database import Database
 from activities.persistence.models import Station
 from gateway.config import GatewayConfig
-from gateway.security import TlsFiles
+from gateway.security import REQUIRED_TLS12_CIPHERS, TlsFiles
 from gateway.server import Gateway
 from tests.conftest import unique
 from tests.gateway.conftest import RawCharger, gateway_config
@@ -50,8 +50,12 @@ class Pki:
     def ca_file(self) -> Path:
         return self.folder / "ca.pem"
 
-    def issue(self, name: str, *, server: bool = False) -> tuple[Path, Path]:
-        key = ec.generate_private_key(ec.SECP256R1())
+    def issue(self, name: str, *, server: bool = False, rsa_key: bool = False) -> tuple[Path, Path]:
+        key: ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey = (
+            rsa.generate_private_key(public_exponent=65537, key_size=2048)
+            if rsa_key
+            else ec.generate_private_key(ec.SECP256R1())
+        )
         now = datetime.now(UTC)
         builder = (
             x509.CertificateBuilder()
@@ -105,6 +109,7 @@ def pki(tmp_path_factory: pytest.TempPathFactory) -> Pki:
 @pytest.fixture
 async def tls_gateway(sqlite_db: Database, pki: Pki) -> AsyncIterator[Gateway]:
     cert, key = pki.issue("gateway", server=True)
+    rsa_cert, rsa_key = pki.issue("gateway-rsa", server=True, rsa_key=True)
     node = Gateway(
         GatewayConfig(
             allow_unsecured_stations=True,
@@ -112,7 +117,7 @@ async def tls_gateway(sqlite_db: Database, pki: Pki) -> AsyncIterator[Gateway]:
             host="127.0.0.1",
             port=0,
             tls_port=0,
-            tls=TlsFiles(str(cert), str(key), str(pki.ca_file)),
+            tls=TlsFiles(str(cert), str(key), str(pki.ca_file), str(rsa_cert), str(rsa_key)),
             temporal_address="127.0.0.1:1",
         ),
         sqlite_db,
@@ -289,3 +294,31 @@ async def test_a_legacy_password_hash_is_replaced_by_argon2_at_the_handshake(
     )
     cached = tls_gateway._verified[ident]
     assert PASSWORD not in repr(cached) and cached[1].startswith("$argon2id$")
+
+
+@pytest.mark.parametrize("suite", REQUIRED_TLS12_CIPHERS)
+async def test_TC_A_every_tls12_suite_the_whitepaper_requires_connects(
+    tls_gateway: Gateway, sqlite_db: Database, pki: Pki, suite: str
+) -> None:
+    """A station whose TLS 1.2 stack offers this one suite (and nothing else) connects
+    and boots; the suite is the one negotiated."""
+    ident = await secured_station(sqlite_db, 2)
+    context = client_tls(pki)
+    context.maximum_version = ssl.TLSVersion.TLSv1_2
+    context.set_ciphers(suite)
+    ws = await connect(tls_gateway, ident, tls=context, additional_headers=basic(ident))
+    assert ws.transport.get_extra_info("ssl_object").cipher()[0] == suite
+    assert await boots(ws)
+
+
+@pytest.mark.parametrize("suite", ["ECDHE-RSA-AES128-SHA256", "ECDHE-ECDSA-AES256-SHA384"])
+async def test_a_suite_outside_the_required_set_is_refused_at_the_handshake(
+    tls_gateway: Gateway, sqlite_db: Database, pki: Pki, suite: str
+) -> None:
+    """CBC suites are not among the whitepaper's: a station offering only one fails."""
+    ident = await secured_station(sqlite_db, 2)
+    context = client_tls(pki)
+    context.maximum_version = ssl.TLSVersion.TLSv1_2
+    context.set_ciphers(suite)
+    with pytest.raises((ssl.SSLError, ConnectionError)):
+        await connect(tls_gateway, ident, tls=context, additional_headers=basic(ident))
