@@ -146,6 +146,20 @@ class StationEventOut(ORM):
     received_at: datetime
 
 
+class StationCertificateOut(ORM):
+    """A station's certificate signing request and the certificate issued for it."""
+
+    id: int
+    kind: str
+    status: str
+    serial_number: str | None
+    not_after: datetime | None
+    certificate: str | None
+    workflow_id: str | None
+    created_at: datetime
+    updated_at: datetime
+
+
 class StationMessageOut(ORM):
     """One logged OCPP exchange: ``in`` the charger called, ``out`` the CSMS called."""
 

@@ -10,6 +10,7 @@ from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy.engine import make_url
 
+from activities.certificate_authority import CertificateAuthority
 from api.auth import parse_grant
 from gateway.config import GatewayConfig
 from gateway.security import TlsFiles
@@ -45,6 +46,12 @@ class Settings(BaseSettings):
     )
     tls_second_key: str | None = Field(None, description="PEM private key of tls_second_cert")
     tls_port: int = 9443
+    ca_cert: str | None = Field(
+        None,
+        description="PEM certificate of the CA that signs station certificates"
+        " (default: a development CA kept in data_dir/ca)",
+    )
+    ca_key: str | None = Field(None, description="PEM EC private key of ca_cert")
     unknown_stations: Literal["reject", "pending"] = "reject"
     allow_unsecured_stations: bool | None = Field(
         None,
@@ -110,6 +117,12 @@ class Settings(BaseSettings):
         env["CSMS_ALLOW_UNSECURED_STATIONS"] = str(self.unsecured_stations_allowed).lower()
         env["CSMS_API_KEYS"] = json.dumps(self.api_keys)
         return env
+
+    def certificate_authority(self) -> CertificateAuthority:
+        """The CA of station certificates: the operator's, or the development one."""
+        if self.ca_cert and self.ca_key:
+            return CertificateAuthority.load(self.ca_cert, self.ca_key)
+        return CertificateAuthority.development(self.data_dir / "ca")
 
     def gateway_config(self) -> GatewayConfig:
         """The gateway node's configuration."""

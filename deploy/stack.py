@@ -70,7 +70,9 @@ class Stack:
         """Migrate the database, then start each wanted component."""
         await upgrade_async(self.settings.db_url)
         if self._want["worker"]:
-            self.worker = build_worker(client, self.db, self.settings.task_queue)
+            self.worker = build_worker(
+                client, self.db, self.settings.task_queue, self.settings.certificate_authority()
+            )
             self._tasks.append(asyncio.create_task(self.worker.run(), name="worker"))
             self._sweeper = asyncio.create_task(
                 sweep_forever(client, self.db, self.settings.task_queue), name="webhook-sweeper"

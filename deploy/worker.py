@@ -9,6 +9,8 @@ from temporalio.worker import PollerBehaviorAutoscaling, Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from activities.baselines import BaselineActivities
+from activities.certificate_authority import CertificateAuthority
+from activities.certificates import CertificateActivities
 from activities.compliance import ComplianceActivities
 from activities.demand_response import DemandResponseActivities
 from activities.firmware import FirmwareActivities
@@ -23,6 +25,7 @@ from activities.sessions import SessionActivities
 from activities.smart_charging import SmartChargingActivities
 from activities.station_locator import RoutingActivities
 from activities.webhooks import WebhookActivities
+from workflows.certificate_signing import CertificateSigningWorkflow
 from workflows.charging_session import ChargingSessionWorkflow
 from workflows.configuration_push import ConfigurationPushWorkflow
 from workflows.demand_response import DemandResponseWorkflow
@@ -50,6 +53,7 @@ WORKFLOWS = [
     PaymentHoldWorkflow,
     FirmwareUpdateWorkflow,
     FirmwareRolloutWorkflow,
+    CertificateSigningWorkflow,
 ]
 
 
@@ -71,8 +75,11 @@ def stripe_gateway() -> StripeGateway | None:
     return StripeGateway(key, api_base=os.environ.get("CSMS_STRIPE_API_BASE"))
 
 
-def build_worker(client: Client, db: Database, task_queue: str) -> Worker:
-    """A worker with all workflows and activities bound to ``db``."""
+def build_worker(
+    client: Client, db: Database, task_queue: str, authority: CertificateAuthority | None = None
+) -> Worker:
+    """A worker with all workflows and activities bound to ``db``; station certificates
+    are signed by ``authority`` (None: a CA made for this worker alone, for tests)."""
     sessions = SessionActivities(db)
     routing = RoutingActivities(db)
     reservations = ReservationActivities(db)
@@ -87,6 +94,7 @@ def build_worker(client: Client, db: Database, task_queue: str) -> Worker:
     cards = StripeActivities(stripe_gateway())
     holds = HoldActivities(db)
     fw = FirmwareActivities(db)
+    certificates = CertificateActivities(db, authority or CertificateAuthority.generate())
     return Worker(
         client,
         task_queue=task_queue,
@@ -130,6 +138,8 @@ def build_worker(client: Client, db: Database, task_queue: str) -> Worker:
             fw.station_firmware_version,
             fw.rollout_targets,
             fw.set_rollout_state,
+            certificates.sign_station_certificate,
+            certificates.settle_station_certificate,
         ],
         workflow_runner=workflow_runner(),
         max_concurrent_activities=64,

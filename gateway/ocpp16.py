@@ -60,6 +60,7 @@ class Ocpp16Handlers:
             "SignedFirmwareStatusNotification": self.signed_firmware_status,
             "SecurityEventNotification": self.security_event,
             "LogStatusNotification": self.log_status,
+            "SignCertificate": self.sign_certificate,
         }
 
     def handler(self, action: str) -> Handler | None:
@@ -224,3 +225,9 @@ class Ocpp16Handlers:
             StationNotice(NoticeKind.LOG_STATUS, p["status"], p.get("requestId"), p),
         )
         return {}
+
+    async def sign_certificate(self, conn: OcppConnection, p: dict[str, Any]) -> dict[str, Any]:
+        """A certificate signing request (security extension): checked here, signed by
+        the CSMS's CA and sent back with CertificateSigned."""
+        refused = await self.service.certificates.request(conn.context, p["csr"], "ChargingStation")
+        return {"status": "Rejected" if refused is not None else "Accepted"}

@@ -250,8 +250,18 @@ class Ocpp2Handlers:
         return {"status": "UnknownVendorId"}
 
     async def sign_certificate(self, conn: OcppConnection, p: dict[str, Any]) -> dict[str, Any]:
-        """No certificate authority is attached yet: a conformant rejection."""
-        return {"status": "Rejected", "statusInfo": _rejection("NoCertAuthority")}
+        """A certificate signing request: checked here, signed by the CSMS's CA and sent
+        back with CertificateSigned. V2G certificates come from the V2G PKI, not from
+        this CA: refused."""
+        if p.get("certificateType", "ChargingStationCertificate") != "ChargingStationCertificate":
+            return {"status": "Rejected", "statusInfo": _rejection("NoV2GCertAuthority")}
+        refused = await self.service.certificates.request(conn.context, p["csr"], "ChargingStation")
+        if refused is not None:
+            return {
+                "status": "Rejected",
+                "statusInfo": {"reasonCode": "InvalidCSR", "additionalInfo": refused[:512]},
+            }
+        return {"status": "Accepted"}
 
     async def ev_certificate(self, conn: OcppConnection, p: dict[str, Any]) -> dict[str, Any]:
         """Plug & Charge contract certificates are not issued yet."""

@@ -22,6 +22,7 @@ from temporalio.converter import value_to_type
 from activities.persistence.database import unavailable
 from activities.persistence.repositories import meter_samples, stations
 from activities.persistence.types import to_json
+from gateway.certificates import StationCertificates
 from gateway.connection import StationContext
 from gateway.notices import Notices
 from gateway.rpc import ErrorKind, OcppError
@@ -73,6 +74,7 @@ class StationService:
         self.notices = Notices(services, self.smart_sites, self.wakeups)
         self.transactions = TransactionEvents(services, self.smart_sites, self.wakeups)
         self.running_costs = RunningCosts(services.db)
+        self.certificates = StationCertificates(services)
 
     async def boot(self, ctx: StationContext, identity: StationIdentity) -> RegistrationStatus:
         """Record what the station reported; answer its registration state."""

@@ -223,6 +223,27 @@ class StationEvent(Base):
     received_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
 
+class StationCertificate(Base):
+    """A station's certificate signing request and the certificate the CSMS issued."""
+
+    __tablename__ = "station_certificates"
+    __table_args__ = (Index("ix_station_certificates_station", "station_id", "created_at"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    station_id: Mapped[str] = mapped_column(String(64))
+    # ChargingStation (its TLS client certificate) or V2G.
+    kind: Mapped[str] = mapped_column(String(20))
+    csr: Mapped[str] = mapped_column(Text)
+    # requested -> signed -> installed | rejected (by the station) | failed (not sent).
+    status: Mapped[str] = mapped_column(String(16), default="requested")
+    serial_number: Mapped[str | None] = mapped_column(String(64))
+    not_after: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    certificate: Mapped[str | None] = mapped_column(Text)
+    workflow_id: Mapped[str | None] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
 class MeterSample(Base):
     """One sampled value, normalised to Wh, W, A or V (see ``unit``)."""
 

@@ -13,6 +13,7 @@ from activities.persistence.models import Station, StationConnection
 from activities.persistence.repositories import (
     registry,
     sites,
+    station_certificates,
     station_events,
     station_messages,
     station_variables,
@@ -23,6 +24,7 @@ from api.deps import Session
 from api.errors import conflict, not_found, unprocessable
 from api.schemas import (
     ApprovalIn,
+    StationCertificateOut,
     StationEventOut,
     StationIn,
     StationMessageOut,
@@ -122,6 +124,19 @@ async def station_events_of(
         raise not_found("station", station_id)
     rows = await station_events.events_of(session, station_id, kind=kind, limit=limit)
     return [StationEventOut.model_validate(r) for r in rows]
+
+
+@router.get("/{station_id}/certificates")
+async def station_certificates_of(
+    station_id: str, session: Session, _: Viewer
+) -> list[StationCertificateOut]:
+    """The station's certificate signing requests, newest first: requested, signed,
+    installed (the station accepted CertificateSigned), rejected or failed; with the
+    issued chain, its serial number and expiry."""
+    if await stations.get_station(session, station_id) is None:
+        raise not_found("station", station_id)
+    rows = await station_certificates.of_station(session, station_id)
+    return [StationCertificateOut.model_validate(r) for r in rows]
 
 
 @router.get("/{station_id}/messages")
