@@ -52,6 +52,16 @@ class Settings(BaseSettings):
         " (default: a development CA kept in data_dir/ca)",
     )
     ca_key: str | None = Field(None, description="PEM EC private key of ca_cert")
+    ocsp_responder_hosts: list[str] = Field(
+        default_factory=list,
+        description="JSON list: OCSP responder hosts stations may name although they are"
+        " on internal networks (others are refused: a station must not make the CSMS call"
+        " its internal services)",
+    )
+    contract_provider: str | None = Field(
+        None,
+        description="ISO 15118 contract certificates: a provider bridge's URL, or 'test'",
+    )
     unknown_stations: Literal["reject", "pending"] = "reject"
     allow_unsecured_stations: bool | None = Field(
         None,
@@ -144,6 +154,8 @@ class Settings(BaseSettings):
             if self.tls_cert and self.tls_key
             else None,
             tls_port=self.tls_port,
+            ocsp_responder_hosts=tuple(self.ocsp_responder_hosts),
+            contract_provider=self.contract_provider,
             message_log=self.message_log,
             message_log_retention_days=self.message_log_retention_days,
             temporal_address=self.temporal_address,

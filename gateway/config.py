@@ -40,6 +40,10 @@ class GatewayConfig:
     # not, and they get InternalError until the database is back).
     spool_path: str | None = None
     spool_drain_interval_s: float = 1.0
+    # OCSP responders a station may name although they are on internal networks.
+    ocsp_responder_hosts: tuple[str, ...] = ()
+    # ISO 15118 contract certificates: "test", a provider bridge's URL, or None.
+    contract_provider: str | None = None
     temporal_address: str = "localhost:7233"
     temporal_namespace: str = "default"
     task_queue: str = TASK_QUEUE

@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from gateway import bounds, device_model, metering
+from gateway import bounds, contract_certificates, device_model, metering, ocsp
 from gateway.connection import Handler, OcppConnection, guarded
 from gateway.rpc import ErrorKind, OcppError
 from gateway.station_service import StationService
@@ -73,6 +73,9 @@ class Ocpp2Handlers:
 
     def __init__(self, service: StationService, version: str) -> None:
         self.service = service
+        config = service.services.config
+        self._ocsp_hosts = frozenset(config.ocsp_responder_hosts)
+        self._contracts = contract_certificates.provider_of(config.contract_provider)
         self.version = version
         self._table: dict[str, Handler] = {
             "BootNotification": self.boot_notification,
@@ -138,7 +141,23 @@ class Ocpp2Handlers:
         token = _token(p)
         if token is None:
             raise OcppError(ErrorKind.PROPERTY, "idToken: an identifier to authorize is required")
-        return {"idTokenInfo": id_token_info(await self.service.authorize(token))}
+        info = id_token_info(await self.service.authorize(token))
+        hashes = p.get("iso15118CertificateHashData") or []
+        if not hashes:
+            return {"idTokenInfo": info}
+        # Plug & Charge: the contract certificate's chain, checked by OCSP at once.
+        results = [await ocsp.check(h, self._ocsp_hosts) for h in hashes[:4]]
+        if any(r.status == "revoked" for r in results):
+            return {
+                "idTokenInfo": {**info, "status": "Invalid"},
+                "certificateStatus": "CertificateRevoked",
+            }
+        if any(r.status != "good" for r in results):
+            return {
+                "idTokenInfo": {**info, "status": "Invalid"},
+                "certificateStatus": "CertChainError",
+            }
+        return {"idTokenInfo": info, "certificateStatus": "Accepted"}
 
     async def transaction_event(self, conn: OcppConnection, p: dict[str, Any]) -> dict[str, Any]:
         """Started / Updated / Ended: one transaction lifecycle, keyed by the charger's id."""
@@ -264,16 +283,32 @@ class Ocpp2Handlers:
         return {"status": "Accepted"}
 
     async def ev_certificate(self, conn: OcppConnection, p: dict[str, Any]) -> dict[str, Any]:
-        """Plug & Charge contract certificates are not issued yet."""
-        return {
-            "status": "Failed",
-            "exiResponse": "",
-            "statusInfo": _rejection("NoContractCertSvc"),
+        """A vehicle's contract certificate request, forwarded to the configured
+        contract-certificate provider; Failed when there is none."""
+        provider = self._contracts
+        if provider is None:
+            return {
+                "status": "Failed",
+                "exiResponse": "",
+                "statusInfo": _rejection("NoContractCertSvc"),
+            }
+        answer = await provider.exchange(p["iso15118SchemaVersion"], p["action"], p["exiRequest"])
+        reply: dict[str, Any] = {
+            "status": "Accepted" if answer.accepted else "Failed",
+            "exiResponse": answer.exi_response,
         }
+        if answer.reason is not None:
+            reply["statusInfo"] = _rejection("ProviderFailed")
+        return reply
 
     async def certificate_status(self, conn: OcppConnection, p: dict[str, Any]) -> dict[str, Any]:
-        """No OCSP responder is attached yet."""
-        return {"status": "Failed", "statusInfo": _rejection("NoOcspResponder")}
+        """The OCSP response for the certificate the station names, from the responder
+        it names; Failed when none could be had (the station then decides)."""
+        result = await ocsp.check(p["ocspRequestData"], self._ocsp_hosts)
+        if result.response_b64 is None:
+            log.info("%s: OCSP check failed: %s", conn.station_id, result.reason)
+            return {"status": "Failed", "statusInfo": _rejection("OcspFailed")}
+        return {"status": "Accepted", "ocspResult": result.response_b64}
 
     def _notice(self, kind: NoticeKind) -> Handler:
         # NotifyEVChargingSchedule is the one notice whose answer has a status: the

@@ -4,6 +4,7 @@ and what it issues (a client certificate chained to the CA, kept across restarts
 from __future__ import annotations
 
 import stat
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -62,7 +63,9 @@ def test_a_stations_own_request_is_signed_into_a_client_certificate_of_the_ca() 
         (lambda: make_csr("CP-7") + "x" * 6000, "longer"),
     ],
 )
-def test_a_request_the_station_may_not_have_signed_is_refused(csr, reason: str) -> None:  # type: ignore[no-untyped-def]
+def test_a_request_the_station_may_not_have_signed_is_refused(
+    csr: Callable[[], str], reason: str
+) -> None:
     with pytest.raises(CsrRefused, match=reason):
         check_csr(csr(), "CP-7")
 
