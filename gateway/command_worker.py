@@ -24,7 +24,7 @@ from activities.credentials import hash_password
 from activities.persistence.database import Database
 from activities.persistence.repositories import site_plans, station_variables, stations
 from activities.temporal_link import TemporalLink
-from gateway import commands2, commands16, schemas
+from gateway import batching, commands2, commands16, schemas
 from gateway.command_codec import NotAvailable
 from gateway.connection import ChargerError, OcppConnection
 from gateway.redaction import redact
@@ -42,6 +42,23 @@ def _fail(kind: str, message: str, **details: Any) -> ApplicationError:
     # second reboot); the routing workflow decides what to do instead.
     extra = [details] if details else []
     return ApplicationError(message, *extra, type=kind, non_retryable=True)
+
+
+_TAKEN = ("Accepted", "RebootRequired")
+
+
+def _overall(statuses: list[str | None]) -> str:
+    """One status for several values: Accepted if all were, RebootRequired if all were
+    taken and some need a reboot, else Rejected (each value's own is in the data)."""
+    if statuses and all(s == "Accepted" for s in statuses):
+        return "Accepted"
+    if statuses and all(s in _TAKEN for s in statuses):
+        return "RebootRequired"
+    return "Rejected"
+
+
+def _payload(command: Any) -> object:
+    return commands2.encode(command)[1]
 
 
 class StationCommands:
@@ -132,6 +149,9 @@ class StationCommands:
             # Its transaction will start on this connection: check claims again.
             conn.context.claims_possible = True
             conn.context.claims_generation += 1
+        parts = await self._parts(request.station_id, conn.version, command)
+        if len(parts) > 1 or parts[0] is not command:
+            return await self._send_parts(conn, request, command, parts)
         codec = commands16 if conn.version == "1.6" else commands2
         password: str | None = None
         try:
@@ -169,6 +189,86 @@ class StationCommands:
             data=data,
             # The generated secret is never echoed (1.6 answers carry no payload echo).
             response=answer,
+            node_id=self.node_id,
+            round_trip_ms=round((time.perf_counter() - began) * 1000, 2),
+        )
+
+    async def _parts(self, station_id: str, version: str, command: Any) -> list[Any]:
+        """The CALLs a command takes: several values split as the station allows (1.6:
+        one ChangeConfiguration each), anything else as it is."""
+        if isinstance(command, c.SetVariables) and version == "1.6":
+            return [c.ChangeConfiguration(s.key, s.value) for s in command.settings]
+        many = isinstance(command, c.SetVariables) or (
+            isinstance(command, c.GetConfiguration) and version != "1.6" and command.keys
+        )
+        if not many:
+            return [command]
+        action = "SetVariables" if isinstance(command, c.SetVariables) else "GetVariables"
+        async with self.db.sessions() as session:
+            rows = await station_variables.of_station(session, station_id, "DeviceDataCtrlr.")
+        items, size = batching.limits({r.key: r.value for r in rows}, action)
+        if isinstance(command, c.SetVariables):
+            return [
+                c.SetVariables(part)
+                for part in batching.chunks(
+                    command.settings,
+                    lambda part: _payload(c.SetVariables(list(part))),
+                    items,
+                    size,
+                )
+            ]
+        return [
+            c.GetConfiguration(part)
+            for part in batching.chunks(
+                command.keys, lambda part: _payload(c.GetConfiguration(list(part))), items, size
+            )
+        ]
+
+    async def _send_parts(
+        self, conn: OcppConnection, request: c.CommandRequest, command: Any, parts: list[Any]
+    ) -> c.CommandReply:
+        """Send each part in turn; one reply with every value's result."""
+        codec = commands16 if conn.version == "1.6" else commands2
+        began = time.perf_counter()
+        answers: list[dict[str, Any]] = []
+        results: list[dict[str, Any]] = []
+        statuses: list[str | None] = []
+        action = ""
+        for part in parts:
+            try:
+                action, payload = codec.encode(part)
+            except NotAvailable as exc:
+                kind = c.CommandFailure.INVALID if exc.invalid else c.CommandFailure.NOT_SUPPORTED
+                raise _fail(kind, f"OCPP {conn.version}: {exc}") from None
+            self._check(conn.version, action, payload, response=False)
+            _, answer = await self._round_trip(conn, request, action, payload)
+            self._check(conn.version, action, answer, response=True)
+            status, data = codec.decode(part, answer)
+            answers.append(redact(answer))
+            if isinstance(part, c.ChangeConfiguration):
+                results.append({"key": part.key, "status": status})
+                statuses.append(status)
+            elif isinstance(part, c.SetVariables):
+                results += data["results"]
+                statuses += [r["status"] for r in data["results"]]
+            else:
+                results += redact(data)["values"]
+                statuses.append(status)
+        if isinstance(command, c.GetConfiguration):
+            status = "Accepted" if "Accepted" in statuses else "Rejected"
+            data = {"values": results}
+        else:
+            status = _overall(statuses)
+            data = {"results": results}
+        await self._remember_configuration(request.station_id, command, status, data, conn.version)
+        return c.CommandReply(
+            station_id=request.station_id,
+            command=request.command,
+            ocpp_version=conn.version,
+            action=action,
+            status=status,
+            data=data,
+            response=answers[0] if len(answers) == 1 else {"parts": answers},
             node_id=self.node_id,
             round_trip_ms=round((time.perf_counter() - began) * 1000, 2),
         )
@@ -227,6 +327,12 @@ class StationCommands:
         ):
             key = command.key if version == "1.6" else command.key_2x or command.key
             rows = [ReportedVariable(key, command.value, False)]
+        elif isinstance(command, c.SetVariables):
+            taken = {r["key"] for r in data["results"] if r["status"] in _TAKEN}
+            for setting in command.settings:
+                key = setting.key if version == "1.6" else setting.key_2x or setting.key
+                if key in taken:
+                    rows.append(ReportedVariable(key, setting.value, False))
         if rows:
             async with self.db.sessions.begin() as session:
                 await station_variables.upsert_many(

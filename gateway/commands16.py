@@ -60,6 +60,9 @@ def encode(command: Any) -> Encoded:
             return "ChangeConfiguration", {"key": command.key, "value": command.value}
         case c.GetBaseReport():
             raise NotAvailable("OCPP 1.6 has no base report; use get-configuration")
+        case c.SetVariables():
+            # Sent as one ChangeConfiguration per setting (the command worker splits it).
+            raise NotAvailable("1.6 sets one key at a time", invalid=True)
         case c.TriggerMessage(message=message) if message in EXTENDED_TRIGGERS:
             return "ExtendedTriggerMessage", drop_none(
                 {

@@ -96,6 +96,13 @@ def encode(command: Any) -> Encoded:
                     }
                 ]
             }
+        case c.SetVariables():
+            return "SetVariables", {
+                "setVariableData": [
+                    {**component_variable(x.key_2x or x.key), "attributeValue": x.value}
+                    for x in command.settings
+                ]
+            }
         case c.GetBaseReport():
             return "GetBaseReport", {
                 "requestId": command.request_id or 1,
@@ -254,6 +261,12 @@ def decode(command: Any, response: dict[str, Any]) -> tuple[str | None, dict[str
             ]
             ok = any(v["status"] == "Accepted" for v in values)
             return ("Accepted" if ok else "Rejected"), {"values": values}
+        case c.SetVariables():
+            results = [
+                {"key": _key(r), "status": r["attributeStatus"]}
+                for r in response["setVariableResult"]
+            ]
+            return None, {"results": results}
         case c.ChangeConfiguration() | c.RotatePassword():
             # One variable was set: its attribute status is the command's status.
             return response["setVariableResult"][0]["attributeStatus"], {}

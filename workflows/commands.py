@@ -149,6 +149,36 @@ class ChangeConfiguration:
 
 
 @dataclass(frozen=True)
+class Setting:
+    """One value of a :class:`SetVariables`: a 1.6 key or a 2.x ``Component.Variable``
+    (``key_2x`` names it for 2.x stations of a mixed fleet)."""
+
+    key: str
+    value: str
+    key_2x: str | None = None
+
+    def __post_init__(self) -> None:
+        if is_secret_setting(self.key) or is_secret_setting(self.key_2x):
+            raise ValueError("station passwords are not set by set-variables: use rotate-password")
+
+
+@dataclass(frozen=True)
+class SetVariables:
+    """Set several values in one command: 2.x sends them in as few SetVariables as
+    the station's ``ItemsPerMessage`` / ``BytesPerMessage`` allow; 1.6 sends one
+    ChangeConfiguration each. The status is Accepted only if every value was."""
+
+    settings: list[Setting]
+
+    def __post_init__(self) -> None:
+        if not self.settings:
+            raise ValueError("give at least one setting")
+        keys = [s.key_2x or s.key for s in self.settings]
+        if len(set(keys)) != len(keys):
+            raise ValueError("each key once")
+
+
+@dataclass(frozen=True)
 class GetBaseReport:
     """2.x only: the charger sends its variables as NotifyReport messages."""
 
@@ -326,6 +356,7 @@ COMMANDS: dict[str, type[Any]] = {
     "change-availability": ChangeAvailability,
     "get-configuration": GetConfiguration,
     "change-configuration": ChangeConfiguration,
+    "set-variables": SetVariables,
     "get-base-report": GetBaseReport,
     "trigger-message": TriggerMessage,
     "clear-cache": ClearCache,
