@@ -179,6 +179,21 @@ async def station_configuration(
     return [StationVariableOut.model_validate(r) for r in rows]
 
 
+@router.post("/{station_id}/re-register")
+async def re_register_station(station_id: str, session: Session, _: Operator) -> StationOut:
+    """Put the station back to Pending (2.x B02/B03, 1.6 Pending): its next
+    BootNotification is answered Pending, so the CSMS may provision it (get and set
+    variables, install certificates) before approving it again. It takes effect at
+    the station's next boot: send ``reset`` to have it now. Its credentials stay."""
+    station = await stations.get_station(session, station_id)
+    if station is None:
+        raise not_found("station", station_id)
+    station.registration_status = "pending"
+    await session.commit()
+    live = await registry.connections(session, [station_id])
+    return _out(station, live.get(station_id))
+
+
 @router.post("/{station_id}/approve")
 async def approve_station(
     station_id: str,

@@ -111,6 +111,19 @@ async def test_approving_a_pending_station(http: httpx.AsyncClient, sqlite_db: D
     assert (await http.post("/stations/ghost/approve")).status_code == 404
 
 
+async def test_an_operator_puts_a_station_back_to_pending(
+    http: httpx.AsyncClient, sqlite_db: Database
+) -> None:
+    from activities.persistence.models import Station
+
+    station = unique("OLD")
+    async with sqlite_db.sessions.begin() as session:
+        session.add(Station(id=station, registration_status="accepted"))
+    again = await http.post(f"/stations/{station}/re-register")
+    assert again.status_code == 200 and again.json()["registration_status"] == "pending"
+    assert (await http.post("/stations/ghost/re-register")).status_code == 404
+
+
 async def test_id_token_crud(http: httpx.AsyncClient) -> None:
     tag = unique("T")[:20]
     created = await http.post("/id-tokens", json={"id_token": tag, "group_id": "fleet-a"})

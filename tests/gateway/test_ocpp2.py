@@ -630,3 +630,25 @@ async def test_TC_E_a_transaction_without_a_token_gets_no_id_token_info(
     async with sqlite_db.sessions() as session:
         row = await session.get(Reservation, (ident, 7))
     assert row is not None
+
+
+async def test_TC_B_a_station_put_back_to_pending_hears_pending_at_its_next_boot(
+    gateway: Gateway, sqlite_db: Database, version: str
+) -> None:
+    """The operator's re-registration (POST /stations/{id}/re-register) is the stored
+    status: the next BootNotification is answered Pending, and until it is accepted
+    again the station may send nothing but boots and heartbeats."""
+    ident = await station(sqlite_db)
+    async with await connect(gateway, ident, proto(version)) as ws:
+        charger = RawCharger(ws)
+        assert (await charger.ok("BootNotification", BOOT))["status"] == "Accepted"
+        async with sqlite_db.sessions.begin() as session:
+            row = await session.get(Station, ident)
+            assert row is not None
+            row.registration_status = "pending"
+        assert (await charger.ok("BootNotification", BOOT))["status"] == "Pending"
+        refused = await charger.call(
+            "StatusNotification",
+            {"timestamp": ts(), "connectorStatus": "Available", "evseId": 1, "connectorId": 1},
+        )
+    assert refused[0] == 4 and refused[2] == "SecurityError"
