@@ -33,7 +33,7 @@ from activities.persistence.repositories import meter_samples, site_plans, stati
 from activities.persistence.repositories import tariffs as tariff_rows
 from activities.persistence.types import to_json
 from optimizer import lp, pilot, profiles
-from optimizer.charging_profile import PLANNER_TX_STACK_LEVEL
+from optimizer.charging_profile import PLANNER_TX_STACK_LEVEL, ChargingProfile
 from optimizer.fleet import Depot, DepotCharger, TimeOfUse
 from optimizer.problem import Charger, Circuit, Schedule, SiteProblem, Tariff, Vehicle
 from workflows.commands import ClearChargingProfile, CommandRequest, SetChargingProfile
@@ -374,6 +374,31 @@ class SmartChargingActivities:
             cleared=cleared,
             summary=plan.summary if plan is not None else f"**cleared** {cleared} profiles",
         )
+
+    async def arrival_profile(
+        self, session: Any, site_id: str, station_id: str, evse_id: int, now: datetime
+    ) -> ChargingProfile | None:
+        """The TxProfile the planner would give a vehicle arriving now at this charging
+        point (the site's defaults for its need), with the vehicles present: what a
+        remote start carries at a smart-charged site. None: the site is not
+        smart-charged, or does not manage that charging point. Reads only."""
+        row = await session.get(SiteCharging, site_id)
+        if row is None or not row.enabled:
+            return None
+        config = await with_tariff_prices(session, value_to_type(SiteChargingConfig, row.config))
+        if (station_id, evse_id) not in {(c.station_id, c.evse_id) for c in config.chargers}:
+            return None
+        key = f"{station_id}#{evse_id}"
+        present = [v for v in await present_at_site(session, site_id, config) if v.key != key]
+        arriving = PresentVehicle(key, station_id, evse_id, "remote-start", now, None)
+        plan, _ = await self.solve(session, row, config, [*present, arriving], now)
+        for request in plan.requests:
+            if request.station_id != station_id or request.command != "set-charging-profile":
+                continue
+            profile = value_to_type(ChargingProfile, request.arguments["profile"])
+            if profile.purpose == "TxProfile" and profile.connector == evse_id:
+                return profile
+        return None
 
     @staticmethod
     async def _row(session: Any, site_id: str) -> SiteCharging:

@@ -209,6 +209,7 @@ async def run_remote_start(
         command_timeout_s=timeout_s,
         start_timeout_s=start_timeout_s,
         send_by=datetime.now(UTC) + timedelta(seconds=DISPATCH_S),
+        charging_profile=command.charging_profile,
     )
     workflow_id = remote_session_workflow_id(station_id, remote_start_id)
     operation = WithStartWorkflowOperation(

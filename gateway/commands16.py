@@ -35,7 +35,12 @@ def encode(command: Any) -> Encoded:
     match command:
         case c.RemoteStart():
             return "RemoteStartTransaction", drop_none(
-                {"connectorId": command.connector_id or command.evse_id, "idTag": command.id_token}
+                {
+                    "connectorId": command.connector_id or command.evse_id,
+                    "idTag": command.id_token,
+                    "chargingProfile": command.charging_profile
+                    and profile_codec.start_profile16(command.charging_profile),
+                }
             )
         case c.RemoteStop():
             if not command.transaction_id.isdigit():

@@ -55,6 +55,8 @@ def encode(command: Any) -> Encoded:
                     "evseId": command.evse_id,
                     "remoteStartId": command.remote_start_id,
                     "idToken": {"idToken": command.id_token, "type": command.token_type},
+                    "chargingProfile": command.charging_profile
+                    and profile_codec.start_profile2(command.charging_profile),
                 }
             )
         case c.RemoteStop():

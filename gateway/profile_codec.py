@@ -22,7 +22,7 @@ PURPOSES_16 = {
 }
 
 
-def _schedule(profile: p.OperatorChargingProfile) -> dict[str, Any]:
+def _schedule(profile: p.OperatorChargingProfile | p.StartProfile) -> dict[str, Any]:
     return drop_none(
         {
             "duration": profile.duration_s,
@@ -169,4 +169,26 @@ def decode_schedule(version: str, response: dict[str, Any]) -> dict[str, Any]:
                 "periods": _periods(schedule),
             }
         )
+    }
+
+
+def start_profile16(profile: p.StartProfile) -> dict[str, Any]:
+    """A remote start's ``chargingProfile`` in 1.6 (a TxProfile without transaction)."""
+    return {
+        "chargingProfileId": profile.profile_id,
+        "stackLevel": profile.stack_level,
+        "chargingProfilePurpose": "TxProfile",
+        "chargingProfileKind": profile.kind,
+        "chargingSchedule": _schedule(profile),
+    }
+
+
+def start_profile2(profile: p.StartProfile) -> dict[str, Any]:
+    """A remote start's ``chargingProfile`` in 2.x (K05: no transactionId)."""
+    return {
+        "id": profile.profile_id,
+        "stackLevel": profile.stack_level,
+        "chargingProfilePurpose": "TxProfile",
+        "chargingProfileKind": profile.kind,
+        "chargingSchedule": [{"id": profile.profile_id, **_schedule(profile)}],
     }

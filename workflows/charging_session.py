@@ -255,6 +255,7 @@ class ChargingSessionWorkflow:
             evse_id=remote.evse_id,
             connector_id=remote.connector_id,
             remote_start_id=remote.remote_start_id,
+            charging_profile=remote.charging_profile,
         )
         try:
             self._remote_reply = await send_command(

@@ -64,6 +64,8 @@ class RemoteStart:
     token_type: str = "ISO14443"
     # Correlates the charger's transaction with this request (2.x remoteStartId).
     remote_start_id: int | None = None
+    # The TxProfile the transaction starts under (K05 / TC_059).
+    charging_profile: prof.StartProfile | None = None
 
     def __post_init__(self) -> None:
         if not self.id_token:

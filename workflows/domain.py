@@ -15,6 +15,8 @@ from enum import StrEnum
 from typing import Any
 from urllib.parse import quote
 
+from workflows.profile_commands import StartProfile
+
 TASK_QUEUE = "csms"
 """Default task queue of the CSMS worker (workflows and their activities)."""
 
@@ -84,6 +86,8 @@ class RemoteStartRequest:
     start_timeout_s: float = 180.0
     # The request is not sent after this (the operator's API call stopped waiting).
     send_by: datetime | None = None
+    # The TxProfile it carries: the operator's, or the site planner's share.
+    charging_profile: StartProfile | None = None
 
 
 @dataclass(frozen=True)

@@ -140,3 +140,36 @@ class GetCompositeSchedule:
     def __post_init__(self) -> None:
         if self.duration_s <= 0:
             raise ValueError("duration_s must be positive")
+
+
+@dataclass(frozen=True)
+class StartProfile:
+    """The TxProfile a remote start carries (2.0.1 K05 / K_37, 1.6 TC_059): the limit
+    the transaction starts under. Relative from the transaction's start unless it is
+    Absolute with a ``start``. An operator's takes the operator's stack levels; at a
+    smart-charged site without one, the site planner's share of the station goes
+    with the start (its own stack level and id, replaced by its next plan)."""
+
+    periods: list[SchedulePeriod]
+    profile_id: int = 2000
+    stack_level: int = OPERATOR_STACK_LEVELS.start
+    rate_unit: Literal["W", "A"] = "W"
+    kind: Literal["Absolute", "Relative"] = "Relative"
+    start: datetime | None = None
+    duration_s: int | None = None
+    min_rate: float | None = None
+
+    def __post_init__(self) -> None:
+        if not self.periods:
+            raise ValueError("a schedule needs at least one period")
+        starts = [p.start_s for p in self.periods]
+        if starts[0] != 0 or starts != sorted(set(starts)):
+            raise ValueError("periods start at 0 s and their start_s increase strictly")
+        if any(p.limit < 0 for p in self.periods):
+            raise ValueError("a period's limit must not be negative")
+        if (self.kind == "Absolute") != (self.start is not None):
+            raise ValueError("an Absolute profile has a start, a Relative one none")
+        if self.stack_level not in OPERATOR_STACK_LEVELS and self.stack_level != (
+            PLANNER_TX_STACK_LEVEL
+        ):
+            raise ValueError(f"stack_level {self.stack_level}: operators use 2..8")

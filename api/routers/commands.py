@@ -11,16 +11,25 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
 from typing import Any
 
 from fastapi import APIRouter, Query, Request
 
 from activities.persistence.repositories import stations
+from activities.smart_charging import SmartChargingActivities
 from api.auth import Operator
 from api.commands import RemoteStartReply, reachable_node, run_command, run_remote_start
 from api.deps import Session
 from api.errors import not_found, unprocessable
+from optimizer.charging_profile import ChargingProfile
 from workflows.commands import COMMANDS, CommandReply, RemoteStart
+from workflows.profile_commands import (
+    OPERATOR_STACK_LEVELS,
+    SchedulePeriod,
+    StartProfile,
+    platform_profile_id,
+)
 
 router = APIRouter(prefix="/stations/{station_id}/commands", tags=["commands"])
 
@@ -39,6 +48,20 @@ def check_ids(command: Any) -> None:
         value = getattr(command, item.name)
         if isinstance(value, int) and not isinstance(value, bool) and not 0 <= value <= MAX_ID:
             raise unprocessable(f"{item.name} {value} is out of range (0..{MAX_ID})")
+
+
+def start_profile_of(profile: ChargingProfile) -> StartProfile:
+    """The planner's TxProfile as a remote start carries it: absolute, at the planner's
+    stack level and TxProfile id (replaced by the first plan with the transaction)."""
+    return StartProfile(
+        periods=[SchedulePeriod(p.start_s, p.limit, p.phases) for p in profile.periods],
+        profile_id=profile.profile_id,
+        stack_level=profile.stack_level,
+        rate_unit=profile.rate_unit,
+        kind="Absolute",
+        start=profile.start,
+        duration_s=profile.duration_s,
+    )
 
 
 def _endpoint(name: str, kind: type[Any]) -> Callable[..., Awaitable[CommandReply]]:
@@ -94,6 +117,21 @@ async def remote_start(
     if station is None:
         raise not_found("station", station_id)
     site_id = station.site_id
+    if body.charging_profile is not None:
+        given = body.charging_profile
+        if given.stack_level not in OPERATOR_STACK_LEVELS or platform_profile_id(given.profile_id):
+            raise unprocessable(
+                "an operator's profile takes stack levels 2..8 and an id outside"
+                " 0..999 and 900000..999999 (the platform's)"
+            )
+    elif site_id is not None:
+        # A smart-charged site: the planner's profile for the arriving vehicle goes with
+        # the start (the first plan with its transaction replaces it).
+        planned = await SmartChargingActivities(request.app.state.db).arrival_profile(
+            session, site_id, station_id, body.evse_id or body.connector_id or 1, datetime.now(UTC)
+        )
+        if planned is not None:
+            body = dataclasses.replace(body, charging_profile=start_profile_of(planned))
     await session.close()
     state = request.app.state
     return await run_remote_start(

@@ -110,6 +110,16 @@ CASES = [
     # --- OCPP 1.6 ---
     Case("TC_010_CSMS", V16, "commands/remote-start", {"id_token": "T1", "connector_id": 1},
          "RemoteStartTransaction", {"connectorId": 1, "idTag": "T1"}),
+    Case("TC_059_CSMS", V16, "commands/remote-start",
+         {"id_token": "T1", "connector_id": 1, "charging_profile": {
+             "periods": [{"start_s": 0, "limit": 6000}], "profile_id": 5002}},
+         "RemoteStartTransaction",
+         {"chargingProfile": {"chargingProfileId": 5002, "stackLevel": 2,
+                              "chargingProfilePurpose": "TxProfile",
+                              "chargingProfileKind": "Relative",
+                              "chargingSchedule": {"chargingRateUnit": "W",
+                                                   "chargingSchedulePeriod": [
+                                                       {"startPeriod": 0, "limit": 6000.0}]}}}),
     Case("TC_011_1_CSMS", V16, "commands/remote-start", {"id_token": "T1"},
          "RemoteStartTransaction", {"idTag": "T1"}),
     Case("TC_012_CSMS", V16, "commands/remote-stop", {"transaction_id": "7"},
@@ -227,6 +237,15 @@ CASES = [
     Case("D_08_CSMS", V201, "commands/get-local-list-version", None, "GetLocalListVersion"),
     Case("F_01_CSMS", V201, "commands/remote-start", {"id_token": "T1", "evse_id": 1},
          "RequestStartTransaction", {"evseId": 1}),
+    Case("K_37_CSMS", V201, "commands/remote-start",
+         {"id_token": "T1", "evse_id": 1, "charging_profile": {
+             "periods": [{"start_s": 0, "limit": 16}], "profile_id": 5003, "rate_unit": "A"}},
+         "RequestStartTransaction",
+         {"chargingProfile": {"id": 5003, "stackLevel": 2, "chargingProfilePurpose": "TxProfile",
+                              "chargingProfileKind": "Relative",
+                              "chargingSchedule": [{"id": 5003, "chargingRateUnit": "A",
+                                                    "chargingSchedulePeriod": [
+                                                        {"startPeriod": 0, "limit": 16.0}]}]}}),
     Case("F_02_CSMS", V201, "commands/remote-start", {"id_token": "T1"},
          "RequestStartTransaction", {"idToken": {"idToken": "T1", "type": "ISO14443"}}),
     Case("F_03_CSMS", V201, "commands/remote-stop", {"transaction_id": "tx-1"},
@@ -466,6 +485,12 @@ async def test_answers_with_content_come_back_decoded(
          {"slot": 1, "url": "ws://csms.example", "security_profile": 2}, "wss://"),
         (V16, "reservations",
          {"id_token": "T1", "expires_at": LATER, "connector_type": "cType2"}, "connector type"),
+        (V201, "remote-start",
+         {"id_token": "T1", "charging_profile": {"periods": [{"start_s": 0, "limit": 16}],
+                                                 "profile_id": 101}}, "the platform's"),
+        (V201, "remote-start",
+         {"id_token": "T1", "charging_profile": {"periods": [{"start_s": 0, "limit": 16}],
+                                                 "stack_level": 1}}, "stack levels 2..8"),
     ],
 )  # fmt: skip
 async def test_what_a_station_cannot_take_is_refused_before_it_is_sent(

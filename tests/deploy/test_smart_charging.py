@@ -299,3 +299,37 @@ async def test_a_car_that_pauses_gives_its_capacity_to_the_others(stack: Stack) 
         finally:
             await a.close()
             await b.close()
+
+
+async def test_TC_059_a_remote_start_at_a_smart_charged_site_carries_the_planners_share(
+    stack: Stack,
+) -> None:
+    """K05 / TC_059: at a smart-charged site a remote start without a profile of the
+    operator's carries the TxProfile the planner gives a car arriving there (the
+    planner's stack level and TxProfile id, so the first plan with the car replaces
+    it), within the connection and the charger's rating."""
+    site, ident = "sc-start", "SC-START"
+    async with api_client(stack) as http:
+        made = await http.post(
+            "/sites", json={"id": site, "name": "Start", "price_per_kwh": "0.2", "currency": "EUR"}
+        )
+        assert made.status_code == 201
+        station = await booted_station(stack, ident, "ocpp1.6", site_id=site)
+        try:
+            config = {**CONFIG, "chargers": [{"station_id": ident, "evse_id": 1, "max_kw": 11}]}
+            assert (await http.put(f"/sites/{site}/smart-charging", json=config)).status_code == 200
+            started = await http.post(
+                f"/stations/{ident}/commands/remote-start",
+                json={"id_token": "TAG-SC", "connector_id": 1},
+                params={"start_timeout_s": 5},
+            )
+            assert started.status_code == 200, started.text
+            sent = await station.next_command("RemoteStartTransaction")
+        finally:
+            await station.close()
+    carried = sent["chargingProfile"]
+    assert carried["chargingProfilePurpose"] == "TxProfile"
+    assert (carried["stackLevel"], carried["chargingProfileId"]) == (1, 101)
+    assert carried["chargingProfileKind"] == "Absolute"
+    periods = carried["chargingSchedule"]["chargingSchedulePeriod"]
+    assert 0 < periods[0]["limit"] <= 11000 and all(p["limit"] <= 11000 for p in periods)
