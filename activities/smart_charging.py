@@ -24,7 +24,7 @@ from temporalio import activity
 from temporalio.converter import value_to_type
 from temporalio.exceptions import ApplicationError
 
-from activities import demand_response
+from activities import demand_response, external_limits
 from activities.billing.tariff_bands import energy_bands
 from activities.billing.tariffs import Tariff as BillingTariff
 from activities.persistence.database import Database
@@ -454,6 +454,9 @@ class SmartChargingActivities:
             for v in vehicles
             if f"{v.station_id}|{v.transaction_id}" in mark.get("caps", {})
         }
+        # Limits set by an EMS or the grid operator at the station cap its cars too.
+        for key, kw in (await external_limits.caps_kw(session, config.chargers, now)).items():
+            caps[key] = min(caps.get(key, kw), kw)
         # A car the charger says takes nothing now (SuspendedEV) is offered only the
         # pilot's minimum, so it can resume, and the rest goes to the others at once.
         paused = await stations.suspended_by_ev(

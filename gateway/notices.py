@@ -66,6 +66,11 @@ class Notices:
         wake = await self._services.writes.run(store)
         if wake is not None:
             self._wakeups.signal(*wake)
+        if notice.kind is NoticeKind.CHARGING_LIMIT:
+            # An EMS or the grid operator limits the station: its site plans again.
+            site_id = ctx.site_id
+            if site_id is not None and await self._smart_sites.refresh(site_id):
+                self._wakeups.signal(f"site:{site_id}", "config_changed")
 
     def booted(self, workflow_id: str, version: str | None) -> None:
         """Tell a firmware update's workflow that its station booted with ``version``

@@ -333,3 +333,46 @@ async def test_TC_059_a_remote_start_at_a_smart_charged_site_carries_the_planner
     assert carried["chargingProfileKind"] == "Absolute"
     periods = carried["chargingSchedule"]["chargingSchedulePeriod"]
     assert 0 < periods[0]["limit"] <= 11000 and all(p["limit"] <= 11000 for p in periods)
+
+
+async def test_TC_K_an_ems_limit_at_the_station_caps_its_plan_until_cleared(stack: Stack) -> None:
+    """NotifyChargingLimit (an EMS, with its schedule) is answered and makes the site
+    plan again within it; ClearedChargingLimit lifts it."""
+    site, ident = "sc-ems", "SC-EMS"
+    async with api_client(stack) as http:
+        made = await http.post(
+            "/sites", json={"id": site, "name": "EMS", "price_per_kwh": "0.2", "currency": "EUR"}
+        )
+        assert made.status_code == 201
+        station = await booted_station(
+            stack, ident, "ocpp2.0.1", site_id=site, tokens={"TAG-EMS": "accepted"}
+        )
+        try:
+            config = {**CONFIG, "chargers": [{"station_id": ident, "evse_id": 1, "max_kw": 11}]}
+            assert (await http.put(f"/sites/{site}/smart-charging", json=config)).status_code == 200
+            await station.call("TransactionEvent", tx_started("ems-1", "TAG-EMS"))
+
+            def first_limit(request: dict[str, Any]) -> float:
+                schedule = request["chargingProfile"]["chargingSchedule"][0]
+                return float(schedule["chargingSchedulePeriod"][0]["limit"])
+
+            assert first_limit(await next_profile(station, "TxProfile")) > 10000
+            limit = {
+                "chargingLimit": {"chargingLimitSource": "EMS", "isGridCritical": False},
+                "evseId": 1,
+                "chargingSchedule": [
+                    {
+                        "id": 1,
+                        "startSchedule": now_iso(),
+                        "chargingRateUnit": "W",
+                        "chargingSchedulePeriod": [{"startPeriod": 0, "limit": 5000.0}],
+                    }
+                ],
+            }
+            assert await station.call("NotifyChargingLimit", limit) == {}
+            assert first_limit(await next_profile(station, "TxProfile")) <= 5000
+            cleared = {"chargingLimitSource": "EMS", "evseId": 1}
+            assert await station.call("ClearedChargingLimit", cleared) == {}
+            assert first_limit(await next_profile(station, "TxProfile")) > 10000
+        finally:
+            await station.close()
