@@ -22,6 +22,7 @@ from activities.temporal_link import TemporalLink
 from deploy.temporal_dev import wait_for_temporal
 from workflows.domain import RemoteStartRequest, SessionStarted, SessionStopped
 from workflows.payloads import DATA_CONVERTER, CsmsPayloadConverter
+from workflows.profile_commands import SchedulePeriod, StartProfile
 
 MODULES = [
     "workflows.domain",
@@ -49,6 +50,23 @@ def crossing_dataclasses() -> list[type]:
             if dataclasses.is_dataclass(cls) and cls.__module__ == name:
                 found.append(cls)
     return found
+
+
+VALID_SAMPLES: dict[Any, Any] = {
+    # A schedule's first period starts at 0 s (the dataclass refuses any other).
+    SchedulePeriod: SchedulePeriod(0, 2.5, 3),
+    # Operators' stack levels are 2..8; every optional part filled all the same.
+    StartProfile: StartProfile(
+        [SchedulePeriod(0, 2.5, 3), SchedulePeriod(60, 1.5)],
+        profile_id=2001,
+        stack_level=3,
+        rate_unit="A",
+        kind="Absolute",
+        start=datetime(2026, 12, 1, 13, 37, 5, 123000, tzinfo=UTC),
+        duration_s=900,
+        min_rate=1.0,
+    ),
+}
 
 
 def sample(hint: Any, depth: int = 0) -> Any:
@@ -83,6 +101,8 @@ def sample(hint: Any, depth: int = 0) -> Any:
         return 2.5
     if hint is str:
         return f"s{depth}"
+    if hint in VALID_SAMPLES:
+        return VALID_SAMPLES[hint]
     if isinstance(hint, type) and dataclasses.is_dataclass(hint):
         hints = typing.get_type_hints(hint)
         values = {
