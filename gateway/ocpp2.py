@@ -186,6 +186,12 @@ class Ocpp2Handlers:
             notes=(*notes, *sampled.dropped),
         )
         outcome = await self.service.transaction_event(conn.context, event)
+        ended = event.kind is TransactionEventKind.ENDED
+        if ended and outcome.transaction_ref and (event.offline or outcome.missing_seq_nos):
+            # Its end came with a gap, or from an offline queue: are messages missing? (E14)
+            self.service.transaction_status.ask(
+                conn, outcome.transaction_ref, outcome.missing_seq_nos
+            )
         answer: dict[str, Any] = {}
         if outcome.authorization is not None:
             answer["idTokenInfo"] = id_token_info(outcome.authorization)

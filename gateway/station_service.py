@@ -31,6 +31,7 @@ from gateway.services import GatewayServices
 from gateway.smart_sites import SmartSites
 from gateway.timestamps import utcnow
 from gateway.transaction_events import TransactionEvents, TransactionOutcome, note_corrections
+from gateway.transaction_status import TransactionStatus
 from gateway.wakeups import Wakeups
 from workflows.domain import (
     Authorization,
@@ -75,6 +76,7 @@ class StationService:
         self.transactions = TransactionEvents(services, self.smart_sites, self.wakeups)
         self.running_costs = RunningCosts(services.db)
         self.certificates = StationCertificates(services)
+        self.transaction_status = TransactionStatus(services)
 
     async def boot(self, ctx: StationContext, identity: StationIdentity) -> RegistrationStatus:
         """Record what the station reported; answer its registration state."""

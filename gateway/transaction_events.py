@@ -62,6 +62,8 @@ class TransactionOutcome:
     transaction_pk: int | None
     transaction_ref: str | None
     authorization: Authorization | None
+    # 2.x sequence numbers the transaction's end leaves missing (messages not received).
+    missing_seq_nos: tuple[int, ...] = ()
 
 
 async def note_corrections(
@@ -177,11 +179,15 @@ class TransactionEvents:
                 )
             ref = tx.ref
             pk = tx.id
+            missing: tuple[int, ...] = ()
+            if event.kind is TransactionEventKind.ENDED and tx.seq_nos:
+                seen = set(tx.seq_nos)
+                missing = tuple(n for n in range(min(seen), max(seen)) if n not in seen)
         for row in events:
             self.services.relay.submit(row)
         for workflow_id in ended:
             self.wakeups.signal(workflow_id, "ended", "used")
-        return TransactionOutcome(pk, ref, authorization)
+        return TransactionOutcome(pk, ref, authorization, missing)
 
     @staticmethod
     async def _note(session: AsyncSession, ctx: StationContext, event: TransactionEvent) -> None:

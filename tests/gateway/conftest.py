@@ -61,11 +61,26 @@ class RawCharger:
     def __init__(self, ws: ClientConnection) -> None:
         self.ws = ws
         self._ids = itertools.count(1)
+        # CALLs the CSMS sent meanwhile (answered as a station would: see _answer).
+        self.received: list[list[Any]] = []
 
     async def send_raw(self, frame: str) -> list[Any]:
-        """Send one frame as-is and return the decoded reply."""
+        """Send one frame as-is and return the decoded reply (a CALL from the CSMS in
+        between is kept in ``received`` and answered)."""
         await self.ws.send(frame)
-        return json.loads(await self.ws.recv())
+        while True:
+            reply = json.loads(await self.ws.recv())
+            if not (isinstance(reply, list) and reply and reply[0] == 2):
+                return reply
+            self.received.append(reply)
+            await self.ws.send(json.dumps(self._answer(reply)))
+
+    @staticmethod
+    def _answer(call: list[Any]) -> list[Any]:
+        # Nothing queued (E14); anything else this charger does not implement.
+        if call[2] == "GetTransactionStatus":
+            return [3, call[1], {"messagesInQueue": False}]
+        return [4, call[1], "NotImplemented", "", {}]
 
     async def call(self, action: str, payload: dict[str, Any]) -> list[Any]:
         """Send a CALL and return the whole reply frame."""

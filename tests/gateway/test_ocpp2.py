@@ -5,6 +5,7 @@ Test names carry the OCTT 2.0.1 case ids where one applies (TC_X_nn_CSMS).
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -652,3 +653,49 @@ async def test_TC_B_a_station_put_back_to_pending_hears_pending_at_its_next_boot
             {"timestamp": ts(), "connectorStatus": "Available", "evseId": 1, "connectorId": 1},
         )
     assert refused[0] == 4 and refused[2] == "SecurityError"
+
+
+async def test_TC_E_14_a_gap_in_seq_nos_asks_get_transaction_status(
+    gateway: Gateway, sqlite_db: Database, version: str
+) -> None:
+    """A transaction ends with seqNo 1 never received: the CSMS asks
+    GetTransactionStatus; the station holds nothing more, so the gap goes to
+    reconciliation and the answer is kept. A complete transaction asks nothing."""
+    ident = await station(sqlite_db, TAG="accepted")
+    async with await connect(gateway, ident, proto(version)) as ws:
+        charger = RawCharger(ws)
+        await charger.ok("BootNotification", BOOT)
+        await charger.ok("TransactionEvent", tx_event("Started", "GAP-1", 0, token="TAG"))
+        await charger.ok(
+            "TransactionEvent", tx_event("Ended", "GAP-1", 2, stoppedReason="Local", minutes=5)
+        )
+        await charger.ok("TransactionEvent", tx_event("Started", "FULL-1", 0, token="TAG"))
+        await charger.ok(
+            "TransactionEvent", tx_event("Ended", "FULL-1", 1, stoppedReason="Local", minutes=5)
+        )
+        for _ in range(50):  # the question comes off the receive loop
+            await charger.ok("Heartbeat", {})
+            async with sqlite_db.sessions() as session:
+                found = (
+                    await session.scalars(
+                        select(ReconciliationItem).where(
+                            ReconciliationItem.station_id == ident,
+                            ReconciliationItem.kind == "TransactionSeqNoGap",
+                        )
+                    )
+                ).all()
+            if found:
+                break
+            await asyncio.sleep(0.05)
+    asked = [c[3] for c in charger.received if c[2] == "GetTransactionStatus"]
+    assert asked == [{"transactionId": "GAP-1"}]
+    assert [i.payload for i in found] == [{"transaction_id": "GAP-1", "missing_seq_nos": [1]}]
+    async with sqlite_db.sessions() as session:
+        kept = (
+            await session.scalars(
+                select(StationEvent).where(
+                    StationEvent.station_id == ident, StationEvent.kind == "TransactionStatus"
+                )
+            )
+        ).all()
+    assert [e.payload["status"] for e in kept] == ["Complete"]
