@@ -199,10 +199,24 @@ class StationCommands:
         if isinstance(command, c.SetVariables) and version == "1.6":
             return [c.ChangeConfiguration(s.key, s.value) for s in command.settings]
         many = isinstance(command, c.SetVariables) or (
-            isinstance(command, c.GetConfiguration) and version != "1.6" and command.keys
+            isinstance(command, c.GetConfiguration) and command.keys
         )
         if not many:
             return [command]
+        if version == "1.6":
+            assert isinstance(command, c.GetConfiguration)
+            # 1.6 bounds the keys of one GetConfiguration by GetConfigurationMaxKeys.
+            async with self.db.sessions() as session:
+                rows = await station_variables.of_station(
+                    session, station_id, "GetConfigurationMaxKeys"
+                )
+            most = next((int(r.value) for r in rows if r.value and r.value.isdigit()), 0)
+            if most <= 0 or len(command.keys) <= most:
+                return [command]
+            return [
+                c.GetConfiguration(command.keys[i : i + most])
+                for i in range(0, len(command.keys), most)
+            ]
         action = "SetVariables" if isinstance(command, c.SetVariables) else "GetVariables"
         async with self.db.sessions() as session:
             rows = await station_variables.of_station(session, station_id, "DeviceDataCtrlr.")

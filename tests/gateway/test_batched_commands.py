@@ -46,6 +46,12 @@ class Answering:
     def _answer(self, action: str, payload: dict[str, Any]) -> dict[str, Any]:
         if action == "ChangeConfiguration":
             return {"status": "Rejected" if payload["key"] in self.refuse else "Accepted"}
+        if action == "GetConfiguration":
+            return {
+                "configurationKey": [
+                    {"key": k, "readonly": False, "value": "1"} for k in payload["key"]
+                ]
+            }
         if action == "SetVariables":
             return {
                 "setVariableResult": [
@@ -162,3 +168,24 @@ async def test_TC_1_6_several_values_are_one_change_configuration_each(
 def test_a_password_cannot_travel_in_set_variables() -> None:
     with pytest.raises(ValueError, match="rotate-password"):
         Setting("SecurityCtrlr.basicauthpassword", "x" * 20)
+
+
+async def test_TC_1_6_get_configuration_keeps_to_get_configuration_max_keys(
+    gateway: Gateway, sqlite_db: Database
+) -> None:
+    ident = unique("BATCH16")
+    await seed_station(sqlite_db, ident)
+    async with sqlite_db.sessions.begin() as session:
+        await station_variables.upsert_many(
+            session,
+            ident,
+            [ReportedVariable("GetConfigurationMaxKeys", "2", True)],
+            source="GetConfiguration",
+            at=utcnow(),
+        )
+    keys = ["HeartbeatInterval", "MeterValueSampleInterval", "ConnectionTimeOut"]
+    async for station in _answering(gateway, ident, "ocpp1.6", set()):
+        reply = await gateway.commands.send(CommandRequest.of(ident, GetConfiguration(keys), "g"))
+        sent = station.calls("GetConfiguration")
+    assert sent == [{"key": keys[:2]}, {"key": keys[2:]}]
+    assert [v["key"] for v in reply.data["values"]] == keys
