@@ -353,6 +353,53 @@ async def test_meter_values_outside_a_transaction(
         ),
         ("NotifyReport", {"requestId": 1, "generatedAt": ts(), "seqNo": 0}, {}, "Report"),
         (
+            "ReportChargingProfiles",
+            {
+                "requestId": 9,
+                "chargingLimitSource": "CSO",
+                "evseId": 1,
+                "chargingProfile": [
+                    {
+                        "id": 5001,
+                        "stackLevel": 3,
+                        "chargingProfilePurpose": "TxDefaultProfile",
+                        "chargingProfileKind": "Relative",
+                        "chargingSchedule": [
+                            {
+                                "id": 1,
+                                "chargingRateUnit": "W",
+                                "chargingSchedulePeriod": [{"startPeriod": 0, "limit": 7400.0}],
+                            }
+                        ],
+                    }
+                ],
+            },
+            {},
+            "ChargingProfiles",
+        ),
+        (
+            "NotifyDisplayMessages",
+            {
+                "requestId": 10,
+                "messageInfo": [
+                    {
+                        "id": 3,
+                        "priority": "InFront",
+                        "message": {"format": "UTF8", "content": "Free charging today"},
+                    }
+                ],
+            },
+            {},
+            "Report",
+        ),
+        (
+            "NotifyCustomerInformation",
+            {"data": "2 sessions, card T1", "seqNo": 0, "generatedAt": ts(), "requestId": 12},
+            {},
+            "Report",
+        ),
+        ("ClearedChargingLimit", {"chargingLimitSource": "EMS", "evseId": 1}, {}, "ChargingLimit"),
+        (
             "NotifyEVChargingSchedule",
             {
                 "timeBase": ts(),
