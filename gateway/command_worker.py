@@ -25,7 +25,7 @@ from activities.persistence.database import Database
 from activities.persistence.repositories import site_plans, station_variables, stations
 from activities.temporal_link import TemporalLink
 from gateway import batching, commands2, commands16, schemas
-from gateway.command_codec import NotAvailable
+from gateway.command_codec import Encoded, NotAvailable
 from gateway.connection import ChargerError, OcppConnection
 from gateway.redaction import redact
 from gateway.rpc import OcppError
@@ -154,16 +154,9 @@ class StationCommands:
             return await self._send_parts(conn, request, command, parts)
         codec = commands16 if conn.version == "1.6" else commands2
         password: str | None = None
-        try:
-            if isinstance(command, c.RotatePassword):
-                password = codec.new_password()
-                action, payload = codec.rotate_password(password)
-            else:
-                action, payload = codec.encode(command)
-        except NotAvailable as exc:
-            kind_ = c.CommandFailure.INVALID if exc.invalid else c.CommandFailure.NOT_SUPPORTED
-            raise _fail(kind_, f"OCPP {conn.version}: {exc}") from None
-        self._check(conn.version, action, payload, response=False)
+        if isinstance(command, c.RotatePassword):
+            password = codec.new_password()
+        action, payload = self._encoded(conn.version, command, password)
         pending: str | None = None
         if password is not None:
             # Stored as pending before it is sent: if the answer is lost, the station
@@ -192,6 +185,21 @@ class StationCommands:
             node_id=self.node_id,
             round_trip_ms=round((time.perf_counter() - began) * 1000, 2),
         )
+
+    def _encoded(self, version: str, command: Any, password: str | None = None) -> Encoded:
+        """The command's CALL in the station's version, checked against its schema
+        (a password rotation carries the generated ``password``)."""
+        codec = commands16 if version == "1.6" else commands2
+        try:
+            if password is not None:
+                action, payload = codec.rotate_password(password)
+            else:
+                action, payload = codec.encode(command)
+        except NotAvailable as exc:
+            kind = c.CommandFailure.INVALID if exc.invalid else c.CommandFailure.NOT_SUPPORTED
+            raise _fail(kind, f"OCPP {version}: {exc}") from None
+        self._check(version, action, payload, response=False)
+        return action, payload
 
     async def _parts(self, station_id: str, version: str, command: Any) -> list[Any]:
         """The CALLs a command takes: several values split as the station allows (1.6:
@@ -249,12 +257,7 @@ class StationCommands:
         statuses: list[str | None] = []
         action = ""
         for part in parts:
-            try:
-                action, payload = codec.encode(part)
-            except NotAvailable as exc:
-                kind = c.CommandFailure.INVALID if exc.invalid else c.CommandFailure.NOT_SUPPORTED
-                raise _fail(kind, f"OCPP {conn.version}: {exc}") from None
-            self._check(conn.version, action, payload, response=False)
+            action, payload = self._encoded(conn.version, part)
             _, answer = await self._round_trip(conn, request, action, payload)
             self._check(conn.version, action, answer, response=True)
             status, data = codec.decode(part, answer)

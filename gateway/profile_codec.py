@@ -143,27 +143,20 @@ def decode_schedule(version: str, response: dict[str, Any]) -> dict[str, Any]:
     """A GetCompositeSchedule answer's schedule in neutral terms ({} when none)."""
     if version == "1.6":
         schedule = response.get("chargingSchedule")
-        if schedule is None:
-            return {}
-        return {
-            "schedule": drop_none(
-                {
-                    "evse_id": response.get("connectorId"),
-                    "start": response.get("scheduleStart") or schedule.get("startSchedule"),
-                    "duration_s": schedule.get("duration"),
-                    "rate_unit": schedule["chargingRateUnit"],
-                    "periods": _periods(schedule),
-                }
-            )
-        }
-    schedule = response.get("schedule")
+        evse, start = response.get("connectorId"), response.get("scheduleStart")
+        if schedule is not None:
+            start = start or schedule.get("startSchedule")
+    else:
+        schedule = response.get("schedule")
+        evse = schedule and schedule.get("evseId")
+        start = schedule and schedule.get("scheduleStart")
     if schedule is None:
         return {}
     return {
         "schedule": drop_none(
             {
-                "evse_id": schedule.get("evseId"),
-                "start": schedule.get("scheduleStart"),
+                "evse_id": evse,
+                "start": start,
                 "duration_s": schedule.get("duration"),
                 "rate_unit": schedule["chargingRateUnit"],
                 "periods": _periods(schedule),

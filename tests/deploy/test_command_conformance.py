@@ -12,16 +12,12 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 
+from activities.certificate_authority import CertificateAuthority
 from deploy.stack import Stack
 from tests.deploy.live_stations import booted_station
 from tests.gateway.conformance.station import StrictStation
@@ -30,26 +26,8 @@ STATION = {"ocpp1.6": "OCTT-16", "ocpp2.0.1": "OCTT-201"}
 LATER = "2099-01-01T00:00:00Z"
 
 
-def _root_pem() -> str:
-    """A real self-signed root certificate in PEM, to install."""
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "OCTT root")])
-    now = datetime.now(UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now)
-        .not_valid_after(now + timedelta(days=30))
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .sign(key, hashes.SHA256())
-    )
-    return cert.public_bytes(serialization.Encoding.PEM).decode()
-
-
-ROOT = _root_pem()
+ROOT = CertificateAuthority.generate("OCTT root").certificate_pem
+"""A real self-signed root certificate in PEM, to install."""
 PROFILE = {
     "profile_id": 5001,
     "stack_level": 3,
