@@ -31,6 +31,7 @@ from gateway.redaction import redact
 from gateway.rpc import OcppError
 from gateway.timestamps import utcnow
 from workflows import commands as c
+from workflows.device_commands import SetNetworkProfile
 from workflows.domain import ReportedVariable
 from workflows.smart_charging import DeliveryReport, SiteDelivery
 
@@ -55,6 +56,21 @@ def _overall(statuses: list[str | None]) -> str:
     if statuses and all(s in _TAKEN for s in statuses):
         return "RebootRequired"
     return "Rejected"
+
+
+def _security_profile_set(command: Any, version: str) -> int | None:
+    """The security profile a command moves the station to: 2.x SetNetworkProfile,
+    1.6 ChangeConfiguration of the security whitepaper's ``SecurityProfile``."""
+    if isinstance(command, SetNetworkProfile):
+        return command.security_profile
+    if (
+        version == "1.6"
+        and isinstance(command, c.ChangeConfiguration)
+        and command.key.strip().casefold() == "securityprofile"
+        and command.value.strip() in ("1", "2", "3")
+    ):
+        return int(command.value)
+    return None
 
 
 def _payload(command: Any) -> object:
@@ -173,6 +189,10 @@ class StationCommands:
         if pending is not None:
             await self._settle_password(request.station_id, pending, accepted=status == "Accepted")
         await self._remember_configuration(request.station_id, command, status, data, conn.version)
+        moved_to = _security_profile_set(command, conn.version)
+        if moved_to is not None and status in ("Accepted", "RebootRequired"):
+            async with self.db.sessions.begin() as session:
+                await stations.offer_security_profile(session, request.station_id, moved_to)
         return c.CommandReply(
             station_id=request.station_id,
             command=request.command,

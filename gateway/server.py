@@ -257,6 +257,22 @@ class Gateway:
             self.failed_authentications += 1
             log.warning("authentication failed for station %s", station_id)
             return connection.respond(HTTPStatus.UNAUTHORIZED, "authentication failed\n")
+        pending = station.pending_security_profile
+        if (
+            pending is not None
+            and pending > station.security_profile
+            and security.profile_refusal(
+                pending,
+                station_id,
+                tls=security.is_tls(connection),
+                common_name=security.peer_common_name(connection),
+            )
+            is None
+        ):
+            # Moved by SetNetworkProfile and now connected that way: no going back.
+            async with self.db.sessions.begin() as session:
+                await stations.raise_security_profile(session, station_id, pending)
+            log.info("station %s now at security profile %s", station_id, pending)
         connection.station_context = StationContext(  # type: ignore[attr-defined]
             station_id=station_id,
             site_id=station.site_id,

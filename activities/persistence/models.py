@@ -88,6 +88,9 @@ class Station(Base):
     # "rejected" ones are told so at every boot.
     registration_status: Mapped[str] = mapped_column(String(16), default="accepted")
     security_profile: Mapped[int] = mapped_column(Integer, default=0)
+    # A higher profile the station was given a network profile for (SetNetworkProfile):
+    # it becomes the profile at its first connection that meets it, never lower after.
+    pending_security_profile: Mapped[int | None] = mapped_column(Integer)
     password_hash: Mapped[str | None] = mapped_column(String(200))
     # Passwords sent to the station and not yet confirmed (rotations), one hash a line:
     # the handshake takes them too, so a rotation whose answer was lost (or a second

@@ -6,7 +6,9 @@ for 127.0.0.1, and client certificates naming stations.
 
 from __future__ import annotations
 
+import asyncio
 import base64
+import json
 import ssl
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -33,6 +35,7 @@ from gateway.server import Gateway
 from tests.conftest import unique
 from tests.gateway.conftest import RawCharger, gateway_config
 from tests.helpers import seed_station
+from workflows.commands import ChangeConfiguration, CommandRequest
 
 PASSWORD = "profile-password-0123456789"
 BOOT = {"chargePointVendor": "ACME", "chargePointModel": "Secure"}
@@ -322,3 +325,41 @@ async def test_a_suite_outside_the_required_set_is_refused_at_the_handshake(
     context.set_ciphers(suite)
     with pytest.raises((ssl.SSLError, ConnectionError)):
         await connect(tls_gateway, ident, tls=context, additional_headers=basic(ident))
+
+
+async def test_TC_083_a_security_profile_upgrade_holds_and_never_goes_back(
+    tls_gateway: Gateway, sqlite_db: Database, pki: Pki
+) -> None:
+    """A profile-1 station accepts security profile 2 (1.6: ChangeConfiguration
+    SecurityProfile; 2.x: SetNetworkProfile, the same path): it may still connect as
+    before until it first comes over wss; from then on plain ws is refused."""
+    ident = await secured_station(sqlite_db, 1)
+    ws = await connect(tls_gateway, ident, additional_headers=basic(ident))
+    await RawCharger(ws).ok("BootNotification", BOOT)
+
+    async def accept_one() -> None:
+        frame = json.loads(await ws.recv())
+        await ws.send(json.dumps([3, frame[1], {"status": "Accepted"}]))
+
+    answering = asyncio.create_task(accept_one())
+    command = ChangeConfiguration("SecurityProfile", "2")
+    reply = await tls_gateway.commands.send(CommandRequest.of(ident, command, "net-1"))
+    await answering
+    await ws.close()
+    assert (reply.action, reply.status) == ("ChangeConfiguration", "Accepted")
+
+    async def profile() -> tuple[int, int | None]:
+        async with sqlite_db.sessions() as session:
+            row = await session.get(Station, ident)
+            assert row is not None
+            return row.security_profile, row.pending_security_profile
+
+    assert await profile() == (1, 2)
+    # Not moved yet: the old way still works, and changes nothing.
+    assert await boots(await connect(tls_gateway, ident, additional_headers=basic(ident)))
+    assert await profile() == (1, 2)
+    assert await boots(
+        await connect(tls_gateway, ident, tls=client_tls(pki), additional_headers=basic(ident))
+    )
+    assert await profile() == (2, None)
+    assert await refused(connect(tls_gateway, ident, additional_headers=basic(ident))) == 403

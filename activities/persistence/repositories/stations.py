@@ -49,6 +49,7 @@ class Admission:
     password_hash: str | None
     ocpp_version: str | None
     pending_password_hash: str | None = None
+    pending_security_profile: int | None = None
 
 
 async def admissions(session: AsyncSession, station_ids: Sequence[str]) -> list[Admission | None]:
@@ -62,10 +63,27 @@ async def admissions(session: AsyncSession, station_ids: Sequence[str]) -> list[
             Station.password_hash,
             Station.ocpp_version,
             Station.pending_password_hash,
+            Station.pending_security_profile,
         ).where(Station.id.in_(set(station_ids)))
     )
     found = {row[0]: Admission(*row) for row in rows}
     return [found.get(station_id) for station_id in station_ids]
+
+
+async def offer_security_profile(session: AsyncSession, station_id: str, profile: int) -> None:
+    """The station accepted a network profile of ``profile``: it takes effect at its
+    first connection that meets it (:func:`raise_security_profile`)."""
+    station = await session.get(Station, station_id, with_for_update=True)
+    if station is not None and profile > station.security_profile:
+        station.pending_security_profile = profile
+
+
+async def raise_security_profile(session: AsyncSession, station_id: str, profile: int) -> None:
+    """The station connected at the profile it was moved to: from now on, no lower."""
+    station = await session.get(Station, station_id, with_for_update=True)
+    if station is not None and station.pending_security_profile == profile:
+        station.security_profile = max(station.security_profile, profile)
+        station.pending_security_profile = None
 
 
 def pending_hashes(stored: str | None) -> list[str]:
