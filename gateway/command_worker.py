@@ -189,10 +189,7 @@ class StationCommands:
         if pending is not None:
             await self._settle_password(request.station_id, pending, accepted=status == "Accepted")
         await self._remember_configuration(request.station_id, command, status, data, conn.version)
-        moved_to = _security_profile_set(command, conn.version)
-        if moved_to is not None and status in ("Accepted", "RebootRequired"):
-            async with self.db.sessions.begin() as session:
-                await stations.offer_security_profile(session, request.station_id, moved_to)
+        await self._offer_profile(request.station_id, command, status, conn.version)
         return c.CommandReply(
             station_id=request.station_id,
             command=request.command,
@@ -285,6 +282,8 @@ class StationCommands:
             if isinstance(part, c.ChangeConfiguration):
                 results.append({"key": part.key, "status": status})
                 statuses.append(status)
+                # A 1.6 SecurityProfile among several values moves the station too.
+                await self._offer_profile(request.station_id, part, status, conn.version)
             elif isinstance(part, c.SetVariables):
                 results += data["results"]
                 statuses += [r["status"] for r in data["results"]]
@@ -309,6 +308,16 @@ class StationCommands:
             node_id=self.node_id,
             round_trip_ms=round((time.perf_counter() - began) * 1000, 2),
         )
+
+    async def _offer_profile(
+        self, station_id: str, command: Any, status: str | None, version: str
+    ) -> None:
+        """A station that took a higher security profile moves to it at its first
+        connection that meets it (see ``stations.offer_security_profile``)."""
+        moved_to = _security_profile_set(command, version)
+        if moved_to is not None and status in ("Accepted", "RebootRequired"):
+            async with self.db.sessions.begin() as session:
+                await stations.offer_security_profile(session, station_id, moved_to)
 
     async def _round_trip(
         self, conn: OcppConnection, request: c.CommandRequest, action: str, payload: dict[str, Any]

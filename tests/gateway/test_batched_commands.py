@@ -13,6 +13,7 @@ import pytest
 from websockets.asyncio.client import ClientConnection
 
 from activities.persistence.database import Database
+from activities.persistence.models import Station
 from activities.persistence.repositories import station_variables
 from gateway.server import Gateway
 from gateway.timestamps import utcnow
@@ -154,15 +155,19 @@ async def test_TC_1_6_several_values_are_one_change_configuration_each(
 ) -> None:
     ident = unique("BATCH16")
     await seed_station(sqlite_db, ident)
-    settings = [Setting("HeartbeatInterval", "60"), Setting("MeterValueSampleInterval", "30")]
+    settings = [Setting("HeartbeatInterval", "60"), Setting("SecurityProfile", "2")]
     async for station in _answering(gateway, ident, "ocpp1.6", set()):
         reply = await gateway.commands.send(CommandRequest.of(ident, SetVariables(settings), "s"))
         sent = station.calls("ChangeConfiguration")
     assert sent == [
         {"key": "HeartbeatInterval", "value": "60"},
-        {"key": "MeterValueSampleInterval", "value": "30"},
+        {"key": "SecurityProfile", "value": "2"},
     ]
     assert reply.status == "Accepted" and len(reply.response["parts"]) == 2
+    # The upgrade among them is kept as the profile the station moves to.
+    async with sqlite_db.sessions() as session:
+        row = await session.get(Station, ident)
+        assert row is not None and row.pending_security_profile == 2
 
 
 def test_a_password_cannot_travel_in_set_variables() -> None:
