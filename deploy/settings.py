@@ -10,6 +10,7 @@ from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy.engine import make_url
 
+from activities.alerts import SmtpSettings
 from activities.certificate_authority import CertificateAuthority
 from api.auth import parse_grant
 from gateway.config import GatewayConfig
@@ -69,6 +70,12 @@ class Settings(BaseSettings):
         "only on the embedded SQLite database (development), refused elsewhere",
     )
     heartbeat_interval_s: int = 300
+    smtp_host: str | None = Field(None, description="SMTP server of e-mail alerts")
+    smtp_port: int = 25
+    smtp_sender: str = "csms@localhost"
+    smtp_username: str | None = None
+    smtp_password: str | None = Field(None, description="secret: never shown or logged")
+    smtp_starttls: bool = False
     api_keys: dict[str, str] = Field(
         default_factory=dict,
         description='JSON: {"<key>": "operator" | "viewer" | "depot_manager:<site>,<site>"}',
@@ -133,6 +140,19 @@ class Settings(BaseSettings):
         if self.ca_cert and self.ca_key:
             return CertificateAuthority.load(self.ca_cert, self.ca_key)
         return CertificateAuthority.development(self.data_dir / "ca")
+
+    def smtp(self) -> SmtpSettings | None:
+        """Where e-mail alerts go out (None: no SMTP server configured)."""
+        if not self.smtp_host:
+            return None
+        return SmtpSettings(
+            host=self.smtp_host,
+            port=self.smtp_port,
+            sender=self.smtp_sender,
+            username=self.smtp_username,
+            password=self.smtp_password,
+            starttls=self.smtp_starttls,
+        )
 
     def gateway_config(self) -> GatewayConfig:
         """The gateway node's configuration."""

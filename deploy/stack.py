@@ -71,7 +71,11 @@ class Stack:
         await upgrade_async(self.settings.db_url)
         if self._want["worker"]:
             self.worker = build_worker(
-                client, self.db, self.settings.task_queue, self.settings.certificate_authority()
+                client,
+                self.db,
+                self.settings.task_queue,
+                self.settings.certificate_authority(),
+                self.settings.smtp(),
             )
             self._tasks.append(asyncio.create_task(self.worker.run(), name="worker"))
             self._sweeper = asyncio.create_task(

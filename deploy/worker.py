@@ -8,12 +8,14 @@ from temporalio.client import Client
 from temporalio.worker import PollerBehaviorAutoscaling, Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
+from activities.alerts import AlertActivities, SmtpSettings
 from activities.baselines import BaselineActivities
 from activities.certificate_authority import CertificateAuthority
 from activities.certificates import CertificateActivities
 from activities.compliance import ComplianceActivities
 from activities.demand_response import DemandResponseActivities
 from activities.firmware import FirmwareActivities
+from activities.health import HealthActivities
 from activities.invoicing import InvoicingActivities
 from activities.log_uploads import LogUploadActivities
 from activities.payments import PaymentActivities
@@ -25,6 +27,7 @@ from activities.sessions import SessionActivities
 from activities.smart_charging import SmartChargingActivities
 from activities.station_locator import RoutingActivities
 from activities.webhooks import WebhookActivities
+from workflows.alert_delivery import AlertDeliveryWorkflow
 from workflows.certificate_signing import CertificateSigningWorkflow
 from workflows.charging_session import ChargingSessionWorkflow
 from workflows.configuration_push import ConfigurationPushWorkflow
@@ -37,6 +40,7 @@ from workflows.payment_hold import PaymentHoldWorkflow
 from workflows.reservation import ReservationWorkflow
 from workflows.site_charging import SiteChargingWorkflow
 from workflows.station_command import StationCommandWorkflow
+from workflows.station_health import StationHealthWorkflow
 from workflows.webhooks import WebhookDeliveryWorkflow
 
 WORKFLOWS = [
@@ -54,6 +58,8 @@ WORKFLOWS = [
     FirmwareUpdateWorkflow,
     FirmwareRolloutWorkflow,
     CertificateSigningWorkflow,
+    StationHealthWorkflow,
+    AlertDeliveryWorkflow,
 ]
 
 
@@ -76,10 +82,15 @@ def stripe_gateway() -> StripeGateway | None:
 
 
 def build_worker(
-    client: Client, db: Database, task_queue: str, authority: CertificateAuthority | None = None
+    client: Client,
+    db: Database,
+    task_queue: str,
+    authority: CertificateAuthority | None = None,
+    smtp: SmtpSettings | None = None,
 ) -> Worker:
     """A worker with all workflows and activities bound to ``db``; station certificates
-    are signed by ``authority`` (None: a CA made for this worker alone, for tests)."""
+    are signed by ``authority`` (None: a CA made for this worker alone, for tests);
+    e-mail alerts go out through ``smtp`` (None: e-mail alerts fail and are retried)."""
     sessions = SessionActivities(db)
     routing = RoutingActivities(db)
     reservations = ReservationActivities(db)
@@ -95,6 +106,8 @@ def build_worker(
     holds = HoldActivities(db)
     fw = FirmwareActivities(db)
     certificates = CertificateActivities(db, authority or CertificateAuthority.generate())
+    health = HealthActivities(db)
+    alerts = AlertActivities(db, smtp)
     return Worker(
         client,
         task_queue=task_queue,
@@ -140,6 +153,13 @@ def build_worker(
             fw.set_rollout_state,
             certificates.sign_station_certificate,
             certificates.settle_station_certificate,
+            health.classify_fault,
+            health.station_busy,
+            health.record_health,
+            health.open_incident,
+            health.note_incident,
+            alerts.deliver_alert,
+            alerts.give_up_alert,
         ],
         workflow_runner=workflow_runner(),
         max_concurrent_activities=64,

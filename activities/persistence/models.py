@@ -99,6 +99,13 @@ class Station(Base):
     last_boot_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     last_seen_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    # Liveness as the gateway sees it (connected, booting, online, silent, offline),
+    # and health as the station's health workflow judges it (healthy, degraded, ...).
+    liveness: Mapped[str | None] = mapped_column(String(16))
+    liveness_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    health: Mapped[str | None] = mapped_column(String(16))
+    health_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    health_reason: Mapped[str | None] = mapped_column(Text)
 
     site: Mapped[Site | None] = relationship(back_populates="stations")
     connectors: Mapped[list[Connector]] = relationship(
@@ -980,3 +987,126 @@ class FirmwareVersionSeen(Base):
     station_id: Mapped[str] = mapped_column(ForeignKey("stations.id"))
     version: Mapped[str | None] = mapped_column(String(50))
     at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class LivenessChange(Base):
+    """One transition of a station's liveness, with its cause."""
+
+    __tablename__ = "liveness_changes"
+    __table_args__ = (Index("ix_liveness_changes_station_at", "station_id", "at"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    station_id: Mapped[str] = mapped_column(String(64))
+    at: Mapped[datetime] = mapped_column(UTCDateTime())
+    state: Mapped[str] = mapped_column(String(16))
+    previous: Mapped[str | None] = mapped_column(String(16))
+    cause: Mapped[str | None] = mapped_column(String(200))
+    node_id: Mapped[str] = mapped_column(String(64))
+
+
+class FaultRule(Base):
+    """An operator's classification rule; it wins over the built-in table.
+
+    Every matcher left empty matches anything; ``vendor_error_code`` may end in ``*``
+    (a prefix). Among matching rules the lowest ``priority`` wins, then the most
+    specific (most matchers set).
+    """
+
+    __tablename__ = "fault_rules"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    name: Mapped[str] = mapped_column(String(100))
+    kind: Mapped[str | None] = mapped_column(String(16))
+    state: Mapped[str | None] = mapped_column(String(100))
+    error_code: Mapped[str | None] = mapped_column(String(50))
+    vendor_error_code: Mapped[str | None] = mapped_column(String(50))
+    tech_code: Mapped[str | None] = mapped_column(String(50))
+    vendor: Mapped[str | None] = mapped_column(String(50))
+    model: Mapped[str | None] = mapped_column(String(50))
+    fault_class: Mapped[str] = mapped_column(String(16))
+    severity: Mapped[str] = mapped_column(String(16))
+    playbook: Mapped[str] = mapped_column(String(32))
+    title: Mapped[str | None] = mapped_column(String(200))
+    priority: Mapped[int] = mapped_column(Integer, default=100)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class Incident(Base):
+    """A fault remediation could not clear, for a field visit: its evidence and state
+    (open, acknowledged, resolved); at most one is open per station and fault."""
+
+    __tablename__ = "incidents"
+    __table_args__ = (Index("ix_incidents_station_key", "station_id", "key", "state"),)
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    station_id: Mapped[str] = mapped_column(String(64))
+    site_id: Mapped[str | None] = mapped_column(String(64), index=True)
+    key: Mapped[str] = mapped_column(String(200))
+    title: Mapped[str] = mapped_column(String(200))
+    severity: Mapped[str] = mapped_column(String(16))
+    fault_class: Mapped[str] = mapped_column(String(16))
+    code: Mapped[str] = mapped_column(String(100))
+    state: Mapped[str] = mapped_column(String(16), default="open")
+    evse_id: Mapped[int] = mapped_column(Integer, default=0)
+    connector_id: Mapped[int] = mapped_column(Integer, default=0)
+    fault_since: Mapped[datetime] = mapped_column(UTCDateTime())
+    opened_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
+    acknowledged_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    evidence: Mapped[dict[str, Any]] = mapped_column(JSON)
+    workflow_id: Mapped[str] = mapped_column(String(200))
+
+
+class IncidentEvent(Base):
+    """One line of an incident's timeline."""
+
+    __tablename__ = "incident_events"
+    __table_args__ = (Index("ix_incident_events_incident_at", "incident_id", "at"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    incident_id: Mapped[str] = mapped_column(ForeignKey("incidents.id"))
+    at: Mapped[datetime] = mapped_column(UTCDateTime())
+    kind: Mapped[str] = mapped_column(String(16))
+    text: Mapped[str] = mapped_column(Text)
+    actor: Mapped[str] = mapped_column(String(64))
+
+
+class AlertRule(Base):
+    """Who is told about incidents, how (signed webhook or e-mail) and from which
+    severity; the same station and fault alert again only after ``repeat_after_s``."""
+
+    __tablename__ = "alert_rules"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    name: Mapped[str] = mapped_column(String(100))
+    channel: Mapped[str] = mapped_column(String(16))
+    target: Mapped[str] = mapped_column(String(1000))
+    # The webhook signing key (never shown after creation, never logged).
+    secret: Mapped[str | None] = mapped_column(String(200))
+    min_severity: Mapped[str] = mapped_column(String(16))
+    site_id: Mapped[str | None] = mapped_column(String(64))
+    repeat_after_s: Mapped[float] = mapped_column(Float, default=3600.0)
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class AlertDelivery(Base):
+    """One alert to one rule's target about one incident's opening or resolution."""
+
+    __tablename__ = "alert_deliveries"
+    __table_args__ = (
+        UniqueConstraint("rule_id", "incident_id", "event", name="uq_alert_deliveries_once"),
+        Index("ix_alert_deliveries_rule_station", "rule_id", "station_id", "key", "created_at"),
+    )
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    rule_id: Mapped[str] = mapped_column(ForeignKey("alert_rules.id"))
+    incident_id: Mapped[str] = mapped_column(ForeignKey("incidents.id"))
+    station_id: Mapped[str] = mapped_column(String(64))
+    key: Mapped[str] = mapped_column(String(200))
+    event: Mapped[str] = mapped_column(String(16))
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
