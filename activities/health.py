@@ -3,12 +3,15 @@ station's sessions, its judged health, incidents and the alerts they queue."""
 
 from __future__ import annotations
 
-from sqlalchemy import select
+import asyncio
+from datetime import timedelta
+
+from sqlalchemy import func, select
 from temporalio import activity
 
 from activities.fault_rules import Rule, classify
 from activities.persistence.database import Database
-from activities.persistence.models import FaultRule, Incident, Station, utcnow
+from activities.persistence.models import FaultRule, Incident, Station, StationMessage, utcnow
 from activities.persistence.repositories import firmware, incidents
 from workflows.health import (
     Classification,
@@ -40,6 +43,9 @@ def rule_of(row: FaultRule) -> Rule:
         model=row.model,
         priority=row.priority,
     )
+
+
+EVIDENCE_WAIT_TRIES = 3
 
 
 class HealthActivities:
@@ -85,6 +91,7 @@ class HealthActivities:
     async def open_incident(self, opening: IncidentOpening) -> IncidentOutcome:
         """Open an incident with its evidence (or add to the one open for the same
         fault), and queue the alerts it sends."""
+        await self._logged_since(opening)
         async with self._db.sessions.begin() as session:
             opened = await incidents.open_incident(session, opening, utcnow())
             deliveries = (
@@ -93,6 +100,22 @@ class HealthActivities:
                 else []
             )
             return IncidentOutcome(opened.incident.id, opened.created, deliveries)
+
+    async def _logged_since(self, opening: IncidentOpening) -> None:
+        """Wait (briefly) for the message that raised the fault to reach the message log,
+        which gateways write in batches about once a second: the evidence should hold it."""
+        for _ in range(EVIDENCE_WAIT_TRIES):
+            async with self._db.sessions() as session:
+                newest = await session.scalar(
+                    select(func.max(StationMessage.at)).where(
+                        StationMessage.station_id == opening.station_id
+                    )
+                )
+            if newest is not None and newest >= opening.since - timedelta(seconds=1):
+                return
+            if utcnow() - opening.since > timedelta(seconds=EVIDENCE_WAIT_TRIES):
+                return  # an old fault: what the log holds is all there is
+            await asyncio.sleep(1.0)
 
     @activity.defn(name="note_incident")
     async def note_incident(self, note: IncidentNote) -> IncidentOutcome:

@@ -24,6 +24,7 @@ from api.routers import (
     firmware,
     fleet_plans,
     id_tokens,
+    incidents,
     invoices,
     log_uploads,
     payment_holds,
@@ -32,6 +33,7 @@ from api.routers import (
     sessions,
     sites,
     smart_charging,
+    station_health,
     stations,
     tariffs,
     utilities,
@@ -98,6 +100,8 @@ def create_app(
         invoices,
         payment_holds,
         firmware,
+        station_health,
+        incidents,
     ):
         app.include_router(module.router)
     # The utility-facing OpenADR 3 VTN (its own OAuth2 tokens, not API keys).

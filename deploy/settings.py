@@ -16,6 +16,7 @@ from api.auth import parse_grant
 from gateway.config import GatewayConfig
 from gateway.security import TlsFiles
 from workflows.domain import TASK_QUEUE
+from workflows.health import HealthSettings
 
 
 class Settings(BaseSettings):
@@ -70,6 +71,12 @@ class Settings(BaseSettings):
         "only on the embedded SQLite database (development), refused elsewhere",
     )
     heartbeat_interval_s: int = 300
+    ping_interval_s: float = 60.0
+    ping_timeout_s: float = Field(60.0, description="a pong later than this: half-open")
+    silent_after_s: float | None = Field(None, description="default: 2 heartbeats + 60 s")
+    offline_after_s: float = Field(300.0, description="disconnected this long: offline")
+    offline_incident_after_s: float = 3600.0
+    max_resets_per_day: int = 3
     smtp_host: str | None = Field(None, description="SMTP server of e-mail alerts")
     smtp_port: int = 25
     smtp_sender: str = "csms@localhost"
@@ -164,6 +171,14 @@ class Settings(BaseSettings):
             allow_unsecured_stations=self.unsecured_stations_allowed,
             spool_path=str(self.data_dir / f"spool-{self.node_id}.db"),
             heartbeat_interval_s=self.heartbeat_interval_s,
+            ping_interval_s=self.ping_interval_s,
+            ping_timeout_s=self.ping_timeout_s,
+            silent_after_s=self.silent_after_s,
+            health=HealthSettings(
+                offline_after_s=self.offline_after_s,
+                offline_incident_after_s=self.offline_incident_after_s,
+                max_resets_per_day=self.max_resets_per_day,
+            ),
             tls=TlsFiles(
                 self.tls_cert,
                 self.tls_key,

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal
 
 from gateway.security import TlsFiles
 from workflows.domain import TASK_QUEUE
+from workflows.health import HealthSettings
 
 
 @dataclass(frozen=True)
@@ -23,6 +24,15 @@ class GatewayConfig:
     # when the deployment opts in (development); pending ones may always boot.
     allow_unsecured_stations: bool = False
     heartbeat_interval_s: int = 300
+    # WebSocket pings: a station whose pong does not come within the timeout is on a
+    # half-open connection; it is closed and the station is offline.
+    ping_interval_s: float = 60.0
+    ping_timeout_s: float = 60.0
+    # No message for this long on an open socket: silent (None: twice the heartbeat
+    # interval and a minute).
+    silent_after_s: float | None = None
+    # How a station's health workflow judges it (used when the workflow starts).
+    health: HealthSettings = field(default_factory=HealthSettings)
     max_frame_bytes: int = 65_536
     # Per connection: sustained CALLs per second, and the burst allowed above it
     # (a charger emptying its offline queue sends many in a row).

@@ -99,6 +99,7 @@ class OcppConnection:
         handlers: ProtocolHandlers,
         rate_limit: TokenBucket | None = None,
         message_log: MessageLog | None = None,
+        on_call: Callable[[StationContext, str], None] | None = None,
     ) -> None:
         self.websocket = websocket
         self.context = context
@@ -110,6 +111,8 @@ class OcppConnection:
         # (asyncio's lock wakes its waiters first come, first served).
         self._call_slot = asyncio.Lock()
         self.message_log = message_log
+        # Told of every CALL the station sends (liveness: one timestamp, no write).
+        self._on_call = on_call
         self._refused, self._warned_at = 0, -WARN_EVERY_S
 
     @property
@@ -149,6 +152,8 @@ class OcppConnection:
             log.info("%s sent a malformed frame: %s", self.station_id, error)
             return rpc.call_error(error, self.version)
         if isinstance(frame, rpc.Call):
+            if self._on_call is not None:
+                self._on_call(self.context, frame.action)
             if self.rate_limit is not None and not self.rate_limit.allow():
                 self._warn_refused()
                 limited = OcppError(

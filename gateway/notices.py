@@ -16,6 +16,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from activities.persistence.models import OutboxEvent
 from activities.persistence.repositories import (
     firmware,
     log_uploads,
@@ -24,6 +25,7 @@ from activities.persistence.repositories import (
     station_variables,
 )
 from activities.persistence.types import to_json
+from gateway import health_facts
 from gateway.connection import StationContext
 from gateway.redaction import redact
 from gateway.services import GatewayServices
@@ -57,13 +59,19 @@ class Notices:
             # What the CSMS acts on, in neutral terms (planning never reads OCPP fields).
             payload["needs"] = to_json(notice.needs)
 
-        async def store(session: AsyncSession) -> Wake | None:
+        node_id = self._services.config.node_id
+
+        async def store(session: AsyncSession) -> tuple[Wake | None, list[OutboxEvent]]:
             station_events.add_event(
                 session, station_id=ctx.station_id, kind=notice.kind.value, payload=payload
             )
-            return await _apply(session, ctx.station_id, notice)
+            # The health workflow's facts in the notice's own transaction.
+            rows = health_facts.enqueue_all(session, node_id, notice.facts)
+            return await _apply(session, ctx.station_id, notice), rows
 
-        wake = await self._services.writes.run(store)
+        wake, rows = await self._services.writes.run(store)
+        for row in rows:
+            self._services.relay.submit(row)
         if wake is not None:
             self._wakeups.signal(*wake)
         if notice.kind is NoticeKind.CHARGING_LIMIT:

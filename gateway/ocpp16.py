@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from gateway import bounds, metering
+from gateway import bounds, health_facts, metering
 from gateway.connection import Handler, OcppConnection, guarded
 from gateway.station_service import StationService
 from gateway.timestamps import format_timestamp, parse_timestamp, utcnow
@@ -213,8 +213,16 @@ class Ocpp16Handlers:
 
     async def security_event(self, conn: OcppConnection, p: dict[str, Any]) -> dict[str, Any]:
         """Keep a security event (security extension), as 2.x stations' are kept."""
+        found = health_facts.security_fact(conn.context.station_id, p)
         await self.service.notices.keep(
-            conn.context, StationNotice(NoticeKind.SECURITY_EVENT, p["type"], None, p)
+            conn.context,
+            StationNotice(
+                NoticeKind.SECURITY_EVENT,
+                p["type"],
+                None,
+                p,
+                facts=() if found is None else (found,),
+            ),
         )
         return {}
 

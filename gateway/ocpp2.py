@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from gateway import bounds, contract_certificates, device_model, metering, ocsp
+from gateway import bounds, contract_certificates, device_model, health_facts, metering, ocsp
 from gateway.connection import Handler, OcppConnection, guarded
 from gateway.rpc import ErrorKind, OcppError
 from gateway.station_service import StationService
@@ -25,6 +25,7 @@ from workflows.domain import (
     TransactionEvent,
     TransactionEventKind,
 )
+from workflows.health import StationFact
 
 log = logging.getLogger(__name__)
 
@@ -322,8 +323,16 @@ class Ocpp2Handlers:
         answer = {"status": "Accepted"} if kind is NoticeKind.EV_CHARGING_SCHEDULE else {}
 
         async def keep(conn: OcppConnection, p: dict[str, Any]) -> dict[str, Any]:
+            station = conn.context.station_id
+            facts: tuple[StationFact, ...] = ()
+            if kind is NoticeKind.EVENT:
+                facts = tuple(health_facts.event_facts(station, p))
+            elif kind is NoticeKind.SECURITY_EVENT:
+                found = health_facts.security_fact(station, p)
+                facts = () if found is None else (found,)
             await self.service.notices.keep(
-                conn.context, StationNotice(kind, p.get("status"), p.get("requestId"), p)
+                conn.context,
+                StationNotice(kind, p.get("status"), p.get("requestId"), p, facts=facts),
             )
             return dict(answer)
 

@@ -23,7 +23,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 from temporalio.client import Client
-from temporalio.common import WorkflowIDReusePolicy
+from temporalio.common import SearchAttributePair, TypedSearchAttributes, WorkflowIDReusePolicy
 from temporalio.converter import value_to_type
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
@@ -33,13 +33,18 @@ from activities.persistence.models import OutboxEvent
 from activities.persistence.repositories import cdrs, outbox, reconciliation, transactions
 from activities.temporal_link import TemporalLink
 from gateway.timestamps import utcnow
+from workflows import search_attributes as sa
 from workflows.charging_session import ChargingSessionWorkflow, initial_search_attributes
 from workflows.domain import SessionStarted, SessionStopped
+from workflows.health import HealthInput, HealthSettings, StationFact
+from workflows.station_health import StationHealthWorkflow
 
 log = logging.getLogger(__name__)
 
 SESSION_STARTED = "session.started"
 SESSION_STOPPED = "session.stopped"
+STATION_FACT = "station.fact"
+"""A fact for the station's health workflow (see :mod:`gateway.health_facts`)."""
 ORPHAN_AGE = timedelta(seconds=30)
 """Events of another node older than this are taken over (that node may be gone)."""
 
@@ -115,6 +120,10 @@ def deliveries(batch: list[PendingEvent]) -> list[list[PendingEvent]]:
     already running with the request and learns its transaction only from
     ``started``. Every other event is a call of its own.
     """
+    facts: dict[str, list[PendingEvent]] = {}
+    for event in batch:
+        if event.kind == STATION_FACT:
+            facts.setdefault(event.workflow_id, []).append(event)
     stops: dict[str, PendingEvent] = {}
     for event in batch:
         if event.kind == SESSION_STOPPED and event.workflow_id not in stops:
@@ -124,6 +133,12 @@ def deliveries(batch: list[PendingEvent]) -> list[list[PendingEvent]]:
     calls: list[list[PendingEvent]] = []
     placed: set[str] = set()
     for event in batch:
+        if event.kind == STATION_FACT:
+            # A station's facts go in order, one call after the other, in one delivery.
+            if event.workflow_id not in placed:
+                placed.add(event.workflow_id)
+                calls.append(facts[event.workflow_id])
+            continue
         group = merged.get(event.workflow_id)
         if group is None or (event.kind != SESSION_STARTED and event is not group[0]):
             calls.append([event])  # alone: other kinds and repeated stops too
@@ -171,6 +186,7 @@ class OutboxRelay:
         batch: int = 1000,
         concurrency: int = 64,
         sweep_interval_s: float = 5.0,
+        health: HealthSettings | None = None,
     ) -> None:
         self._db = db
         self._link = link
@@ -179,6 +195,7 @@ class OutboxRelay:
         self._batch = batch
         self._concurrency = asyncio.Semaphore(concurrency)
         self._sweep_interval = sweep_interval_s
+        self._health = health or HealthSettings()
         self._queue: asyncio.Queue[PendingEvent] = asyncio.Queue(maxsize=50_000)
         self._task: asyncio.Task[None] | None = None
         self.delivered = 0
@@ -256,7 +273,7 @@ class OutboxRelay:
     async def _deliver_batch(self, batch: list[PendingEvent]) -> int:
         client = await self._link.client()
         calls = deliveries(batch)
-        results = await asyncio.gather(*(self._deliver(client, call[0]) for call in calls))
+        results = await asyncio.gather(*(self._deliver(client, call) for call in calls))
         self.calls += len(calls)
         pairs = [
             (event, failure) for call, failure in zip(calls, results, strict=True) for event in call
@@ -292,10 +309,14 @@ class OutboxRelay:
             )
         return len(done)
 
-    async def _deliver(self, client: Client, row: PendingEvent) -> Failure | None:
+    async def _deliver(self, client: Client, call: list[PendingEvent]) -> Failure | None:
         async with self._concurrency:
             try:
-                await self._send(client, row)
+                if call[0].kind == STATION_FACT:
+                    for fact in call:
+                        await self._send_fact(client, fact)
+                else:
+                    await self._send(client, call[0])
             except UndeliverableEvent as exc:
                 return Failure(str(exc), permanent=True)
             except WorkflowAlreadyStartedError:
@@ -308,6 +329,25 @@ class OutboxRelay:
             except Exception as exc:
                 return Failure(f"{type(exc).__name__}: {exc}", permanent=False)
             return None
+
+    async def _send_fact(self, client: Client, row: PendingEvent) -> None:
+        """Signal-with-start of the station's health workflow."""
+        try:
+            fact = value_to_type(StationFact, row.payload["fact"])
+        except (KeyError, TypeError, ValueError) as exc:
+            raise UndeliverableEvent(f"event {row.id} does not decode: {exc!r}"[:500]) from None
+        await client.start_workflow(
+            StationHealthWorkflow.run,
+            HealthInput(fact.station_id, self._health),
+            id=row.workflow_id,
+            task_queue=self._task_queue,
+            start_signal="fact",
+            start_signal_args=[fact],
+            search_attributes=TypedSearchAttributes(
+                [SearchAttributePair(sa.STATION_ID, fact.station_id)]
+            ),
+            static_summary=f"Health of station {fact.station_id}",
+        )
 
     async def _send(self, client: Client, row: PendingEvent) -> None:
         start, signal, arg = _decoded(row)

@@ -35,6 +35,7 @@ from gateway.authorizer import TokenAuthorizer
 from gateway.command_worker import CommandWorker, StationCommands
 from gateway.config import GatewayConfig
 from gateway.connection import OcppConnection, ProtocolHandlers, StationContext
+from gateway.liveness import close_cause
 from gateway.message_log import MessageLog
 from gateway.ocpp2 import Ocpp2Handlers
 from gateway.ocpp16 import Ocpp16Handlers
@@ -55,6 +56,17 @@ SUBPROTOCOLS = ("ocpp2.1", "ocpp2.0.1", "ocpp1.6")
 def station_identity(path: str) -> str:
     """The charger identity: the last segment of the URL path, percent-decoded."""
     return unquote(path.split("?", 1)[0].rstrip("/").rsplit("/", 1)[-1])
+
+
+def _close_cause(websocket: ServerConnection) -> str:
+    """Why a station's socket closed: by the station, replaced, half-open, lost."""
+    protocol = websocket.protocol
+    received, sent = protocol.close_rcvd, protocol.close_sent
+    if received is not None and (sent is None or protocol.close_rcvd_then_sent):
+        return close_cause(received.code, received.reason, by_station=True)
+    if sent is not None:
+        return close_cause(sent.code, sent.reason, by_station=False)
+    return close_cause(None, "", by_station=False)
 
 
 def basic_credentials(headers: Headers) -> tuple[str, str] | None:
@@ -81,7 +93,13 @@ class Gateway:
             config=config,
             db=db,
             authorizer=TokenAuthorizer(db, ttl_s=config.auth_cache_ttl_s),
-            relay=OutboxRelay(db, link, node_id=config.node_id, task_queue=config.task_queue),
+            relay=OutboxRelay(
+                db,
+                link,
+                node_id=config.node_id,
+                task_queue=config.task_queue,
+                health=config.health,
+            ),
             temporal=link,
             writes=GroupCommit(db),
             samples=GroupCommit(db),
@@ -133,6 +151,7 @@ class Gateway:
         self.services.samples.start()
         self.services.relay.start()
         self.message_log.start()
+        self.station_service.liveness.start()
         self.command_worker.start()
         if self.services.spool is not None:
             self._drainer = asyncio.create_task(self._drain_spool(), name="spool-drain")
@@ -162,8 +181,11 @@ class Gateway:
             # OCPP frames are small; per-connection deflate state costs more memory
             # and CPU than it saves bandwidth.
             compression=None,
-            ping_interval=60,
-            ping_timeout=60,
+            ping_interval=self.config.ping_interval_s,
+            ping_timeout=self.config.ping_timeout_s,
+            # A half-open socket cannot answer the close handshake either: give up on it
+            # as soon as on a pong.
+            close_timeout=min(10.0, self.config.ping_timeout_s),
             # Thousands of chargers reconnect at once after a network outage.
             backlog=2048,
         )
@@ -184,6 +206,7 @@ class Gateway:
             self._drainer.cancel()
             await asyncio.gather(self._drainer, return_exceptions=True)
         await self.command_worker.stop()
+        await self.station_service.liveness.stop()
         await self.message_log.stop()
         await self.services.relay.stop()
         await self.services.samples.stop()
@@ -378,6 +401,7 @@ class Gateway:
             version_handlers,
             TokenBucket(self.config.rate_limit_per_s, self.config.rate_limit_burst),
             self.message_log,
+            on_call=self.station_service.liveness.message,
         )
         previous = self.connections.get(context.station_id)
         self.connections[context.station_id] = conn
@@ -403,6 +427,9 @@ class Gateway:
                     connected_at=utcnow(),
                 ),
             )
+            await self.station_service.liveness.connected(
+                context, f"{remote[0]}:{remote[1]}" if remote else None
+            )
             await conn.serve()
         finally:
             if self.connections.get(context.station_id) is conn:
@@ -414,3 +441,4 @@ class Gateway:
                 )
             except Exception:
                 log.exception("could not unregister %s", context.station_id)
+            await self.station_service.liveness.closed(context, _close_cause(websocket))

@@ -17,13 +17,17 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
+from sqlalchemy.ext.asyncio import AsyncSession
 from temporalio.converter import value_to_type
 
 from activities.persistence.database import unavailable
+from activities.persistence.models import Connector, OutboxEvent
 from activities.persistence.repositories import meter_samples, stations
 from activities.persistence.types import to_json
+from gateway import health_facts
 from gateway.certificates import StationCertificates
 from gateway.connection import StationContext
+from gateway.liveness import LivenessMonitor
 from gateway.notices import Notices
 from gateway.rpc import ErrorKind, OcppError
 from gateway.running_cost import RunningCosts
@@ -43,6 +47,7 @@ from workflows.domain import (
     TransactionEvent,
     TransactionEventKind,
 )
+from workflows.health import FactKind, StationFact
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +56,12 @@ DRAW_STATES = frozenset({"Charging", "SuspendedEV", "SuspendedEVSE"})
 
 REJECTED_RETRY_S = 3600
 """A rejected station is told to come back after an hour."""
+
+
+async def _enqueued(
+    session: AsyncSession, node_id: str, facts: list[StationFact]
+) -> list[OutboxEvent]:
+    return health_facts.enqueue_all(session, node_id, facts)
 
 
 @dataclass(frozen=True)
@@ -77,6 +88,7 @@ class StationService:
         self.running_costs = RunningCosts(services.db)
         self.certificates = StationCertificates(services)
         self.transaction_status = TransactionStatus(services)
+        self.liveness = LivenessMonitor(services)
 
     async def boot(self, ctx: StationContext, identity: StationIdentity) -> RegistrationStatus:
         """Record what the station reported; answer its registration state."""
@@ -93,7 +105,33 @@ class StationService:
         if found[2] is not None:
             # A firmware update ends with this boot: its workflow compares versions.
             self.notices.booted(found[2], identity.firmware_version)
+        await self.liveness.booted(ctx, status.value)
+        fact = StationFact(
+            station_id=ctx.station_id,
+            kind=FactKind.BOOT,
+            at=now,
+            state=status.value,
+            firmware_version=identity.firmware_version,
+            ocpp_version=identity.ocpp_version,
+        )
+        await self.health_facts([fact])
         return status
+
+    async def health_facts(self, facts: list[StationFact]) -> None:
+        """Tell the station's health workflow, through the outbox. Advisory for the
+        message (it is answered either way); kept durably once written."""
+        if not facts:
+            return
+        node_id = self.services.config.node_id
+        try:
+            rows = await self.services.writes.run(
+                lambda session: _enqueued(session, node_id, facts)
+            )
+        except Exception as error:
+            log.warning("%s: health facts not kept: %s", facts[0].station_id, error)
+            return
+        for row in rows:
+            self.services.relay.submit(row)
 
     def boot_interval(self, status: RegistrationStatus) -> int:
         """Seconds until the next heartbeat, or until a rejected station may retry."""
@@ -104,9 +142,23 @@ class StationService:
     async def connector_status(self, ctx: StationContext, status: ConnectorStatus) -> None:
         """Store a connector's status; a car that stops or starts drawing (1.6
         SuspendedEV, Charging) makes a smart-charged site re-plan."""
-        await self.services.writes.run(
-            lambda session: stations.set_connector_status(session, ctx.station_id, status)
-        )
+        node_id = self.services.config.node_id
+
+        async def store(session: AsyncSession) -> list[OutboxEvent]:
+            known = await session.get(
+                Connector, (ctx.station_id, status.evse_id, status.connector_id)
+            )
+            before = (
+                None if known is None else (known.status, known.error_code, known.vendor_error_code)
+            )
+            newer = known is None or known.status_at <= status.at
+            await stations.set_connector_status(session, ctx.station_id, status)
+            fact = health_facts.status_fact(ctx.station_id, status, before) if newer else None
+            # In the status's own transaction: a fault is never lost between the two.
+            return [] if fact is None else [health_facts.enqueue(session, node_id, fact)]
+
+        for row in await self.services.writes.run(store):
+            self.services.relay.submit(row)
         if status.status in DRAW_STATES:
             await self._draw_changed(ctx)
 

@@ -15,6 +15,7 @@ from enum import StrEnum
 from typing import Any
 from urllib.parse import quote
 
+from workflows.health import StationFact
 from workflows.profile_commands import StartProfile
 
 TASK_QUEUE = "csms"
@@ -333,6 +334,8 @@ class StationNotice:
     variables: tuple[ReportedVariable, ...] = ()
     # A vehicle's charging needs (2.x NotifyEVChargingNeeds).
     needs: ChargingNeeds | None = None
+    # What the station's health workflow hears of it (problem and security events).
+    facts: tuple[StationFact, ...] = ()
 
 
 def reservation_workflow_id(station_id: str, reservation_id: int) -> str:

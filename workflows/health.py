@@ -274,6 +274,9 @@ class HealthState:
     expected_boot_until: datetime | None = None
     openings: dict[str, list[datetime]] = field(default_factory=dict)
     monitors_set: bool = False
+    # The newest fact seen per key: an older one delivered late (the outbox delivers at
+    # least once, not always in order) changes nothing.
+    seen_at: dict[str, datetime] = field(default_factory=dict)
     facts_seen: int = 0
     last_action: str = "watching"
 

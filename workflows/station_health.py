@@ -121,6 +121,15 @@ class StationHealthWorkflow:
 
     async def _take(self, fact: StationFact, request: HealthInput) -> None:
         state = self._state
+        key = f"boot@{fact.at.isoformat()}" if fact.kind is FactKind.BOOT else fact.fault_key()
+        newest = state.seen_at.get(key)
+        if newest is not None and (fact.at < newest or fact.kind is FactKind.BOOT):
+            return  # late or repeated: a newer fact of the same thing was taken
+        state.seen_at[key] = fact.at
+        if len(state.seen_at) > 200:
+            # Bounded: boots and old keys go first (they only guard against repeats).
+            for old in sorted(state.seen_at, key=lambda k: state.seen_at[k])[:100]:
+                del state.seen_at[old]
         if fact.firmware_version is not None:
             state.firmware_version = fact.firmware_version
         if fact.ocpp_version is not None:

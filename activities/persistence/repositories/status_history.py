@@ -66,3 +66,38 @@ async def during(session: AsyncSession, spans: Sequence[Span]) -> list[list[Repo
             if span.start <= at <= span.end:
                 found[k].append(Reported(at, state, source))
     return found
+
+
+async def reports_in(
+    session: AsyncSession, station_id: str, start: datetime, end: datetime
+) -> dict[tuple[int, int], list[Reported]]:
+    """Each connector's reported statuses within [start, end), each led by the last one
+    before ``start`` (the status the window opens with). Scoped to the station."""
+    table = ConnectorStatusHistory
+    scope = and_(table.station_id == station_id, table.source == "status")
+    found: dict[tuple[int, int], list[Reported]] = {}
+    keys = (
+        await session.execute(select(table.evse_id, table.connector_id).where(scope).distinct())
+    ).all()
+    for evse_id, connector_id in keys:
+        here = and_(scope, table.evse_id == evse_id, table.connector_id == connector_id)
+        opening = (
+            await session.execute(
+                select(table.at, table.state)
+                .where(here, table.at < start)
+                .order_by(table.at.desc(), table.id.desc())
+                .limit(1)
+            )
+        ).first()
+        rows = (
+            await session.execute(
+                select(table.at, table.state)
+                .where(here, table.at >= start, table.at < end)
+                .order_by(table.at, table.id)
+            )
+        ).all()
+        reports = [Reported(opening[0], opening[1], "status")] if opening else []
+        reports += [Reported(at, state, "status") for at, state in rows]
+        if reports:
+            found[(evse_id, connector_id)] = reports
+    return found
