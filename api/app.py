@@ -6,7 +6,8 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from fastapi import FastAPI
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, PlainTextResponse
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import text
 
 from activities.persistence.database import Database
@@ -14,6 +15,7 @@ from activities.temporal_link import TemporalLink
 from api import docs
 from api.auth import parse_grant
 from api.input_guard import InputGuard
+from api.metrics import ApiMetrics, MetricsMiddleware
 from api.openadr3 import vtn
 from api.routers import (
     accounts,
@@ -71,6 +73,9 @@ def create_app(
     )
     docs.install(app)
     app.add_middleware(InputGuard)
+    api_metrics = ApiMetrics()
+    app.state.metrics = api_metrics
+    app.add_middleware(MetricsMiddleware, metrics=api_metrics)
     app.state.db = db
     app.state.temporal = temporal
     app.state.task_queue = task_queue
@@ -109,8 +114,13 @@ def create_app(
     app.include_router(log_uploads.public)
 
     @app.get("/health", tags=["health"])
-    async def health() -> JSONResponse:
-        """Liveness of the API and reachability of the database and Temporal."""
+    async def health() -> dict[str, str]:
+        """Liveness: the API process answers (public, for orchestrators)."""
+        return {"status": "alive"}
+
+    @app.get("/ready", tags=["health"])
+    async def ready() -> JSONResponse:
+        """Readiness: reachability of the database and Temporal (public; 503 if not)."""
         checks: dict[str, str] = {}
         try:
             async with db.sessions() as session:
@@ -126,5 +136,13 @@ def create_app(
             checks["temporal"] = f"error: {type(exc).__name__}"
         healthy = all(v == "ok" for v in checks.values())
         return JSONResponse(checks, status_code=200 if healthy else 503)
+
+    @app.get("/metrics", tags=["health"], response_class=PlainTextResponse)
+    async def metrics() -> PlainTextResponse:
+        """Prometheus metrics of the API (public, as scrapers expect; labels carry
+        route templates, never ids)."""
+        return PlainTextResponse(
+            generate_latest(api_metrics.registry), media_type=CONTENT_TYPE_LATEST
+        )
 
     return app

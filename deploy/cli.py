@@ -32,7 +32,7 @@ from deploy.simulator import (
     station_ids,
 )
 from deploy.stack import Stack, dev_api_key
-from deploy.temporal_dev import TemporalDevServer, wait_for_temporal
+from deploy.temporal_dev import TemporalDevServer, metrics_runtime, wait_for_temporal
 
 app = typer.Typer(help="Charging station management system.", no_args_is_help=True)
 console = Console()
@@ -138,8 +138,14 @@ def _component(**wanted: bool) -> None:
     _logging(settings.log_level)
 
     async def main() -> None:
+        # The worker's SDK metrics (task latencies, activity execution times) for Prometheus.
+        runtime = (
+            metrics_runtime(settings.metrics_host, settings.worker_sdk_metrics_port)
+            if wanted.get("worker")
+            else None
+        )
         client = await wait_for_temporal(
-            settings.temporal_address, settings.temporal_namespace, timeout_s=300
+            settings.temporal_address, settings.temporal_namespace, timeout_s=300, runtime=runtime
         )
         stack = Stack(settings, **wanted)
         try:

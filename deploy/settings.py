@@ -71,6 +71,12 @@ class Settings(BaseSettings):
         "only on the embedded SQLite database (development), refused elsewhere",
     )
     heartbeat_interval_s: int = 300
+    metrics_host: str = "0.0.0.0"
+    gateway_metrics_port: int | None = Field(9101, description="gateway /metrics, /health, /ready")
+    worker_metrics_port: int | None = Field(9102, description="worker /metrics, /health, /ready")
+    worker_sdk_metrics_port: int | None = Field(
+        9103, description="the Temporal SDK's own Prometheus exporter of the worker"
+    )
     ping_interval_s: float = 60.0
     ping_timeout_s: float = Field(60.0, description="a pong later than this: half-open")
     silent_after_s: float | None = Field(None, description="default: 2 heartbeats + 60 s")
@@ -172,6 +178,7 @@ class Settings(BaseSettings):
             spool_path=str(self.data_dir / f"spool-{self.node_id}.db"),
             heartbeat_interval_s=self.heartbeat_interval_s,
             ping_interval_s=self.ping_interval_s,
+            metrics_port=self.gateway_metrics_port,
             ping_timeout_s=self.ping_timeout_s,
             silent_after_s=self.silent_after_s,
             health=HealthSettings(

@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import uvicorn
+from sqlalchemy import text
 from temporalio.client import Client
 from temporalio.worker import Worker
 
@@ -20,7 +21,8 @@ from activities.temporal_link import TemporalLink
 from api.app import create_app
 from deploy.settings import Settings
 from deploy.webhook_sweeper import sweep_forever
-from deploy.worker import build_worker
+from deploy.worker import build_worker, worker_registry
+from gateway.probes import ProbeServer, check
 from gateway.server import Gateway
 
 log = logging.getLogger(__name__)
@@ -65,6 +67,7 @@ class Stack:
         self.api_server: EmbeddedServer | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self._sweeper: asyncio.Task[None] | None = None
+        self.worker_probes: ProbeServer | None = None
 
     async def start(self, client: Client) -> None:
         """Migrate the database, then start each wanted component."""
@@ -78,6 +81,14 @@ class Stack:
                 self.settings.smtp(),
             )
             self._tasks.append(asyncio.create_task(self.worker.run(), name="worker"))
+            if self.settings.worker_metrics_port is not None:
+                self.worker_probes = ProbeServer(
+                    self.settings.metrics_host,
+                    self.settings.worker_metrics_port,
+                    [worker_registry()],
+                    lambda: self._worker_ready(client),
+                )
+                await self.worker_probes.start()
             self._sweeper = asyncio.create_task(
                 sweep_forever(client, self.db, self.settings.task_queue), name="webhook-sweeper"
             )
@@ -115,6 +126,19 @@ class Stack:
                 # Bound to a free port: tell chargers the real one.
                 app.state.public_url = f"http://localhost:{self.api_port}"
 
+    async def _worker_ready(self, client: Client) -> dict[str, str]:
+        """The worker runs, and its database and Temporal answer."""
+        running = self._tasks[0] if self._tasks else None
+        checks = {"worker": "ok" if running is not None and not running.done() else "stopped"}
+
+        async def database() -> None:
+            async with self.db.sessions() as session:
+                await session.execute(text("SELECT 1"))
+
+        await check("database", database, checks)
+        await check("temporal", client.service_client.check_health, checks)
+        return checks
+
     async def _schedules(self, client: Client) -> None:
         """Make sure every account time zone has its invoicing schedule (accounts
         created while Temporal was away, or before this version)."""
@@ -131,6 +155,8 @@ class Stack:
 
     async def stop(self) -> None:
         """Stop the API, the gateway, then the worker (letting running activities finish)."""
+        if self.worker_probes is not None:
+            await self.worker_probes.stop()
         if self.api_server is not None:
             self.api_server.should_exit = True
         if self.gateway is not None:

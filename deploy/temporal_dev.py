@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 from temporalio.client import Client
+from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
 
 from deploy.processes import spawn, terminate
 from workflows import search_attributes
@@ -67,13 +68,16 @@ def dev_server_args(db_file: Path, port: int, ui_port: int, namespace: str) -> l
     return args
 
 
-async def wait_for_temporal(address: str, namespace: str, timeout_s: float = 60.0) -> Client:
-    """Connect to Temporal, retrying until it answers or ``timeout_s`` passes."""
+async def wait_for_temporal(
+    address: str, namespace: str, timeout_s: float = 60.0, runtime: Runtime | None = None
+) -> Client:
+    """Connect to Temporal, retrying until it answers or ``timeout_s`` passes (with
+    ``runtime``: the SDK's telemetry, e.g. its Prometheus exporter)."""
     deadline = asyncio.get_running_loop().time() + timeout_s
     while True:
         try:
             client = await Client.connect(
-                address, namespace=namespace, data_converter=DATA_CONVERTER
+                address, namespace=namespace, data_converter=DATA_CONVERTER, runtime=runtime
             )
             await client.service_client.check_health()
             return client
@@ -117,3 +121,13 @@ class TemporalDevServer:
     async def stop(self) -> None:
         """Terminate the server (its state stays in the data folder)."""
         await terminate(self.process)
+
+
+def metrics_runtime(host: str, port: int | None) -> Runtime | None:
+    """A Temporal runtime exporting the SDK's metrics (workflow and activity task
+    latencies, pollers, ...) for Prometheus on ``host:port`` (None: the default one)."""
+    if port is None:
+        return None
+    return Runtime(
+        telemetry=TelemetryConfig(metrics=PrometheusConfig(bind_address=f"{host}:{port}"))
+    )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 
+from prometheus_client import CollectorRegistry, Gauge
 from temporalio.client import Client
 from temporalio.worker import PollerBehaviorAutoscaling, Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
@@ -61,6 +62,24 @@ WORKFLOWS = [
     StationHealthWorkflow,
     AlertDeliveryWorkflow,
 ]
+
+
+_REGISTRY: CollectorRegistry | None = None
+
+
+def worker_registry() -> CollectorRegistry:
+    """The worker process's own metrics (the SDK exports its task and activity
+    latencies itself, see ``CSMS_WORKER_SDK_METRICS_PORT``)."""
+    global _REGISTRY
+    if _REGISTRY is None:
+        _REGISTRY = CollectorRegistry()
+        info = Gauge(
+            "csms_worker_workflow_types",
+            "Workflow types this worker runs",
+            registry=_REGISTRY,
+        )
+        info.set(len(WORKFLOWS))
+    return _REGISTRY
 
 
 def workflow_runner() -> SandboxedWorkflowRunner:

@@ -31,6 +31,8 @@ class GatewayConfig:
     # No message for this long on an open socket: silent (None: twice the heartbeat
     # interval and a minute).
     silent_after_s: float | None = None
+    # /metrics, /health and /ready on their own port (None: not served; 0: a free port).
+    metrics_port: int | None = None
     # How a station's health workflow judges it (used when the workflow starts).
     health: HealthSettings = field(default_factory=HealthSettings)
     max_frame_bytes: int = 65_536

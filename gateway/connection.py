@@ -15,6 +15,7 @@ from websockets.exceptions import ConnectionClosed
 
 from gateway import rpc, schemas
 from gateway.message_log import MessageLog
+from gateway.metrics import GatewayMetrics
 from gateway.rate_limit import TokenBucket
 from gateway.redaction import redact
 from gateway.rpc import ErrorKind, OcppError
@@ -100,6 +101,7 @@ class OcppConnection:
         rate_limit: TokenBucket | None = None,
         message_log: MessageLog | None = None,
         on_call: Callable[[StationContext, str], None] | None = None,
+        metrics: GatewayMetrics | None = None,
     ) -> None:
         self.websocket = websocket
         self.context = context
@@ -113,6 +115,7 @@ class OcppConnection:
         self.message_log = message_log
         # Told of every CALL the station sends (liveness: one timestamp, no write).
         self._on_call = on_call
+        self.metrics = metrics
         self._refused, self._warned_at = 0, -WARN_EVERY_S
 
     @property
@@ -202,7 +205,17 @@ class OcppConnection:
         began: float,
         error_code: str | None = None,
     ) -> None:
-        """One exchange (a CALL and its answer) in the message log, secrets masked."""
+        """One exchange (a CALL and its answer) in the message log, secrets masked, and
+        in the node's metrics."""
+        if self.metrics is not None:
+            seconds = time.perf_counter() - began
+            # A label per action OCPP knows: a station's made-up names cannot grow it.
+            label = action if action in schemas.known_actions(self.version) else "other"
+            result = error_code or "ok"
+            if direction == "in":
+                self.metrics.answered(label, result, seconds)
+            else:
+                self.metrics.called(label, result, seconds)
         if self.message_log is not None:
             self.message_log.record(
                 self.station_id,

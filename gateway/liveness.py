@@ -29,6 +29,7 @@ from activities.persistence.models import OutboxEvent
 from activities.persistence.repositories import liveness
 from gateway import health_facts
 from gateway.connection import StationContext
+from gateway.metrics import GatewayMetrics
 from gateway.services import GatewayServices
 from gateway.timestamps import utcnow
 from workflows.health import FactKind, Liveness, StationFact
@@ -58,6 +59,7 @@ class LivenessMonitor:
         self._task: asyncio.Task[None] | None = None
         self._moving: set[asyncio.Task[None]] = set()
         self.transitions = 0
+        self.metrics: GatewayMetrics | None = None
 
     def start(self) -> None:
         """Start the sweep for silent stations."""
@@ -178,6 +180,8 @@ class LivenessMonitor:
                 log.warning("%s: liveness %s not kept: %s", context.station_id, state, exc)
                 return
             self.transitions += 1
+            if self.metrics is not None:
+                self.metrics.liveness.labels(state.value).inc()
             for row in rows:
                 self._services.relay.submit(row)
 

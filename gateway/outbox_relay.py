@@ -32,6 +32,7 @@ from activities.persistence.database import Database
 from activities.persistence.models import OutboxEvent
 from activities.persistence.repositories import cdrs, outbox, reconciliation, transactions
 from activities.temporal_link import TemporalLink
+from gateway.metrics import GatewayMetrics
 from gateway.timestamps import utcnow
 from workflows import search_attributes as sa
 from workflows.charging_session import ChargingSessionWorkflow, initial_search_attributes
@@ -199,6 +200,7 @@ class OutboxRelay:
         self._queue: asyncio.Queue[PendingEvent] = asyncio.Queue(maxsize=50_000)
         self._task: asyncio.Task[None] | None = None
         self.delivered = 0
+        self.metrics: GatewayMetrics | None = None
         self.calls = 0
         """Calls made to Temporal for the delivered events (fewer when some coalesced)."""
 
@@ -253,6 +255,10 @@ class OutboxRelay:
         """
         cutoff = utcnow() - timedelta(seconds=self._sweep_interval)
         delivered, after = 0, 0
+        if self.metrics is not None:
+            async with self._db.sessions() as session:
+                depth = await outbox.depth(session, self._node_id)
+            self.metrics.outbox_depth.set(depth)
         while True:
             async with self._db.sessions() as session:
                 rows = await outbox.pending(
@@ -298,6 +304,8 @@ class OutboxRelay:
                 else:
                     await outbox.mark_failed(session, event.id, failure.reason)
         self.delivered += len(done)
+        if self.metrics is not None:
+            self.metrics.outbox_delivered.inc(len(done))
         if failures:
             # Kept for the sweep (or dead-lettered); one bad event must not hold the others.
             dead = sum(f.permanent for _, f in failures)

@@ -13,6 +13,7 @@ from http import HTTPStatus
 from pathlib import Path
 from urllib.parse import unquote
 
+from sqlalchemy import text
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.datastructures import Headers
 from websockets.http11 import Request, Response
@@ -37,9 +38,11 @@ from gateway.config import GatewayConfig
 from gateway.connection import OcppConnection, ProtocolHandlers, StationContext
 from gateway.liveness import close_cause
 from gateway.message_log import MessageLog
+from gateway.metrics import GatewayMetrics
 from gateway.ocpp2 import Ocpp2Handlers
 from gateway.ocpp16 import Ocpp16Handlers
 from gateway.outbox_relay import OutboxRelay
+from gateway.probes import ProbeServer, check
 from gateway.rate_limit import TokenBucket
 from gateway.services import GatewayServices
 from gateway.spool import Spool
@@ -105,6 +108,8 @@ class Gateway:
             samples=GroupCommit(db),
             spool=Spool(Path(config.spool_path)) if config.spool_path else None,
         )
+        self.metrics = GatewayMetrics()
+        self.services.relay.metrics = self.metrics
         service = StationService(self.services)
         self.station_service = service
         self._drainer: asyncio.Task[None] | None = None
@@ -114,6 +119,9 @@ class Gateway:
             "ocpp2.1": Ocpp2Handlers(service, "2.1"),
         }
         self.connections: dict[str, OcppConnection] = {}
+        self.metrics.count_connections(lambda: len(self.connections))
+        self.station_service.liveness.metrics = self.metrics
+        self._probes: ProbeServer | None = None
         self.message_log = MessageLog(
             self.services.writes,
             config.node_id,
@@ -156,6 +164,11 @@ class Gateway:
         if self.services.spool is not None:
             self._drainer = asyncio.create_task(self._drain_spool(), name="spool-drain")
         self._server = await self._listen(self.config.port, None)
+        if self.config.metrics_port is not None:
+            self._probes = ProbeServer(
+                self.config.host, self.config.metrics_port, [self.metrics.registry], self._ready
+            )
+            await self._probes.start()
         log.info("gateway %s listening on %s:%s", self.config.node_id, self.config.host, self.port)
         if self.config.tls is not None:
             self._tls_server = await self._listen(
@@ -196,8 +209,33 @@ class Gateway:
         assert self._tls_server is not None
         return int(self._tls_server.sockets[0].getsockname()[1])
 
+    @property
+    def metrics_port(self) -> int:
+        """The bound port of /metrics, /health and /ready."""
+        assert self._probes is not None
+        return self._probes.port
+
+    async def _ready(self) -> dict[str, str]:
+        """Ready when it listens, its database answers and Temporal does (the outbox
+        keeps events while Temporal is away: not ready, but nothing is lost)."""
+        checks = {"listening": "ok" if self._server is not None else "not listening"}
+
+        async def database() -> None:
+            async with self.db.sessions() as session:
+                await session.execute(text("SELECT 1"))
+
+        async def temporal() -> None:
+            client = await self.services.temporal.client()
+            await client.service_client.check_health()
+
+        await check("database", database, checks)
+        await check("temporal", temporal, checks)
+        return checks
+
     async def stop(self) -> None:
         """Close every socket, flush telemetry, and leave the registry clean."""
+        if self._probes is not None:
+            await self._probes.stop()
         for server in (self._server, self._tls_server):
             if server is not None:
                 server.close()
@@ -402,6 +440,7 @@ class Gateway:
             TokenBucket(self.config.rate_limit_per_s, self.config.rate_limit_burst),
             self.message_log,
             on_call=self.station_service.liveness.message,
+            metrics=self.metrics,
         )
         previous = self.connections.get(context.station_id)
         self.connections[context.station_id] = conn

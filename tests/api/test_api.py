@@ -167,8 +167,9 @@ async def test_sessions_list_filters_and_detail_without_temporal(
     assert (await http.get("/cdrs/999999999")).status_code == 404
 
 
-async def test_health_reports_each_dependency(http: httpx.AsyncClient) -> None:
-    response = await http.get("/health")
+async def test_health_is_alive_and_ready_reports_each_dependency(http: httpx.AsyncClient) -> None:
+    assert (await http.get("/health")).json() == {"status": "alive"}
+    response = await http.get("/ready")
     assert response.status_code == 503
     assert response.json()["database"] == "ok"
     assert response.json()["temporal"].startswith("error")

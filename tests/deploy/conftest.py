@@ -31,6 +31,9 @@ def stack_settings(env: WorkflowEnvironment, data_dir: Path, **overrides: Any) -
         "gateway_port": 0,
         "api_host": "127.0.0.1",
         "api_port": 0,
+        "gateway_metrics_port": 0,
+        "worker_metrics_port": 0,
+        "worker_sdk_metrics_port": None,
         "api_keys": {API_KEY: "operator"},
         # The test chargers mostly connect without credentials (profile 0).
         "allow_unsecured_stations": True,

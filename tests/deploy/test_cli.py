@@ -21,7 +21,8 @@ CSMS = str(Path(sys.executable).parent / "csms")
 
 
 def test_csms_up_then_simulate_then_ctrl_c(tmp_path: Path) -> None:
-    ports = {name: free_port() for name in ("temporal", "ui", "gateway", "api")}
+    names = ("temporal", "ui", "gateway", "api", "gateway_metrics", "worker_metrics", "sdk_metrics")
+    ports = {name: free_port() for name in names}
     env = {
         **os.environ,
         "CSMS_DATA_DIR": str(tmp_path / ".csms"),
@@ -29,6 +30,9 @@ def test_csms_up_then_simulate_then_ctrl_c(tmp_path: Path) -> None:
         "CSMS_TEMPORAL_UI_PORT": str(ports["ui"]),
         "CSMS_GATEWAY_PORT": str(ports["gateway"]),
         "CSMS_API_PORT": str(ports["api"]),
+        "CSMS_GATEWAY_METRICS_PORT": str(ports["gateway_metrics"]),
+        "CSMS_WORKER_METRICS_PORT": str(ports["worker_metrics"]),
+        "CSMS_WORKER_SDK_METRICS_PORT": str(ports["sdk_metrics"]),
         "COLUMNS": "200",
     }
     env.pop("CSMS_DATABASE_URL", None)
@@ -78,7 +82,18 @@ def test_csms_up_then_simulate_then_ctrl_c(tmp_path: Path) -> None:
         assert {c["station_id"] for c in cdrs} == {"SIM-0001", "SIM-0002", "SIM-0003"}
         assert {c["ocpp_version"] for c in cdrs} == {"1.6", "2.0.1", "2.1"}
         assert all(c["energy_wh"] == 4 * 917 for c in cdrs)
-        assert api.get("/health").json() == {"database": "ok", "temporal": "ok"}
+        assert api.get("/ready").json() == {"database": "ok", "temporal": "ok"}
+        # Every process can be scraped: gateway, worker (its own and the SDK's), API.
+        for port in (ports["gateway_metrics"], ports["worker_metrics"]):
+            assert httpx.get(f"http://127.0.0.1:{port}/ready", timeout=10).status_code == 200
+        sdk = httpx.get(f"http://127.0.0.1:{ports['sdk_metrics']}/metrics", timeout=10).text
+        assert "temporal_" in sdk
+        gateway_metrics = httpx.get(f"http://127.0.0.1:{ports['gateway_metrics']}/metrics").text
+        assert (
+            'csms_gateway_messages_total{action="BootNotification",direction="in",result="ok"} 3.0'
+            in gateway_metrics
+        )
+        assert "csms_api_requests_total" in api.get("/metrics").text
         assert httpx.get(f"http://127.0.0.1:{ports['ui']}/", timeout=10).status_code == 200
         assert (tmp_path / ".csms" / "temporal.db").exists()
     finally:

@@ -126,7 +126,7 @@ async def test_2x_problem_and_security_events_are_facts(
             "BootNotification",
             {"chargingStation": {"vendorName": "Acme", "model": "X"}, "reason": "PowerUp"},
         )
-        event = {
+        event: dict[str, Any] = {
             "generatedAt": "2026-12-03T10:00:00Z",
             "seqNo": 0,
             "eventData": [

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from activities.persistence.models import OutboxEvent
@@ -53,6 +53,16 @@ async def pending(
             mine if orphaned_before is None else mine | (OutboxEvent.created_at < orphaned_before)
         )
     return (await session.scalars(query)).all()
+
+
+async def depth(session: AsyncSession, node_id: str) -> int:
+    """How many live events of a node wait for delivery."""
+    found = await session.scalar(
+        select(func.count())
+        .select_from(OutboxEvent)
+        .where(OutboxEvent.node_id == node_id, OutboxEvent.dead_at.is_(None))
+    )
+    return int(found or 0)
 
 
 async def dead_letters(
