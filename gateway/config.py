@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from gateway.security import TlsFiles
+from gateway.symptoms import SymptomLimits
 from workflows.domain import TASK_QUEUE
 from workflows.health import HealthSettings
 
@@ -33,6 +34,8 @@ class GatewayConfig:
     silent_after_s: float | None = None
     # /metrics, /health and /ready on their own port (None: not served; 0: a free port).
     metrics_port: int | None = None
+    # How long a telemetry pattern lasts before it is a symptom (see gateway.symptoms).
+    symptoms: SymptomLimits = field(default_factory=SymptomLimits)
     # How a station's health workflow judges it (used when the workflow starts).
     health: HealthSettings = field(default_factory=HealthSettings)
     max_frame_bytes: int = 65_536

@@ -19,7 +19,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -51,8 +51,15 @@ class Watched:
 class LivenessMonitor:
     """Tracks every connection of one node; a sweep finds the silent ones."""
 
-    def __init__(self, services: GatewayServices) -> None:
+    def __init__(
+        self,
+        services: GatewayServices,
+        *,
+        also: list[Callable[[], Awaitable[None]]] | None = None,
+    ) -> None:
         self._services = services
+        # Other periodic checks of the node's stations (telemetry symptoms).
+        self._also = also or []
         config = services.config
         self.silent_after_s = config.silent_after_s or 2 * config.heartbeat_interval_s + 60
         self._watched: dict[str, Watched] = {}
@@ -129,10 +136,11 @@ class LivenessMonitor:
         interval = max(1.0, min(30.0, self.silent_after_s / 4))
         while True:
             await asyncio.sleep(interval)
-            try:
-                await self.sweep()
-            except Exception as exc:
-                log.warning("liveness sweep paused: %s", exc)
+            for work in (self.sweep, *self._also):
+                try:
+                    await work()
+                except Exception as exc:
+                    log.warning("station sweep paused: %s", exc)
 
     def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
         task = asyncio.ensure_future(work)

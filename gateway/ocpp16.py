@@ -109,7 +109,11 @@ class Ocpp16Handlers:
 
     async def authorize(self, conn: OcppConnection, p: dict[str, Any]) -> dict[str, Any]:
         """Look the id tag up (cached) and answer its standing."""
-        return {"idTagInfo": id_tag_info(await self.service.authorize(p["idTag"]))}
+        authorization = await self.service.authorize(p["idTag"])
+        self.service.symptoms.authorized(
+            conn.context.station_id, authorization.status is AuthorizationStatus.ACCEPTED
+        )
+        return {"idTagInfo": id_tag_info(authorization)}
 
     async def start_transaction(self, conn: OcppConnection, p: dict[str, Any]) -> dict[str, Any]:
         """Allocate the transaction id (idempotently) and queue the session start."""

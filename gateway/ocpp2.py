@@ -16,6 +16,7 @@ from gateway.station_service import StationService
 from gateway.timestamps import format_timestamp, parse_timestamp, utcnow
 from workflows.domain import (
     Authorization,
+    AuthorizationStatus,
     ChargingNeeds,
     ConnectorStatus,
     NoticeKind,
@@ -142,7 +143,11 @@ class Ocpp2Handlers:
         token = _token(p)
         if token is None:
             raise OcppError(ErrorKind.PROPERTY, "idToken: an identifier to authorize is required")
-        info = id_token_info(await self.service.authorize(token))
+        authorization = await self.service.authorize(token)
+        self.service.symptoms.authorized(
+            conn.context.station_id, authorization.status is AuthorizationStatus.ACCEPTED
+        )
+        info = id_token_info(authorization)
         hashes = p.get("iso15118CertificateHashData") or []
         if not hashes:
             return {"idTokenInfo": info}

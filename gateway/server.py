@@ -473,6 +473,10 @@ class Gateway:
         finally:
             if self.connections.get(context.station_id) is conn:
                 del self.connections[context.station_id]
+                # Its symptoms end with it (a replaced socket's belong to the new one).
+                await self.station_service.health_facts(
+                    self.station_service.symptoms.forget(context.station_id)
+                )
             try:
                 await self.services.writes.run_batched(
                     registry.unregister,

@@ -33,6 +33,7 @@ from gateway.rpc import ErrorKind, OcppError
 from gateway.running_cost import RunningCosts
 from gateway.services import GatewayServices
 from gateway.smart_sites import SmartSites
+from gateway.symptoms import SymptomWatch
 from gateway.timestamps import utcnow
 from gateway.transaction_events import TransactionEvents, TransactionOutcome, note_corrections
 from gateway.transaction_status import TransactionStatus
@@ -88,7 +89,8 @@ class StationService:
         self.running_costs = RunningCosts(services.db)
         self.certificates = StationCertificates(services)
         self.transaction_status = TransactionStatus(services)
-        self.liveness = LivenessMonitor(services)
+        self.symptoms = SymptomWatch(services.config.symptoms)
+        self.liveness = LivenessMonitor(services, also=[self.check_symptoms])
 
     async def boot(self, ctx: StationContext, identity: StationIdentity) -> RegistrationStatus:
         """Record what the station reported; answer its registration state."""
@@ -116,6 +118,10 @@ class StationService:
         )
         await self.health_facts([fact])
         return status
+
+    async def check_symptoms(self) -> None:
+        """Report the telemetry patterns that began or ended (see gateway.symptoms)."""
+        await self.health_facts(self.symptoms.check())
 
     async def health_facts(self, facts: list[StationFact]) -> None:
         """Tell the station's health workflow, through the outbox. Advisory for the
@@ -159,13 +165,18 @@ class StationService:
 
         for row in await self.services.writes.run(store):
             self.services.relay.submit(row)
+        self.symptoms.status(ctx.station_id, status.evse_id, status.connector_id, status.status)
         if status.status in DRAW_STATES:
             await self._draw_changed(ctx)
 
     async def _charging_state(self, ctx: StationContext, event: TransactionEvent) -> None:
         """2.x: keep a transaction's charging state when it changes, and let a
         smart-charged site re-plan (a paused car's capacity goes to the others)."""
+        if event.kind is TransactionEventKind.STARTED:
+            self.symptoms.started(ctx.station_id)
         state = event.charging_state
+        if state is not None:
+            self.symptoms.status(ctx.station_id, event.evse_id, event.connector_id, state)
         if state is None or (
             event.kind is not TransactionEventKind.STARTED
             and event.trigger_reason != "ChargingStateChanged"
@@ -256,6 +267,9 @@ class StationService:
         )
         if rows:  # answered once committed, with every connection's rows of the batch
             await self.services.samples.run_batched(meter_samples.add_sample_batches, rows)
+            self.symptoms.samples(
+                ctx.station_id, values.evse_id, values.connector_id, values.readings
+            )
 
     async def transaction_event(
         self, ctx: StationContext, event: TransactionEvent

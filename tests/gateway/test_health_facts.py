@@ -14,6 +14,7 @@ from activities.persistence.database import Database
 from activities.persistence.models import LivenessChange, OutboxEvent, Station
 from gateway.outbox_relay import STATION_FACT, PendingEvent, deliveries
 from gateway.server import Gateway
+from gateway.symptoms import SymptomLimits
 from tests.conftest import unique
 from tests.gateway.conftest import RawCharger, connect, gateway_config
 from tests.helpers import seed_station
@@ -236,3 +237,58 @@ def test_a_stations_facts_are_delivered_in_order_in_one_call() -> None:
     ]
     calls = [[e.id for e in call] for call in deliveries(batch)]
     assert calls == [[1, 4, 5], [2], [3]]
+
+
+async def test_telemetry_patterns_become_symptoms_and_end(sqlite_db: Database) -> None:
+    limits = SymptomLimits(
+        stuck_preparing_s=0.3,
+        meter_silent_s=0.6,
+        energy_flat_s=0.3,
+        start_timeout_s=0.2,
+        start_failures=2,
+    )
+    node = Gateway(gateway_config(node_id=unique("gw"), symptoms=limits), sqlite_db)
+    await node.start()
+    station = unique("SY")
+    await seed_station(sqlite_db, station, tokens={"TAG-1": "Accepted"})
+    watch = node.station_service
+
+    def energy(wh: float) -> dict[str, Any]:
+        return {
+            "timestamp": "2026-12-03T10:00:00Z",
+            "sampledValue": [{"value": str(wh), "measurand": "Energy.Active.Import.Register"}],
+        }
+
+    try:
+        async with await connect(node, station) as ws:
+            charger = RawCharger(ws)
+            await charger.ok("BootNotification", BOOT16)
+            await charger.ok("StatusNotification", status("NoError", "Preparing"))
+            await asyncio.sleep(0.4)
+            await watch.check_symptoms()
+            await charger.ok("StatusNotification", status("NoError", "Charging"))
+            for wh in (100, 100):  # samples come, energy stays
+                await charger.ok("MeterValues", {"connectorId": 1, "meterValue": [energy(wh)]})
+            await watch.check_symptoms()  # Preparing left: cleared
+            await asyncio.sleep(0.4)
+            await watch.check_symptoms()  # flat for 0.4 s with fresh samples
+            await charger.ok("MeterValues", {"connectorId": 1, "meterValue": [energy(150)]})
+            await watch.check_symptoms()  # rising again: cleared
+            await asyncio.sleep(0.7)
+            await watch.check_symptoms()  # samples stopped
+            for _ in range(2):  # two authorizations, no transaction
+                await charger.ok("Authorize", {"idTag": "TAG-1"})
+            await asyncio.sleep(0.3)
+            await watch.check_symptoms()
+            found = await settled(sqlite_db, station, 8)
+    finally:
+        await node.stop()
+    symptoms = [(f["state"], f["cleared"]) for f in found if f["kind"] == "symptom"]
+    assert symptoms[:6] == [
+        ("StuckPreparing", False),
+        ("StuckPreparing", True),
+        ("EnergyNotRising", False),
+        ("EnergyNotRising", True),
+        ("MeterValuesStopped", False),
+        ("StartFailed", False),
+    ]
