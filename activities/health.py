@@ -111,8 +111,8 @@ class HealthActivities:
                         StationMessage.station_id == opening.station_id
                     )
                 )
-            if newest is not None and newest >= opening.since - timedelta(seconds=1):
-                return
+            if newest is None or newest >= opening.since - timedelta(seconds=1):
+                return  # logged (or nothing is logged for this station)
             if utcnow() - opening.since > timedelta(seconds=EVIDENCE_WAIT_TRIES):
                 return  # an old fault: what the log holds is all there is
             await asyncio.sleep(1.0)

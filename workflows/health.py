@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 
+from workflows.device_commands import Monitor
+
 
 def health_workflow_id(station_id: str) -> str:
     """Business key of a station's health workflow."""
@@ -206,6 +208,18 @@ PLAYBOOKS: dict[str, tuple[PlaybookStep, ...]] = {
 """Built-in playbooks by name; a classification names one."""
 
 
+HEALTH_MONITORS: tuple[Monitor, ...] = (
+    # Severity 0 (danger) .. 9 (debug); a Delta on a boolean fires on every change.
+    Monitor("ChargingStation.Problem", "Delta", 1, 1),
+    Monitor("EVSE.Problem", "Delta", 1, 2),
+    Monitor("Connector.Problem", "Delta", 1, 2),
+    Monitor("PowerContactor.Tripped", "Delta", 1, 1),
+    Monitor("TemperatureSensor.Temperature", "UpperThreshold", 80, 3),
+)
+"""What the health workflow asks a 2.x station to report as NotifyEvent: its
+problems as they appear and clear, a tripped contactor, and overheating."""
+
+
 @dataclass(frozen=True)
 class HealthSettings:
     """How patient the health workflow is, per station."""
@@ -274,6 +288,7 @@ class HealthState:
     expected_boot_until: datetime | None = None
     openings: dict[str, list[datetime]] = field(default_factory=dict)
     monitors_set: bool = False
+    monitors_firmware: str | None = None  # the firmware the monitors were set on
     # The newest fact seen per key: an older one delivered late (the outbox delivers at
     # least once, not always in order) changes nothing.
     seen_at: dict[str, datetime] = field(default_factory=dict)

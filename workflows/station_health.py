@@ -43,7 +43,9 @@ with workflow.unsafe.imports_passed_through():
         Reset,
         TriggerMessage,
     )
+    from workflows.device_commands import SetVariableMonitoring
     from workflows.health import (
+        HEALTH_MONITORS,
         PLAYBOOKS,
         ActiveFault,
         FactKind,
@@ -184,7 +186,9 @@ class StationHealthWorkflow:
         if state.expected_boot_until is not None and now <= state.expected_boot_until:
             state.expected_boot_until = None
             state.last_action = "booted after the reset"
+            await self._monitors()
             return
+        state.last_action = f"booted (firmware {state.firmware_version or 'unknown'})"
         window = timedelta(seconds=settings.boot_window_s)
         state.boots = [b for b in state.boots if now - b < window] + [now]
         if len(state.boots) >= settings.boot_limit:
@@ -193,6 +197,26 @@ class StationHealthWorkflow:
             )
             state.boots = []
             await self._fault(looping, "RebootLoop", request)
+        await self._monitors()
+
+    async def _monitors(self) -> None:
+        """2.x: set the monitors health needs (problems, tripped contactor, heat), once,
+        and again when the station's firmware changes (it may have forgotten them)."""
+        state = self._state
+        if not (state.ocpp_version or "").startswith("2"):
+            return
+        if state.monitors_set and state.monitors_firmware == state.firmware_version:
+            return
+        notes: list[str] = []
+        sent = await self._command(
+            notes,
+            "monitors set",
+            SetVariableMonitoring(list(HEALTH_MONITORS)),
+        )
+        state.monitors_set, state.monitors_firmware = True, state.firmware_version
+        state.last_action = notes[-1] if notes else "monitors set"
+        if not sent:
+            workflow.logger.info("%s: %s", self._station, state.last_action)
 
     async def _fault(self, fact: StationFact, code: str, request: HealthInput) -> None:
         state, now = self._state, workflow.now()
@@ -324,7 +348,7 @@ class StationHealthWorkflow:
                 return
         elif current.step is Step.TRIGGER_STATUS:
             await self._command(
-                fault,
+                fault.tried,
                 "asked for its status",
                 TriggerMessage(
                     "StatusNotification",
@@ -333,10 +357,10 @@ class StationHealthWorkflow:
                 ),
             )
         elif current.step is Step.TRIGGER_HEARTBEAT:
-            await self._command(fault, "asked for a heartbeat", TriggerMessage("Heartbeat"))
+            await self._command(fault.tried, "asked for a heartbeat", TriggerMessage("Heartbeat"))
         elif current.step is Step.INOPERATIVE:
             await self._command(
-                fault,
+                fault.tried,
                 "set out of use (Inoperative)",
                 ChangeAvailability(
                     operative=False,
@@ -393,14 +417,14 @@ class StationHealthWorkflow:
             fault.idle_since_wait = None
             return False
         fault.idle_since_wait = None
-        sent = await self._command(fault, f"{kind} reset", Reset(kind=kind))
+        sent = await self._command(fault.tried, f"{kind} reset", Reset(kind=kind))
         if sent:
             state.resets.append(now)
             state.expected_boot_until = now + EXPECTED_BOOT
         return sent
 
-    async def _command(self, fault: ActiveFault, what: str, command: object) -> bool:
-        """Send a remediation command; what happened goes on the fault's list."""
+    async def _command(self, notes: list[str], what: str, command: object) -> bool:
+        """Send a command; what happened goes on ``notes`` (a fault's list of tries)."""
         request = CommandRequest.of(
             self._station,
             command,
@@ -410,9 +434,9 @@ class StationHealthWorkflow:
         try:
             reply = await send_command(request)
         except ApplicationError as error:
-            fault.tried.append(f"{what}: not sent ({error.message})")
+            notes.append(f"{what}: not sent ({error.message})")
             return False
-        fault.tried.append(f"{what}: {reply.status or 'answered'}")
+        notes.append(f"{what}: {reply.status or 'answered'}")
         return reply.status in (None, "Accepted", "Scheduled")
 
     async def _escalate(self, fault: ActiveFault, reason: str) -> None:

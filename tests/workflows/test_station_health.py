@@ -427,3 +427,31 @@ async def test_state_is_carried_across_continue_as_new(
             "asked for its status: Accepted",
             "soft reset: Accepted",
         ]
+
+
+async def test_a_2x_station_gets_the_monitors_health_needs_once_per_firmware(
+    time_skipping: WorkflowEnvironment, sqlite_db: Database
+) -> None:
+    node = HealthNode(sqlite_db, time_skipping.client)
+    station = await seeded(sqlite_db, node)
+
+    def boot(version: str, ocpp: str = "2.0.1") -> StationFact:
+        return fact(
+            station, FactKind.BOOT, state="accepted", firmware_version=version, ocpp_version=ocpp
+        )
+
+    async with running(time_skipping, sqlite_db, node) as harness:
+        handle = await harness.start(boot("4.2.0"), HealthSettings(boot_limit=10))
+        await until(handle, lambda v: v.last_action.startswith("monitors set"))
+        assert node.commands(station) == ["set-variable-monitoring"]
+        keys = [m["key"] for m in node.sent[0].arguments["monitors"]]
+        assert "EVSE.Problem" in keys and "TemperatureSensor.Temperature" in keys
+        await time_skipping.sleep(timedelta(minutes=20))
+        await handle.signal(StationHealthWorkflow.fact, boot("4.2.0"))
+        await until(handle, lambda v: v.facts_seen == 2 and "monitors" not in v.last_action)
+        assert node.commands(station) == ["set-variable-monitoring"]
+        await time_skipping.sleep(timedelta(minutes=20))
+        await handle.signal(StationHealthWorkflow.fact, boot("4.3.0"))
+        await until(handle, lambda v: len(node.commands(station)) == 2)
+        assert node.commands(station) == ["set-variable-monitoring"] * 2
+        await history_recorder.keep(handle)
