@@ -45,14 +45,16 @@ def rule_of(row: FaultRule) -> Rule:
     )
 
 
-EVIDENCE_WAIT_TRIES = 3
+EVIDENCE_WAIT_S = 3.0
+"""How long opening an incident waits for the fault's message to reach the log."""
 
 
 class HealthActivities:
     """Activities of the ``StationHealth`` workflow."""
 
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, evidence_wait_s: float = EVIDENCE_WAIT_S) -> None:
         self._db = db
+        self._evidence_wait_s = evidence_wait_s
 
     @activity.defn(name="classify_fault")
     async def classify_fault(self, report: FaultReport) -> Classification:
@@ -104,16 +106,16 @@ class HealthActivities:
     async def _logged_since(self, opening: IncidentOpening) -> None:
         """Wait (briefly) for the message that raised the fault to reach the message log,
         which gateways write in batches about once a second: the evidence should hold it."""
-        for _ in range(EVIDENCE_WAIT_TRIES):
+        for _ in range(round(self._evidence_wait_s)):
             async with self._db.sessions() as session:
                 newest = await session.scalar(
                     select(func.max(StationMessage.at)).where(
                         StationMessage.station_id == opening.station_id
                     )
                 )
-            if newest is None or newest >= opening.since - timedelta(seconds=1):
-                return  # logged (or nothing is logged for this station)
-            if utcnow() - opening.since > timedelta(seconds=EVIDENCE_WAIT_TRIES):
+            if newest is not None and newest >= opening.since - timedelta(seconds=1):
+                return
+            if utcnow() - opening.since > timedelta(seconds=self._evidence_wait_s):
                 return  # an old fault: what the log holds is all there is
             await asyncio.sleep(1.0)
 

@@ -16,7 +16,7 @@ from activities.certificates import CertificateActivities
 from activities.compliance import ComplianceActivities
 from activities.demand_response import DemandResponseActivities
 from activities.firmware import FirmwareActivities
-from activities.health import HealthActivities
+from activities.health import EVIDENCE_WAIT_S, HealthActivities
 from activities.invoicing import InvoicingActivities
 from activities.log_uploads import LogUploadActivities
 from activities.payments import PaymentActivities
@@ -106,10 +106,13 @@ def build_worker(
     task_queue: str,
     authority: CertificateAuthority | None = None,
     smtp: SmtpSettings | None = None,
+    *,
+    evidence_wait_s: float = EVIDENCE_WAIT_S,
 ) -> Worker:
     """A worker with all workflows and activities bound to ``db``; station certificates
     are signed by ``authority`` (None: a CA made for this worker alone, for tests);
-    e-mail alerts go out through ``smtp`` (None: e-mail alerts fail and are retried)."""
+    e-mail alerts go out through ``smtp`` (None: e-mail alerts fail and are retried);
+    an incident waits up to ``evidence_wait_s`` for its fault's message in the log."""
     sessions = SessionActivities(db)
     routing = RoutingActivities(db)
     reservations = ReservationActivities(db)
@@ -125,7 +128,7 @@ def build_worker(
     holds = HoldActivities(db)
     fw = FirmwareActivities(db)
     certificates = CertificateActivities(db, authority or CertificateAuthority.generate())
-    health = HealthActivities(db)
+    health = HealthActivities(db, evidence_wait_s)
     alerts = AlertActivities(db, smtp)
     return Worker(
         client,
