@@ -202,7 +202,10 @@ class OutboxRelay:
         self.delivered = 0
         self.metrics: GatewayMetrics | None = None
         self.calls = 0
-        """Calls made to Temporal for the delivered events (fewer when some coalesced)."""
+        """Calls made to Temporal for the delivered session events (fewer when some
+        coalesced)."""
+        self.fact_calls = 0
+        """Deliveries of health facts (one per station and batch, its facts in order)."""
 
     def submit(self, row: OutboxEvent) -> None:
         """Deliver a committed event soon; if memory is short, the sweep will find it."""
@@ -280,7 +283,9 @@ class OutboxRelay:
         client = await self._link.client()
         calls = deliveries(batch)
         results = await asyncio.gather(*(self._deliver(client, call) for call in calls))
-        self.calls += len(calls)
+        facts = sum(call[0].kind == STATION_FACT for call in calls)
+        self.calls += len(calls) - facts
+        self.fact_calls += facts
         pairs = [
             (event, failure) for call, failure in zip(calls, results, strict=True) for event in call
         ]

@@ -79,16 +79,29 @@ async def cluster(temporal_dev: WorkflowEnvironment, tmp_path: Path) -> AsyncIte
         "CSMS_API_HOST": "127.0.0.1",
         "CSMS_API_PORT": str(ports["api"]),
         "COLUMNS": "200",
+        # The worker's probes and SDK metrics (node A only runs one).
+        "CSMS_WORKER_METRICS_PORT": str(free_port()),
+        "CSMS_WORKER_SDK_METRICS_PORT": str(free_port()),
     }
     node_a = await spawn(
         [CSMS, "up", "--external-temporal"],
         log_file=tmp_path / "node-a.log",
-        env={**common, "CSMS_NODE_ID": "node-a", "CSMS_GATEWAY_PORT": str(ports["a"])},
+        env={
+            **common,
+            "CSMS_NODE_ID": "node-a",
+            "CSMS_GATEWAY_PORT": str(ports["a"]),
+            "CSMS_GATEWAY_METRICS_PORT": str(free_port()),
+        },
     )
     node_b = await spawn(
         [CSMS, "gateway"],
         log_file=tmp_path / "node-b.log",
-        env={**common, "CSMS_NODE_ID": "node-b", "CSMS_GATEWAY_PORT": str(ports["b"])},
+        env={
+            **common,
+            "CSMS_NODE_ID": "node-b",
+            "CSMS_GATEWAY_PORT": str(ports["b"]),
+            "CSMS_GATEWAY_METRICS_PORT": str(free_port()),
+        },
     )
     api = httpx.AsyncClient(
         base_url=f"http://127.0.0.1:{ports['api']}", headers={"X-API-Key": KEY}, timeout=30
