@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 from datetime import timedelta
 
+from opentelemetry import trace
 from sqlalchemy import func, select
 from temporalio import activity
 
@@ -45,6 +46,7 @@ def rule_of(row: FaultRule) -> Rule:
     )
 
 
+TRACER = trace.get_tracer("csms.activities")
 EVIDENCE_WAIT_S = 3.0
 """How long opening an incident waits for the fault's message to reach the log."""
 
@@ -79,15 +81,18 @@ class HealthActivities:
     @activity.defn(name="record_health")
     async def record_health(self, record: HealthRecord) -> None:
         """Keep the judged health on the station's row (newest judgement wins)."""
-        async with self._db.sessions.begin() as session:
-            station = await session.get(Station, record.station_id)
-            if station is None or (station.health_at is not None and station.health_at > record.at):
-                return
-            station.health, station.health_at = record.health, record.at
-            reason = record.reason
-            if record.faults:
-                reason += "; open faults: " + ", ".join(record.faults)
-            station.health_reason = reason[:2000]
+        with TRACER.start_as_current_span("db write stations.health"):
+            async with self._db.sessions.begin() as session:
+                station = await session.get(Station, record.station_id)
+                if station is None or (
+                    station.health_at is not None and station.health_at > record.at
+                ):
+                    return
+                station.health, station.health_at = record.health, record.at
+                reason = record.reason
+                if record.faults:
+                    reason += "; open faults: " + ", ".join(record.faults)
+                station.health_reason = reason[:2000]
 
     @activity.defn(name="open_incident")
     async def open_incident(self, opening: IncidentOpening) -> IncidentOutcome:

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
+from opentelemetry import trace
 from sqlalchemy.ext.asyncio import AsyncSession
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
@@ -42,6 +43,7 @@ from workflows.domain import (
 )
 
 log = logging.getLogger(__name__)
+TRACER = trace.get_tracer("csms.activities")
 
 
 @dataclass(frozen=True)
@@ -237,7 +239,8 @@ class SessionActivities:
         puts the session into reconciliation.
         """
         try:
-            return await self._commits.run_batched(settle_batch, request)
+            with TRACER.start_as_current_span("db write charge_detail_records"):
+                return await self._commits.run_batched(settle_batch, request)
         except ApplicationError:
             raise
         except Exception as error:

@@ -9,9 +9,17 @@ from __future__ import annotations
 
 import asyncio
 
-from temporalio.client import Client
+from temporalio.client import Client, Interceptor
+from temporalio.contrib.opentelemetry import TracingInterceptor
 
 from workflows.payloads import DATA_CONVERTER
+
+
+def client_interceptors() -> list[Interceptor]:
+    """Every CSMS client's interceptors: OpenTelemetry tracing, so a charger message's
+    trace goes on through the workflow it starts or signals and that workflow's
+    activities (spans are recorded only where a tracer provider is installed)."""
+    return [TracingInterceptor()]
 
 
 class TemporalLink:
@@ -36,6 +44,9 @@ class TemporalLink:
             async with self._lock:
                 if self._client is None:
                     self._client = await Client.connect(
-                        self.address, namespace=self.namespace, data_converter=DATA_CONVERTER
+                        self.address,
+                        namespace=self.namespace,
+                        data_converter=DATA_CONVERTER,
+                        interceptors=client_interceptors(),
                     )
         return self._client

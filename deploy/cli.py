@@ -33,6 +33,7 @@ from deploy.simulator import (
 )
 from deploy.stack import Stack, dev_api_key
 from deploy.temporal_dev import TemporalDevServer, metrics_runtime, wait_for_temporal
+from deploy.tracing import install_tracing
 
 app = typer.Typer(help="Charging station management system.", no_args_is_help=True)
 console = Console()
@@ -61,6 +62,7 @@ async def _until_signalled() -> None:
 def _run(main: Callable[[], Coroutine[Any, Any, None]], settings: Settings) -> None:
     # Full collections of a heap holding thousands of connections stall the loop.
     GcPolicy(settings.gc_young_threshold, settings.gc_thaw_interval_s).install()
+    install_tracing(settings.otlp_endpoint, f"csms-{settings.node_id}")
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(main())
 

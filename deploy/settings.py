@@ -71,6 +71,7 @@ class Settings(BaseSettings):
         "only on the embedded SQLite database (development), refused elsewhere",
     )
     heartbeat_interval_s: int = 300
+    otlp_endpoint: str | None = Field(None, description="OTLP/HTTP traces endpoint (off if unset)")
     metrics_host: str = "0.0.0.0"
     gateway_metrics_port: int | None = Field(9101, description="gateway /metrics, /health, /ready")
     worker_metrics_port: int | None = Field(9102, description="worker /metrics, /health, /ready")

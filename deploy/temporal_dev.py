@@ -10,6 +10,7 @@ from pathlib import Path
 from temporalio.client import Client
 from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
 
+from activities.temporal_link import client_interceptors
 from deploy.processes import spawn, terminate
 from workflows import search_attributes
 from workflows.payloads import DATA_CONVERTER
@@ -77,7 +78,11 @@ async def wait_for_temporal(
     while True:
         try:
             client = await Client.connect(
-                address, namespace=namespace, data_converter=DATA_CONVERTER, runtime=runtime
+                address,
+                namespace=namespace,
+                data_converter=DATA_CONVERTER,
+                runtime=runtime,
+                interceptors=client_interceptors(),
             )
             await client.service_client.check_health()
             return client

@@ -10,6 +10,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
+from opentelemetry import trace
 from websockets.asyncio.server import ServerConnection
 from websockets.exceptions import ConnectionClosed
 
@@ -21,6 +22,7 @@ from gateway.redaction import redact
 from gateway.rpc import ErrorKind, OcppError
 
 log = logging.getLogger(__name__)
+TRACER = trace.get_tracer("csms.gateway")
 
 
 class ChargerError(Exception):
@@ -234,6 +236,15 @@ class OcppConnection:
         self._log("in", call.message_id, call.action, call.payload, answer, began, code)
 
     async def _answer(self, call: rpc.Call) -> str:
+        # One span per station message: the outbox carries its context on to Temporal.
+        with TRACER.start_as_current_span(
+            f"ocpp {call.action}",
+            kind=trace.SpanKind.SERVER,
+            attributes={"csms.station_id": self.station_id, "ocpp.version": self.version},
+        ):
+            return await self._answer_traced(call)
+
+    async def _answer_traced(self, call: rpc.Call) -> str:
         began = time.perf_counter()
         try:
             handler = self.handlers.handler(call.action)

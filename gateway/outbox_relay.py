@@ -17,10 +17,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
+from opentelemetry import propagate, trace
 from sqlalchemy.ext.asyncio import AsyncSession
 from temporalio.client import Client
 from temporalio.common import SearchAttributePair, TypedSearchAttributes, WorkflowIDReusePolicy
@@ -41,6 +43,7 @@ from workflows.health import HealthInput, HealthSettings, StationFact
 from workflows.station_health import StationHealthWorkflow
 
 log = logging.getLogger(__name__)
+TRACER = trace.get_tracer("csms.gateway")
 
 SESSION_STARTED = "session.started"
 SESSION_STOPPED = "session.stopped"
@@ -327,9 +330,11 @@ class OutboxRelay:
             try:
                 if call[0].kind == STATION_FACT:
                     for fact in call:
-                        await self._send_fact(client, fact)
+                        with _traced(fact):
+                            await self._send_fact(client, fact)
                 else:
-                    await self._send(client, call[0])
+                    with _traced(call[0]):
+                        await self._send(client, call[0])
             except UndeliverableEvent as exc:
                 return Failure(str(exc), permanent=True)
             except WorkflowAlreadyStartedError:
@@ -378,6 +383,13 @@ class OutboxRelay:
                 f"connector {start.connector_id}"
             ),
         )
+
+
+def _traced(event: PendingEvent) -> AbstractContextManager[object]:
+    """A delivery's span, in the trace of the message that caused the event."""
+    carrier = event.payload.get(outbox.TRACE)
+    parent = propagate.extract(carrier) if isinstance(carrier, dict) else None
+    return TRACER.start_as_current_span(f"outbox deliver {event.kind}", context=parent)
 
 
 def _decoded(row: PendingEvent) -> tuple[SessionStarted, str, SessionStarted | SessionStopped]:

@@ -20,9 +20,10 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
+from opentelemetry import context as otel_context
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from activities.persistence.database import Database
@@ -44,12 +45,19 @@ class _Entry:
     work: Work | None = None
     operation: BatchedOperation[Any, Any] | None = None
     item: Any = None
+    # The caller's trace context: its work runs in it (an outbox row made there carries
+    # the caller's trace on), though the shared transaction runs in another task.
+    trace: otel_context.Context = field(default_factory=otel_context.get_current)
 
     async def run_alone(self, session: AsyncSession) -> Any:
         if self.operation is not None:
             return (await self.operation(session, [self.item]))[0]
         assert self.work is not None
-        return await self.work(session)
+        token = otel_context.attach(self.trace)
+        try:
+            return await self.work(session)
+        finally:
+            otel_context.detach(token)
 
 
 async def _nothing(session: AsyncSession) -> None:

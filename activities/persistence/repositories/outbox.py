@@ -9,16 +9,25 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
+from opentelemetry import propagate
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from activities.persistence.models import OutboxEvent
 
+TRACE = "trace"
+"""Payload key: the W3C trace context of the message that caused the event."""
+
 
 def enqueue(
     session: AsyncSession, *, node_id: str, kind: str, workflow_id: str, payload: dict[str, Any]
 ) -> OutboxEvent:
-    """Add an event to the outbox in the caller's transaction."""
+    """Add an event to the outbox in the caller's transaction, with the trace context
+    of the message being handled (its trace then goes on in Temporal)."""
+    carrier: dict[str, str] = {}
+    propagate.inject(carrier)
+    if carrier:
+        payload = {**payload, TRACE: carrier}
     event = OutboxEvent(node_id=node_id, kind=kind, workflow_id=workflow_id, payload=payload)
     session.add(event)
     return event
