@@ -18,7 +18,7 @@ hardware, major, with the hardware playbook (someone should look at it).
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from workflows.health import PLAYBOOKS, Classification, FactKind, FaultClass, FaultReport, Severity
 
@@ -235,15 +235,7 @@ SECURITY_FAULTS = frozenset(r.state for r in SECURITY if r.state is not None)
 def _component_of(report: FaultReport) -> FaultReport:
     """2.x events are matched by their component (``Component/Variable`` → ``Component``)."""
     if report.kind is FactKind.EVENT and "/" in report.state:
-        return FaultReport(
-            station_id=report.station_id,
-            kind=report.kind,
-            state=report.state.split("/", 1)[0],
-            error_code=report.error_code,
-            vendor_error_code=report.vendor_error_code,
-            tech_code=report.tech_code,
-            severity=report.severity,
-        )
+        return replace(report, state=report.state.split("/", 1)[0])
     return report
 
 
@@ -267,9 +259,8 @@ def classify(
     for c in candidates:
         probe = c
         if c.vendor_error_code is None and c.tech_code is not None:
-            probe = FaultReport(
-                c.station_id, c.kind, c.state, c.error_code, c.tech_code, c.tech_code, c.severity
-            )
+            # A 2.x tech code may be a ChargeX code, as a 1.6 vendorErrorCode is.
+            probe = replace(c, vendor_error_code=c.tech_code)
         for rule in BUILT_IN:
             if rule.matches(probe, vendor, model):
                 return _decided(rule, report, operator=False)
