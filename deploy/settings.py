@@ -84,6 +84,7 @@ class Settings(BaseSettings):
     offline_after_s: float = Field(300.0, description="disconnected this long: offline")
     offline_incident_after_s: float = 3600.0
     max_resets_per_day: int = 3
+    health_monitors: bool = Field(True, description="2.x: set the monitors health needs")
     smtp_host: str | None = Field(None, description="SMTP server of e-mail alerts")
     smtp_port: int = 25
     smtp_sender: str = "csms@localhost"
@@ -186,6 +187,7 @@ class Settings(BaseSettings):
                 offline_after_s=self.offline_after_s,
                 offline_incident_after_s=self.offline_incident_after_s,
                 max_resets_per_day=self.max_resets_per_day,
+                set_monitors=self.health_monitors,
             ),
             tls=TlsFiles(
                 self.tls_cert,

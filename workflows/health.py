@@ -240,6 +240,8 @@ class HealthSettings:
     # How long a reset waits for the station's sessions to end, looking again every poll.
     idle_wait_s: float = 1800.0
     idle_poll_s: float = 300.0
+    # 2.x: set the monitors health needs (HEALTH_MONITORS) on the station.
+    set_monitors: bool = True
     # Continue as new after this many history events (well below Temporal's limits).
     history_limit: int = 2000
 

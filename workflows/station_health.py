@@ -186,7 +186,7 @@ class StationHealthWorkflow:
         if state.expected_boot_until is not None and now <= state.expected_boot_until:
             state.expected_boot_until = None
             state.last_action = "booted after the reset"
-            await self._monitors()
+            await self._monitors(request)
             return
         state.last_action = f"booted (firmware {state.firmware_version or 'unknown'})"
         window = timedelta(seconds=settings.boot_window_s)
@@ -197,13 +197,13 @@ class StationHealthWorkflow:
             )
             state.boots = []
             await self._fault(looping, "RebootLoop", request)
-        await self._monitors()
+        await self._monitors(request)
 
-    async def _monitors(self) -> None:
+    async def _monitors(self, request: HealthInput) -> None:
         """2.x: set the monitors health needs (problems, tripped contactor, heat), once,
         and again when the station's firmware changes (it may have forgotten them)."""
         state = self._state
-        if not (state.ocpp_version or "").startswith("2"):
+        if not request.settings.set_monitors or not (state.ocpp_version or "").startswith("2"):
             return
         if state.monitors_set and state.monitors_firmware == state.firmware_version:
             return

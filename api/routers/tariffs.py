@@ -266,8 +266,17 @@ async def preview(tariff_id: TariffId, body: PreviewIn, session: Session, _: Vie
     charged = body.start + timedelta(minutes=body.charging_minutes)
     stop = charged + timedelta(minutes=body.parking_minutes)
     statuses = [StatusChange(charged, Activity.PARKING)] if body.parking_minutes else []
+    try:
+        stored = tariff_rows.as_tariff(row)
+    except TariffError as error:
+        # A version stored before a rule it now breaks (or changed outside the API):
+        # it cannot price anything, which is the tariff's state, not the request's fault.
+        raise HTTPException(
+            status.HTTP_409_CONFLICT,
+            f"tariff {tariff_id!r} version {row.version} cannot be priced: {error}",
+        ) from None
     priced = price_session(
-        tariff_rows.as_tariff(row),
+        stored,
         SessionTimeline(
             start=body.start,
             stop=stop,

@@ -11,8 +11,10 @@ from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import select
 
 from activities.persistence.database import Database
+from activities.persistence.models import TariffVersion
 from activities.persistence.repositories import tariffs as tariff_rows
 from tests.api.conftest import VIEWER, api_client
 from tests.conftest import unique
@@ -262,3 +264,21 @@ async def test_a_cost_preview_prices_a_hypothetical_session(http: httpx.AsyncCli
         },
     )
     assert bad_zone.status_code == 422 and "IANA" in bad_zone.json()["detail"][0]["msg"]
+
+
+async def test_a_stored_version_that_cannot_be_priced_is_a_409_not_a_500(
+    http: httpx.AsyncClient, db: Database
+) -> None:
+    tariff_id = unique("T")
+    assert (await http.post("/tariffs", json=public_tariff(tariff_id))).status_code == 201
+    async with db.sessions.begin() as session:
+        row = await session.scalar(
+            select(TariffVersion).where(TariffVersion.tariff_id == tariff_id)
+        )
+        assert row is not None
+        row.body = {**row.body, "currency": "XXX"}  # changed outside the API
+    answer = await http.post(
+        f"/tariffs/{tariff_id}/preview",
+        json={"start": "2026-06-01T08:00:00Z", "charging_minutes": 60, "energy_kwh": "5"},
+    )
+    assert answer.status_code == 409 and "cannot be priced" in answer.text

@@ -34,6 +34,9 @@ def stack_settings(env: WorkflowEnvironment, data_dir: Path, **overrides: Any) -
         "gateway_metrics_port": 0,
         "worker_metrics_port": 0,
         "worker_sdk_metrics_port": None,
+        # The command tests check every frame a station receives: the health
+        # workflow's own SetVariableMonitoring would come between.
+        "health_monitors": False,
         "api_keys": {API_KEY: "operator"},
         # The test chargers mostly connect without credentials (profile 0).
         "allow_unsecured_stations": True,

@@ -19,8 +19,9 @@ class Node:
         self.me = self
 
 
-def wait_for(condition: Callable[[], bool], timeout_s: float = 5.0) -> bool:
-    """Poll ``condition`` (the walk runs in the policy's helper thread)."""
+def wait_for(condition: Callable[[], bool], timeout_s: float = 30.0) -> bool:
+    """Poll ``condition`` (the walk runs in the policy's helper thread; a loaded machine
+    walking a large heap, as in a full test run, may take a while)."""
     deadline = time.monotonic() + timeout_s
     while not condition():
         if time.monotonic() > deadline:
