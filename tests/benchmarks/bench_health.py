@@ -224,7 +224,6 @@ async def run(stations: int, seed: int) -> dict[str, float]:
         minute = 0
         for at in sorted(by_minute):
             if at > minute:
-                print("minute", at, flush=True) if os.environ.get("BENCH_DEBUG") else None
                 await _sleep(env, timedelta(minutes=at - minute))
                 minute = at
             # In order per station (the relay's guarantee), stations concurrently.
