@@ -47,7 +47,7 @@ def rule_of(row: FaultRule) -> Rule:
 
 
 TRACER = trace.get_tracer("csms.activities")
-EVIDENCE_WAIT_S = 3.0
+EVIDENCE_WAIT_S = 6.0
 """How long opening an incident waits for the fault's message to reach the log."""
 
 

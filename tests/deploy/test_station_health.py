@@ -244,6 +244,16 @@ async def test_an_unfixable_fault_alerts_by_webhook_and_email_with_its_evidence(
             assert any(m["action"] == "StatusNotification" for m in evidence["recent_messages"])
             assert any(c["vendor_error_code"] == "CX025" for c in evidence["connectors"])
             assert {a["status"] for a in detail["alerts"]} == {"delivered"}
+            acked = await http.post(
+                f"/incidents/{incident['id']}/acknowledge",
+                json={"note": "technician booked", "actor": "dispatch"},
+            )
+            assert acked.status_code == 200 and acked.json()["state"] == "acknowledged"
+            assert acked.json()["timeline"][-1]["text"] == "technician booked"
+            listed = await http.get("/incidents", params={"state": "acknowledged"})
+            assert incident["id"] in [i["id"] for i in listed.json()]
+            health = (await http.get(f"/stations/{station_id}/health")).json()
+            assert health["health"] == "faulted" and health["live"]["faults"][0]["code"]
             # Repaired: the station reports Available; the incident resolves and both
             # targets hear of it.
             await station.call(
