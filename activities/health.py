@@ -13,7 +13,7 @@ from temporalio import activity
 from activities.fault_rules import Rule, classify
 from activities.persistence.database import Database
 from activities.persistence.models import FaultRule, Incident, Station, StationMessage, utcnow
-from activities.persistence.repositories import firmware, incidents
+from activities.persistence.repositories import incidents
 from workflows.health import (
     Classification,
     FactKind,
@@ -71,12 +71,6 @@ class HealthActivities:
             vendor=station.vendor if station else None,
             model=station.model if station else None,
         )
-
-    @activity.defn(name="health_station_busy")
-    async def station_busy(self, station_id: str) -> bool:
-        """Whether a session is open on the station (a reset would end it)."""
-        async with self._db.sessions() as session:
-            return await firmware.busy(session, station_id)
 
     @activity.defn(name="record_health")
     async def record_health(self, record: HealthRecord) -> None:

@@ -176,7 +176,6 @@ def build_worker(
             certificates.sign_station_certificate,
             certificates.settle_station_certificate,
             health.classify_fault,
-            health.station_busy,
             health.record_health,
             health.open_incident,
             health.note_incident,

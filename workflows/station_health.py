@@ -34,6 +34,7 @@ from temporalio.workflow import ParentClosePolicy
 from workflows.command_routing import send_command
 
 with workflow.unsafe.imports_passed_through():
+    from activities.firmware import FirmwareActivities
     from activities.health import HealthActivities
     from workflows import search_attributes as sa
     from workflows.alert_delivery import AlertDeliveryWorkflow, alert_workflow_id
@@ -402,7 +403,7 @@ class StationHealthWorkflow:
             fault.idle_since_wait = None
             return False
         busy = await workflow.execute_local_activity_method(
-            HealthActivities.station_busy,
+            FirmwareActivities.station_busy,
             self._station,
             start_to_close_timeout=DB_CALL,
             retry_policy=DB_RETRY,

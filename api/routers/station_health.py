@@ -15,6 +15,7 @@ from activities import availability
 from activities.fault_rules import BUILT_IN, Rule
 from activities.persistence.models import FaultRule, Station
 from activities.persistence.repositories import liveness, status_history
+from activities.persistence.types import to_json
 from api.auth import Operator, Viewer
 from api.commands import temporal_client
 from api.deps import Session
@@ -77,7 +78,7 @@ async def station_health(
         view: HealthView = await client.get_workflow_handle(health_workflow_id(station_id)).query(
             StationHealthWorkflow.health
         )
-        live = _plain(view)
+        live = to_json(view)
     except HTTPException:
         live = None  # Temporal away: the stored judgement still answers
     except Exception:
@@ -92,20 +93,6 @@ async def station_health(
         workflow_id=health_workflow_id(station_id),
         live=live,
     )
-
-
-def _plain(value: Any) -> Any:
-    from dataclasses import asdict, is_dataclass
-
-    if is_dataclass(value) and not isinstance(value, type):
-        return _plain(asdict(value))
-    if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_plain(v) for v in value]
-    if isinstance(value, datetime):
-        return value.isoformat()
-    return value
 
 
 @router.get("/stations/{station_id}/liveness")

@@ -4,7 +4,6 @@ traffic; /health and /ready answer for each."""
 
 from __future__ import annotations
 
-import socket
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -18,15 +17,9 @@ from deploy.temporal_dev import metrics_runtime, wait_for_temporal
 from tests.conftest import unique
 from tests.deploy.conftest import api_client, stack_settings
 from tests.deploy.live_stations import booted_station
+from tests.helpers import free_port
 
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-SDK_PORT = _free_port()
+SDK_PORT = free_port()
 
 
 @pytest.fixture

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import socket
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime, timedelta
 from email import message_from_bytes
@@ -24,7 +23,7 @@ from deploy.stack import Stack
 from tests.conftest import unique
 from tests.deploy.conftest import api_client, eventually, stack_settings
 from tests.deploy.live_stations import booted_station, endpoint
-from tests.helpers import WebhookReceiver, seed_station
+from tests.helpers import WebhookReceiver, free_port, seed_station
 
 
 class Sink:
@@ -38,16 +37,10 @@ class Sink:
         return "250 OK"
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
 def smtp() -> Iterator[tuple[Sink, int]]:
     sink = Sink()
-    port = _free_port()
+    port = free_port()
     controller = Controller(sink, hostname="127.0.0.1", port=port)
     controller.start()
     yield sink, port
