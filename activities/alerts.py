@@ -46,7 +46,8 @@ class SmtpSettings:
 
 
 def alert_body(incident: Incident, event: str) -> dict[str, Any]:
-    """What an alert says: the incident (evidence included), and what happened."""
+    """What an alert says: the incident (its evidence but the messages), and what
+    happened."""
     return {
         "event": event,
         "incident": {
@@ -63,7 +64,11 @@ def alert_body(incident: Incident, event: str) -> dict[str, Any]:
             "fault_since": incident.fault_since.isoformat(),
             "opened_at": incident.opened_at.isoformat(),
             "resolved_at": incident.resolved_at.isoformat() if incident.resolved_at else None,
-            "evidence": incident.evidence,
+            # The evidence without the message log: messages name drivers' tokens, which
+            # leave the platform only through the API (GET /incidents/{id}).
+            "evidence": {
+                k: v for k, v in (incident.evidence or {}).items() if k != "recent_messages"
+            },
         },
     }
 

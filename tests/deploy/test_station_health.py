@@ -224,6 +224,8 @@ async def test_an_unfixable_fault_alerts_by_webhook_and_email_with_its_evidence(
             assert body["event"] == "opened" and incident["station_id"] == station_id
             assert incident["title"] == "Broken connector latch"
             assert incident["code"] == "OtherError" and incident["severity"] == "major"
+            assert "recent_messages" not in incident["evidence"], "tokens stay behind the API"
+            assert incident["evidence"]["connectors"][0]["vendor_error_code"] == "CX025"
 
             async def mailed() -> list[Message] | None:
                 found = [m for m in sink.messages if station_id in str(m["Subject"])]
